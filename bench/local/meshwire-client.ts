@@ -1,0 +1,336 @@
+/**
+ * meshwire client for the local benchmark, in its own process: plain @grpc/grpc-js over
+ * proto/messaging/v1/messaging.proto, as any application would call the node. One process
+ * plays one role per scenario: requester, responder, publisher or subscriber.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { join } from 'node:path';
+import { BENCH_CHANNEL_OPTIONS, loadService, waitReady } from '../common/grpc';
+import { repoRoot } from '../common/results';
+import { serveWorker, sleep } from '../common/proc';
+import { measureLatency, measureThroughput } from '../common/load';
+import type { LoopLimits } from '../common/load';
+import { PublisherControl, SubscriberCounter } from './pubsub-parts';
+import type { PublishParams, SubscribeParams } from './pubsub-parts';
+
+interface Message {
+  id?: string;
+  topic: string;
+  payload: Buffer;
+  headers?: Record<string, string>;
+}
+interface Delivery {
+  message: Message | null;
+  sourcePeer: string;
+  replyTo: string;
+}
+interface DeliveryBatch {
+  deliveries: Delivery[];
+  dropped: number;
+}
+interface SendStreamResponse {
+  sequence: number;
+  ids: string[];
+  delivered: number;
+  errorCode: number;
+  errorMessage: string;
+}
+interface RequestResponse {
+  reply: Message | null;
+  responderPeer: string;
+}
+interface RequestStreamResponse {
+  requestId: string;
+  reply: Message | null;
+  errorCode: number;
+  errorMessage: string;
+}
+interface RespondRequest {
+  replyTo: string;
+  message: Message;
+}
+type Cb<T> = (err: grpc.ServiceError | null, res?: T) => void;
+
+interface MessengerClient extends grpc.Client {
+  Send(req: { message: Message }, cb: Cb<{ id: string }>): grpc.ClientUnaryCall;
+  SendStream(): grpc.ClientDuplexStream<
+    { sequence: number; messages: Message[] },
+    SendStreamResponse
+  >;
+  Subscribe(req: {
+    topics: string[];
+    maxBatch: number;
+    bufferSize?: number;
+  }): grpc.ClientReadableStream<DeliveryBatch>;
+  Request(
+    req: { message: Message; timeoutMs: number },
+    opts: grpc.CallOptions,
+    cb: Cb<RequestResponse>
+  ): grpc.ClientUnaryCall;
+  RequestStream(): grpc.ClientDuplexStream<
+    { requestId: string; message: Message; timeoutMs: number },
+    RequestStreamResponse
+  >;
+  Respond(req: RespondRequest, cb: Cb<object>): grpc.ClientUnaryCall;
+  RespondStream(
+    cb: Cb<{ accepted: number; rejected: number }>
+  ): grpc.ClientWritableStream<RespondRequest>;
+}
+
+const messenger = loadService(
+  join(repoRoot(), 'proto', 'messaging', 'v1', 'messaging.proto'),
+  'messaging.v1.Messenger'
+);
+let client: MessengerClient | undefined;
+const cleanups: (() => void)[] = [];
+let counter: SubscriberCounter | undefined;
+let subStream: grpc.ClientReadableStream<DeliveryBatch> | undefined;
+let pub: PublisherControl | undefined;
+
+function c(): MessengerClient {
+  if (!client) throw new Error('not connected');
+  return client;
+}
+
+function unary<T>(fn: (cb: Cb<T>) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, res) => (err ? reject(err) : resolve(res!))));
+}
+
+/** Sends probes (1-byte payload) until `ready()` holds: a subscription is live on the node. */
+async function probeUntil(
+  probe: () => Promise<unknown>,
+  ready: () => boolean,
+  what: string
+): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!ready()) {
+    if (Date.now() > end) throw new Error(`${what}: not live after 10 s`);
+    await probe().catch(() => undefined);
+    if (!ready()) await sleep(20);
+  }
+}
+
+interface RequestParams extends LoopLimits {
+  subject: string;
+  size: number;
+  concurrency?: number;
+}
+
+function request(subject: string, payload: Buffer): Promise<void> {
+  return unary<RequestResponse>(cb =>
+    c().Request(
+      { message: { topic: subject, payload }, timeoutMs: 5_000 },
+      { deadline: Date.now() + 10_000 },
+      cb
+    )
+  ).then(r => {
+    if (r.reply?.payload.length !== payload.length) throw new Error('bad reply');
+  });
+}
+
+/** Answers every request on `subject` with its own payload, by Respond or RespondStream. */
+async function respond(p: { subject: string; mode: 'unary' | 'stream'; maxBatch: number }) {
+  const sub = c().Subscribe({ topics: [p.subject], maxBatch: p.maxBatch });
+  let answered = 0;
+  let failed = 0;
+  let rs: grpc.ClientWritableStream<RespondRequest> | undefined;
+  if (p.mode === 'stream') {
+    rs = c().RespondStream(() => undefined);
+    rs.on('error', () => undefined);
+  }
+  sub.on('data', (b: DeliveryBatch) => {
+    for (const d of b.deliveries) {
+      const reply: RespondRequest = {
+        replyTo: d.replyTo,
+        message: { topic: '', payload: d.message?.payload ?? Buffer.alloc(0) },
+      };
+      if (rs) {
+        rs.write(reply);
+        answered++;
+      } else {
+        c().Respond(reply, err => {
+          if (err) failed++;
+          else answered++;
+        });
+      }
+    }
+  });
+  sub.on('error', () => undefined);
+  cleanups.push(() => {
+    sub.cancel();
+    rs?.end();
+  });
+  let ok = false;
+  await probeUntil(
+    () =>
+      request(p.subject, Buffer.alloc(1)).then(() => {
+        ok = true;
+      }),
+    () => ok,
+    `responder on ${p.subject}`
+  );
+  return { answered, failed };
+}
+
+/** RequestStream with `concurrency` requests in flight, replies matched by request_id. */
+function requestThroughput(p: RequestParams) {
+  const stream = c().RequestStream();
+  const pending = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+  let next = 0;
+  stream.on('data', (r: RequestStreamResponse) => {
+    const w = pending.get(r.requestId);
+    if (!w) return;
+    pending.delete(r.requestId);
+    if (r.errorCode !== 0) w.reject(new Error(`code ${r.errorCode}: ${r.errorMessage}`));
+    else if (r.reply?.payload.length !== p.size) w.reject(new Error('bad reply'));
+    else w.resolve();
+  });
+  const fail = (e: Error): void => {
+    for (const w of pending.values()) w.reject(e);
+    pending.clear();
+  };
+  stream.on('error', fail);
+  stream.on('end', () => fail(new Error('RequestStream ended')));
+  const payload = Buffer.alloc(p.size, 7);
+  const op = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const requestId = String(next++);
+      pending.set(requestId, { resolve, reject });
+      stream.write({ requestId, message: { topic: p.subject, payload }, timeoutMs: 5_000 });
+    });
+  return measureThroughput(op, p.concurrency ?? 64, p).finally(() => stream.end());
+}
+
+async function subscribe(p: SubscribeParams) {
+  const cnt = new SubscriberCounter(p.size);
+  let probed = false;
+  const s = c().Subscribe({ topics: [p.subject], maxBatch: p.maxBatch });
+  s.on('data', (b: DeliveryBatch) => {
+    cnt.dropped += b.dropped;
+    for (const d of b.deliveries) {
+      const len = d.message?.payload.length ?? 0;
+      if (len === 1) probed = true;
+      else cnt.onMessage(len);
+    }
+  });
+  s.on('error', () => undefined);
+  subStream = s;
+  await probeUntil(
+    () => unary(cb => c().Send({ message: { topic: p.subject, payload: Buffer.alloc(1) } }, cb)),
+    () => probed,
+    `subscription to ${p.subject}`
+  );
+  counter = cnt;
+  cnt.start();
+  return {};
+}
+
+/** SendStream: `batch` messages per request, at most `inFlight` unacked requests. */
+async function publish(p: PublishParams): Promise<{ sent: number }> {
+  const ctl = new PublisherControl(p.window);
+  pub = ctl;
+  const stream = c().SendStream();
+  const payload = Buffer.alloc(p.size, 7);
+  const messages: Message[] = Array.from({ length: p.batch }, () => ({
+    topic: p.subject,
+    payload,
+  }));
+  let seq = 0;
+  let acked = 0;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const poke = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  stream.on('data', (r: SendStreamResponse) => {
+    acked++;
+    if (r.errorCode !== 0)
+      failure ??= new Error(`SendStream: code ${r.errorCode}: ${r.errorMessage}`);
+    poke();
+  });
+  stream.on('error', (e: Error) => {
+    failure ??= e;
+    poke();
+  });
+  stream.on('end', () => {
+    failure ??= new Error('SendStream ended');
+    poke();
+  });
+  const end = Date.now() + p.maxMs;
+  try {
+    while (!ctl.stopped && !failure && ctl.sent < p.maxMessages && Date.now() < end) {
+      await ctl.room(p.batch);
+      while (seq - acked >= p.inFlight && !failure && !ctl.stopped) {
+        await new Promise<void>(resolve => {
+          wake = resolve;
+          setTimeout(poke, 200);
+        });
+      }
+      if (ctl.stopped || failure) break;
+      stream.write({ sequence: ++seq, messages });
+      ctl.sent += p.batch;
+    }
+    const drainEnd = Date.now() + 5_000;
+    while (acked < seq && !failure && Date.now() < drainEnd) {
+      await new Promise<void>(resolve => {
+        wake = resolve;
+        setTimeout(poke, 100);
+      });
+    }
+    if (failure) throw failure;
+    return { sent: ctl.sent };
+  } finally {
+    stream.end();
+    pub = undefined;
+  }
+}
+
+serveWorker(
+  {
+    connect: async (p: { port: number }) => {
+      client = new messenger.ctor(
+        `127.0.0.1:${p.port}`,
+        grpc.credentials.createInsecure(),
+        BENCH_CHANNEL_OPTIONS
+      ) as unknown as MessengerClient;
+      await waitReady(client);
+      return {};
+    },
+    respond,
+    requestLatency: (p: RequestParams) => {
+      const payload = Buffer.alloc(p.size, 7);
+      return measureLatency(() => request(p.subject, payload), p);
+    },
+    requestThroughput,
+    subscribe,
+    measure: (p: { warmupMs: number; durationMs: number }) => {
+      if (!counter) throw new Error('not subscribed');
+      return counter.measure(p.warmupMs, p.durationMs);
+    },
+    settle: async (p: { expected: number }) => {
+      await counter?.settle(p.expected);
+      return { received: counter?.received ?? 0, dropped: counter?.dropped ?? 0 };
+    },
+    unsubscribe: () => {
+      counter?.stop();
+      counter = undefined;
+      subStream?.cancel();
+      subStream = undefined;
+      return {};
+    },
+    publish,
+  },
+  {
+    credit: (total: number) => pub?.credit.update(total),
+    stop: () => {
+      if (pub) pub.stopped = true;
+    },
+  },
+  () => {
+    for (const f of cleanups) f();
+    subStream?.cancel();
+    client?.close();
+  }
+);

@@ -1,0 +1,149 @@
+/**
+ * Ratios, targets and the markdown section of the local benchmark (pure functions).
+ */
+import { fmt, markdownTable } from '../common/results';
+
+export interface RatioDef {
+  /** Key in `ratios` of bench/results/local.json. */
+  key: string;
+  label: string;
+  meshwire: string;
+  anchor: string;
+  anchorLabel: string;
+  /** Issue 2's target, when there is one. */
+  target?: { op: '<=' | '>='; value: number };
+}
+
+export const RATIOS: readonly RatioDef[] = [
+  {
+    key: 'request_p50_vs_floor_unary_p50',
+    label: 'request p50 (us), sequential',
+    meshwire: 'meshwire.request_p50_us',
+    anchor: 'grpc_floor.unary_p50_us',
+    anchorLabel: 'bare grpc-js unary p50',
+    target: { op: '<=', value: 2.5 },
+  },
+  {
+    key: 'pubsub_mps_128_vs_nats',
+    label: 'pub/sub msgs/s, 128 B',
+    meshwire: 'meshwire.pubsub_mps_128',
+    anchor: 'nats.pubsub_mps_128',
+    anchorLabel: 'NATS',
+    target: { op: '>=', value: 1.0 },
+  },
+  {
+    key: 'pubsub_mps_16k_vs_nats',
+    label: 'pub/sub msgs/s, 16 KiB',
+    meshwire: 'meshwire.pubsub_mps_16k',
+    anchor: 'nats.pubsub_mps_16k',
+    anchorLabel: 'NATS',
+    target: { op: '>=', value: 0.6 },
+  },
+  {
+    key: 'request_rps_64_vs_nats',
+    label: 'requests/s, 64 in flight',
+    meshwire: 'meshwire.request_rps_64',
+    anchor: 'nats.request_rps_64',
+    anchorLabel: 'NATS',
+    target: { op: '>=', value: 1.0 },
+  },
+  {
+    key: 'request_p50_vs_nats',
+    label: 'request p50 (us), sequential',
+    meshwire: 'meshwire.request_p50_us',
+    anchor: 'nats.request_p50_us',
+    anchorLabel: 'NATS',
+  },
+  {
+    key: 'request_p99_vs_floor_unary_p99',
+    label: 'request p99 (us), sequential',
+    meshwire: 'meshwire.request_p99_us',
+    anchor: 'grpc_floor.unary_p99_us',
+    anchorLabel: 'bare grpc-js unary p99',
+  },
+  {
+    key: 'request_rps_64_vs_floor_unary_rps_64',
+    label: 'requests/s, 64 in flight',
+    meshwire: 'meshwire.request_rps_64',
+    anchor: 'grpc_floor.unary_rps_64',
+    anchorLabel: 'bare grpc-js unary',
+  },
+  {
+    key: 'pubsub_mps_128_vs_floor_stream_mps_128',
+    label: 'pub/sub msgs/s, 128 B',
+    meshwire: 'meshwire.pubsub_mps_128',
+    anchor: 'grpc_floor.stream_mps_128',
+    anchorLabel: 'bare grpc-js server stream',
+  },
+];
+
+/** meshwire / anchor for every pair whose two figures were measured. */
+export function computeRatios(figures: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of RATIOS) {
+    const m = figures[r.meshwire];
+    const a = figures[r.anchor];
+    if (m !== undefined && a !== undefined && a > 0) out[r.key] = Math.round((m / a) * 1000) / 1000;
+  }
+  return out;
+}
+
+/** True/false when the ratio has a target, undefined otherwise. */
+export function targetMet(def: RatioDef, ratio: number | undefined): boolean | undefined {
+  if (!def.target || ratio === undefined) return undefined;
+  return def.target.op === '<=' ? ratio <= def.target.value : ratio >= def.target.value;
+}
+
+export interface SectionMeta {
+  command: string;
+  date: string;
+  runs: number;
+  warmupMs: number;
+  durationMs: number;
+  node: string;
+  cpus: number;
+  /** Per-figure run values, to show the spread. */
+  spread: Record<string, readonly number[]>;
+  notes?: string[];
+}
+
+/** The markdown between the bench:local markers. */
+export function renderSection(
+  figures: Record<string, number>,
+  ratios: Record<string, number>,
+  meta: SectionMeta
+): string {
+  const rows = RATIOS.map(def => {
+    const ratio = ratios[def.key];
+    const met = targetMet(def, ratio);
+    return [
+      def.label,
+      fmt(figures[def.meshwire]),
+      `${fmt(figures[def.anchor])} (${def.anchorLabel})`,
+      ratio === undefined ? 'n/a' : ratio.toFixed(2),
+      def.target ? `${def.target.op} ${def.target.value.toFixed(1)}` : '-',
+      met === undefined ? '-' : met ? 'yes' : '**no**',
+    ];
+  });
+  const names = Object.keys(figures).sort();
+  const all = names.map(n => [
+    `\`${n}\``,
+    fmt(figures[n]),
+    (meta.spread[n] ?? []).map(v => fmt(v)).join(', '),
+  ]);
+  return [
+    `Command: \`${meta.command}\`, run ${meta.date}; Node ${meta.node}, ${meta.cpus} cores shared by`,
+    'every process (servers and clients each in their own). Each figure is the median of',
+    `${meta.runs} runs (${meta.warmupMs / 1000} s warm-up + ${meta.durationMs / 1000} s measured each),`,
+    'the systems interleaved run by run; 128-byte payloads unless said. Latency is',
+    'sequential round trips (HDR histogram); throughput counts completions (requests) or',
+    'messages received by the subscriber (pub/sub) inside the measured window.',
+    '',
+    markdownTable(['figure', 'meshwire', 'anchor', 'ratio', 'target', 'met?'], rows),
+    '',
+    'All figures (median, then each run):',
+    '',
+    markdownTable(['figure', 'median', 'runs'], all),
+    ...(meta.notes && meta.notes.length > 0 ? ['', ...meta.notes.map(n => `- ${n}`)] : []),
+  ].join('\n');
+}

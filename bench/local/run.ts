@@ -1,0 +1,173 @@
+/**
+ * `make bench-local`: meshwire beside its anchors (a bare grpc-js echo server and
+ * nats-server with the npm `nats` client), every client and server in its own process.
+ *
+ *   node dist/bench/local/run.js            full run: 5 interleaved runs per figure, writes
+ *                                           bench/results/local.json and docs/benchmarks.md
+ *   node dist/bench/local/run.js --smoke    each scenario once for ~1 s; writes nothing,
+ *                                           prints `SMOKE_RESULT {json}` last
+ *   node dist/bench/local/run.js --profile  meshwire node under `node --cpu-prof` for the
+ *                                           pub/sub and the request loads; prints hot spots
+ * Options: --runs N, --warmup-ms N, --duration-ms N, --systems floor,nats,meshwire,
+ *          --no-write.
+ */
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { cpus } from 'node:os';
+import { RunSet, roundFigure } from '../common/stats';
+import { repoRoot, rewriteDocSection, writeResultsJson } from '../common/results';
+import { GrpcFloor, Nats } from './anchors';
+import { Meshwire, profileMeshwire } from './meshwire';
+import { computeRatios, renderSection, RATIOS, targetMet } from './report';
+import type { System, Timing } from './scenario';
+
+const log = (s: string): void =>
+  console.error(`[bench-local ${new Date().toISOString().slice(11, 19)}] ${s}`);
+
+interface Options {
+  smoke: boolean;
+  profile: boolean;
+  write: boolean;
+  runs: number;
+  timing: Timing;
+  systems: string[];
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      smoke: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      'warmup-ms': { type: 'string' },
+      'duration-ms': { type: 'string' },
+      systems: { type: 'string', default: 'floor,nats,meshwire' },
+    },
+  });
+  const smoke = values.smoke ?? false;
+  const int = (v: string | undefined, dflt: number, name: string, max: number): number => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > max) {
+      throw new Error(`--${name} ${v}: an integer from 1 to ${max} expected`);
+    }
+    return n;
+  };
+  const systems = (values.systems ?? '').split(',').filter(Boolean);
+  for (const s of systems) {
+    if (!['floor', 'nats', 'meshwire'].includes(s)) {
+      throw new Error(`--systems: unknown system ${s} (floor, nats, meshwire)`);
+    }
+  }
+  return {
+    smoke,
+    profile: values.profile ?? false,
+    write: !smoke && !(values['no-write'] ?? false),
+    runs: int(values.runs, smoke ? 1 : 5, 'runs', 50),
+    timing: {
+      warmupMs: int(values['warmup-ms'], smoke ? 250 : 1_000, 'warmup-ms', 60_000),
+      durationMs: int(values['duration-ms'], smoke ? 750 : 3_000, 'duration-ms', 60_000),
+    },
+    systems,
+  };
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  if (opts.profile) {
+    await profileMeshwire(opts.timing);
+    return;
+  }
+  const systems: System[] = [];
+  if (opts.systems.includes('floor')) systems.push(new GrpcFloor());
+  if (opts.systems.includes('nats')) systems.push(new Nats());
+  if (opts.systems.includes('meshwire')) systems.push(new Meshwire());
+  const runs = new RunSet();
+  const started = Date.now();
+  try {
+    for (const s of systems) {
+      log(`starting ${s.name}`);
+      await s.start();
+    }
+    const scenarios = systems.flatMap(s => s.scenarios());
+    // Interleaved: every scenario once per round, so drift hits every system alike.
+    for (let round = 1; round <= opts.runs; round++) {
+      for (const sc of scenarios) {
+        const figures = await sc.run(opts.timing);
+        for (const [k, v] of Object.entries(figures)) runs.add(k, v);
+        log(
+          `run ${round}/${opts.runs} ${sc.name}: ` +
+            Object.entries(figures)
+              .map(([k, v]) => `${k}=${roundFigure(v)}`)
+              .join(' ')
+        );
+      }
+    }
+  } finally {
+    for (const s of [...systems].reverse()) {
+      await s.stop().catch((e: unknown) => log(`stopping ${s.name}: ${String(e)}`));
+    }
+  }
+  const figures: Record<string, number> = {};
+  for (const [k, v] of Object.entries(runs.medians())) figures[k] = roundFigure(v);
+  const ratios = computeRatios(figures);
+  log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
+  for (const def of RATIOS) {
+    const r = ratios[def.key];
+    if (r === undefined) continue;
+    const met = targetMet(def, r);
+    log(
+      `${def.key} = ${r.toFixed(2)}` +
+        (def.target
+          ? ` (target ${def.target.op} ${def.target.value}: ${met ? 'met' : 'NOT met'})`
+          : '')
+    );
+  }
+  if (opts.smoke) {
+    console.log(`SMOKE_RESULT ${JSON.stringify({ figures, ratios })}`);
+    return;
+  }
+  console.log(JSON.stringify({ figures, ratios }, null, 2));
+  if (!opts.write) return;
+  const date = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  const command = 'make bench-local';
+  const spread: Record<string, number[]> = {};
+  for (const n of runs.names()) spread[n] = runs.runs(n).map(roundFigure);
+  writeResultsJson(join(repoRoot(), 'bench', 'results', 'local.json'), {
+    figures,
+    ratios,
+    meta: {
+      command,
+      date,
+      runs: opts.runs,
+      warmup_ms: opts.timing.warmupMs,
+      duration_ms: opts.timing.durationMs,
+      node: process.version,
+      cpus: cpus().length,
+    },
+  });
+  rewriteDocSection(
+    join(repoRoot(), 'docs', 'benchmarks.md'),
+    'local',
+    renderSection(figures, ratios, {
+      command,
+      date,
+      runs: opts.runs,
+      warmupMs: opts.timing.warmupMs,
+      durationMs: opts.timing.durationMs,
+      node: process.version,
+      cpus: cpus().length,
+      spread,
+    })
+  );
+  log('wrote bench/results/local.json and docs/benchmarks.md (section bench:local)');
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    log(`FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  }
+);
