@@ -31,14 +31,14 @@ export class MeshwireError extends Error {
 
 /** Input from a client or a config file is wrong; the message says what and why. */
 export class InvalidArgumentError extends MeshwireError {
-  static override readonly name = 'InvalidArgumentError';
+  static override readonly name: string = 'InvalidArgumentError';
   constructor(message: string, options?: ErrorOptions) {
     super('INVALID_ARGUMENT', message, options);
   }
 }
 
 export class NotFoundError extends MeshwireError {
-  static override readonly name = 'NotFoundError';
+  static override readonly name: string = 'NotFoundError';
   constructor(message: string, options?: ErrorOptions) {
     super('NOT_FOUND', message, options);
   }
@@ -46,7 +46,7 @@ export class NotFoundError extends MeshwireError {
 
 /** The peer, responder or connection cannot be reached now; retrying later may work. */
 export class UnavailableError extends MeshwireError {
-  static override readonly name = 'UnavailableError';
+  static override readonly name: string = 'UnavailableError';
   constructor(message: string, options?: ErrorOptions) {
     super('UNAVAILABLE', message, options);
   }
@@ -54,11 +54,11 @@ export class UnavailableError extends MeshwireError {
 
 /** No responder subscribed to a request's topic. */
 export class NoRespondersError extends UnavailableError {
-  static override readonly name = 'NoRespondersError';
+  static override readonly name: string = 'NoRespondersError';
 }
 
 export class DeadlineExceededError extends MeshwireError {
-  static override readonly name = 'DeadlineExceededError';
+  static override readonly name: string = 'DeadlineExceededError';
   constructor(message: string, options?: ErrorOptions) {
     super('DEADLINE_EXCEEDED', message, options);
   }
@@ -66,7 +66,7 @@ export class DeadlineExceededError extends MeshwireError {
 
 /** A bounded queue, window or limit is full. */
 export class ResourceExhaustedError extends MeshwireError {
-  static override readonly name = 'ResourceExhaustedError';
+  static override readonly name: string = 'ResourceExhaustedError';
   constructor(message: string, options?: ErrorOptions) {
     super('RESOURCE_EXHAUSTED', message, options);
   }
@@ -74,18 +74,18 @@ export class ResourceExhaustedError extends MeshwireError {
 
 /** A subscriber could not keep up and its policy is CLOSE. */
 export class SlowConsumerError extends ResourceExhaustedError {
-  static override readonly name = 'SlowConsumerError';
+  static override readonly name: string = 'SlowConsumerError';
 }
 
 export class UnauthenticatedError extends MeshwireError {
-  static override readonly name = 'UnauthenticatedError';
+  static override readonly name: string = 'UnauthenticatedError';
   constructor(message: string, options?: ErrorOptions) {
     super('UNAUTHENTICATED', message, options);
   }
 }
 
 export class PermissionDeniedError extends MeshwireError {
-  static override readonly name = 'PermissionDeniedError';
+  static override readonly name: string = 'PermissionDeniedError';
   constructor(message: string, options?: ErrorOptions) {
     super('PERMISSION_DENIED', message, options);
   }
@@ -93,14 +93,14 @@ export class PermissionDeniedError extends MeshwireError {
 
 /** The node is shutting down or a component is not started. */
 export class FailedPreconditionError extends MeshwireError {
-  static override readonly name = 'FailedPreconditionError';
+  static override readonly name: string = 'FailedPreconditionError';
   constructor(message: string, options?: ErrorOptions) {
     super('FAILED_PRECONDITION', message, options);
   }
 }
 
 export class CancelledError extends MeshwireError {
-  static override readonly name = 'CancelledError';
+  static override readonly name: string = 'CancelledError';
   constructor(message: string, options?: ErrorOptions) {
     super('CANCELLED', message, options);
   }
@@ -108,7 +108,7 @@ export class CancelledError extends MeshwireError {
 
 /** The far side broke the wire protocol (malformed frame, unknown channel...). */
 export class ProtocolError extends MeshwireError {
-  static override readonly name = 'ProtocolError';
+  static override readonly name: string = 'ProtocolError';
   constructor(message: string, options?: ErrorOptions) {
     super('UNAVAILABLE', message, options);
   }
@@ -116,11 +116,11 @@ export class ProtocolError extends MeshwireError {
 
 /** A connection closed (gracefully or not) while work was pending on it. */
 export class ConnectionClosedError extends UnavailableError {
-  static override readonly name = 'ConnectionClosedError';
+  static override readonly name: string = 'ConnectionClosedError';
 }
 
 export class InternalError extends MeshwireError {
-  static override readonly name = 'InternalError';
+  static override readonly name: string = 'InternalError';
   constructor(message: string, options?: ErrorOptions) {
     super('INTERNAL', message, options);
   }

@@ -24,3 +24,7 @@ export type { ErrorCode } from './errors';
 export { systemClock, ManualClock } from './clock';
 export type { Clock, Timer } from './clock';
 export { DropCounter } from './drops';
+export { parseHostPort, formatHostPort } from './address';
+export type { HostPort } from './address';
+export { BoundedRing } from './ring';
+export type { Message, Target } from './message';

@@ -1,0 +1,345 @@
+/**
+ * messaging.v1.Messenger handlers: decode and validate requests, call the node, map
+ * errors through status.ts. Streams honour gRPC backpressure (write() returning false).
+ */
+import type {
+  handleBidiStreamingCall,
+  handleClientStreamingCall,
+  handleServerStreamingCall,
+  handleUnaryCall,
+  ServerDuplexStream,
+  ServerWritableStream,
+  UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import type { Message, Target } from '../common';
+import { InvalidArgumentError, ResourceExhaustedError } from '../common';
+import type { AckMode, MeshNode, SlowConsumerPolicy, Subscription } from '../node';
+import type { Logger } from '../telemetry';
+import type {
+  DeliveryBatch,
+  RequestRequest,
+  RequestResponse,
+  RequestStreamRequest,
+  RequestStreamResponse,
+  RespondRequest,
+  RespondStreamResponse,
+  SendRequest,
+  SendResponse,
+  SendStreamRequest,
+  SendStreamResponse,
+  SubscribeRequest,
+  WireAckMode,
+  WireSlowConsumerPolicy,
+  WireTarget,
+} from './proto';
+import { errorFields, toServiceError } from './status';
+
+/** Pending requests one RequestStream may have at once. */
+export const MAX_PIPELINED_REQUESTS = 4096;
+
+export function toTarget(t: WireTarget | null | undefined): Target {
+  if (!t) return undefined;
+  if (t.kind === 'peerId' || (t.peerId && !t.address)) {
+    if (!t.peerId) throw new InvalidArgumentError('target.peer_id is empty');
+    return { peerId: t.peerId };
+  }
+  if (t.kind === 'address' || t.address) {
+    if (!t.address) throw new InvalidArgumentError('target.address is empty: give "host:port"');
+    return { address: t.address };
+  }
+  return undefined;
+}
+
+export function toAckMode(a: WireAckMode | undefined): AckMode {
+  switch (a) {
+    case undefined:
+    case 'ACK_MODE_UNSPECIFIED':
+    case 'ACCEPTED':
+      return 'ACCEPTED';
+    case 'DELIVERED':
+      return 'DELIVERED';
+    default:
+      throw new InvalidArgumentError(
+        `ack ${JSON.stringify(a)} is not a known ack mode: use ACCEPTED (1) or DELIVERED (2)`
+      );
+  }
+}
+
+export function toPolicy(p: WireSlowConsumerPolicy | undefined): SlowConsumerPolicy {
+  switch (p) {
+    case undefined:
+    case 'SLOW_CONSUMER_POLICY_UNSPECIFIED':
+    case 'DROP_OLDEST':
+      return 'DROP_OLDEST';
+    case 'DROP_NEWEST':
+      return 'DROP_NEWEST';
+    case 'CLOSE':
+      return 'CLOSE';
+    default:
+      throw new InvalidArgumentError(
+        `slow_consumer_policy ${JSON.stringify(p)} is not known: use DROP_OLDEST, DROP_NEWEST or CLOSE`
+      );
+  }
+}
+
+/** Milliseconds left until a gRPC call's deadline (Infinity when none). */
+function msUntilDeadline(deadline: Date | number): number {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : Infinity;
+}
+
+/** The sooner of timeout_ms and the gRPC deadline; 0 means the node's default. */
+function effectiveTimeout(timeoutMs: number, deadline: Date | number, fallback: number): number {
+  const fromCall = msUntilDeadline(deadline);
+  const requested = timeoutMs > 0 ? timeoutMs : fallback;
+  return Math.max(1, Math.min(requested, fromCall));
+}
+
+export interface ActiveStreams {
+  /** Open Subscribe calls, ended on shutdown. */
+  subscriptions: Set<Subscription>;
+}
+
+export function messengerService(
+  node: MeshNode,
+  log: Logger,
+  active: ActiveStreams
+): UntypedServiceImplementation {
+  const internal = (err: unknown): void => log.error({ err }, 'internal error in handler');
+
+  const Send: handleUnaryCall<SendRequest, SendResponse> = (call, callback) => {
+    try {
+      const req = call.request;
+      const ack = toAckMode(req.ack);
+      const r = node.send(req.message as Message, toTarget(req.target), {
+        ack,
+        failFast: req.failFast,
+      });
+      callback(null, { id: r.id, delivered: ack === 'DELIVERED' ? r.delivered : 0 });
+    } catch (err) {
+      callback(toServiceError(err, internal));
+    }
+  };
+
+  const SendStream: handleBidiStreamingCall<SendStreamRequest, SendStreamResponse> = (
+    call: ServerDuplexStream<SendStreamRequest, SendStreamResponse>
+  ) => {
+    call.on('data', (req: SendStreamRequest) => {
+      let response: SendStreamResponse;
+      try {
+        const ack = toAckMode(req.ack);
+        const target = toTarget(req.target);
+        if (!req.messages || req.messages.length === 0) {
+          throw new InvalidArgumentError(`sequence ${req.sequence}: messages is empty`);
+        }
+        const ids = new Array<string>(req.messages.length);
+        let delivered = 0;
+        for (let i = 0; i < req.messages.length; i++) {
+          const r = node.send(req.messages[i] as Message, target, { ack });
+          ids[i] = r.id;
+          delivered += r.delivered;
+        }
+        response = {
+          sequence: req.sequence,
+          ids,
+          delivered: ack === 'DELIVERED' ? delivered : 0,
+          errorCode: 0,
+          errorMessage: '',
+        };
+      } catch (err) {
+        response = { sequence: req.sequence, ids: [], delivered: 0, ...errorFields(err, internal) };
+      }
+      if (!call.write(response)) {
+        // Backpressure: stop reading until the client drains our acks.
+        call.pause();
+        call.once('drain', () => call.resume());
+      }
+    });
+    call.on('end', () => call.end());
+    call.on('error', () => undefined);
+  };
+
+  const Subscribe: handleServerStreamingCall<SubscribeRequest, DeliveryBatch> = (
+    call: ServerWritableStream<SubscribeRequest, DeliveryBatch>
+  ) => {
+    let sub: Subscription;
+    try {
+      const req = call.request;
+      sub = node.subscribe({
+        patterns: req.topics,
+        queueGroup: req.queueGroup,
+        maxBatch: req.maxBatch,
+        policy: toPolicy(req.slowConsumerPolicy),
+        bufferSize: req.bufferSize,
+      });
+    } catch (err) {
+      call.emit('error', toServiceError(err, internal));
+      return;
+    }
+    active.subscriptions.add(sub);
+    let waitingForDrain = false;
+    const pump = (): void => {
+      if (waitingForDrain) return;
+      for (;;) {
+        const batch = sub.take();
+        if (!batch) return;
+        if (!call.write(batch)) {
+          waitingForDrain = true;
+          call.once('drain', () => {
+            waitingForDrain = false;
+            pump();
+          });
+          return;
+        }
+      }
+    };
+    sub.onReadable(pump);
+    sub.onClose(err => {
+      active.subscriptions.delete(sub);
+      if (call.cancelled) return;
+      if (err) call.emit('error', toServiceError(err, internal));
+      else call.end();
+    });
+    call.on('cancelled', () => sub.close());
+    call.on('error', () => sub.close());
+  };
+
+  const Request: handleUnaryCall<RequestRequest, RequestResponse> = (call, callback) => {
+    const abort = new AbortController();
+    call.on('cancelled', () => abort.abort());
+    let timeoutMs: number;
+    try {
+      timeoutMs = effectiveTimeout(
+        call.request.timeoutMs,
+        call.getDeadline(),
+        node.config.requestTimeoutMs
+      );
+    } catch (err) {
+      callback(toServiceError(err, internal));
+      return;
+    }
+    const req = call.request;
+    let target: Target;
+    try {
+      target = toTarget(req.target);
+    } catch (err) {
+      callback(toServiceError(err, internal));
+      return;
+    }
+    node
+      .request(req.message as Message, target, {
+        timeoutMs,
+        failFast: req.failFast,
+        signal: abort.signal,
+      })
+      .then(
+        r => callback(null, { reply: r.reply, responderPeer: r.responderPeer }),
+        err => callback(toServiceError(err, internal))
+      );
+  };
+
+  const RequestStream: handleBidiStreamingCall<RequestStreamRequest, RequestStreamResponse> = (
+    call: ServerDuplexStream<RequestStreamRequest, RequestStreamResponse>
+  ) => {
+    const pending = new Set<string>();
+    const abort = new AbortController();
+    let ended = false;
+    const finishIfDone = (): void => {
+      if (ended && pending.size === 0) call.end();
+    };
+    const write = (r: RequestStreamResponse): void => {
+      if (call.cancelled || call.writableEnded) return;
+      if (!call.write(r) && !call.isPaused()) {
+        call.pause();
+        call.once('drain', () => call.resume());
+      }
+    };
+    call.on('data', (req: RequestStreamRequest) => {
+      const id = req.requestId;
+      const fail = (err: unknown): void =>
+        write({ requestId: id, reply: null, responderPeer: '', ...errorFields(err, internal) });
+      if (!id) {
+        fail(new InvalidArgumentError('request_id is empty: choose an id to match the reply'));
+        return;
+      }
+      if (pending.has(id)) {
+        fail(new InvalidArgumentError(`request_id "${id}" is already pending on this stream`));
+        return;
+      }
+      if (pending.size >= MAX_PIPELINED_REQUESTS) {
+        fail(
+          new ResourceExhaustedError(
+            `${MAX_PIPELINED_REQUESTS} requests already pending on this stream; wait for replies`
+          )
+        );
+        return;
+      }
+      let target: Target;
+      try {
+        target = toTarget(req.target);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      pending.add(id);
+      const timeoutMs = effectiveTimeout(
+        req.timeoutMs,
+        call.getDeadline(),
+        node.config.requestTimeoutMs
+      );
+      node
+        .request(req.message as Message, target, { timeoutMs, signal: abort.signal })
+        .then(
+          r =>
+            write({
+              requestId: id,
+              reply: r.reply,
+              responderPeer: r.responderPeer,
+              errorCode: 0,
+              errorMessage: '',
+            }),
+          fail
+        )
+        .finally(() => {
+          pending.delete(id);
+          finishIfDone();
+        });
+    });
+    call.on('end', () => {
+      ended = true;
+      finishIfDone();
+    });
+    call.on('cancelled', () => abort.abort());
+    call.on('error', () => abort.abort());
+  };
+
+  const Respond: handleUnaryCall<RespondRequest, Record<string, never>> = (call, callback) => {
+    try {
+      node.respond(call.request.replyTo, call.request.message as Message);
+      callback(null, {});
+    } catch (err) {
+      callback(toServiceError(err, internal));
+    }
+  };
+
+  const RespondStream: handleClientStreamingCall<RespondRequest, RespondStreamResponse> = (
+    call,
+    callback
+  ) => {
+    let accepted = 0;
+    let rejected = 0;
+    call.on('data', (req: RespondRequest) => {
+      try {
+        node.respond(req.replyTo, req.message as Message);
+        accepted++;
+      } catch {
+        // Unknown or expired tokens are normal for late replies: counted, not fatal.
+        rejected++;
+      }
+    });
+    call.on('end', () => callback(null, { accepted, rejected }));
+    call.on('error', () => undefined);
+  };
+
+  return { Send, SendStream, Subscribe, Request, RequestStream, Respond, RespondStream };
+}

@@ -1,0 +1,57 @@
+/**
+ * Node-level metrics read at scrape time from the node's own counters, so the message
+ * path pays nothing for them. Names follow OpenTelemetry conventions with units.
+ */
+import type { Meter } from '@opentelemetry/api';
+import type { MeshNode } from '../node';
+
+export function registerNodeMetrics(meter: Meter, node: MeshNode): void {
+  meter
+    .createObservableGauge('meshwire.subscriptions.active', {
+      description: 'Open Subscribe streams on this node',
+      unit: '{subscription}',
+    })
+    .addCallback(r => r.observe(node.router.subscriptionCount));
+  meter
+    .createObservableGauge('meshwire.requests.pending', {
+      description: 'Requests waiting for a reply from a local responder',
+      unit: '{request}',
+    })
+    .addCallback(r => r.observe(node.replies.size));
+  meter
+    .createObservableGauge('meshwire.subscriber.queue.depth', {
+      description: 'Deliveries buffered for subscribers, summed over subscriptions',
+      unit: '{message}',
+    })
+    .addCallback(r => {
+      let depth = 0;
+      for (const s of node.router.subscriptions()) depth += s.buffered;
+      r.observe(depth);
+    });
+  meter
+    .createObservableCounter('meshwire.messages.delivered', {
+      description: 'Deliveries handed to local subscriptions',
+      unit: '{message}',
+    })
+    .addCallback(r => {
+      let n = 0;
+      for (const s of node.router.subscriptions()) n += s.delivered;
+      r.observe(n + node.deliveredByClosedSubscriptions);
+    });
+  meter
+    .createObservableCounter('meshwire.messages.dropped', {
+      description: 'Messages dropped, by reason',
+      unit: '{message}',
+    })
+    .addCallback(r => {
+      const reasons: Record<string, number> = { ...node.droppedByClosedSubscriptions };
+      for (const s of node.router.subscriptions()) {
+        for (const [k, v] of Object.entries(s.drops.snapshot())) reasons[k] = (reasons[k] ?? 0) + v;
+      }
+      for (const [k, v] of Object.entries(node.replies.drops.snapshot()))
+        reasons[k] = (reasons[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(node.drops.snapshot()))
+        reasons[k] = (reasons[k] ?? 0) + v;
+      for (const [reason, v] of Object.entries(reasons)) r.observe(v, { reason });
+    });
+}

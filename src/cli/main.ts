@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+/**
+ * The meshwire command line: `serve` runs a node; `send`, `sub`, `request`, `reply-with`
+ * and `peers` are clients of a running node.
+ *
+ * Exit codes (for scripts): 0 success; 1 other errors; 2 usage or invalid argument;
+ * 3 unavailable (node, peer or responder unreachable); 4 deadline exceeded; 5 not found;
+ * 6 resource exhausted; 7 unauthenticated or permission denied.
+ *
+ * Tracing must start before @grpc/grpc-js loads, so grpc-dependent modules are required
+ * lazily inside the commands.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { addConfigOptions } from '../node/config';
+import { EXIT, exitCodeFor } from './exit-codes';
+
+const program = new Command('meshwire')
+  .description('meshwire: a gRPC messaging mesh over reliable UDP')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+addConfigOptions(
+  program
+    .command('serve')
+    .description('run a meshwire node (flags > MESHWIRE_* environment > --config file > defaults)')
+).action(async (_opts: unknown, cmd: Command) => {
+  const { serve } = await import('./serve');
+  await serve(cmd.parent ? process.argv.slice(process.argv.indexOf('serve') + 1) : []);
+});
+
+const serverOption = (): Option =>
+  new Option('-s, --server <host:port>', 'node gRPC address')
+    .env('MESHWIRE_SERVER')
+    .default('127.0.0.1:7400');
+
+function targetOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--peer <id>', 'target node id').conflicts('address'))
+    .addOption(new Option('--address <host:port>', 'target node UDP address'))
+    .option('-H, --header <key=value...>', 'message header (repeatable)');
+}
+
+targetOptions(
+  program
+    .command('send')
+    .description('send one message (payload "-" reads standard input)')
+    .argument('<topic>', 'topic, e.g. orders.created')
+    .argument('[payload]', 'payload text; "-" for standard input', '-')
+    .addOption(serverOption())
+    .addOption(
+      new Option('--ack <mode>', 'when to return')
+        .choices(['accepted', 'delivered'])
+        .default('accepted')
+    )
+    .option('--count <n>', 'send the message n times', '1')
+).action(async (topic: string, payload: string, opts: Record<string, unknown>) => {
+  const { sendCommand } = await import('./client-commands');
+  await sendCommand(topic, payload, opts);
+});
+
+program
+  .command('sub')
+  .description('subscribe and print each delivery as a JSON line')
+  .argument('<patterns...>', 'topic patterns; * matches one token, > the rest')
+  .addOption(serverOption())
+  .option('-q, --queue-group <name>', 'queue group (one member gets each message)')
+  .option('--count <n>', 'exit after n deliveries')
+  .option('--max-batch <n>', 'deliveries per stream message', '64')
+  .option('--raw', 'print payloads only, one per line')
+  .action(async (patterns: string[], opts: Record<string, unknown>) => {
+    const { subCommand } = await import('./client-commands');
+    await subCommand(patterns, opts);
+  });
+
+targetOptions(
+  program
+    .command('request')
+    .description('send a request and print the first reply')
+    .argument('<topic>')
+    .argument('[payload]', 'payload text; "-" for standard input', '-')
+    .addOption(serverOption())
+    .option('--timeout-ms <ms>', 'how long to wait for the reply', '5000')
+).action(async (topic: string, payload: string, opts: Record<string, unknown>) => {
+  const { requestCommand } = await import('./client-commands');
+  await requestCommand(topic, payload, opts);
+});
+
+program
+  .command('reply-with')
+  .alias('respond')
+  .description('answer every request on the patterns with a fixed payload (or --echo)')
+  .argument('<pattern>')
+  .argument('[payload]', 'reply payload', '')
+  .addOption(serverOption())
+  .option('--echo', 'reply with the request payload')
+  .option('-q, --queue-group <name>', 'queue group, to share requests among responders')
+  .option('--count <n>', 'exit after n replies')
+  .action(async (pattern: string, payload: string, opts: Record<string, unknown>) => {
+    const { replyCommand } = await import('./client-commands');
+    await replyCommand(pattern, payload, opts);
+  });
+
+const peers = program.command('peers').description('list and edit the peer directory');
+peers
+  .command('list', { isDefault: true })
+  .addOption(serverOption())
+  .action(async (opts: Record<string, unknown>) => {
+    const { peersList } = await import('./client-commands');
+    await peersList(opts);
+  });
+peers
+  .command('put')
+  .argument('<id>')
+  .argument('<addresses...>', 'UDP addresses host:port')
+  .addOption(serverOption())
+  .action(async (id: string, addresses: string[], opts: Record<string, unknown>) => {
+    const { peersPut } = await import('./client-commands');
+    await peersPut(id, addresses, opts);
+  });
+peers
+  .command('delete')
+  .argument('<id>')
+  .addOption(serverOption())
+  .action(async (id: string, opts: Record<string, unknown>) => {
+    const { peersDelete } = await import('./client-commands');
+    await peersDelete(id, opts);
+  });
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+      return;
+    }
+    // gRPC errors carry the server's message in `details`; ours in `message`.
+    const e = err as Error & { details?: string };
+    console.error(`meshwire: ${e.details || e.message}`);
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+void main();

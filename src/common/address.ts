@@ -1,0 +1,64 @@
+import { isIP } from 'node:net';
+import { InvalidArgumentError } from './errors';
+
+/** A host and port; IPv6 hosts are kept without brackets. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+const HOSTNAME_RE =
+  /^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$/;
+
+/**
+ * Parses "host:port", "[v6]:port" or "v4:port". Throws InvalidArgumentError naming `what`
+ * (e.g. "grpcListen") with what is allowed. `allowPortZero` permits ephemeral ports (listen
+ * addresses in tests).
+ */
+export function parseHostPort(input: string, what: string, allowPortZero = false): HostPort {
+  const value = input.trim();
+  let host: string;
+  let portText: string;
+  if (value.startsWith('[')) {
+    const end = value.indexOf(']');
+    if (end < 0 || value[end + 1] !== ':') {
+      throw new InvalidArgumentError(
+        `${what} "${input}" is not a valid address: expected "[ipv6]:port"`
+      );
+    }
+    host = value.slice(1, end);
+    portText = value.slice(end + 2);
+    if (isIP(host) !== 6) {
+      throw new InvalidArgumentError(`${what} "${input}": "${host}" is not an IPv6 address`);
+    }
+  } else {
+    const colon = value.lastIndexOf(':');
+    if (colon <= 0 || value.indexOf(':') !== colon) {
+      throw new InvalidArgumentError(
+        `${what} "${input}" is not a valid address: expected "host:port" (IPv6 as "[::1]:port")`
+      );
+    }
+    host = value.slice(0, colon);
+    portText = value.slice(colon + 1);
+    if (isIP(host) === 0 && !HOSTNAME_RE.test(host)) {
+      throw new InvalidArgumentError(
+        `${what} "${input}": "${host}" is not an IP address or host name`
+      );
+    }
+  }
+  if (!/^\d{1,5}$/.test(portText)) {
+    throw new InvalidArgumentError(`${what} "${input}": port must be a number from 1 to 65535`);
+  }
+  const port = Number(portText);
+  if (port > 65535 || (port === 0 && !allowPortZero)) {
+    throw new InvalidArgumentError(
+      `${what} "${input}": port must be a number from ${allowPortZero ? 0 : 1} to 65535`
+    );
+  }
+  return { host, port };
+}
+
+/** The canonical text form: "host:port" or "[v6]:port". */
+export function formatHostPort(addr: HostPort): string {
+  return isIP(addr.host) === 6 ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
+}
