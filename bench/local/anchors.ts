@@ -121,7 +121,15 @@ export class Nats implements System {
         const r = await runPubSub(
           this._pub!,
           this._sub!,
-          { subject: `bench.ps.${size}`, size, maxBatch: 1, window, batch, inFlight: 4 },
+          {
+            subject: `bench.ps.${size}`,
+            size,
+            maxBatch: 1,
+            bufferSize: 0,
+            window,
+            batch,
+            inFlight: 4,
+          },
           t
         );
         return { [`nats.${key}`]: r.rate };

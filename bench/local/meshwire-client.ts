@@ -204,7 +204,11 @@ function requestThroughput(p: RequestParams) {
 async function subscribe(p: SubscribeParams) {
   const cnt = new SubscriberCounter(p.size);
   let probed = false;
-  const s = c().Subscribe({ topics: [p.subject], maxBatch: p.maxBatch });
+  const s = c().Subscribe({
+    topics: [p.subject],
+    maxBatch: p.maxBatch,
+    bufferSize: p.bufferSize,
+  });
   s.on('data', (b: DeliveryBatch) => {
     cnt.dropped += b.dropped;
     for (const d of b.deliveries) {

@@ -133,7 +133,16 @@ export class Meshwire implements System {
         const r = await runPubSub(
           this._pub!,
           this._sub!,
-          { subject: `bench.ps.${size}`, size, maxBatch, window, batch, inFlight: 8 },
+          {
+            subject: `bench.ps.${size}`,
+            size,
+            maxBatch,
+            // As large as the publisher's credit window: the node never has to drop.
+            bufferSize: window,
+            window,
+            batch,
+            inFlight: 8,
+          },
           t
         );
         return { [`meshwire.${key}`]: r.rate, [`meshwire.${key}_dropped`]: r.dropped };

@@ -102,4 +102,6 @@ export interface SubscribeParams {
   subject: string;
   size: number;
   maxBatch: number;
+  /** Deliveries the node may buffer for this subscriber (meshwire; 0 = node default). */
+  bufferSize: number;
 }

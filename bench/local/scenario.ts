@@ -39,6 +39,8 @@ export interface PubSubPlan {
   size: number;
   /** Deliveries per subscriber stream message (meshwire) — ignored by NATS. */
   maxBatch: number;
+  /** Subscriber buffer on the node (meshwire's buffer_size) — ignored by NATS. */
+  bufferSize: number;
   /** Messages the publisher may run ahead of what the subscriber has received. */
   window: number;
   batch: number;
@@ -61,7 +63,12 @@ export async function runPubSub(
   plan: PubSubPlan,
   t: Timing
 ): Promise<{ rate: number; dropped: number }> {
-  await sub.call('subscribe', { subject: plan.subject, size: plan.size, maxBatch: plan.maxBatch });
+  await sub.call('subscribe', {
+    subject: plan.subject,
+    size: plan.size,
+    maxBatch: plan.maxBatch,
+    bufferSize: plan.bufferSize,
+  });
   const off = sub.onEvent('progress', total => pub.notify('credit', total));
   try {
     const published = pub.call<{ sent: number }>(
