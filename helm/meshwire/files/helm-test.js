@@ -7,10 +7,13 @@
 const { spawn, spawnSync } = require('node:child_process');
 const { readFileSync } = require('node:fs');
 const crypto = require('node:crypto');
-const grpc = require('/app/node_modules/@grpc/grpc-js');
-const health = require('/app/node_modules/grpc-health-check');
+const { join } = require('node:path');
 
-const CLI = '/app/dist/src/cli/main.js';
+// The image's application directory (overridable to run this script from a checkout).
+const APP = process.env.TEST_APP_DIR || '/app';
+const grpc = require(join(APP, 'node_modules/@grpc/grpc-js'));
+const health = require(join(APP, 'node_modules/grpc-health-check'));
+const CLI = join(APP, 'dist/src/cli/main.js');
 const nodes = process.env.TEST_NODES.split(',');
 const port = process.env.TEST_GRPC_PORT;
 const deadline = Date.now() + Number(process.env.TEST_TIMEOUT_SECONDS) * 1000;
@@ -72,6 +75,8 @@ async function main() {
     CLI,
     'sub',
     topic,
+    '--count',
+    '1',
     '--server',
     `${subNode}:${port}`,
     ...cliFlags,
@@ -85,7 +90,7 @@ async function main() {
 
   // The subscription (and, across nodes, its interest) takes a moment to be in place:
   // send again until the subscriber prints the payload or time runs out.
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && !received.includes(payload)) {
     if (subExit !== undefined) fail(`meshwire sub exited with ${subExit}: ${received}`);
     const send = spawnSync(
       process.execPath,
@@ -94,16 +99,15 @@ async function main() {
     );
     if (send.status !== 0) log(`meshwire send exited with ${send.status}: ${send.stderr.trim()}`);
     await new Promise(r => setTimeout(r, 1000));
-    if (received.includes(payload)) {
-      log(`received ${payload} on ${subNode}: OK`);
-      sub.kill();
-      process.exit(0);
-    }
   }
   sub.kill();
-  fail(
-    `no delivery of ${payload} on ${subNode} within the timeout; subscriber printed: ${received}`
-  );
+  if (!received.includes(payload)) {
+    fail(
+      `no delivery of ${payload} on ${subNode} within the timeout; subscriber printed: ${received}`
+    );
+  }
+  log(`received ${payload} on ${subNode}: OK`);
+  process.exit(0);
 }
 
 main().catch(err => fail(err.stack || String(err)));

@@ -1,0 +1,34 @@
+# meshwire node image: `docker build -t meshwire:0.1.0 .` (see docs/deploy.md).
+# Build stage: full toolchain, dev dependencies, TypeScript compile.
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY tsconfig.json ./
+COPY proto ./proto
+COPY src ./src
+RUN npm run build
+
+# Production dependencies only, installed clean from the lock file.
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+
+# Runtime: distroless Node 20 (no shell, no package manager), as the "nonroot" user 65532.
+FROM gcr.io/distroless/nodejs20-debian12:nonroot
+WORKDIR /app
+ENV NODE_ENV=production \
+    MESHWIRE_GRPC_LISTEN=0.0.0.0:7400 \
+    MESHWIRE_PEER_LISTEN=0.0.0.0:7401 \
+    MESHWIRE_METRICS_LISTEN=0.0.0.0:9464
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /src/dist/src ./dist/src
+COPY --from=build /src/proto ./proto
+COPY package.json ./
+USER 65532:65532
+# gRPC API, node-to-node UDP, Prometheus metrics.
+EXPOSE 7400 7401/udp 9464
+# The image is the CLI: `docker run meshwire:0.1.0 send orders.new hi --server ...` works too.
+ENTRYPOINT ["/nodejs/bin/node", "/app/dist/src/cli/main.js"]
+CMD ["serve"]
