@@ -57,6 +57,13 @@ export interface MuxInit {
   maxFragmentBytes?: number;
   /** Largest number of send() calls waiting for room, per channel. @default DEFAULT_MAX_SEND_WAITERS */
   maxSendWaiters?: number;
+  /**
+   * Bytes the mux keeps written into the duplex and not yet taken by it. Everything there
+   * is ahead of any later frame, however urgent: small keeps priorities sharp, large keeps
+   * a slow-to-call-back transport busy.
+   * @default the duplex's writableHighWaterMark
+   */
+  writeBufferBytes?: number;
 }
 
 export interface SendOptions {
@@ -130,6 +137,7 @@ export class Mux extends EventEmitter<MuxEvents> {
   private readonly control: Buffer[] = [];
   private pumpScheduled = false;
   private needDrain = false;
+  private readonly writeBufferBytes: number;
   private pingTimer?: Timer;
   private pongTimer?: Timer;
   private pingNonce = 0;
@@ -160,6 +168,7 @@ export class Mux extends EventEmitter<MuxEvents> {
     this.maxSendWaiters = init.maxSendWaiters ?? DEFAULT_MAX_SEND_WAITERS;
     this.pingIntervalMs = init.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
     this.pongTimeoutMs = init.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS;
+    this.writeBufferBytes = init.writeBufferBytes ?? duplex.writableHighWaterMark;
     this.closedPromise = new Promise(resolve => (this.resolveClosed = resolve));
 
     duplex.on('data', this.onData);
@@ -326,23 +335,28 @@ export class Mux extends EventEmitter<MuxEvents> {
   private readonly pump = (): void => {
     this.pumpScheduled = false;
     if (this._closeError || this.needDrain) return;
+    const d = this.duplex;
     let batch: Buffer[] = [];
     let batchBytes = 0;
     let written: (() => void)[] = [];
     const touched = new Set<number>();
-    const flush = (): boolean => {
-      if (batch.length === 0) return true;
+    const flush = (): void => {
+      if (batch.length === 0) return;
       const buf = batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes);
       this.stats.bytesOut += buf.length;
-      const ok = this.duplex.write(buf);
+      d.write(buf, this.onWriteDone);
       batch = [];
       batchBytes = 0;
       const cbs = written;
       written = [];
       for (const cb of cbs) cb();
-      return ok;
     };
     for (;;) {
+      if (d.writableLength + batchBytes >= this.writeBufferBytes) {
+        // Full: wait for a write to complete (onWriteDone) or for 'drain'.
+        this.needDrain = true;
+        break;
+      }
       let frame: Buffer | undefined = this.control.shift();
       if (!frame) {
         const f = this.scheduler.nextFragment();
@@ -358,17 +372,22 @@ export class Mux extends EventEmitter<MuxEvents> {
       batch.push(frame);
       batchBytes += frame.length;
       if (batchBytes >= MAX_WRITE_BATCH_BYTES) {
-        if (!flush()) {
-          this.needDrain = true;
-          break;
-        }
+        flush();
         if (this._closeError) return;
       }
     }
-    if (!flush()) this.needDrain = true;
+    flush();
     for (const id of touched) this.admitWaiters(id);
     if (!this.needDrain && (this.control.length > 0 || this.scheduler.hasPending()))
       this.schedulePump();
+  };
+
+  /** A write completed: if the mux was waiting for room in the duplex, there may be some. */
+  private readonly onWriteDone = (): void => {
+    if (this.needDrain && this.duplex.writableLength < this.writeBufferBytes) {
+      this.needDrain = false;
+      this.schedulePump();
+    }
   };
 
   private readonly onDrain = (): void => {

@@ -9,45 +9,60 @@ export async function turns(n = 3): Promise<void> {
 
 class LinkEnd extends Duplex {
   peer?: LinkEnd;
-  queue: { chunk: Buffer; cb: (err?: Error | null) => void }[] = [];
+  /** Like a kernel socket buffer: a write completes once it fits here. */
+  kernel: Buffer[] = [];
+  kernelBytes = 0;
+  kernelCapacity = 0;
+  waiting: { chunk: Buffer; cb: (err?: Error | null) => void }[] = [];
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.queue.push({ chunk, cb });
+    this.waiting.push({ chunk, cb });
+    this.admit();
   }
   override _read(): void {}
+
+  private admit(): void {
+    while (this.waiting.length > 0 && this.kernelBytes < this.kernelCapacity) {
+      const w = this.waiting.shift() as { chunk: Buffer; cb: (err?: Error | null) => void };
+      this.kernel.push(w.chunk);
+      this.kernelBytes += w.chunk.length;
+      w.cb();
+    }
+  }
 
   /** Delivers up to `budget` bytes to the peer; returns bytes delivered. */
   deliver(budget: number): number {
     let sent = 0;
-    while (budget > 0 && this.queue.length > 0) {
-      const head = this.queue[0];
-      const n = Math.min(budget, head.chunk.length);
-      this.peer?.push(head.chunk.subarray(0, n));
+    while (budget > 0 && this.kernel.length > 0) {
+      const head = this.kernel[0];
+      const n = Math.min(budget, head.length);
+      this.peer?.push(head.subarray(0, n));
       sent += n;
       budget -= n;
-      if (n === head.chunk.length) {
-        this.queue.shift();
-        head.cb();
-      } else {
-        head.chunk = head.chunk.subarray(n);
-      }
+      this.kernelBytes -= n;
+      if (n === head.length) this.kernel.shift();
+      else this.kernel[0] = head.subarray(n);
     }
+    this.admit();
     return sent;
   }
 }
 
 /**
  * A pair of duplexes joined by a link that carries `bytesPerMs` each way per
- * millisecond of the ManualClock. A write completes only when the link has carried it,
- * so the writer sees backpressure ('drain') exactly as on a real, slower network.
+ * millisecond of the ManualClock. A write completes once it fits in a "kernel" buffer of
+ * `kernelBytes` that the link drains at its rate, so the writer sees backpressure as on
+ * a real, slower network.
  */
 export function createThrottledPair(
   clock: ManualClock,
   bytesPerMs: number,
-  highWaterMark = 16 * 1024
+  highWaterMark = 16 * 1024,
+  kernelBytes = 32 * 1024
 ): { a: Duplex; b: Duplex; tick: (ms?: number) => Promise<void> } {
   const a = new LinkEnd({ writableHighWaterMark: highWaterMark });
   const b = new LinkEnd({ writableHighWaterMark: highWaterMark });
+  a.kernelCapacity = b.kernelCapacity = kernelBytes;
   a.peer = b;
   b.peer = a;
   const tick = async (ms = 1): Promise<void> => {
@@ -76,4 +91,30 @@ export function rng(seed: number): () => number {
     r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
     return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * A duplex whose writes never complete until `release()`: the writer sees a link that
+ * has stopped (a full send buffer). Its readable side is fed with `feed()`.
+ */
+export function createStuckDuplex(): { d: Duplex; release: () => void; written: Buffer[] } {
+  let held: (() => void)[] = [];
+  let stuck = true;
+  const written: Buffer[] = [];
+  const d = new Duplex({
+    writableHighWaterMark: 1,
+    read() {},
+    write(chunk: Buffer, _enc, cb) {
+      written.push(chunk);
+      if (stuck) held.push(() => cb());
+      else cb();
+    },
+  });
+  const release = () => {
+    stuck = false;
+    const h = held;
+    held = [];
+    for (const cb of h) cb();
+  };
+  return { d, release, written };
 }
