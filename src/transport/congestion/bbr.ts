@@ -1,0 +1,176 @@
+/**
+ * A model-based controller in the style of BBR (Cardwell et al., "BBR: Congestion-Based
+ * Congestion Control", ACM Queue 2016; draft-cardwell-iccrg-bbr-congestion-control):
+ * it estimates the bottleneck bandwidth (windowed max of delivery-rate samples) and the
+ * min RTT, paces at gain x bandwidth and bounds inflight at cwndGain x BDP. It does not
+ * cut its rate on isolated random losses: only delivery-rate samples move the model, so
+ * real congestion (a bottleneck) shows up as a lower delivered rate.
+ *
+ * Simplifications: no PROBE_RTT state (min RTT over a 10 s window is taken from the
+ * samples; datacenter paths rarely change), and a fixed ACK-aggregation allowance in
+ * the window, since Node delivers datagrams and timers in batches.
+ */
+import { INITIAL_WINDOW_PACKETS, MINIMUM_WINDOW_PACKETS } from '../constants';
+import type {
+  AckEvent,
+  CongestionController,
+  CongestionInit,
+  LossEvent,
+} from './congestion-controller';
+
+/** 2/ln(2): the smallest gain that doubles the delivery rate each round in STARTUP. */
+export const STARTUP_GAIN = 2 / Math.LN2;
+export const DRAIN_GAIN = 1 / STARTUP_GAIN;
+export const CWND_GAIN = 2;
+export const PROBE_BW_GAINS = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
+/** Rounds over which the bandwidth max filter runs. */
+export const BW_WINDOW_ROUNDS = 10;
+/** STARTUP ends after 3 rounds without 25% bandwidth growth. */
+const FULL_BW_THRESHOLD = 1.25;
+const FULL_BW_ROUNDS = 3;
+/** Extra window for batched ACKs and timer granularity (ms of bandwidth). */
+export const ACK_AGGREGATION_MS = 2;
+
+export type BbrMode = 'startup' | 'drain' | 'probe_bw';
+
+export class Bbr implements CongestionController {
+  readonly algorithm = 'bbr' as const;
+  mode: BbrMode = 'startup';
+  private readonly mss: number;
+  private readonly minWindow: number;
+  private window: number;
+  /** Per-round maxima of the delivery rate, newest last. */
+  private readonly bwRounds: { round: number; bw: number }[] = [];
+  private btlBw = 0;
+  private minRtt = Infinity;
+  private round = 0;
+  private nextRoundDelivered = 0;
+  private roundStart = false;
+  private fullBw = 0;
+  private fullBwCount = 0;
+  private filledPipe = false;
+  private cycleIndex = 0;
+  private cycleStamp = 0;
+  private pacingGain = STARTUP_GAIN;
+  private cwndGain = STARTUP_GAIN;
+  private delivered = 0;
+
+  constructor(init: CongestionInit) {
+    this.mss = init.maxDatagramSize;
+    this.window = (init.initialWindowPackets ?? INITIAL_WINDOW_PACKETS) * this.mss;
+    this.minWindow = (init.minimumWindowPackets ?? MINIMUM_WINDOW_PACKETS) * this.mss;
+  }
+
+  cwnd(): number {
+    return this.window;
+  }
+
+  bandwidth(): number {
+    return this.btlBw;
+  }
+
+  pacingRate(smoothedRtt: number, hasRttSample: boolean): number {
+    if (this.btlBw === 0) {
+      if (!hasRttSample) return Infinity;
+      return (STARTUP_GAIN * this.window) / Math.max(smoothedRtt, 0.001);
+    }
+    return this.pacingGain * this.btlBw;
+  }
+
+  onPacketSent(): void {}
+
+  /** App-limited state arrives per sample (RateSample.isAppLimited). */
+  setAppLimited(_appLimited: boolean): void {}
+
+  private bdp(): number {
+    if (this.btlBw === 0 || this.minRtt === Infinity) return this.window;
+    return this.btlBw * this.minRtt;
+  }
+
+  private updateBandwidth(ev: AckEvent): void {
+    const s = ev.sample;
+    this.roundStart = false;
+    if (s.priorDelivered >= this.nextRoundDelivered) {
+      this.nextRoundDelivered = s.delivered;
+      this.round++;
+      this.roundStart = true;
+    }
+    if (s.deliveryRate <= 0) return;
+    // App-limited samples underestimate the path; use them only when they raise the max.
+    if (s.isAppLimited && s.deliveryRate < this.btlBw) return;
+    const last = this.bwRounds[this.bwRounds.length - 1];
+    if (last && last.round === this.round) last.bw = Math.max(last.bw, s.deliveryRate);
+    else this.bwRounds.push({ round: this.round, bw: s.deliveryRate });
+    while (this.bwRounds.length > 0 && this.bwRounds[0].round <= this.round - BW_WINDOW_ROUNDS) {
+      this.bwRounds.shift();
+    }
+    let max = 0;
+    for (const r of this.bwRounds) max = Math.max(max, r.bw);
+    this.btlBw = max;
+  }
+
+  private checkFullPipe(ev: AckEvent): void {
+    if (this.filledPipe || !this.roundStart || ev.sample.isAppLimited) return;
+    if (this.btlBw >= this.fullBw * FULL_BW_THRESHOLD) {
+      this.fullBw = this.btlBw;
+      this.fullBwCount = 0;
+      return;
+    }
+    if (++this.fullBwCount >= FULL_BW_ROUNDS) this.filledPipe = true;
+  }
+
+  private enterProbeBw(now: number): void {
+    this.mode = 'probe_bw';
+    this.cwndGain = CWND_GAIN;
+    // Start at a random-free but not-probing phase (index 2), as BBR avoids starting with 0.75.
+    this.cycleIndex = 2;
+    this.cycleStamp = now;
+    this.pacingGain = PROBE_BW_GAINS[this.cycleIndex];
+  }
+
+  onAck(ev: AckEvent): void {
+    this.delivered = ev.sample.delivered;
+    this.minRtt = ev.minRtt;
+    this.updateBandwidth(ev);
+    this.checkFullPipe(ev);
+    const bdp = this.bdp();
+    if (this.mode === 'startup' && this.filledPipe) {
+      this.mode = 'drain';
+      this.pacingGain = DRAIN_GAIN;
+      this.cwndGain = STARTUP_GAIN;
+    }
+    if (this.mode === 'drain' && ev.bytesInFlight <= bdp) this.enterProbeBw(ev.now);
+    if (this.mode === 'probe_bw') {
+      const phaseLen = Math.max(this.minRtt, 0.5);
+      const gain = PROBE_BW_GAINS[this.cycleIndex];
+      let advance = ev.now - this.cycleStamp > phaseLen;
+      if (gain < 1 && ev.bytesInFlight <= bdp) advance = true;
+      if (advance) {
+        this.cycleIndex = (this.cycleIndex + 1) % PROBE_BW_GAINS.length;
+        this.cycleStamp = ev.now;
+        this.pacingGain = PROBE_BW_GAINS[this.cycleIndex];
+      }
+    }
+    // Window: cwndGain x BDP plus an allowance for batched ACKs.
+    const target = this.cwndGain * bdp + this.btlBw * ACK_AGGREGATION_MS + 3 * this.mss;
+    if (this.filledPipe) this.window = Math.min(this.window + ev.ackedBytes, target);
+    else if (this.window < target || this.delivered < this.window) this.window += ev.ackedBytes;
+    this.window = Math.max(this.window, this.minWindow);
+  }
+
+  onLoss(ev: LossEvent): void {
+    // Random loss is not congestion: only persistent congestion (a blackout) resets the window.
+    if (ev.persistentCongestion) this.window = this.minWindow;
+  }
+
+  state(): Record<string, number | string> {
+    return {
+      algorithm: this.algorithm,
+      mode: this.mode,
+      cwnd: this.window,
+      btlBwBytesPerMs: this.btlBw,
+      pacingGain: this.pacingGain,
+      round: this.round,
+    };
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Sender-side packet history and loss detection (RFC 9002 §6). Packet numbers are
+ * consecutive, so the history is a deque indexed by packet number. Packets declared lost
+ * are remembered briefly so a late ACK can be counted as a spurious retransmission.
+ */
+import { PACKET_THRESHOLD, TIMER_GRANULARITY_MS, TIME_THRESHOLD } from './constants';
+
+export const enum PacketState {
+  Outstanding = 0,
+  Acked = 1,
+  Lost = 2,
+}
+
+export class SentPacket {
+  pn = 0;
+  timeSent = 0;
+  size = 0;
+  ackEliciting = false;
+  inFlight = false;
+  /** Stream quads [offset, len, fin, retransmit]. */
+  frames: number[] = EMPTY;
+  hasMaxData = false;
+  state = PacketState.Outstanding;
+  // delivery-rate sampling state at send time
+  delivered = 0;
+  deliveredTime = 0;
+  firstSentTime = 0;
+  appLimited = false;
+}
+
+const EMPTY: number[] = [];
+const LOST_MEMORY = 256;
+
+export class SentPackets {
+  private q: SentPacket[] = [];
+  private head = 0;
+  /** Packet number of q[head]. */
+  private firstPn = 0;
+  private nextPn = 0;
+  bytesInFlight = 0;
+  ackElicitingInFlight = 0;
+  largestAcked = -1;
+  /** Reordering threshold; starts at 3 and grows on spurious retransmissions. */
+  packetThreshold = PACKET_THRESHOLD;
+  /** Recently lost packets by number, oldest first (insertion order). */
+  readonly recentlyLost = new Map<number, SentPacket>();
+
+  add(p: SentPacket): void {
+    if (p.pn !== this.nextPn) throw new Error('packet numbers must be consecutive');
+    this.nextPn++;
+    this.q.push(p);
+    if (p.inFlight) this.bytesInFlight += p.size;
+    if (p.ackEliciting) this.ackElicitingInFlight++;
+  }
+
+  get(pn: number): SentPacket | undefined {
+    if (pn < this.firstPn) return undefined;
+    return this.q[this.head + pn - this.firstPn];
+  }
+
+  /** Lowest outstanding packet number range start (for clamping ACK ranges). */
+  lowestTracked(): number {
+    return this.firstPn;
+  }
+
+  sentCount(): number {
+    return this.nextPn;
+  }
+
+  /** Marks a packet acknowledged; returns false if it was not outstanding. */
+  markAcked(p: SentPacket): void {
+    p.state = PacketState.Acked;
+    this.removeFromFlight(p);
+  }
+
+  private removeFromFlight(p: SentPacket): void {
+    if (p.inFlight) this.bytesInFlight -= p.size;
+    if (p.ackEliciting) this.ackElicitingInFlight--;
+  }
+
+  markLost(p: SentPacket): void {
+    p.state = PacketState.Lost;
+    this.removeFromFlight(p);
+    if (p.ackEliciting) {
+      this.recentlyLost.set(p.pn, p);
+      if (this.recentlyLost.size > LOST_MEMORY) {
+        const first = this.recentlyLost.keys().next().value as number;
+        this.recentlyLost.delete(first);
+      }
+    }
+  }
+
+  /** Drops resolved packets from the front of the deque. */
+  compact(): void {
+    const q = this.q;
+    while (this.head < q.length && q[this.head].state !== PacketState.Outstanding) {
+      this.head++;
+      this.firstPn++;
+    }
+    if (this.head > 1024 && this.head * 2 > q.length) {
+      this.q = q.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /**
+   * RFC 9002 §6.1 DetectAndRemoveLostPackets: a packet below the largest acknowledged is
+   * lost when 3 later packets were acknowledged or it was sent more than 9/8 RTT ago.
+   * Calls onLost for each; returns the time the next packet would become lost (or Infinity).
+   */
+  detectLost(
+    now: number,
+    latestRtt: number,
+    smoothedRtt: number,
+    onLost: (p: SentPacket) => void
+  ): number {
+    if (this.largestAcked < 0) return Infinity;
+    const lossDelay = Math.max(
+      TIME_THRESHOLD * Math.max(latestRtt, smoothedRtt),
+      TIMER_GRANULARITY_MS
+    );
+    const q = this.q;
+    for (let i = this.head; i < q.length; i++) {
+      const p = q[i];
+      if (p.pn > this.largestAcked) break;
+      if (p.state !== PacketState.Outstanding) continue;
+      if (p.timeSent + lossDelay <= now || this.largestAcked >= p.pn + this.packetThreshold) {
+        this.markLost(p);
+        onLost(p);
+      } else {
+        // later packets were sent later and have higher numbers: not lost either
+        return p.timeSent + lossDelay;
+      }
+    }
+    return Infinity;
+  }
+
+  /** Send time of the newest outstanding ack-eliciting packet (PTO base), or -1. */
+  lastAckElicitingTime(): number {
+    const q = this.q;
+    for (let i = q.length - 1; i >= this.head; i--) {
+      const p = q[i];
+      if (p.state === PacketState.Outstanding && p.ackEliciting) return p.timeSent;
+    }
+    return -1;
+  }
+
+  /** Oldest outstanding packets carrying stream data (PTO probes resend their data). */
+  oldestWithData(max: number, out: SentPacket[]): void {
+    out.length = 0;
+    const q = this.q;
+    for (let i = this.head; i < q.length && out.length < max; i++) {
+      const p = q[i];
+      if (p.state === PacketState.Outstanding && p.frames.length > 0) out.push(p);
+    }
+  }
+}
