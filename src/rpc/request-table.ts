@@ -141,6 +141,8 @@ export class PendingCall<T> {
 export interface RequestTableInit {
   clock: Clock;
   maxInFlight: number;
+  /** First opaque id handed out (tests use it to exercise the wrap at 2^32). @default 1 */
+  firstId?: number;
 }
 
 export class RequestTable<T> {
@@ -152,6 +154,7 @@ export class RequestTable<T> {
   constructor(init: RequestTableInit) {
     this.clock = init.clock;
     this.maxInFlight = init.maxInFlight;
+    this.nextIdValue = (init.firstId ?? 1) >>> 0;
   }
 
   /** Permits in use: calls issued and not yet settled. */
