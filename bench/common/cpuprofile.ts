@@ -28,7 +28,7 @@ export interface HotSpot {
   /** `name (file:line)` with the file relative to `root` when under it. */
   where: string;
   selfMs: number;
-  /** Share of all sampled time, idle included. */
+  /** Share of the busy time (all sampled time less `(idle)`). */
   percent: number;
 }
 
@@ -49,13 +49,14 @@ export function hotSpots(profile: CpuProfile, root = '', top = 20): HotSpot[] {
     const key = describe(node.callFrame, root);
     selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
   }
+  const busy = total - (selfUs.get('(idle)') ?? 0);
   return [...selfUs.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
     .map(([where, us]) => ({
       where,
       selfMs: Math.round(us / 100) / 10,
-      percent: total > 0 ? Math.round((us / total) * 1000) / 10 : 0,
+      percent: busy > 0 && where !== '(idle)' ? Math.round((us / busy) * 1000) / 10 : 0,
     }));
 }
 
@@ -77,7 +78,15 @@ export function readNewestProfile(dir: string): CpuProfile {
   return JSON.parse(readFileSync(join(dir, files[files.length - 1]!), 'utf8')) as CpuProfile;
 }
 
-/** A plain-text table of hot spots. */
+/** Busy and idle time of a profile, in ms. */
+export function busyIdleMs(profile: CpuProfile): { busyMs: number; idleMs: number } {
+  const spots = hotSpots(profile, '', Number.MAX_SAFE_INTEGER);
+  const idle = spots.find(s => s.where === '(idle)')?.selfMs ?? 0;
+  const all = spots.reduce((a, s) => a + s.selfMs, 0);
+  return { busyMs: Math.round(all - idle), idleMs: Math.round(idle) };
+}
+
+/** A plain-text table of hot spots (percent of busy time). */
 export function formatHotSpots(spots: readonly HotSpot[]): string {
   return spots
     .map(

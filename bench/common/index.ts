@@ -25,5 +25,5 @@ export {
   fmt,
 } from './results';
 export type { BenchResults } from './results';
-export { hotSpots, readNewestProfile, formatHotSpots } from './cpuprofile';
+export { hotSpots, busyIdleMs, readNewestProfile, formatHotSpots } from './cpuprofile';
 export type { CpuProfile, HotSpot } from './cpuprofile';

@@ -16,7 +16,7 @@ import {
 } from '../common/proc';
 import type { LatencyResult, ThroughputResult } from '../common/load';
 import { repoRoot } from '../common/results';
-import { formatHotSpots, hotSpots, readNewestProfile } from '../common/cpuprofile';
+import { busyIdleMs, formatHotSpots, hotSpots, readNewestProfile } from '../common/cpuprofile';
 import type { Scenario, System, Timing } from './scenario';
 import { MAX_OPS, checkErrors, runPubSub } from './scenario';
 
@@ -30,6 +30,8 @@ export function nodeMain(): string {
 export interface MeshwireInit {
   /** Extra `node` flags for the server process (e.g. --cpu-prof). */
   execArgv?: string[];
+  /** Extra `node` flags for each client process, given the client's role. */
+  clientExecArgv?: (role: string) => string[];
 }
 
 export class Meshwire implements System {
@@ -73,7 +75,11 @@ export class Meshwire implements System {
     this._node = srv.child;
     this._output = srv.output;
     const start = async (name: string): Promise<Worker> => {
-      const w = await Worker.start({ name, script: script('meshwire-client.js') });
+      const w = await Worker.start({
+        name,
+        script: script('meshwire-client.js'),
+        execArgv: this._init.clientExecArgv?.(name) ?? [],
+      });
       await w.call('connect', { port: grpcPort });
       return w;
     };
@@ -175,8 +181,9 @@ export class Meshwire implements System {
 }
 
 /**
- * Runs the meshwire scenarios against a node under `node --cpu-prof`: one node for the
- * pub/sub load, one for the request load, and prints each profile's hot spots by self time.
+ * Runs the meshwire scenarios with every process under `node --cpu-prof`: one node for the
+ * pub/sub load, one for the request load. Prints the node's hot spots by self time, and
+ * each client's busy time and top functions (to see which process is the bottleneck).
  */
 export async function profileMeshwire(t: Timing): Promise<void> {
   const loads: [string, (m: Meshwire) => Scenario[]][] = [
@@ -185,7 +192,8 @@ export async function profileMeshwire(t: Timing): Promise<void> {
   ];
   for (const [label, pick] of loads) {
     const dir = mkdtempSync(join(tmpdir(), 'meshwire-prof-'));
-    const m = new Meshwire({ execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+    const prof = (sub: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${join(dir, sub)}`];
+    const m = new Meshwire({ execArgv: prof('node'), clientExecArgv: prof });
     await m.start();
     try {
       for (const sc of pick(m)) {
@@ -195,9 +203,18 @@ export async function profileMeshwire(t: Timing): Promise<void> {
     } finally {
       await m.stop();
     }
-    const spots = hotSpots(readNewestProfile(dir), repoRoot(), 25);
-    console.log(`\nmeshwire node, ${label}: self time by function (profile in ${dir})`);
-    console.log(formatHotSpots(spots));
+    const node = readNewestProfile(join(dir, 'node'));
+    const b = busyIdleMs(node);
+    console.log(`\nmeshwire node, ${label}: busy ${b.busyMs} ms, idle ${b.idleMs} ms (${dir})`);
+    console.log(formatHotSpots(hotSpots(node, repoRoot(), 30)));
+    for (const role of ['requester', 'responder', 'publisher', 'subscriber']) {
+      const cdir = join(dir, `meshwire-${role}`);
+      if (!existsSync(cdir)) continue;
+      const p = readNewestProfile(cdir);
+      const cb = busyIdleMs(p);
+      console.log(`\nclient ${role}: busy ${cb.busyMs} ms, idle ${cb.idleMs} ms`);
+      console.log(formatHotSpots(hotSpots(p, repoRoot(), 8)));
+    }
     console.log('');
   }
 }

@@ -131,13 +131,17 @@ export function renderSection(
     fmt(figures[n]),
     (meta.spread[n] ?? []).map(v => fmt(v)).join(', '),
   ]);
+  const intro =
+    `Command: \`${meta.command}\` (\`node dist/bench/local/run.js\`), run ${meta.date}; ` +
+    `Node ${meta.node}, ${meta.cpus} cores shared by every process (each server and each ` +
+    `client in its own). Each figure is the median of ${meta.runs} runs ` +
+    `(${meta.warmupMs / 1000} s warm-up + ${meta.durationMs / 1000} s measured each), the ` +
+    'systems interleaved run by run; 128-byte payloads unless said. Latency: sequential ' +
+    'round trips, percentiles from an HDR histogram. Throughput: requests completed, or ' +
+    'messages received by the subscriber (pub/sub), inside the measured window. Ratios ' +
+    'are meshwire / anchor.';
   return [
-    `Command: \`${meta.command}\`, run ${meta.date}; Node ${meta.node}, ${meta.cpus} cores shared by`,
-    'every process (servers and clients each in their own). Each figure is the median of',
-    `${meta.runs} runs (${meta.warmupMs / 1000} s warm-up + ${meta.durationMs / 1000} s measured each),`,
-    'the systems interleaved run by run; 128-byte payloads unless said. Latency is',
-    'sequential round trips (HDR histogram); throughput counts completions (requests) or',
-    'messages received by the subscriber (pub/sub) inside the measured window.',
+    wrap(intro, 90),
     '',
     markdownTable(['figure', 'meshwire', 'anchor', 'ratio', 'target', 'met?'], rows),
     '',
@@ -146,4 +150,20 @@ export function renderSection(
     markdownTable(['figure', 'median', 'runs'], all),
     ...(meta.notes && meta.notes.length > 0 ? ['', ...meta.notes.map(n => `- ${n}`)] : []),
   ].join('\n');
+}
+
+/** Wraps text at spaces to lines of at most `width` characters. */
+export function wrap(text: string, width: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  if (line) lines.push(line);
+  return lines.join('\n');
 }
