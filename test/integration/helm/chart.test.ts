@@ -115,6 +115,9 @@ test('defaults: pod and container security context are hardened, resources and P
   t.not(pod.securityContext.runAsUser, 0);
   t.is(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
   t.false(pod.automountServiceAccountToken);
+  // Service links would put MESHWIRE_SERVICE_HOST etc. (for a Service named meshwire)
+  // into the node's MESHWIRE_* configuration namespace.
+  t.false(pod.enableServiceLinks);
   const sc = nodeContainer(sts).securityContext;
   t.true(sc.runAsNonRoot);
   t.true(sc.readOnlyRootFilesystem);
