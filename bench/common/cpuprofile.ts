@@ -32,18 +32,35 @@ export interface HotSpot {
   percent: number;
 }
 
-/** Self time by function (summed over every node of the same function), largest first. */
-export function hotSpots(profile: CpuProfile, root = '', top = 20): HotSpot[] {
+/** Only samples between these offsets from the profile's start count (ms). */
+export interface ProfileWindow {
+  fromMs: number;
+  toMs: number;
+}
+
+/**
+ * Self time by function (summed over every node of the same function), largest first.
+ * With `window`, only samples inside it count (to leave out start-up and shutdown).
+ */
+export function hotSpots(
+  profile: CpuProfile,
+  root = '',
+  top = 20,
+  window?: ProfileWindow
+): HotSpot[] {
   const byId = new Map<number, ProfileNode>();
   for (const n of profile.nodes) byId.set(n.id, n);
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   const selfUs = new Map<string, number>();
   let total = 0;
+  let atUs = 0;
   for (let i = 0; i < samples.length; i++) {
     const node = byId.get(samples[i]!);
+    atUs += deltas[i] ?? 0;
     // timeDeltas[i] is the time before sample i; attribute the next delta to this sample.
     const dt = Math.max(0, deltas[i + 1] ?? deltas[i] ?? 0);
+    if (window && (atUs < window.fromMs * 1000 || atUs > window.toMs * 1000)) continue;
     total += dt;
     if (!node) continue;
     const key = describe(node.callFrame, root);
@@ -79,8 +96,11 @@ export function readNewestProfile(dir: string): CpuProfile {
 }
 
 /** Busy and idle time of a profile, in ms. */
-export function busyIdleMs(profile: CpuProfile): { busyMs: number; idleMs: number } {
-  const spots = hotSpots(profile, '', Number.MAX_SAFE_INTEGER);
+export function busyIdleMs(
+  profile: CpuProfile,
+  window?: ProfileWindow
+): { busyMs: number; idleMs: number } {
+  const spots = hotSpots(profile, '', Number.MAX_SAFE_INTEGER, window);
   const idle = spots.find(s => s.where === '(idle)')?.selfMs ?? 0;
   const all = spots.reduce((a, s) => a + s.selfMs, 0);
   return { busyMs: Math.round(all - idle), idleMs: Math.round(idle) };

@@ -26,4 +26,4 @@ export {
 } from './results';
 export type { BenchResults } from './results';
 export { hotSpots, busyIdleMs, readNewestProfile, formatHotSpots } from './cpuprofile';
-export type { CpuProfile, HotSpot } from './cpuprofile';
+export type { CpuProfile, HotSpot, ProfileWindow } from './cpuprofile';

@@ -194,26 +194,36 @@ export async function profileMeshwire(t: Timing): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'meshwire-prof-'));
     const prof = (sub: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${join(dir, sub)}`];
     const m = new Meshwire({ execArgv: prof('node'), clientExecArgv: prof });
+    const spawned = Date.now();
     await m.start();
+    // Count only the loads (after each warm-up), not start-up or shutdown. The profile
+    // starts a little after the spawn, so offsets from the spawn err on the late side.
+    const loadFrom = Date.now() - spawned + t.warmupMs;
+    let loadTo = loadFrom;
     try {
       for (const sc of pick(m)) {
         const figures = await sc.run(t);
         console.log(`${sc.name}: ${JSON.stringify(figures)}`);
       }
+      loadTo = Date.now() - spawned;
     } finally {
       await m.stop();
     }
+    const window = { fromMs: loadFrom, toMs: loadTo };
     const node = readNewestProfile(join(dir, 'node'));
-    const b = busyIdleMs(node);
-    console.log(`\nmeshwire node, ${label}: busy ${b.busyMs} ms, idle ${b.idleMs} ms (${dir})`);
-    console.log(formatHotSpots(hotSpots(node, repoRoot(), 30)));
+    const b = busyIdleMs(node, window);
+    console.log(
+      `\nmeshwire node, ${label}, ${loadFrom}-${loadTo} ms after start: busy ${b.busyMs} ms, ` +
+        `idle ${b.idleMs} ms (${dir})`
+    );
+    console.log(formatHotSpots(hotSpots(node, repoRoot(), 30, window)));
     for (const role of ['requester', 'responder', 'publisher', 'subscriber']) {
       const cdir = join(dir, `meshwire-${role}`);
       if (!existsSync(cdir)) continue;
       const p = readNewestProfile(cdir);
-      const cb = busyIdleMs(p);
+      const cb = busyIdleMs(p, window);
       console.log(`\nclient ${role}: busy ${cb.busyMs} ms, idle ${cb.idleMs} ms`);
-      console.log(formatHotSpots(hotSpots(p, repoRoot(), 8)));
+      console.log(formatHotSpots(hotSpots(p, repoRoot(), 8, window)));
     }
     console.log('');
   }
