@@ -400,9 +400,11 @@ export function addConfigOptions(cmd: Command): Command {
     new Option(`${CONFIG_FILE_FLAG} <file>`, `YAML or JSON config file (env ${CONFIG_FILE_ENV})`)
   );
   for (const spec of CONFIG_KEYS) {
-    const opt = new Option(`${spec.flag} <value>`, `${spec.description} (env ${spec.env})`);
-    if (spec.default !== undefined) opt.default(undefined, spec.default);
-    cmd.addOption(opt);
+    // Defaults are shown, not applied here: environment and file must be able to win.
+    const shown = spec.default !== undefined ? ` (default: "${spec.default}")` : '';
+    cmd.addOption(
+      new Option(`${spec.flag} <value>`, `${spec.description}${shown} (env ${spec.env})`)
+    );
   }
   return cmd;
 }

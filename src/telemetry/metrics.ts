@@ -4,6 +4,7 @@
  * observable instruments read them at scrape time, so the hot path pays nothing.
  */
 import type { Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { Meter } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -16,21 +17,34 @@ export interface MetricsServer {
   shutdown(): Promise<void>;
 }
 
-/** Starts /metrics on host:port; resolves once it listens. */
+/**
+ * Starts /metrics on host:port; resolves once it listens. We own the HTTP server (the
+ * exporter's own treats port 0 as "use 9464"), and hand /metrics to the exporter.
+ */
 export async function startMetrics(
   host: string,
   port: number,
   serviceName = process.env.OTEL_SERVICE_NAME ?? 'meshwire'
 ): Promise<MetricsServer> {
-  const exporter = new PrometheusExporter({ host, port, preventServerStart: true });
+  const exporter = new PrometheusExporter({ preventServerStart: true });
   const provider = new MeterProvider({
     readers: [exporter],
     resource: resourceFromAttributes({ 'service.name': serviceName }),
   });
-  await exporter.startServer();
-  // The exporter keeps its http.Server private; read the bound port for port 0.
-  const server = (exporter as unknown as { _server?: Server })._server;
-  const addr = server?.address();
+  const server: Server = createServer((req, res) => {
+    if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics') {
+      exporter.getMetricsRequestHandler(req, res);
+    } else {
+      res.statusCode = 404;
+      res.end('not found: metrics are at /metrics\n');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => resolve());
+  });
+  server.unref();
+  const addr = server.address();
   const bound = addr && typeof addr === 'object' ? addr.port : port;
   let done: Promise<void> | undefined;
   return {
@@ -39,7 +53,7 @@ export async function startMetrics(
     shutdown: () =>
       (done ??= (async () => {
         await provider.shutdown().catch(() => undefined);
-        await exporter.stopServer().catch(() => undefined);
+        await new Promise<void>(resolve => server.close(() => resolve()));
       })()),
   };
 }

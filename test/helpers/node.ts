@@ -1,0 +1,144 @@
+/**
+ * Test helpers: a real node on ephemeral ports, promisified gRPC calls, and waiting.
+ */
+import type {
+  Client,
+  ClientDuplexStream,
+  ClientReadableStream,
+  ClientWritableStream,
+  ServiceError,
+} from '@grpc/grpc-js';
+import type { MeshwireClients, MeshwireServer } from '../../src/api';
+import { createClients, startMeshwire } from '../../src/api';
+import type { NodeConfig } from '../../src/node';
+import { loadConfig } from '../../src/node';
+
+export interface TestNode {
+  server: MeshwireServer;
+  clients: MeshwireClients;
+  address: string;
+  close(): Promise<void>;
+}
+
+/** Starts a node on 127.0.0.1 with ephemeral ports; `overrides` are config keys. */
+export async function startTestNode(
+  overrides: Partial<NodeConfig> = {},
+  metrics = false
+): Promise<TestNode> {
+  const base = loadConfig({
+    argv: [
+      '--grpc-listen',
+      '127.0.0.1:0',
+      '--peer-listen',
+      '127.0.0.1:0',
+      '--metrics-listen',
+      '127.0.0.1:0',
+    ],
+    env: {},
+  });
+  const config: NodeConfig = { ...base, nodeId: 'test-node', ...overrides };
+  const server = await startMeshwire({ config, metrics });
+  const clients = createClients(server.grpcAddress);
+  return {
+    server,
+    clients,
+    address: server.grpcAddress,
+    close: async () => {
+      clients.close();
+      await server.shutdown();
+    },
+  };
+}
+
+type Method = (...args: unknown[]) => unknown;
+function method(client: Client, name: string): Method {
+  // Generated grpc-js clients expose RPCs as methods named after the proto.
+  return (client as unknown as Record<string, Method>)[name].bind(client);
+}
+
+/** A unary call as a promise. */
+export function unary<Res = Record<string, unknown>>(
+  client: Client,
+  name: string,
+  req: unknown,
+  deadlineMs = 10_000
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method(client, name)(
+      req,
+      { deadline: Date.now() + deadlineMs },
+      (err: ServiceError | null, res: Res) => (err ? reject(err) : resolve(res))
+    );
+  });
+}
+
+export function serverStream<Res>(
+  client: Client,
+  name: string,
+  req: unknown
+): ClientReadableStream<Res> {
+  return method(client, name)(req) as ClientReadableStream<Res>;
+}
+
+export function bidi<Req, Res>(client: Client, name: string): ClientDuplexStream<Req, Res> {
+  return method(client, name)() as ClientDuplexStream<Req, Res>;
+}
+
+export function clientStream<Req, Res>(
+  client: Client,
+  name: string
+): { call: ClientWritableStream<Req>; result: Promise<Res> } {
+  let call!: ClientWritableStream<Req>;
+  const result = new Promise<Res>((resolve, reject) => {
+    call = method(
+      client,
+      name
+    )((err: ServiceError | null, res: Res) =>
+      err ? reject(err) : resolve(res)
+    ) as ClientWritableStream<Req>;
+  });
+  return { call, result };
+}
+
+/** Resolves when `predicate` holds, polling; rejects after `timeoutMs`. */
+export async function waitFor(
+  predicate: () => boolean,
+  timeoutMs = 5000,
+  what = 'condition'
+): Promise<void> {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise(r => setTimeout(r, 5));
+  }
+}
+
+/** Collects deliveries from a Subscribe stream. */
+export function collect<T>(stream: ClientReadableStream<{ deliveries: T[]; dropped: number }>): {
+  items: T[];
+  batches: number;
+  dropped: number;
+  error?: ServiceError;
+  ended: boolean;
+} {
+  const state = {
+    items: [] as T[],
+    batches: 0,
+    dropped: 0,
+    error: undefined as ServiceError | undefined,
+    ended: false,
+  };
+  stream.on('data', (b: { deliveries: T[]; dropped: number }) => {
+    state.batches++;
+    state.dropped += b.dropped;
+    state.items.push(...b.deliveries);
+  });
+  stream.on('error', (e: ServiceError) => (state.error = e));
+  stream.on('end', () => (state.ended = true));
+  return state;
+}
+
+/** Waits until the node has `n` open subscriptions (Subscribe is asynchronous). */
+export function subscriptions(node: TestNode): number {
+  return node.server.node.router.subscriptionCount;
+}

@@ -1,0 +1,121 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { loadConfig, peerSeeds } from '../../../src/node';
+
+const dir = mkdtempSync(join(tmpdir(), 'mw-config-'));
+
+test('defaults bind to loopback with the documented ports', t => {
+  const cfg = loadConfig({ argv: [], env: {} });
+  t.deepEqual(cfg.grpcListen, { host: '127.0.0.1', port: 7400 });
+  t.deepEqual(cfg.peerListen, { host: '127.0.0.1', port: 7401 });
+  t.deepEqual(cfg.metricsListen, { host: '127.0.0.1', port: 9464 });
+  t.is(cfg.drainTimeoutMs, 10000);
+  t.is(cfg.maxMessageBytes, 8388608);
+  t.is(cfg.logLevel, 'info');
+  t.true(cfg.nodeId.length > 0);
+});
+
+test('precedence: flags > environment > file > defaults', t => {
+  const file = join(dir, 'p.yaml');
+  writeFileSync(
+    file,
+    'nodeId: from-file\ndrainTimeoutMs: 111\nlogLevel: debug\nmaxMessageBytes: 2048\n'
+  );
+  const cfg = loadConfig({
+    argv: ['--config', file, '--node-id', 'from-flag'],
+    env: { MESHWIRE_NODE_ID: 'from-env', MESHWIRE_DRAIN_TIMEOUT_MS: '222' },
+  });
+  t.is(cfg.nodeId, 'from-flag');
+  t.is(cfg.drainTimeoutMs, 222);
+  t.is(cfg.logLevel, 'debug');
+  t.is(cfg.maxMessageBytes, 2048);
+});
+
+test('MESHWIRE_CONFIG names a JSON config file', t => {
+  const file = join(dir, 'c.json');
+  writeFileSync(
+    file,
+    JSON.stringify({ grpcListen: '0.0.0.0:7500', peers: { b: ['10.0.0.2:7401'] } })
+  );
+  const cfg = loadConfig({ env: { MESHWIRE_CONFIG: file } });
+  t.deepEqual(cfg.grpcListen, { host: '0.0.0.0', port: 7500 });
+  t.deepEqual(cfg.peers, { b: [{ host: '10.0.0.2', port: 7401 }] });
+});
+
+const bad: Array<[string, Record<string, string>, string[], RegExp]> = [
+  [
+    'integer',
+    { MESHWIRE_DRAIN_TIMEOUT_MS: 'abc' },
+    [],
+    /drainTimeoutMs = "abc" \(from MESHWIRE_DRAIN_TIMEOUT_MS\).*integer from 0 to 3600000/,
+  ],
+  [
+    'range',
+    {},
+    ['--max-message-bytes', '0'],
+    /maxMessageBytes = "0" \(from --max-message-bytes\).*from 1 to/,
+  ],
+  ['log level', { MESHWIRE_LOG_LEVEL: 'loud' }, [], /logLevel = "loud".*one of trace, debug, info/],
+  ['address', {}, ['--grpc-listen', 'nohost'], /grpcListen = "nohost".*host:port/],
+  ['port', {}, ['--peer-listen', '127.0.0.1:70000'], /peerListen.*port must be a number/],
+  ['peers', { MESHWIRE_PEERS: 'b' }, [], /peers = "b".*id=host:port/],
+  [
+    'secret file',
+    { MESHWIRE_CLUSTER_SECRET_FILE: '/nonexistent/x' },
+    [],
+    /clusterSecretFile.*existing file/,
+  ],
+  ['unknown flag', {}, ['--no-such-flag', '1'], /unknown option/],
+  [
+    'tls half',
+    {},
+    ['--tls-cert-file', __filename],
+    /tlsCertFile and tlsKeyFile must be set together/,
+  ],
+];
+for (const [name, env, argv, re] of bad) {
+  test(`bad ${name} stops with one line naming key, value and rule`, t => {
+    const err = t.throws(() => loadConfig({ argv, env }));
+    t.is(err?.name, 'InvalidArgumentError');
+    t.regex(err?.message ?? '', re);
+    t.false((err?.message ?? '').includes('\n'));
+  });
+}
+
+test('unknown key in a config file is rejected', t => {
+  const file = join(dir, 'u.yaml');
+  writeFileSync(file, 'nodeid: typo\n');
+  const err = t.throws(() => loadConfig({ argv: ['--config', file], env: {} }));
+  t.regex(err?.message ?? '', /unknown key "nodeid"/);
+});
+
+test('peer seeds: static peers and DNS-templated ids, never itself', t => {
+  const cfg = loadConfig({
+    env: {
+      MESHWIRE_NODE_ID: 'meshwire-0',
+      MESHWIRE_PEER_LISTEN: '0.0.0.0:7401',
+      MESHWIRE_PEER_DNS: '{id}.meshwire-headless.{namespace}.svc.cluster.local',
+      MESHWIRE_PEER_IDS: 'meshwire-0,meshwire-1,meshwire-2',
+      MESHWIRE_NAMESPACE: 'prod',
+      MESHWIRE_PEERS: 'x=10.1.1.1:7000,x=10.1.1.2:7000',
+    },
+  });
+  t.deepEqual(peerSeeds(cfg), [
+    { id: 'x', host: '10.1.1.1', port: 7000, source: 'static' },
+    { id: 'x', host: '10.1.1.2', port: 7000, source: 'static' },
+    {
+      id: 'meshwire-1',
+      host: 'meshwire-1.meshwire-headless.prod.svc.cluster.local',
+      port: 7401,
+      source: 'dns',
+    },
+    {
+      id: 'meshwire-2',
+      host: 'meshwire-2.meshwire-headless.prod.svc.cluster.local',
+      port: 7401,
+      source: 'dns',
+    },
+  ]);
+});
