@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 
 HELM=${1:-.tools/helm}
 CHART=helm/meshwire
-FIXTURES=test/fixtures/helm
+# Value sets; HELM_LINT_FIXTURES points elsewhere (the script's own test uses it).
+FIXTURES=${HELM_LINT_FIXTURES:-test/fixtures/helm}
 RELEASE=meshwire-lint
 NAMESPACE=meshwire-lint
 if [[ ! -x $HELM ]]; then
