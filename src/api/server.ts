@@ -12,6 +12,7 @@ import type { NodeConfig } from '../node';
 import { MeshNode } from '../node';
 import type { Logger, MetricsServer } from '../telemetry';
 import { silentLogger, startMetrics } from '../telemetry';
+import { fastMessengerDefinition } from './codec';
 import type { ActiveStreams } from './messenger-service';
 import { messengerService } from './messenger-service';
 import { registerNodeMetrics } from './node-metrics';
@@ -67,7 +68,7 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
   });
   const { Messenger, Peers } = serviceConstructors();
   server.addService(
-    Messenger.service,
+    fastMessengerDefinition(Messenger.service),
     messengerService(node, log.child({ component: 'api' }), active)
   );
   server.addService(Peers.service, peersService(node, log.child({ component: 'peers-api' })));

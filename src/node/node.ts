@@ -154,7 +154,8 @@ export class MeshNode {
         `${what}: payload is empty: a message must carry at least one byte`
       );
     }
-    const headers = message.headers ?? {};
+    // Decoders may hand us a shared frozen empty map; later layers add trace headers.
+    const headers = message.headers && !Object.isFrozen(message.headers) ? message.headers : {};
     let headerBytes = 0;
     let count = 0;
     for (const k in headers) {

@@ -1,0 +1,266 @@
+/**
+ * Fast serializers for the Messenger hot paths. proto-loader's default (de)serializers
+ * run protobufjs `toObject`/`fromObject` on every message, which costs more than the
+ * decode itself at high rates; here requests are decoded straight to protobufjs message
+ * instances and deliveries are written by a hand-rolled protobuf writer into one buffer
+ * (the payload is copied exactly once). Wire format is plain protobuf: any client works.
+ */
+import { join } from 'node:path';
+import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import type { Type } from 'protobufjs';
+import { Root } from 'protobufjs';
+import type { DeliveryBatch, WireDelivery, WireMessage } from './proto';
+import { MESSAGING_PROTO, protoDir } from './proto';
+
+let root: Root | undefined;
+function types(): Root {
+  if (!root) {
+    root = new Root();
+    root.loadSync(join(protoDir(), MESSAGING_PROTO), { keepCase: false });
+    root.resolveAll();
+  }
+  return root;
+}
+
+function type(name: string): Type {
+  return types().lookupType(`messaging.v1.${name}`);
+}
+
+/** Number of bytes of a varint. */
+function varintSize(n: number): number {
+  if (n < 0x80) return 1;
+  if (n < 0x4000) return 2;
+  if (n < 0x200000) return 3;
+  if (n < 0x10000000) return 4;
+  let size = 5;
+  n = Math.floor(n / 0x800000000);
+  while (n > 0) {
+    size++;
+    n = Math.floor(n / 0x80);
+  }
+  return size;
+}
+
+function writeVarint(buf: Buffer, pos: number, n: number): number {
+  while (n >= 0x80) {
+    buf[pos++] = (n & 0x7f) | 0x80;
+    n = n > 0xfffffff ? Math.floor(n / 0x80) : n >>> 7;
+  }
+  buf[pos++] = n;
+  return pos;
+}
+
+/** Length-delimited field size: tag + length varint + body. */
+const lenField = (len: number): number => 1 + varintSize(len) + len;
+
+function messageSize(m: WireMessage, strLens: number[]): number {
+  const idLen = m.id ? Buffer.byteLength(m.id) : 0;
+  const topicLen = m.topic ? Buffer.byteLength(m.topic) : 0;
+  strLens.push(idLen, topicLen);
+  let size = (idLen ? lenField(idLen) : 0) + (topicLen ? lenField(topicLen) : 0);
+  const payloadLen = m.payload ? m.payload.length : 0;
+  if (payloadLen) size += lenField(payloadLen);
+  const headers = m.headers;
+  if (headers) {
+    for (const k in headers) {
+      const kLen = Buffer.byteLength(k);
+      const vLen = Buffer.byteLength(headers[k]);
+      strLens.push(kLen, vLen);
+      const entry = lenField(kLen) + (vLen ? lenField(vLen) : 0);
+      size += lenField(entry);
+    }
+  }
+  return size;
+}
+
+/** Node's undocumented-in-types fast writers (skip Buffer.write's argument parsing). */
+type FastWriteBuffer = Buffer & {
+  latin1Write(s: string, offset: number, length: number): number;
+  utf8Write(s: string, offset: number, length: number): number;
+};
+
+function writeString(buf: Buffer, pos: number, tag: number, s: string, len: number): number {
+  buf[pos++] = tag;
+  pos = writeVarint(buf, pos, len);
+  // Byte length equal to UTF-16 length means pure ASCII: latin1 is exact and faster.
+  if (len === s.length) (buf as FastWriteBuffer).latin1Write(s, pos, len);
+  else (buf as FastWriteBuffer).utf8Write(s, pos, len);
+  return pos + len;
+}
+
+function writeMessage(
+  buf: Buffer,
+  pos: number,
+  m: WireMessage,
+  strLens: number[],
+  si: number
+): number {
+  const idLen = strLens[si++];
+  const topicLen = strLens[si++];
+  if (idLen) pos = writeString(buf, pos, 0x0a, m.id, idLen);
+  if (topicLen) pos = writeString(buf, pos, 0x12, m.topic, topicLen);
+  const payload = m.payload;
+  if (payload && payload.length) {
+    buf[pos++] = 0x1a;
+    pos = writeVarint(buf, pos, payload.length);
+    pos += payload.copy(buf, pos);
+  }
+  const headers = m.headers;
+  if (headers) {
+    for (const k in headers) {
+      const kLen = strLens[si++];
+      const vLen = strLens[si++];
+      const entry = lenField(kLen) + (vLen ? lenField(vLen) : 0);
+      buf[pos++] = 0x22;
+      pos = writeVarint(buf, pos, entry);
+      pos = writeString(buf, pos, 0x0a, k, kLen);
+      if (vLen) pos = writeString(buf, pos, 0x12, headers[k], vLen);
+    }
+  }
+  return pos;
+}
+
+/** Encodes a DeliveryBatch (messaging.v1) into one buffer. */
+export function encodeDeliveryBatch(batch: DeliveryBatch): Buffer {
+  const deliveries = batch.deliveries;
+  const n = deliveries.length;
+  const strLens: number[] = [];
+  const msgSizes = new Array<number>(n);
+  const delSizes = new Array<number>(n);
+  const extraLens = new Array<number>(n * 2);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const d = deliveries[i];
+    const ms = messageSize(d.message, strLens);
+    const sp = d.sourcePeer ? Buffer.byteLength(d.sourcePeer) : 0;
+    const rt = d.replyTo ? Buffer.byteLength(d.replyTo) : 0;
+    extraLens[2 * i] = sp;
+    extraLens[2 * i + 1] = rt;
+    const ds = lenField(ms) + (sp ? lenField(sp) : 0) + (rt ? lenField(rt) : 0);
+    msgSizes[i] = ms;
+    delSizes[i] = ds;
+    total += lenField(ds);
+  }
+  if (batch.dropped) total += 1 + varintSize(batch.dropped);
+  const buf = Buffer.allocUnsafe(total);
+  let pos = 0;
+  let si = 0;
+  for (let i = 0; i < n; i++) {
+    const d: WireDelivery = deliveries[i];
+    buf[pos++] = 0x0a;
+    pos = writeVarint(buf, pos, delSizes[i]);
+    buf[pos++] = 0x0a;
+    pos = writeVarint(buf, pos, msgSizes[i]);
+    const before = si;
+    pos = writeMessage(buf, pos, d.message, strLens, si);
+    // Advance the string-length cursor past this message's entries.
+    si = before + 2;
+    const headers = d.message.headers;
+    if (headers) for (const _k in headers) si += 2;
+    const sp = extraLens[2 * i];
+    const rt = extraLens[2 * i + 1];
+    if (sp) pos = writeString(buf, pos, 0x12, d.sourcePeer, sp);
+    if (rt) pos = writeString(buf, pos, 0x1a, d.replyTo, rt);
+  }
+  if (batch.dropped) {
+    buf[pos++] = 0x10;
+    pos = writeVarint(buf, pos, batch.dropped);
+  }
+  return pos === total ? buf : buf.subarray(0, pos);
+}
+
+/** Converts protobufjs 64-bit values (Long or number) to a number. */
+export function toNumber(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (v && typeof (v as { toNumber?: () => number }).toNumber === 'function') {
+    return (v as { toNumber(): number }).toNumber();
+  }
+  return Number(v ?? 0);
+}
+
+/** Enum names for numbers decoded by protobufjs (unknown numbers stay numbers). */
+const ACK_NAMES = ['ACK_MODE_UNSPECIFIED', 'ACCEPTED', 'DELIVERED'];
+const POLICY_NAMES = ['SLOW_CONSUMER_POLICY_UNSPECIFIED', 'DROP_OLDEST', 'DROP_NEWEST', 'CLOSE'];
+
+interface Decoded {
+  [k: string]: unknown;
+}
+
+/** Decoders: protobufjs decode without toObject; fields fixed up to the wire shapes. */
+function decoder(typeName: string, fix?: (m: Decoded) => void): (buf: Buffer) => unknown {
+  const t = type(typeName);
+  return (buf: Buffer) => {
+    const m = t.decode(buf) as unknown as Decoded;
+    fix?.(m);
+    return m;
+  };
+}
+
+const fixTarget = (m: Decoded): void => {
+  const target = m.target as Decoded | null | undefined;
+  if (target) target.kind = target.peerId ? 'peerId' : target.address ? 'address' : undefined;
+};
+const fixAck = (m: Decoded): void => {
+  if (typeof m.ack === 'number') m.ack = ACK_NAMES[m.ack] ?? m.ack;
+};
+
+const encoder =
+  (typeName: string) =>
+  (value: unknown): Buffer => {
+    const t = type(typeName);
+    return Buffer.from(t.encode(value as Record<string, unknown>).finish());
+  };
+
+/**
+ * Returns a copy of the Messenger service definition whose hot methods use the fast
+ * serializers above. Other methods keep proto-loader's.
+ */
+export function fastMessengerDefinition(def: ServiceDefinition): ServiceDefinition {
+  const out: Record<string, MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(def)) out[name] = { ...method };
+  const set = (
+    name: string,
+    requestDeserialize?: (b: Buffer) => unknown,
+    responseSerialize?: (v: unknown) => Buffer
+  ): void => {
+    const m = out[name];
+    if (!m) return;
+    if (requestDeserialize) m.requestDeserialize = requestDeserialize;
+    if (responseSerialize) m.responseSerialize = responseSerialize;
+  };
+  set(
+    'Send',
+    decoder('SendRequest', m => {
+      fixTarget(m);
+      fixAck(m);
+    }),
+    encoder('SendResponse')
+  );
+  set(
+    'SendStream',
+    decoder('SendStreamRequest', m => {
+      fixTarget(m);
+      fixAck(m);
+      m.sequence = toNumber(m.sequence);
+    }),
+    encoder('SendStreamResponse')
+  );
+  set(
+    'Subscribe',
+    decoder('SubscribeRequest', m => {
+      if (typeof m.slowConsumerPolicy === 'number') {
+        m.slowConsumerPolicy = POLICY_NAMES[m.slowConsumerPolicy] ?? m.slowConsumerPolicy;
+      }
+    }),
+    v => encodeDeliveryBatch(v as DeliveryBatch)
+  );
+  set('Request', decoder('RequestRequest', fixTarget), encoder('RequestResponse'));
+  set(
+    'RequestStream',
+    decoder('RequestStreamRequest', fixTarget),
+    encoder('RequestStreamResponse')
+  );
+  set('Respond', decoder('RespondRequest'));
+  set('RespondStream', decoder('RespondRequest'));
+  return out as ServiceDefinition;
+}
