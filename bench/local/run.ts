@@ -19,7 +19,7 @@ import { repoRoot, rewriteDocSection, writeResultsJson } from '../common/results
 import { GrpcFloor, Nats } from './anchors';
 import { Meshwire, profileMeshwire } from './meshwire';
 import { computeRatios, renderSection, RATIOS, targetMet } from './report';
-import type { System, Timing } from './scenario';
+import type { Scenario, System, Timing } from './scenario';
 
 const log = (s: string): void =>
   console.error(`[bench-local ${new Date().toISOString().slice(11, 19)}] ${s}`);
@@ -90,14 +90,16 @@ async function main(): Promise<void> {
   const runs = new RunSet();
   const started = Date.now();
   const loadBefore = loadavg()[0]!;
+  const wanted = (sc: Scenario): boolean => !opts.only || sc.name.includes(opts.only);
+  // A system with no selected scenario is not started at all.
+  const active = systems.filter(s => s.scenarios().some(wanted));
   try {
-    for (const s of systems) {
+    for (const s of active) {
       log(`starting ${s.name}`);
       await s.start();
     }
-    const scenarios = systems
-      .flatMap(s => s.scenarios())
-      .filter(sc => !opts.only || sc.name.includes(opts.only));
+    const scenarios = active.flatMap(s => s.scenarios()).filter(wanted);
+    if (scenarios.length === 0) throw new Error(`no scenario matches --only ${opts.only}`);
     // Interleaved: every scenario once per round, so drift hits every system alike.
     for (let round = 1; round <= opts.runs; round++) {
       for (const sc of scenarios) {
@@ -112,7 +114,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const s of [...systems].reverse()) {
+    for (const s of [...active].reverse()) {
       await s.stop().catch((e: unknown) => log(`stopping ${s.name}: ${String(e)}`));
     }
   }
