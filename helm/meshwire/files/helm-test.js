@@ -23,8 +23,11 @@ const tokenFile = process.env.TEST_TOKEN_FILE || '';
 const certFile = process.env.TEST_TLS_CERT_FILE || '';
 const keyFile = process.env.TEST_TLS_KEY_FILE || '';
 
+// The token reaches the CLI through its environment (MESHWIRE_TOKEN), not argv, so it
+// does not show in the process list.
+const cliEnv = { ...process.env };
+if (tokenFile) cliEnv.MESHWIRE_TOKEN = readFileSync(tokenFile, 'utf8').trim();
 const cliFlags = [];
-if (tokenFile) cliFlags.push('--token', readFileSync(tokenFile, 'utf8').trim());
 if (caFile) cliFlags.push('--tls-ca-file', caFile);
 if (certFile) cliFlags.push('--tls-cert-file', certFile, '--tls-key-file', keyFile);
 
@@ -71,16 +74,11 @@ async function main() {
   const payload = `round-trip-${crypto.randomBytes(6).toString('hex')}`;
   const subNode = nodes[0];
   const sendNode = nodes[nodes.length - 1];
-  const sub = spawn(process.execPath, [
-    CLI,
-    'sub',
-    topic,
-    '--count',
-    '1',
-    '--server',
-    `${subNode}:${port}`,
-    ...cliFlags,
-  ]);
+  const sub = spawn(
+    process.execPath,
+    [CLI, 'sub', topic, '--count', '1', '--server', `${subNode}:${port}`, ...cliFlags],
+    { env: cliEnv }
+  );
   let received = '';
   sub.stdout.on('data', d => (received += d));
   sub.stderr.on('data', d => process.stderr.write(d));
@@ -95,7 +93,7 @@ async function main() {
     const send = spawnSync(
       process.execPath,
       [CLI, 'send', topic, payload, '--server', `${sendNode}:${port}`, ...cliFlags],
-      { encoding: 'utf8', timeout: 10000 }
+      { encoding: 'utf8', timeout: 10000, env: cliEnv }
     );
     if (send.status !== 0) log(`meshwire send exited with ${send.status}: ${send.stderr.trim()}`);
     await new Promise(r => setTimeout(r, 1000));

@@ -5,21 +5,24 @@
  * chart's `helm test` driver runs from a client namespace against every pod by its DNS
  * name: health SERVING and a Send/Subscribe round trip through the image's CLI. Then a
  * SIGTERM to every pod must drain and exit 0.
- *
- * Auth is off here only because the CLI has no token flag yet (issue 8).
+ * Default values: auth on, the driver using the generated test token.
  */
 import test from 'ava';
 import { join } from 'node:path';
-import { CHART, ROOT, render } from './chart-helpers';
+import { writeFileSync } from 'node:fs';
+import { CHART, ROOT, find, render } from './chart-helpers';
 import { startNetnsCluster } from './netns-cluster';
 
 const DRIVER = join(CHART, 'files/helm-test.js');
 const NS = 'prod';
 
 test('3 pods in separate network namespaces: each serves by its headless DNS name, passes the helm test driver, drains on SIGTERM', async t => {
-  const objects = render({ valuesFiles: ['values-auth-off.yaml'], namespace: NS });
+  const objects = render({ namespace: NS });
   const cluster = startNetnsCluster(objects, NS);
   t.teardown(() => cluster.stop());
+  const tokenFile = join(cluster.root, 'test-token');
+  const auth = find(objects, 'Secret', 'mw-meshwire-auth');
+  writeFileSync(tokenFile, Buffer.from(auth.data['test-token'] as string, 'base64'));
   t.is(cluster.pods.length, 3);
 
   const results = await Promise.all(
@@ -31,6 +34,7 @@ test('3 pods in separate network namespaces: each serves by its headless DNS nam
           TEST_NODES: pod.fqdn,
           TEST_GRPC_PORT: '7400',
           TEST_TIMEOUT_SECONDS: '45',
+          TEST_TOKEN_FILE: tokenFile,
         },
         90_000
       )

@@ -31,6 +31,8 @@ export interface PodProcess {
 
 export interface NetnsCluster {
   pods: PodProcess[];
+  /** A scratch directory removed by stop(). */
+  root: string;
   clientNetns: string;
   /** Runs `node <script>` in the client namespace; resolves with its exit code and output. */
   runClient(
@@ -195,5 +197,5 @@ export function startNetnsCluster(objects: K8sObject[], namespace: string): Netn
     );
   };
 
-  return { pods, clientNetns: client, runClient, stop };
+  return { pods, root, clientNetns: client, runClient, stop };
 }

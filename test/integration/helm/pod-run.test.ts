@@ -1,14 +1,14 @@
 /**
  * The chart's pod, run for real without Kubernetes: the node process gets exactly the
  * environment and mounted files that replica 0 of 3 would get from the rendered
- * manifests (ports moved to free ones, auth off until the CLI has a token flag), while
+ * manifests (ports moved to free ones; auth on, with the generated tokens file), while
  * its DNS peers do not resolve, as when pods start in parallel. Then the chart's own
  * `helm test` driver runs against it, and SIGTERM must drain and exit 0.
  */
 import test from 'ava';
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -63,11 +63,14 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
 test('replica 0 run from its rendered config: helm test driver passes, metrics served, SIGTERM drains and exits 0', async t => {
   const [grpc, peer, metrics] = [await freePort(), await freePort(), await freePort()];
   const objects = render({
-    valuesFiles: ['values-auth-off.yaml'],
     set: [`ports.grpc=${grpc}`, `ports.peer=${peer}`, `ports.metrics=${metrics}`],
   });
   t.is(find(objects, 'StatefulSet').spec.replicas, 3);
   const root = mkdtempSync(join(tmpdir(), 'meshwire-pod-'));
+  // The helm test pod's mount of the generated test token.
+  const tokenFile = join(root, 'test-token');
+  const auth = find(objects, 'Secret', 'mw-meshwire-auth');
+  writeFileSync(tokenFile, Buffer.from(auth.data['test-token'] as string, 'base64'));
   const node = spawn(process.execPath, [CLI, 'serve'], {
     cwd: root,
     env: { PATH: process.env.PATH, ...materializePod(objects, 0, 'prod', root).env },
@@ -82,6 +85,7 @@ test('replica 0 run from its rendered config: helm test driver passes, metrics s
         TEST_NODES: '127.0.0.1',
         TEST_GRPC_PORT: String(grpc),
         TEST_TIMEOUT_SECONDS: '30',
+        TEST_TOKEN_FILE: tokenFile,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
