@@ -84,7 +84,7 @@ test('replica 0 run from its rendered config: helm test driver passes, metrics s
         TEST_APP_DIR: ROOT,
         TEST_NODES: '127.0.0.1',
         TEST_GRPC_PORT: String(grpc),
-        TEST_TIMEOUT_SECONDS: '30',
+        TEST_TIMEOUT_SECONDS: '45',
         TEST_TOKEN_FILE: tokenFile,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
