@@ -5,6 +5,7 @@
 #   invalid-*.yaml  must FAIL to render, with the message in its "# expect: <regex>" line
 #                   (so a template bug cannot pass for a schema rejection).
 # Run by `make helm-lint` (part of `make test`), which fetches HELM first.
+# Each valid set: helm lint --strict, helm template, helm install --dry-run=client (NOTES).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,13 @@ render() {
   if ! "$HELM" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" "$@" >"$out/$name.yaml" 2>"$out/$name.err"; then
     cat "$out/$name.err" >&2
     fail "helm template ($name)"
+    return
+  fi
+  # A client-side dry-run install also renders NOTES.txt, which `helm template` skips.
+  if ! "$HELM" install "$RELEASE" "$CHART" --dry-run=client --namespace "$NAMESPACE" "$@" >"$out/$name.install" 2>&1 ||
+    ! grep -q '^NOTES:' "$out/$name.install"; then
+    cat "$out/$name.install" >&2
+    fail "helm install --dry-run=client ($name)"
     return
   fi
   if ! grep -q '^kind: StatefulSet' "$out/$name.yaml"; then
