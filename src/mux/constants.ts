@@ -27,6 +27,12 @@ export const DEFAULT_PING_INTERVAL_MS = 10_000;
 /** Close the connection when a pong has not come back this long after its ping. */
 export const DEFAULT_PONG_TIMEOUT_MS = 5_000;
 
+/**
+ * Default cap on what the mux keeps written into the duplex: whatever sits there is ahead
+ * of urgent frames, so a duplex with a large highWaterMark must not set the default.
+ */
+export const MAX_DEFAULT_WRITE_BUFFER_BYTES = 256 * 1024;
+
 /** Largest batch of frames joined into one write to the duplex. */
 export const MAX_WRITE_BATCH_BYTES = 32 * 1024;
 

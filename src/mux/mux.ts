@@ -34,6 +34,7 @@ import {
   DEFAULT_PONG_TIMEOUT_MS,
   DESTROY_AFTER_CLOSE_MS,
   MAX_FRAME_PAYLOAD_BYTES,
+  MAX_DEFAULT_WRITE_BUFFER_BYTES,
   MAX_WRITE_BATCH_BYTES,
 } from './constants';
 import { FrameDecoder } from './decode';
@@ -61,7 +62,7 @@ export interface MuxInit {
    * Bytes the mux keeps written into the duplex and not yet taken by it. Everything there
    * is ahead of any later frame, however urgent: small keeps priorities sharp, large keeps
    * a slow-to-call-back transport busy.
-   * @default the duplex's writableHighWaterMark
+   * @default the duplex's writableHighWaterMark, at most MAX_DEFAULT_WRITE_BUFFER_BYTES
    */
   writeBufferBytes?: number;
 }
@@ -168,7 +169,9 @@ export class Mux extends EventEmitter<MuxEvents> {
     this.maxSendWaiters = init.maxSendWaiters ?? DEFAULT_MAX_SEND_WAITERS;
     this.pingIntervalMs = init.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
     this.pongTimeoutMs = init.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS;
-    this.writeBufferBytes = init.writeBufferBytes ?? duplex.writableHighWaterMark;
+    this.writeBufferBytes =
+      init.writeBufferBytes ??
+      Math.min(duplex.writableHighWaterMark, MAX_DEFAULT_WRITE_BUFFER_BYTES);
     this.closedPromise = new Promise(resolve => (this.resolveClosed = resolve));
 
     duplex.on('data', this.onData);
