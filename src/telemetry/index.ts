@@ -9,3 +9,33 @@ export { createLogger, silentLogger } from './logger';
 export type { Logger, LoggerInit } from './logger';
 export { startMetrics } from './metrics';
 export type { MetricsServer } from './metrics';
+export {
+  setMessagingTracing,
+  messagingTracingEnabled,
+  injectContext,
+  extractContext,
+  hasTraceContext,
+  startProducerSpan,
+  startReceiveSpan,
+  startRespondSpan,
+  traceDelivery,
+  producerSpanOf,
+  endProducerSpan,
+  endSpan,
+  addSpanEvent,
+  setSpanAttributes,
+  MESSAGING_SYSTEM,
+} from './messaging-spans';
+export type {
+  TracedMessage,
+  SendTarget,
+  ProducerSpanInit,
+  ReceiveScope,
+  ReceiveInit,
+  ProcessInit,
+  MessageEvent,
+} from './messaging-spans';
+export { MessagingTelemetry, REQUEST_DURATION_BUCKETS_S } from './messaging-metrics';
+export type { RequestOutcome } from './messaging-metrics';
+export { TransportMetrics } from './transport-metrics';
+export type { TransportStatsLike, TransportStatsSource, QueueKind } from './transport-metrics';

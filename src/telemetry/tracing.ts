@@ -6,6 +6,7 @@
  */
 import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { NodeSDK } from '@opentelemetry/sdk-node';
+import { setMessagingTracing } from './messaging-spans';
 
 export interface TracingHandle {
   /** True when spans are exported. */
@@ -32,9 +33,15 @@ export function startTracing(serviceName = 'meshwire'): TracingHandle {
   process.env.OTEL_LOGS_EXPORTER ??= 'none';
   const sdk = new NodeSDK({ instrumentations: [new GrpcInstrumentation()] });
   sdk.start();
+  // Message spans (messaging-spans.ts) stay on their no-op path unless this runs.
+  setMessagingTracing(true);
   let done: Promise<void> | undefined;
   return {
     enabled: true,
-    shutdown: () => (done ??= sdk.shutdown().catch(() => undefined)),
+    shutdown: () =>
+      (done ??= sdk
+        .shutdown()
+        .catch(() => undefined)
+        .finally(() => setMessagingTracing(false))),
   };
 }

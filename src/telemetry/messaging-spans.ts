@@ -1,0 +1,344 @@
+/**
+ * Message spans per the OpenTelemetry messaging semantic conventions
+ * (https://opentelemetry.io/docs/specs/semconv/messaging/messaging-spans/):
+ *
+ *   gRPC server span (Send/Request)           instrumentation-grpc, parent = client's traceparent
+ *     └─ send <topic>      PRODUCER  one per message; its context is injected into the
+ *        │                           message headers (W3C traceparent/tracestate/baggage)
+ *        └─ receive <topic> CONSUMER  on the node that routes the message to its subscribers
+ *           │                         (this node or a peer, parent read from the headers)
+ *           └─ process <topic> CONSUMER  one per delivery written to a Subscribe stream;
+ *              │                          the delivered headers carry ITS context
+ *              └─ respond    PRODUCER  a Respond whose message carries those headers
+ *
+ * Every function here starts with one boolean check: with tracing off (no OTEL_*), the
+ * message path pays a function call and nothing else, and headers are left untouched.
+ */
+import type {
+  Attributes,
+  Context,
+  Link,
+  Span,
+  TextMapGetter,
+  TextMapSetter,
+} from '@opentelemetry/api';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+
+/** What the spans need of a message (the shape of common/message.ts Message). */
+export interface TracedMessage {
+  id: string;
+  topic: string;
+  payload: { length: number };
+  headers: Record<string, string>;
+}
+
+/** Where a message is going, as the span records it. */
+export interface SendTarget {
+  /** Target peer id, when the message is addressed to a peer. */
+  peerId?: string;
+  /** Target node address "host:port", when addressed by address. */
+  address?: string;
+}
+
+export const MESSAGING_SYSTEM = 'meshwire';
+const TRACER_NAME = 'meshwire';
+
+let enabled = false;
+/** Live producer spans by message, so lower layers can add events knowing only the message. */
+let producerSpans = new WeakMap<object, Span>();
+
+/** True when message spans are recorded (the tracing SDK was started). */
+export function messagingTracingEnabled(): boolean {
+  return enabled;
+}
+
+/**
+ * Turns message spans on or off. startTracing() turns them on once the SDK is
+ * registered; tests turn them on around an in-memory tracer provider.
+ */
+export function setMessagingTracing(on: boolean): void {
+  enabled = on;
+  if (!on) producerSpans = new WeakMap();
+}
+
+const headerSetter: TextMapSetter<Record<string, string>> = {
+  set: (carrier, key, value) => {
+    carrier[key] = value;
+  },
+};
+
+const headerGetter: TextMapGetter<Record<string, string>> = {
+  keys: carrier => Object.keys(carrier),
+  get: (carrier, key) => carrier[key],
+};
+
+/** Writes the context's trace headers (traceparent, tracestate, baggage) into `headers`. */
+export function injectContext(
+  headers: Record<string, string>,
+  ctx: Context = context.active()
+): void {
+  if (!enabled) return;
+  propagation.inject(ctx, headers, headerSetter);
+}
+
+/** The context carried by message headers (ROOT_CONTEXT plus the remote span, if any). */
+export function extractContext(headers: Record<string, string> | undefined): Context {
+  if (!enabled || !headers) return ROOT_CONTEXT;
+  return propagation.extract(ROOT_CONTEXT, headers, headerGetter);
+}
+
+function tracer() {
+  return trace.getTracer(TRACER_NAME);
+}
+
+function baseAttributes(msg: TracedMessage, operation: string, type: string): Attributes {
+  return {
+    'messaging.system': MESSAGING_SYSTEM,
+    'messaging.operation.name': operation,
+    'messaging.operation.type': type,
+    'messaging.destination.name': msg.topic,
+    'messaging.message.id': msg.id,
+    'messaging.message.body.size': msg.payload.length,
+  };
+}
+
+export interface ProducerSpanInit {
+  /** This node's id (the sender). */
+  localPeer: string;
+  target?: SendTarget;
+  /** True for a Request (a reply is awaited). */
+  request?: boolean;
+}
+
+/**
+ * Starts `send <topic>` (PRODUCER) as a child of the active context (the gRPC server
+ * span) and injects its context into `msg.headers`. Returns undefined when tracing is off.
+ * The caller ends it with endSpan() once the message is handed off (queued locally or
+ * written to the peer's connection); until then addSpanEvent(msg, ...) finds it.
+ */
+export function startProducerSpan(msg: TracedMessage, init: ProducerSpanInit): Span | undefined {
+  if (!enabled) return undefined;
+  const attributes = baseAttributes(msg, 'send', 'send');
+  attributes['meshwire.source_peer.id'] = init.localPeer;
+  if (init.target?.peerId) attributes['meshwire.peer.id'] = init.target.peerId;
+  if (init.target?.address) attributes['meshwire.peer.address'] = init.target.address;
+  if (init.request) attributes['meshwire.request'] = true;
+  const span = tracer().startSpan(`send ${msg.topic}`, { kind: SpanKind.PRODUCER, attributes });
+  const ctx = trace.setSpan(context.active(), span);
+  // Copy: a client's header map may be shared with something we must not change.
+  const headers = { ...msg.headers };
+  propagation.inject(ctx, headers, headerSetter);
+  msg.headers = headers;
+  producerSpans.set(msg, span);
+  return span;
+}
+
+/** The live producer span of a message, if it has one. */
+export function producerSpanOf(msg: object): Span | undefined {
+  return enabled ? producerSpans.get(msg) : undefined;
+}
+
+/** A consumer span handle: the message to route (with rewritten headers) and `end`. */
+export interface ReceiveScope {
+  span: Span;
+  /** The message to hand to the router: same fields, headers carrying the receive span. */
+  message: TracedMessage;
+  /** Ends the span, recording how many subscriptions took the message. */
+  end(delivered: number, err?: unknown): void;
+}
+
+export interface ReceiveInit {
+  /** This node's id (the receiver). */
+  localPeer: string;
+  /** Node id the message came from (this node for local delivery). */
+  sourcePeer: string;
+  /** True when the message is a request (one responder). */
+  request?: boolean;
+}
+
+/**
+ * Starts `receive <topic>` (CONSUMER) on the node that routes a message to its local
+ * subscribers. The parent is the context in the message headers (the producer span,
+ * possibly on another node); when the headers carry none, the active context. Returns
+ * a copy of the message whose headers carry the receive span, so deliveries continue
+ * the trace; the original message (possibly shared with other senders) is not changed.
+ */
+export function startReceiveSpan(msg: TracedMessage, init: ReceiveInit): ReceiveScope | undefined {
+  if (!enabled) return undefined;
+  const parent = hasTraceContext(msg.headers) ? extractContext(msg.headers) : context.active();
+  const attributes = baseAttributes(msg, 'receive', 'receive');
+  attributes['meshwire.source_peer.id'] = init.sourcePeer;
+  attributes['meshwire.peer.id'] = init.localPeer;
+  if (init.request) attributes['meshwire.request'] = true;
+  const span = tracer().startSpan(
+    `receive ${msg.topic}`,
+    { kind: SpanKind.CONSUMER, attributes },
+    parent
+  );
+  const headers = { ...msg.headers };
+  propagation.inject(trace.setSpan(parent, span), headers, headerSetter);
+  const message: TracedMessage = { ...msg, headers };
+  return {
+    span,
+    message,
+    end(delivered, err) {
+      span.setAttribute('meshwire.delivered_count', delivered);
+      endSpan(span, err);
+    },
+  };
+}
+
+export interface ProcessInit {
+  /** Subscription id on this node. */
+  subscriptionId: string;
+  /** Queue group ('' when none). */
+  queueGroup: string;
+  /** Node id the message came from. */
+  sourcePeer: string;
+  /** True when the delivery carries a reply token. */
+  request: boolean;
+}
+
+/**
+ * One `process <topic>` (CONSUMER) span for a delivery written to a Subscribe stream,
+ * child of the context in the message headers. Returns the message with headers
+ * carrying the process span, so a subscriber that continues the trace (or Responds
+ * with these headers) becomes its child. The span ends at once: the node's part of the
+ * processing is the hand-over to the stream.
+ */
+export function traceDelivery<M extends TracedMessage>(msg: M, init: ProcessInit): M {
+  if (!enabled || !hasTraceContext(msg.headers)) return msg;
+  const parent = extractContext(msg.headers);
+  const attributes = baseAttributes(msg, 'process', 'process');
+  attributes['meshwire.source_peer.id'] = init.sourcePeer;
+  attributes['messaging.destination.subscription.name'] = init.subscriptionId;
+  if (init.queueGroup) attributes['messaging.consumer.group.name'] = init.queueGroup;
+  if (init.request) attributes['meshwire.request'] = true;
+  const span = tracer().startSpan(
+    `process ${msg.topic}`,
+    { kind: SpanKind.CONSUMER, attributes },
+    parent
+  );
+  const headers = { ...msg.headers };
+  propagation.inject(trace.setSpan(parent, span), headers, headerSetter);
+  span.end();
+  return { ...msg, headers };
+}
+
+/**
+ * Starts `respond` (PRODUCER) for a reply. When the reply's headers carry a trace
+ * context (the subscriber passed on the delivered headers), that is the parent, and the
+ * Respond RPC's own server span is linked; otherwise the active context is the parent.
+ * The reply's headers are rewritten to carry the respond span, so the requester sees it.
+ */
+export function startRespondSpan(reply: TracedMessage, localPeer: string): Span | undefined {
+  if (!enabled) return undefined;
+  const active = context.active();
+  let parent = active;
+  const links: Link[] = [];
+  if (hasTraceContext(reply.headers)) {
+    parent = extractContext(reply.headers);
+    const rpcSpan = trace.getSpan(active);
+    if (rpcSpan && rpcSpan.spanContext().traceId !== trace.getSpanContext(parent)?.traceId) {
+      links.push({ context: rpcSpan.spanContext() });
+    }
+  }
+  const attributes: Attributes = {
+    'messaging.system': MESSAGING_SYSTEM,
+    'messaging.operation.name': 'respond',
+    'messaging.operation.type': 'send',
+    'messaging.destination.temporary': true,
+    'messaging.destination.anonymous': true,
+    'messaging.message.id': reply.id,
+    'messaging.message.body.size': reply.payload.length,
+    'meshwire.source_peer.id': localPeer,
+  };
+  if (reply.topic) attributes['messaging.destination.name'] = reply.topic;
+  const span = tracer().startSpan(
+    'respond',
+    { kind: SpanKind.PRODUCER, attributes, links },
+    parent
+  );
+  const headers = { ...reply.headers };
+  propagation.inject(trace.setSpan(parent, span), headers, headerSetter);
+  reply.headers = headers;
+  return span;
+}
+
+/** True when the headers carry a W3C trace context. */
+export function hasTraceContext(headers: Record<string, string> | undefined): boolean {
+  return headers !== undefined && typeof headers.traceparent === 'string';
+}
+
+/** Ends a span, marking it as an error when `err` is given. Accepts undefined (tracing off). */
+export function endSpan(span: Span | undefined, err?: unknown): void {
+  if (!span) return;
+  if (err !== undefined && err !== null) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    span.recordException(e);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') span.setAttribute('error.type', code);
+  }
+  span.end();
+}
+
+/**
+ * Ends the producer span of a message (the dispatch layer calls this once the message
+ * was written to the peer's connection, expired or was dropped).
+ */
+export function endProducerSpan(msg: object, err?: unknown): void {
+  if (!enabled) return;
+  const span = producerSpans.get(msg);
+  if (!span) return;
+  producerSpans.delete(msg);
+  endSpan(span, err);
+}
+
+/** Span event names for the transport-aware detail (docs/observability.md). */
+export type MessageEvent =
+  | 'waited_for_peer_resolution'
+  | 'waited_for_send_window'
+  | 'retransmitted'
+  | 'expired'
+  | 'dropped'
+  | 'handed_to_transport'
+  | 'reply_received'
+  | (string & {});
+
+/**
+ * Adds an event to a span: given a Span, to it; given a message, to its live producer
+ * span. A no-op when tracing is off or the message has no live span, so lower layers
+ * call it unconditionally, e.g.
+ * `addSpanEvent(msg, 'waited_for_peer_resolution', { 'meshwire.wait_ms': 12 })`.
+ */
+export function addSpanEvent(
+  target: Span | object | undefined,
+  name: MessageEvent,
+  attributes?: Attributes
+): void {
+  if (!enabled || !target) return;
+  const span = isSpan(target) ? target : producerSpans.get(target);
+  span?.addEvent(name, attributes);
+}
+
+/**
+ * Sets attributes on a span or a message's live producer span (e.g. the resolved peer
+ * address and its srtt: `{ 'network.peer.address': ..., 'meshwire.peer.srtt_ms': ... }`).
+ */
+export function setSpanAttributes(target: Span | object | undefined, attributes: Attributes): void {
+  if (!enabled || !target) return;
+  const span = isSpan(target) ? target : producerSpans.get(target);
+  span?.setAttributes(attributes);
+}
+
+function isSpan(x: object): x is Span {
+  return typeof (x as Partial<Span>).spanContext === 'function';
+}
