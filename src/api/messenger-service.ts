@@ -13,8 +13,9 @@ import type {
 } from '@grpc/grpc-js';
 import type { Message, Target } from '../common';
 import { InvalidArgumentError, ResourceExhaustedError } from '../common';
-import type { AckMode, MeshNode, SlowConsumerPolicy, Subscription } from '../node';
+import type { AckMode, MeshNode, SendResult, SlowConsumerPolicy, Subscription } from '../node';
 import type { Logger } from '../telemetry';
+import type { ApiGuard } from './auth-guard';
 import type {
   DeliveryBatch,
   RequestRequest,
@@ -88,6 +89,11 @@ function msUntilDeadline(deadline: Date | number): number {
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : Infinity;
 }
 
+/** undefined for an infinite time. */
+function finiteMs(ms: number): number | undefined {
+  return Number.isFinite(ms) ? Math.max(1, ms) : undefined;
+}
+
 /** The sooner of timeout_ms and the gRPC deadline; 0 means the node's default. */
 function effectiveTimeout(timeoutMs: number, deadline: Date | number, fallback: number): number {
   const fromCall = msUntilDeadline(deadline);
@@ -103,7 +109,9 @@ export interface ActiveStreams {
 export function messengerService(
   node: MeshNode,
   log: Logger,
-  active: ActiveStreams
+  active: ActiveStreams,
+  /** Topic permissions and limits (auth-guard.ts); none: everything allowed. */
+  guard?: ApiGuard
 ): UntypedServiceImplementation {
   const internal = (err: unknown): void => log.error({ err }, 'internal error in handler');
 
@@ -111,11 +119,21 @@ export function messengerService(
     try {
       const req = call.request;
       const ack = toAckMode(req.ack);
+      guard?.checkPublish(call.metadata, req.message?.topic);
+      guard?.budget.admit();
       const r = node.send(req.message as Message, toTarget(req.target), {
         ack,
         failFast: req.failFast,
+        timeoutMs: finiteMs(msUntilDeadline(call.getDeadline())),
       });
-      callback(null, { id: r.id, delivered: ack === 'DELIVERED' ? r.delivered : 0 });
+      if (r instanceof Promise) {
+        r.then(
+          v => callback(null, { id: v.id, delivered: v.delivered }),
+          err => callback(toServiceError(err, internal))
+        );
+      } else {
+        callback(null, { id: r.id, delivered: ack === 'DELIVERED' ? r.delivered : 0 });
+      }
     } catch (err) {
       callback(toServiceError(err, internal));
     }
@@ -124,6 +142,16 @@ export function messengerService(
   const SendStream: handleBidiStreamingCall<SendStreamRequest, SendStreamResponse> = (
     call: ServerDuplexStream<SendStreamRequest, SendStreamResponse>
   ) => {
+    let pendingAcks = 0;
+    let ended = false;
+    const write = (response: SendStreamResponse): void => {
+      if (call.cancelled || call.writableEnded) return;
+      if (!call.write(response) && !call.isPaused()) {
+        // Backpressure: stop reading until the client drains our acks.
+        call.pause();
+        call.once('drain', () => call.resume());
+      }
+    };
     call.on('data', (req: SendStreamRequest) => {
       let response: SendStreamResponse;
       try {
@@ -132,12 +160,45 @@ export function messengerService(
         if (!req.messages || req.messages.length === 0) {
           throw new InvalidArgumentError(`sequence ${req.sequence}: messages is empty`);
         }
+        if (guard) {
+          for (const m of req.messages) guard.checkPublish(call.metadata, m?.topic);
+          guard.budget.admit();
+        }
         const ids = new Array<string>(req.messages.length);
         let delivered = 0;
+        let waits: Array<Promise<SendResult>> | undefined;
         for (let i = 0; i < req.messages.length; i++) {
           const r = node.send(req.messages[i] as Message, target, { ack });
-          ids[i] = r.id;
-          delivered += r.delivered;
+          if (r instanceof Promise) (waits ??= []).push(r);
+          else {
+            ids[i] = r.id;
+            delivered += r.delivered;
+          }
+        }
+        if (waits) {
+          // DELIVERED to other nodes: ack when every message has been handed over there.
+          const seq = req.sequence;
+          const messages = req.messages;
+          pendingAcks++;
+          Promise.all(waits)
+            .then(
+              results => {
+                for (const v of results) delivered += v.delivered;
+                write({
+                  sequence: seq,
+                  ids: messages.map(m => m.id),
+                  delivered,
+                  errorCode: 0,
+                  errorMessage: '',
+                });
+              },
+              err => write({ sequence: seq, ids: [], delivered: 0, ...errorFields(err, internal) })
+            )
+            .finally(() => {
+              pendingAcks--;
+              if (ended && pendingAcks === 0) call.end();
+            });
+          return;
         }
         response = {
           sequence: req.sequence,
@@ -149,13 +210,12 @@ export function messengerService(
       } catch (err) {
         response = { sequence: req.sequence, ids: [], delivered: 0, ...errorFields(err, internal) };
       }
-      if (!call.write(response)) {
-        // Backpressure: stop reading until the client drains our acks.
-        call.pause();
-        call.once('drain', () => call.resume());
-      }
+      write(response);
     });
-    call.on('end', () => call.end());
+    call.on('end', () => {
+      ended = true;
+      if (pendingAcks === 0) call.end();
+    });
     call.on('error', () => undefined);
   };
 
@@ -165,6 +225,7 @@ export function messengerService(
     let sub: Subscription;
     try {
       const req = call.request;
+      guard?.checkSubscribe(call.metadata, req.topics);
       sub = node.subscribe({
         patterns: req.topics,
         queueGroup: req.queueGroup,
@@ -176,6 +237,7 @@ export function messengerService(
       call.emit('error', toServiceError(err, internal));
       return;
     }
+    guard?.budget.track(sub, call.request.bufferSize || node.config.subscriberBufferSize);
     active.subscriptions.add(sub);
     let waitingForDrain = false;
     const pump = (): void => {
@@ -222,6 +284,8 @@ export function messengerService(
     let target: Target;
     try {
       target = toTarget(req.target);
+      guard?.checkPublish(call.metadata, req.message?.topic);
+      guard?.budget.admit();
     } catch (err) {
       callback(toServiceError(err, internal));
       return;
@@ -275,8 +339,14 @@ export function messengerService(
         return;
       }
       let target: Target;
+      let release: () => void = () => undefined;
       try {
         target = toTarget(req.target);
+        if (guard) {
+          guard.checkPublish(call.metadata, req.message?.topic);
+          guard.budget.admit();
+          release = guard.acquireInFlight(call.metadata);
+        }
       } catch (err) {
         fail(err);
         return;
@@ -301,6 +371,7 @@ export function messengerService(
           fail
         )
         .finally(() => {
+          release();
           pending.delete(id);
           finishIfDone();
         });
@@ -315,6 +386,7 @@ export function messengerService(
 
   const Respond: handleUnaryCall<RespondRequest, Record<string, never>> = (call, callback) => {
     try {
+      guard?.checkRespond(call.metadata);
       node.respond(call.request.replyTo, call.request.message as Message);
       callback(null, {});
     } catch (err) {
@@ -326,6 +398,12 @@ export function messengerService(
     call,
     callback
   ) => {
+    try {
+      guard?.checkRespond(call.metadata);
+    } catch (err) {
+      callback(toServiceError(err, internal));
+      return;
+    }
     let accepted = 0;
     let rejected = 0;
     call.on('data', (req: RespondRequest) => {

@@ -3,21 +3,26 @@
  * reflection and the /metrics endpoint, with the safe close of seed 001: stop accepting,
  * drain in-flight work, end subscriber streams, close.
  */
-import { readFileSync } from 'node:fs';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { formatHostPort } from '../common';
-import type { NodeConfig } from '../node';
+import type { MeshNodeInit, NodeConfig } from '../node';
 import { MeshNode } from '../node';
 import type { Logger, MetricsServer } from '../telemetry';
 import { silentLogger, startMetrics } from '../telemetry';
+import type { TokenFileHandle } from './auth';
+import { watchTokensFile } from './auth';
+import { ApiGuard, registerGuardMetrics } from './auth-guard';
 import { fastMessengerDefinition } from './codec';
+import { ClientLimits, MemoryBudget, registerLimitMetrics } from './limits';
 import type { ActiveStreams } from './messenger-service';
 import { messengerService } from './messenger-service';
 import { registerNodeMetrics } from './node-metrics';
 import { peersService } from './peers-service';
 import { messagingPackage, serviceConstructors } from './proto';
+import type { TlsReloader } from './tls';
+import { DEFAULT_RELOAD_INTERVAL_MS, startTlsReloader } from './tls';
 
 /** Room for protobuf framing and headers above the largest payload. */
 const GRPC_MESSAGE_OVERHEAD = 4 * 1024 * 1024;
@@ -27,6 +32,10 @@ export interface MeshwireServerInit {
   logger?: Logger;
   /** Start the /metrics endpoint. @default true */
   metrics?: boolean;
+  /** Node options beyond the config (peer transport, DNS servers, keepalive) for tests. */
+  node?: Omit<MeshNodeInit, 'config'>;
+  /** How often TLS and tokens files are checked for changes. @default 5000 */
+  reloadIntervalMs?: number;
 }
 
 export interface MeshwireServer {
@@ -36,28 +45,56 @@ export interface MeshwireServer {
   /** "host:port" clients connect to. */
   readonly grpcAddress: string;
   readonly metricsPort: number | undefined;
+  /** Authentication, topic permissions and per-client limits (auth-guard.ts). */
+  readonly guard: ApiGuard;
+  /** Certificate reloads (undefined without TLS). */
+  readonly tls: TlsReloader | undefined;
+  /** Tokens file reloads (undefined with auth off). */
+  readonly tokens: TokenFileHandle | undefined;
   /** Safe close; resolves when everything is closed. Idempotent. */
   shutdown(): Promise<{ drained: boolean }>;
   /** Immediate stop (second signal). */
   forceShutdown(): void;
 }
 
-function serverCredentials(cfg: NodeConfig): ServerCredentials {
-  if (!cfg.tlsCertFile || !cfg.tlsKeyFile) return ServerCredentials.createInsecure();
-  const ca = cfg.tlsClientCaFile ? readFileSync(cfg.tlsClientCaFile) : null;
-  return ServerCredentials.createSsl(
-    ca,
-    [{ cert_chain: readFileSync(cfg.tlsCertFile), private_key: readFileSync(cfg.tlsKeyFile) }],
-    Boolean(ca)
-  );
-}
-
 /** Starts a node with its gRPC server. Rejects if a port cannot be bound. */
 export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireServer> {
   const cfg = init.config;
   const log = init.logger ?? silentLogger();
-  const node = new MeshNode({ config: cfg });
+  const node = new MeshNode({
+    config: cfg,
+    logger: log.child({ component: 'transport' }),
+    ...init.node,
+  });
+  try {
+    await node.start();
+  } catch (err) {
+    throw new Error(
+      `cannot start the peer transport on ${formatHostPort(cfg.peerListen)}: ${(err as Error).message}`
+    );
+  }
   const active: ActiveStreams = { subscriptions: new Set() };
+  const reloadMs = init.reloadIntervalMs ?? DEFAULT_RELOAD_INTERVAL_MS;
+  const tokens = cfg.authTokensFile
+    ? watchTokensFile(cfg.authTokensFile, log.child({ component: 'auth' }), reloadMs)
+    : undefined;
+  const tls =
+    cfg.tlsCertFile && cfg.tlsKeyFile
+      ? startTlsReloader(
+          { certFile: cfg.tlsCertFile, keyFile: cfg.tlsKeyFile, clientCaFile: cfg.tlsClientCaFile },
+          log.child({ component: 'tls' }),
+          reloadMs
+        )
+      : undefined;
+  const guard = new ApiGuard({
+    tokens: tokens?.store,
+    limits: new ClientLimits(cfg),
+    budget: new MemoryBudget(cfg.memoryBudgetBytes),
+  });
+  const stopWatchers = (): void => {
+    tls?.stop();
+    tokens?.stop();
+  };
 
   const maxMessage = cfg.maxMessageBytes + GRPC_MESSAGE_OVERHEAD;
   const server = new Server({
@@ -65,11 +102,12 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
     'grpc.max_send_message_length': maxMessage,
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_permit_without_calls': 1,
+    interceptors: [guard.interceptor],
   });
   const { Messenger, Peers } = serviceConstructors();
   server.addService(
     fastMessengerDefinition(Messenger.service),
-    messengerService(node, log.child({ component: 'api' }), active)
+    messengerService(node, log.child({ component: 'api' }), active, guard)
   );
   server.addService(Peers.service, peersService(node, log.child({ component: 'peers-api' })));
   const health = new HealthImplementation({
@@ -81,11 +119,13 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
   new ReflectionService(messagingPackage().definition).addToServer(server);
 
   const grpcPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(formatHostPort(cfg.grpcListen), serverCredentials(cfg), (err, port) =>
+    const creds = tls?.credentials ?? ServerCredentials.createInsecure();
+    server.bindAsync(formatHostPort(cfg.grpcListen), creds, (err, port) =>
       err
-        ? reject(
+        ? (stopWatchers(),
+          reject(
             new Error(`cannot listen for gRPC on ${formatHostPort(cfg.grpcListen)}: ${err.message}`)
-          )
+          ))
         : resolve(port)
     );
   });
@@ -95,7 +135,10 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
     try {
       metrics = await startMetrics(cfg.metricsListen.host, cfg.metricsListen.port);
       registerNodeMetrics(metrics.meter, node);
+      registerLimitMetrics(metrics.meter, guard.limits, guard.budget);
+      registerGuardMetrics(metrics.meter, guard);
     } catch (err) {
+      stopWatchers();
       server.forceShutdown();
       throw new Error(
         `cannot serve metrics on ${formatHostPort(cfg.metricsListen)}: ${(err as Error).message}`
@@ -106,7 +149,8 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
     {
       grpc: `${cfg.grpcListen.host}:${grpcPort}`,
       metrics: metrics ? `${cfg.metricsListen.host}:${metrics.port}` : 'off',
-      tls: Boolean(cfg.tlsCertFile),
+      tls: tls ? (tls.credentials.mutual ? 'mtls' : 'tls') : 'off',
+      auth: tokens ? `${tokens.store.size} tokens` : 'off',
     },
     'meshwire node started'
   );
@@ -133,6 +177,7 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
         });
       });
       await metrics?.shutdown();
+      stopWatchers();
       log.info({ drained: result.drained }, 'meshwire node stopped');
       return result;
     })());
@@ -148,8 +193,12 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
     grpcPort,
     grpcAddress: formatHostPort({ host: grpcHost, port: grpcPort }),
     metricsPort: metrics?.port,
+    guard,
+    tls,
+    tokens,
     shutdown,
     forceShutdown: () => {
+      stopWatchers();
       server.forceShutdown();
       void metrics?.shutdown();
     },

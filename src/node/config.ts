@@ -50,6 +50,14 @@ export interface NodeConfig {
   tlsKeyFile?: string;
   tlsClientCaFile?: string;
   authTokensFile?: string;
+  /** Concurrent streaming calls per client (token name, else IP address). @default 1000 */
+  maxStreamsPerClient?: number;
+  /** Concurrent Subscribe calls per client. @default 1000 */
+  maxSubscriptionsPerClient?: number;
+  /** Requests awaiting a reply per client (Request and RequestStream). @default 100000 */
+  maxInFlightPerClient?: number;
+  /** Bytes of messages buffered for subscribers, node-wide. @default 1073741824 */
+  memoryBudgetBytes?: number;
 }
 
 type Kind =
@@ -231,6 +239,47 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     env: 'MESHWIRE_AUTH_TOKENS_FILE',
     kind: 'file',
     description: 'bearer tokens file; none: auth off',
+  },
+  {
+    key: 'maxStreamsPerClient',
+    flag: '--max-streams-per-client',
+    env: 'MESHWIRE_MAX_STREAMS_PER_CLIENT',
+    kind: 'int',
+    min: 1,
+    max: 1_000_000,
+    description: 'concurrent streaming calls per client (token name, else IP address)',
+    default: '1000',
+  },
+  {
+    key: 'maxSubscriptionsPerClient',
+    flag: '--max-subscriptions-per-client',
+    env: 'MESHWIRE_MAX_SUBSCRIPTIONS_PER_CLIENT',
+    kind: 'int',
+    min: 1,
+    max: 1_000_000,
+    description: 'concurrent Subscribe calls per client',
+    default: '1000',
+  },
+  {
+    key: 'maxInFlightPerClient',
+    flag: '--max-in-flight-per-client',
+    env: 'MESHWIRE_MAX_IN_FLIGHT_PER_CLIENT',
+    kind: 'int',
+    min: 1,
+    max: 100_000_000,
+    description: 'requests awaiting a reply per client (Request and RequestStream)',
+    default: '100000',
+  },
+  {
+    key: 'memoryBudgetBytes',
+    flag: '--memory-budget-bytes',
+    env: 'MESHWIRE_MEMORY_BUDGET_BYTES',
+    kind: 'int',
+    min: 1024,
+    max: Number.MAX_SAFE_INTEGER,
+    description:
+      'bytes of messages buffered for subscribers, node-wide (publishers get RESOURCE_EXHAUSTED past it)',
+    default: '1073741824',
   },
 ];
 

@@ -1,0 +1,228 @@
+/**
+ * The one gate in front of every gRPC call: a grpc-js server interceptor that
+ * authenticates the caller (when auth is on), enforces the Peers admin right and the
+ * per-client stream, subscription and in-flight limits, and releases what a call held
+ * when it ends (status sent or cancelled). Handlers then ask the guard for topic
+ * permissions, per topic or pattern, with the principal the interceptor attached.
+ *
+ * grpc.health.v1 is always open (the kubelet's probes carry no token).
+ */
+import type {
+  Metadata,
+  ServerInterceptingCallInterface,
+  ServerInterceptor,
+  ServerMethodDefinition,
+} from '@grpc/grpc-js';
+import { ServerInterceptingCall, status } from '@grpc/grpc-js';
+import type { Meter } from '@opentelemetry/api';
+import type { MeshwireError } from '../common';
+import { DropCounter, InternalError, PermissionDeniedError } from '../common';
+import { validatePattern, validateTopic } from '../node';
+import type { Principal, TokenStore } from './auth';
+import { ANONYMOUS, bearerToken } from './auth';
+import type { ClientLimits, MemoryBudget } from './limits';
+import { grpcCodeOf } from './status';
+
+const HEALTH_PREFIX = '/grpc.health.v1.Health/';
+const PEERS_PREFIX = '/messaging.v1.Peers/';
+const SUBSCRIBE_PATH = '/messaging.v1.Messenger/Subscribe';
+const REQUEST_PATH = '/messaging.v1.Messenger/Request';
+
+export type AuthRejectReason = 'unauthenticated' | 'permission_denied';
+
+/** Who a call belongs to, as the interceptor found it. */
+export interface CallIdentity {
+  principal: Principal;
+  /** Key the per-client limits count under: "token:<name>" or "addr:<ip>". */
+  client: string;
+}
+
+/** Client key from a grpc-js peer string ("ipv4:1.2.3.4:5", "ipv6:[::1]:5", "unix:..."). */
+export function addressKey(peer: string): string {
+  const m = /^(?:ipv4:)?([^[\]]+):\d+$/.exec(peer) ?? /^(?:ipv6:)?\[([^\]]+)\]:\d+$/.exec(peer);
+  return `addr:${m ? m[1] : peer}`;
+}
+
+export interface ApiGuardInit {
+  /** Tokens when auth is on; undefined: auth off, every caller is ANONYMOUS. */
+  tokens?: TokenStore;
+  limits: ClientLimits;
+  budget: MemoryBudget;
+}
+
+export class ApiGuard {
+  /** Authentication and permission refusals, by reason. */
+  readonly rejected = new DropCounter<AuthRejectReason>();
+  readonly limits: ClientLimits;
+  readonly budget: MemoryBudget;
+  private readonly tokens: TokenStore | undefined;
+  private readonly identities = new WeakMap<Metadata, CallIdentity>();
+
+  constructor(init: ApiGuardInit) {
+    this.tokens = init.tokens;
+    this.limits = init.limits;
+    this.budget = init.budget;
+  }
+
+  get authEnabled(): boolean {
+    return this.tokens !== undefined;
+  }
+
+  /** The interceptor to pass in the grpc-js Server options (`interceptors`). */
+  readonly interceptor: ServerInterceptor = (
+    method: ServerMethodDefinition<unknown, unknown>,
+    call: ServerInterceptingCallInterface
+  ): ServerInterceptingCall => {
+    const path = method.path;
+    if (path.startsWith(HEALTH_PREFIX)) return new ServerInterceptingCall(call);
+    let release: (() => void) | undefined;
+    const done = (): void => {
+      release?.();
+      release = undefined;
+    };
+    const streaming = method.requestStream || method.responseStream;
+    return new ServerInterceptingCall(call, {
+      start: next =>
+        next({
+          onReceiveMetadata: (metadata, mdNext) => {
+            let identity: CallIdentity;
+            try {
+              identity = this.identify(metadata, call.getPeer());
+              if (path.startsWith(PEERS_PREFIX) && !identity.principal.admin) {
+                this.rejected.add('permission_denied');
+                throw new PermissionDeniedError(
+                  `token "${identity.principal.name}" may not use the Peers admin service: it needs "admin: true" in the tokens file`
+                );
+              }
+              if (path === SUBSCRIBE_PATH) {
+                release = this.limits.acquire(identity.client, 'streams', 'subscriptions');
+              } else if (streaming) {
+                release = this.limits.acquire(identity.client, 'streams');
+              } else if (path === REQUEST_PATH) {
+                release = this.limits.acquire(identity.client, 'inFlight');
+              }
+            } catch (err) {
+              call.sendStatus({
+                code: grpcCodeOf(err),
+                details: (err as MeshwireError).message,
+              });
+              return;
+            }
+            this.identities.set(metadata, identity);
+            mdNext(metadata);
+          },
+          onCancel: done,
+        }),
+      sendStatus: (st, next) => {
+        done();
+        next(st);
+      },
+    });
+  };
+
+  private identify(metadata: Metadata, peer: string): CallIdentity {
+    if (!this.tokens) {
+      metadata.remove('authorization');
+      return { principal: ANONYMOUS, client: addressKey(peer) };
+    }
+    const token = bearerToken(metadata.get('authorization'));
+    // Handlers, logs and traces never see the token.
+    metadata.remove('authorization');
+    try {
+      const principal = this.tokens.authenticate(token);
+      return { principal, client: `token:${principal.name}` };
+    } catch (err) {
+      this.rejected.add('unauthenticated');
+      throw err;
+    }
+  }
+
+  /** The identity the interceptor attached to a call's metadata. */
+  identity(metadata: Metadata): CallIdentity {
+    const id = this.identities.get(metadata);
+    if (id) return id;
+    if (!this.tokens) return { principal: ANONYMOUS, client: 'addr:unknown' };
+    throw new InternalError('call reached a handler without passing the auth interceptor');
+  }
+
+  /**
+   * Throws PermissionDeniedError when the caller may not publish (Send, Request) to
+   * `topic`. Invalid topics pass: the node rejects them with INVALID_ARGUMENT.
+   */
+  checkPublish(metadata: Metadata, topic: string | undefined): void {
+    const p = this.identity(metadata).principal;
+    if (p === ANONYMOUS || topic === undefined) return;
+    try {
+      validateTopic(topic);
+    } catch {
+      return;
+    }
+    const v = p.publish.checkTopic(topic);
+    if (!v.ok) {
+      this.rejected.add('permission_denied');
+      throw new PermissionDeniedError(
+        `token "${p.name}" may not publish to "${topic}": ${v.reason === 'denied' ? 'denied by' : 'not matched by publish'} ${v.rule}`
+      );
+    }
+  }
+
+  /** Throws PermissionDeniedError unless every topic each pattern matches may be received. */
+  checkSubscribe(metadata: Metadata, patterns: readonly string[] | undefined): void {
+    const p = this.identity(metadata).principal;
+    if (p === ANONYMOUS || !patterns) return;
+    for (const pattern of patterns) {
+      validatePattern(pattern); // INVALID_ARGUMENT before any permission question
+      const v = p.subscribe.checkPattern(pattern);
+      if (!v.ok) {
+        this.rejected.add('permission_denied');
+        throw new PermissionDeniedError(
+          `token "${p.name}" may not subscribe to "${pattern}": ${
+            v.reason === 'denied'
+              ? `it overlaps subscribe ${v.rule}`
+              : `not every topic it matches is within subscribe ${v.rule}`
+          }`
+        );
+      }
+    }
+  }
+
+  /**
+   * Respond answers a request received through Subscribe: the reply token is an
+   * unguessable capability handed only to a subscriber whose pattern was checked. A token
+   * whose subscribe rights are empty may not respond at all.
+   */
+  checkRespond(metadata: Metadata): void {
+    const p = this.identity(metadata).principal;
+    if (p === ANONYMOUS) return;
+    if (p.subscribe.rules.allow.length === 0) {
+      this.rejected.add('permission_denied');
+      throw new PermissionDeniedError(
+        `token "${p.name}" may not respond: its subscribe rule allow [] allows nothing`
+      );
+    }
+  }
+
+  /** Takes an in-flight slot for one RequestStream entry (release when it settles). */
+  acquireInFlight(metadata: Metadata): () => void {
+    return this.limits.acquire(this.identity(metadata).client, 'inFlight');
+  }
+}
+
+/** gRPC status codes the guard produces, for tests and docs. */
+export const GUARD_STATUS = {
+  unauthenticated: status.UNAUTHENTICATED,
+  permissionDenied: status.PERMISSION_DENIED,
+  resourceExhausted: status.RESOURCE_EXHAUSTED,
+} as const;
+
+/** Registers the auth metrics, read at scrape time. */
+export function registerGuardMetrics(meter: Meter, guard: ApiGuard): void {
+  meter
+    .createObservableCounter('meshwire.auth.rejected', {
+      description: 'Calls refused by authentication or topic permissions, by reason',
+      unit: '{call}',
+    })
+    .addCallback(r => {
+      for (const [reason, v] of Object.entries(guard.rejected.snapshot())) r.observe(v, { reason });
+    });
+}
