@@ -381,6 +381,8 @@ export class RudpEngine implements FrameSink {
       err ?? new ConnectionClosedError(`closed locally: ${reason} (code ${code})`),
       now
     );
+    // nothing to linger for without keys (handshake) or without a CLOSE sent
+    if (this.closePn < 0) this.state = 'closed';
   }
 
   /** Next contiguous received chunk, or null. */

@@ -1,0 +1,139 @@
+/**
+ * One connection as a Node Duplex: ordered, reliable bytes; write() backpressure through
+ * writableHighWaterMark and the engine's bounded send buffer; 'close'/'error' with a reason.
+ */
+import { Duplex } from 'node:stream';
+import { ConnectionClosedError } from '../common/errors';
+import { CloseCode } from './engine';
+import type { ConnectionStats, RudpEngine } from './engine';
+
+/** What the connection needs from its socket. */
+export interface ConnectionHost {
+  /** Schedules a tick of this connection's engine soon (batched per I/O turn). */
+  kick(): void;
+  /** The socket's clock. */
+  now(): number;
+}
+
+/** An error carrying a close code for the peer (destroy(err) sends it). */
+export interface CodedError extends Error {
+  closeCode?: number;
+}
+
+export class RudpConnection extends Duplex {
+  readonly remoteAddress: { host: string; port: number };
+  private pendingWrite: ((err?: Error | null) => void) | null = null;
+  private readEnded = false;
+  private engineClosed = false;
+
+  /** @internal created by RudpSocket */
+  constructor(
+    private readonly engine: RudpEngine,
+    private readonly host: ConnectionHost,
+    remote: { host: string; port: number },
+    highWaterMark: number
+  ) {
+    super({ highWaterMark, allowHalfOpen: true });
+    this.remoteAddress = remote;
+  }
+
+  /** @internal engine event */
+  onReadable(): void {
+    this.pull();
+  }
+
+  /** @internal engine event */
+  onWritable(): void {
+    const cb = this.pendingWrite;
+    if (cb && !this.engine.sendBufferFull()) {
+      this.pendingWrite = null;
+      cb();
+    }
+  }
+
+  /** @internal engine event */
+  onClosed(err: Error | null): void {
+    this.engineClosed = true;
+    if (this.destroyed) return;
+    if (err) {
+      this.pendingWrite?.(err);
+      this.pendingWrite = null;
+      this.destroy(err);
+      return;
+    }
+    this.pull();
+    const cb = this.pendingWrite;
+    this.pendingWrite = null;
+    cb?.();
+    if (!this.writableEnded) this.end();
+  }
+
+  private pull(): void {
+    if (this.readEnded || this.destroyed) return;
+    for (;;) {
+      const c = this.engine.read();
+      if (c === null) break;
+      if (!this.push(c)) break;
+    }
+    if (this.engine.readEnded() || (this.engineClosed && this.engine.readableBytes() === 0)) {
+      this.readEnded = true;
+      this.push(null);
+    }
+    this.host.kick();
+  }
+
+  override _read(): void {
+    this.pull();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.engineClosed) {
+      cb(new ConnectionClosedError('connection closed'));
+      return;
+    }
+    try {
+      this.engine.write(chunk);
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
+    this.host.kick();
+    if (this.engine.sendBufferFull()) this.pendingWrite = cb;
+    else cb();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.engine.finish();
+    this.host.kick();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.engineClosed && !err && this.writableFinished && this.readableEnded) {
+      // autoDestroy after both directions ended: the engine finishes gracefully (our data
+      // may still be unacknowledged; CLOSE follows once it is)
+      this.engine.close();
+      this.host.kick();
+    } else if (!this.engineClosed) {
+      this.engineClosed = true;
+      const code =
+        (err as CodedError | null)?.closeCode ?? (err ? CloseCode.APPLICATION : CloseCode.NO_ERROR);
+      this.engine.abort(code, err ? err.message : 'destroyed', err, this.host.now());
+      this.host.kick();
+    }
+    cb(err);
+  }
+
+  /** Graceful close: everything written is delivered and acknowledged, then CLOSE. */
+  close(): void {
+    if (this.engineClosed) return;
+    this.engine.close();
+    if (!this.writableEnded) this.end();
+    this.host.kick();
+  }
+
+  /** Counters: RTT, window, in flight, packets/bytes, retransmissions, drops by reason. */
+  stats(): ConnectionStats {
+    return this.engine.stats();
+  }
+}

@@ -1,0 +1,561 @@
+/**
+ * The socket actor (seed 002 socket/actor.rs): one datagram socket per node, datagrams
+ * demultiplexed by destination connection id to one engine per connection. It owns the
+ * timers (the engines never do): each engine is ticked at its nextDeadline() and, batched
+ * per I/O turn, after input or application writes.
+ *
+ * Unknown ids: a valid INITIAL opens a connection; a DATA packet for an unknown id is
+ * answered with a stateless reset (rate limited) so a peer of a restarted node fails
+ * fast; anything else is dropped and counted.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { systemClock } from '../common/clock';
+import type { Clock, Timer } from '../common/clock';
+import { DropCounter } from '../common/drops';
+import { CancelledError, InvalidArgumentError, UnavailableError } from '../common/errors';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_ACK_DELAY_MS,
+  DEFAULT_MAX_DATAGRAM_SIZE,
+  DEFAULT_RECEIVE_WINDOW_BYTES,
+  DEFAULT_SEND_BUFFER_BYTES,
+  DEVELOPMENT_SECRET,
+  MAX_CONNECTIONS,
+  MAX_HALF_OPEN_CONNECTIONS,
+  MIN_DATAGRAM_SIZE,
+  PROTOCOL_VERSION,
+  STATELESS_RESETS_PER_SECOND,
+} from './constants';
+import type { CongestionAlgorithm } from './congestion';
+import type { DatagramSocket, RemoteInfo } from './datagram-socket';
+import { RudpEngine } from './engine';
+import type { EngineInit } from './engine';
+import { ClusterKeys, DEFAULT_AEAD, buildReset, parseInitial } from './packet-protection';
+import type { AeadAlgorithm } from './packet-protection';
+import { RudpConnection } from './rudp-connection';
+import { UdpDriver } from './udp-driver';
+import {
+  CID_LENGTH,
+  DATA_HEADER_LENGTH,
+  PacketType,
+  RESET_LENGTH,
+  TAG_LENGTH,
+  cidKey,
+} from './wire';
+
+/** Minimal logger (pino-compatible) for the development-secret warning. */
+export interface TransportLogger {
+  warn(obj: object, msg: string): void;
+}
+
+export interface RudpSocketInit {
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** @default 0 (any free port) */
+  port?: number;
+  /** Cluster secret; without one a built-in development secret is used and a warning logged. */
+  secret?: Buffer;
+  /** @default 'bbr' */
+  congestion?: CongestionAlgorithm;
+  /** Close a connection after this long without a packet (0 = never). @default 30000 */
+  idleTimeoutMs?: number;
+  /** PING after this long without sending (0 = off). @default idleTimeoutMs / 3 */
+  keepAliveMs?: number;
+  /** Largest UDP payload. @default 1472 */
+  maxDatagramSize?: number;
+  /** Flow-control window per connection (bytes). @default 8 MiB */
+  receiveWindowBytes?: number;
+  /** Unacknowledged bytes per connection before write() waits. @default 8 MiB */
+  sendBufferBytes?: number;
+  /** Duplex highWaterMark. @default 1 MiB */
+  highWaterMark?: number;
+  /** @default 'chacha20-poly1305' */
+  aead?: AeadAlgorithm;
+  /** @default 2 */
+  maxAckDelayMs?: number;
+  /** @default 4096 */
+  maxConnections?: number;
+  /** Use this datagram socket (e.g. a VirtualSocket) instead of binding node:dgram. */
+  socket?: DatagramSocket;
+  clock?: Clock;
+  logger?: TransportLogger;
+}
+
+export interface ConnectOptions {
+  /** @default 5000 */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export type SocketDropReason =
+  | 'unknown_connection'
+  | 'malformed'
+  | 'bad_auth'
+  | 'oversized'
+  | 'version'
+  | 'half_open_limit'
+  | 'connection_limit'
+  | 'reset_rate_limited'
+  | 'closed';
+
+export interface SocketStats {
+  connections: number;
+  halfOpen: number;
+  datagramsReceived: number;
+  datagramsSent: number;
+  bytesReceived: number;
+  bytesSent: number;
+  statelessResetsSent: number;
+  /** Socket-level drops plus the drops of every connection (live and closed). */
+  drops: Record<string, number>;
+}
+
+interface Entry {
+  engine: RudpEngine;
+  remote: RemoteInfo;
+  conn: RudpConnection | null;
+  timer: Timer | null;
+  timerAt: number;
+  initialKey: string | null;
+  remoteCidKey: string | null;
+  onEstablished: (() => void) | null;
+  onFailed: ((err: Error) => void) | null;
+}
+
+export class RudpSocket extends EventEmitter {
+  private readonly clock: Clock;
+  private readonly keys: ClusterKeys;
+  private readonly byCid = new Map<string, Entry>();
+  private readonly byInitial = new Map<string, Entry>();
+  private readonly byRemoteCid = new Map<string, Entry>();
+  private readonly dirty = new Set<Entry>();
+  private immediate: NodeJS.Immediate | null = null;
+  private readonly drops = new DropCounter<SocketDropReason>();
+  private readonly closedDrops = new DropCounter();
+  private halfOpen = 0;
+  private datagramsReceived = 0;
+  private datagramsSent = 0;
+  private bytesReceived = 0;
+  private bytesSent = 0;
+  private resetsSent = 0;
+  private resetTokens = STATELESS_RESETS_PER_SECOND;
+  private resetRefill = 0;
+  private closed = false;
+  private readonly cfg: Required<
+    Pick<
+      RudpSocketInit,
+      | 'congestion'
+      | 'idleTimeoutMs'
+      | 'keepAliveMs'
+      | 'maxDatagramSize'
+      | 'receiveWindowBytes'
+      | 'sendBufferBytes'
+      | 'highWaterMark'
+      | 'aead'
+      | 'maxAckDelayMs'
+      | 'maxConnections'
+    >
+  >;
+
+  private constructor(
+    private readonly sock: DatagramSocket,
+    init: RudpSocketInit
+  ) {
+    super();
+    this.clock = init.clock ?? systemClock;
+    const idle = init.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.cfg = {
+      congestion: init.congestion ?? 'bbr',
+      idleTimeoutMs: idle,
+      keepAliveMs: init.keepAliveMs ?? (idle > 0 ? idle / 3 : 0),
+      maxDatagramSize: init.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE,
+      receiveWindowBytes: init.receiveWindowBytes ?? DEFAULT_RECEIVE_WINDOW_BYTES,
+      sendBufferBytes: init.sendBufferBytes ?? DEFAULT_SEND_BUFFER_BYTES,
+      highWaterMark: init.highWaterMark ?? 1024 * 1024,
+      aead: init.aead ?? DEFAULT_AEAD,
+      maxAckDelayMs: init.maxAckDelayMs ?? DEFAULT_MAX_ACK_DELAY_MS,
+      maxConnections: init.maxConnections ?? MAX_CONNECTIONS,
+    };
+    if (!init.secret) {
+      const msg = 'no cluster secret configured: using the built-in development secret';
+      if (init.logger) init.logger.warn({ component: 'transport' }, msg);
+      else process.emitWarning(msg, { code: 'MESHWIRE_DEV_SECRET' });
+    }
+    this.keys = new ClusterKeys(init.secret ?? DEVELOPMENT_SECRET);
+    sock.onMessage((msg, from) => this.onDatagram(msg, from));
+  }
+
+  /** Binds a UDP socket (or wraps `init.socket`) and starts accepting connections. */
+  // `override`: EventEmitter is a class, so TypeScript sees Function.prototype.bind here.
+  static override async bind(init: RudpSocketInit = {}): Promise<RudpSocket> {
+    validate(init);
+    const sock = init.socket ?? (await UdpDriver.bind(init.host ?? '127.0.0.1', init.port ?? 0));
+    return new RudpSocket(sock, init);
+  }
+
+  address(): { host: string; port: number } {
+    return this.sock.address();
+  }
+
+  private engineInit(role: 'client' | 'server'): EngineInit {
+    return {
+      role,
+      localCid: this.newCid(),
+      clusterKeys: this.keys,
+      aead: this.cfg.aead,
+      params: {
+        maxDatagramSize: this.cfg.maxDatagramSize,
+        initialMaxData: this.cfg.receiveWindowBytes,
+        idleTimeoutMs: this.cfg.idleTimeoutMs,
+        maxAckDelayMs: this.cfg.maxAckDelayMs,
+      },
+      congestion: this.cfg.congestion,
+      sendBufferBytes: this.cfg.sendBufferBytes,
+      keepAliveMs: this.cfg.keepAliveMs,
+    };
+  }
+
+  private newCid(): Buffer {
+    for (;;) {
+      const cid = randomBytes(CID_LENGTH);
+      if (!this.byCid.has(cid.toString('hex'))) return cid;
+    }
+  }
+
+  /** Opens a connection; rejects with UnavailableError on timeout or a dead address. */
+  connect(
+    addr: { host: string; port: number },
+    opts: ConnectOptions = {}
+  ): Promise<RudpConnection> {
+    if (this.closed) return Promise.reject(new UnavailableError('socket closed'));
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    // the error is created here so a timeout carries the caller's stack
+    const timeoutErr = new UnavailableError(
+      `connect to ${addr.host}:${addr.port} timed out after ${timeoutMs} ms (no handshake reply)`
+    );
+    return new Promise((resolve, reject) => {
+      if (opts.signal?.aborted) {
+        reject(new CancelledError('connect aborted'));
+        return;
+      }
+      const remote = { address: addr.host, port: addr.port };
+      let settled = false;
+      let entry: Entry | null = null;
+      const timer = this.clock.setTimer(timeoutMs, () => fail(timeoutErr));
+      const onAbort = (): void => fail(new CancelledError('connect aborted'));
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const done = (): void => {
+        settled = true;
+        timer.cancel();
+        opts.signal?.removeEventListener('abort', onAbort);
+      };
+      const fail = (err: Error): void => {
+        if (settled) return;
+        done();
+        if (entry) {
+          entry.onFailed = null;
+          entry.engine.abort(1, 'connect failed', err, this.clock.now());
+          this.service(entry);
+        }
+        reject(err);
+      };
+      entry = this.createEntry('client', remote, null, 0);
+      entry.onEstablished = () => {
+        if (settled || !entry) return;
+        done();
+        resolve(entry.conn as RudpConnection);
+      };
+      entry.onFailed = fail;
+      this.kick(entry);
+    });
+  }
+
+  private createEntry(
+    role: 'client' | 'server',
+    remote: RemoteInfo,
+    initial: ReturnType<typeof parseInitial> | null,
+    initialBytes: number
+  ): Entry {
+    const init = this.engineInit(role);
+    const entry: Entry = {
+      engine: null as unknown as RudpEngine, // set just below; events only fire after
+      remote,
+      conn: null,
+      timer: null,
+      timerAt: Infinity,
+      initialKey: null,
+      remoteCidKey: null,
+      onEstablished: null,
+      onFailed: null,
+    };
+    const out = (parts: Buffer[], bytes: number): void => {
+      this.datagramsSent++;
+      this.bytesSent += bytes;
+      this.sock.send(parts, remote.port, remote.address);
+    };
+    const host = { kick: () => this.kick(entry), now: () => this.clock.now() };
+    const events = {
+      onEstablished: () => {
+        const conn = new RudpConnection(
+          entry.engine,
+          host,
+          { host: remote.address, port: remote.port },
+          this.cfg.highWaterMark
+        );
+        entry.conn = conn;
+        if (entry.engine.remoteCid) {
+          entry.remoteCidKey = entry.engine.remoteCid.toString('hex');
+          this.byRemoteCid.set(entry.remoteCidKey, entry);
+        }
+        if (role === 'server') {
+          this.halfOpen--;
+          this.emit('connection', conn);
+        } else {
+          entry.onEstablished?.();
+        }
+      },
+      onReadable: () => entry.conn?.onReadable(),
+      onWritable: () => entry.conn?.onWritable(),
+      onClosed: (err: Error | null) => {
+        if (entry.conn) entry.conn.onClosed(err);
+        else entry.onFailed?.(err ?? new UnavailableError('connection closed during handshake'));
+      },
+    };
+    const now = this.clock.now();
+    if (role === 'client') {
+      entry.engine = RudpEngine.client(init, out, events, now);
+    } else {
+      const info = initial as Exclude<ReturnType<typeof parseInitial>, string>;
+      entry.engine = RudpEngine.server(init, info, initialBytes, out, events, now);
+      entry.initialKey = `${remote.address}|${remote.port}|${info.clientCid.toString('hex')}`;
+      this.byInitial.set(entry.initialKey, entry);
+      entry.remoteCidKey = info.clientCid.toString('hex');
+      this.byRemoteCid.set(entry.remoteCidKey, entry);
+      this.halfOpen++;
+    }
+    this.byCid.set(init.localCid.toString('hex'), entry);
+    return entry;
+  }
+
+  private onDatagram(d: Buffer, from: RemoteInfo): void {
+    this.datagramsReceived++;
+    this.bytesReceived += d.length;
+    if (this.closed) {
+      this.drops.add('closed');
+      return;
+    }
+    if (d.length > this.cfg.maxDatagramSize) {
+      this.drops.add('oversized');
+      return;
+    }
+    if (d.length < 1 + CID_LENGTH) {
+      this.drops.add('malformed');
+      return;
+    }
+    const now = this.clock.now();
+    switch (d[0]) {
+      case PacketType.Initial:
+        this.onInitial(d, from);
+        return;
+      case PacketType.Handshake:
+      case PacketType.Data: {
+        const e = this.byCid.get(cidKey(d, 1));
+        if (!e) {
+          this.drops.add('unknown_connection');
+          if (d[0] === PacketType.Data) this.maybeReset(d, from, now);
+          return;
+        }
+        e.engine.input(d, now);
+        this.kick(e);
+        return;
+      }
+      case PacketType.Reset: {
+        const e = this.byRemoteCid.get(cidKey(d, 1));
+        if (!e) {
+          this.drops.add('unknown_connection');
+          return;
+        }
+        e.engine.input(d, now);
+        this.kick(e);
+        return;
+      }
+      default:
+        this.drops.add('malformed');
+    }
+  }
+
+  private onInitial(d: Buffer, from: RemoteInfo): void {
+    const info = parseInitial(this.keys, d);
+    if (info === 'malformed' || info === 'bad_auth') {
+      this.drops.add(info);
+      return;
+    }
+    const key = `${from.address}|${from.port}|${info.clientCid.toString('hex')}`;
+    const existing = this.byInitial.get(key);
+    if (existing) {
+      existing.engine.input(d, this.clock.now());
+      this.kick(existing);
+      return;
+    }
+    if (info.version !== PROTOCOL_VERSION) {
+      this.drops.add('version');
+      return;
+    }
+    if (this.halfOpen >= MAX_HALF_OPEN_CONNECTIONS) {
+      this.drops.add('half_open_limit');
+      return;
+    }
+    if (this.byCid.size >= this.cfg.maxConnections) {
+      this.drops.add('connection_limit');
+      return;
+    }
+    const e = this.createEntry(
+      'server',
+      { address: from.address, port: from.port },
+      info,
+      d.length
+    );
+    this.kick(e);
+  }
+
+  /** RFC 9000 §10.3: smaller than the packet that triggered it, and rate limited. */
+  private maybeReset(d: Buffer, from: RemoteInfo, now: number): void {
+    if (d.length <= RESET_LENGTH || d.length < DATA_HEADER_LENGTH + TAG_LENGTH) return;
+    const refill = Math.floor((now - this.resetRefill) / 1000);
+    if (refill > 0) {
+      this.resetTokens = STATELESS_RESETS_PER_SECOND;
+      this.resetRefill = now;
+    }
+    if (this.resetTokens <= 0) {
+      this.drops.add('reset_rate_limited');
+      return;
+    }
+    this.resetTokens--;
+    this.resetsSent++;
+    const reset = buildReset(this.keys, d.subarray(1, 1 + CID_LENGTH));
+    this.datagramsSent++;
+    this.bytesSent += reset.length;
+    this.sock.send([reset], from.port, from.address);
+  }
+
+  /** Schedules a tick of `e` at the end of this I/O turn (batches input and writes). */
+  private kick(e: Entry): void {
+    this.dirty.add(e);
+    if (!this.immediate) this.immediate = setImmediate(() => this.runDirty());
+  }
+
+  private runDirty(): void {
+    this.immediate = null;
+    const list = [...this.dirty];
+    this.dirty.clear();
+    for (const e of list) this.service(e);
+  }
+
+  /** Ticks an engine and re-arms its timer at nextDeadline(). */
+  private service(e: Entry): void {
+    const now = this.clock.now();
+    e.engine.tick(now);
+    if (e.engine.state === 'closed') {
+      this.remove(e);
+      return;
+    }
+    const at = e.engine.nextDeadline();
+    if (at === Infinity) return;
+    // sub-millisecond deadlines (pacing) run on the next turn; timers have 1 ms resolution
+    if (at - now < 1) {
+      this.kick(e);
+      return;
+    }
+    if (e.timer && e.timerAt <= at) return;
+    e.timer?.cancel();
+    e.timerAt = at;
+    e.timer = this.clock.setTimer(at - now, () => {
+      e.timer = null;
+      e.timerAt = Infinity;
+      this.service(e);
+    });
+  }
+
+  private remove(e: Entry): void {
+    e.timer?.cancel();
+    e.timer = null;
+    this.dirty.delete(e);
+    const cid = e.engine.localCid.toString('hex');
+    if (this.byCid.get(cid) === e) {
+      this.byCid.delete(cid);
+      for (const [reason, n] of Object.entries(e.engine.drops.snapshot()))
+        this.closedDrops.add(reason, n);
+      if (e.engine.role === 'server' && e.conn === null) this.halfOpen--;
+    }
+    if (e.initialKey && this.byInitial.get(e.initialKey) === e) this.byInitial.delete(e.initialKey);
+    if (e.remoteCidKey && this.byRemoteCid.get(e.remoteCidKey) === e)
+      this.byRemoteCid.delete(e.remoteCidKey);
+  }
+
+  stats(): SocketStats {
+    const drops = new DropCounter();
+    for (const [r, n] of Object.entries(this.drops.snapshot())) drops.add(r, n);
+    for (const [r, n] of Object.entries(this.closedDrops.snapshot())) drops.add(r, n);
+    for (const e of this.byCid.values()) {
+      for (const [r, n] of Object.entries(e.engine.drops.snapshot())) drops.add(r, n);
+    }
+    return {
+      connections: this.byCid.size,
+      halfOpen: this.halfOpen,
+      datagramsReceived: this.datagramsReceived,
+      datagramsSent: this.datagramsSent,
+      bytesReceived: this.bytesReceived,
+      bytesSent: this.bytesSent,
+      statelessResetsSent: this.resetsSent,
+      drops: drops.snapshot(),
+    };
+  }
+
+  /** Destroys every connection (each peer gets a CLOSE; use conn.close() first for a graceful end) and closes the socket. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const e of [...this.byCid.values()]) {
+      if (e.conn && !e.conn.destroyed) {
+        // 'close' without 'error' locally; the peer gets a CLOSE
+        e.conn.destroy();
+      } else if (!e.engine.isClosed()) {
+        e.engine.abort(0, 'socket closed', new UnavailableError('socket closed'), this.clock.now());
+      }
+      this.remove(e);
+    }
+    this.closed = true;
+    if (this.immediate) clearImmediate(this.immediate);
+    this.immediate = null;
+    await this.sock.close();
+  }
+}
+
+function validate(init: RudpSocketInit): void {
+  const mds = init.maxDatagramSize;
+  if (mds !== undefined && (!Number.isInteger(mds) || mds < MIN_DATAGRAM_SIZE || mds > 65507)) {
+    throw new InvalidArgumentError(
+      `maxDatagramSize must be an integer in [${MIN_DATAGRAM_SIZE}, 65507]`
+    );
+  }
+  const nonNeg = [
+    'idleTimeoutMs',
+    'keepAliveMs',
+    'receiveWindowBytes',
+    'sendBufferBytes',
+    'maxAckDelayMs',
+  ] as const;
+  for (const k of nonNeg) {
+    const v = init[k];
+    if (v !== undefined && !(typeof v === 'number' && v >= 0 && Number.isFinite(v))) {
+      throw new InvalidArgumentError(`${k} must be a finite number >= 0`);
+    }
+  }
+  if (init.secret !== undefined && init.secret.length < 16) {
+    throw new InvalidArgumentError('secret must be at least 16 bytes');
+  }
+  if (init.congestion !== undefined && !['bbr', 'cubic', 'newreno'].includes(init.congestion)) {
+    throw new InvalidArgumentError("congestion must be 'bbr', 'cubic' or 'newreno'");
+  }
+}

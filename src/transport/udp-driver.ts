@@ -1,0 +1,66 @@
+/**
+ * The thin node:dgram driver: the only file of the transport that touches a real socket.
+ * It implements DatagramSocket for IPv4 and IPv6.
+ */
+import { createSocket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
+import type { DatagramSocket, RemoteInfo } from './datagram-socket';
+
+/** Kernel socket buffers we ask for (the kernel caps them at net.core.[rw]mem_max). */
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+
+export class UdpDriver implements DatagramSocket {
+  /** Send errors (e.g. ICMP unreachable surfaced as ECONNREFUSED); counted, never thrown. */
+  sendErrors = 0;
+  private handler: ((msg: Buffer, from: RemoteInfo) => void) | null = null;
+  private closed = false;
+
+  private constructor(private readonly sock: Socket) {
+    sock.on('message', (msg, rinfo) => this.handler?.(msg, rinfo));
+    sock.on('error', () => {
+      this.sendErrors++;
+    });
+  }
+
+  static bind(host: string, port: number): Promise<UdpDriver> {
+    const sock = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      sock.once('error', onError);
+      sock.bind(port, host, () => {
+        sock.off('error', onError);
+        try {
+          sock.setRecvBufferSize(SOCKET_BUFFER_BYTES);
+          sock.setSendBufferSize(SOCKET_BUFFER_BYTES);
+        } catch {
+          // best effort: the kernel limit applies
+        }
+        resolve(new UdpDriver(sock));
+      });
+    });
+  }
+
+  send(parts: Buffer[], port: number, address: string): void {
+    if (this.closed) return;
+    try {
+      this.sock.send(parts, port, address);
+    } catch {
+      this.sendErrors++;
+    }
+  }
+
+  onMessage(handler: (msg: Buffer, from: RemoteInfo) => void): void {
+    this.handler = handler;
+  }
+
+  address(): { host: string; port: number } {
+    const a = this.sock.address();
+    return { host: a.address, port: a.port };
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    return new Promise(resolve => this.sock.close(() => resolve()));
+  }
+}

@@ -1,0 +1,176 @@
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { RudpSocket } from '../../../src/transport';
+import type { RudpConnection } from '../../../src/transport';
+import { SECRET, TapSocket, readAll, waitFor } from './helpers';
+
+test('echo 1 MiB over loopback UDP, in order, then clean close on both sides', async t => {
+  const server = await RudpSocket.bind({ secret: SECRET });
+  const client = await RudpSocket.bind({ secret: SECRET });
+  server.on('connection', (c: RudpConnection) => c.pipe(c));
+  const conn = await client.connect(server.address(), { timeoutMs: 2000 });
+  const data = randomBytes(1024 * 1024);
+  const received = readAll(conn);
+  conn.end(data);
+  const echoed = await received;
+  t.true(echoed.equals(data));
+  await once(conn, 'close');
+  const st = conn.stats();
+  t.is(st.streamBytesReceived, data.length);
+  t.true(st.srttMs > 0);
+  await client.close();
+  await server.close();
+});
+
+test('connect to a dead address fails with UnavailableError within the timeout', async t => {
+  const client = await RudpSocket.bind({ secret: SECRET });
+  const dead = await RudpSocket.bind({ secret: SECRET });
+  const addr = dead.address();
+  await dead.close();
+  const start = Date.now();
+  const err = await t.throwsAsync(client.connect(addr, { timeoutMs: 300 }));
+  t.is(err?.name, 'UnavailableError');
+  t.true(Date.now() - start < 3000);
+  t.is(client.stats().connections, 0);
+  await client.close();
+});
+
+test('connect is cancelled by an AbortSignal', async t => {
+  const client = await RudpSocket.bind({ secret: SECRET });
+  const ac = new AbortController();
+  const p = client.connect({ host: '127.0.0.1', port: 9 }, { timeoutMs: 5000, signal: ac.signal });
+  ac.abort();
+  const err = await t.throwsAsync(p);
+  t.is(err?.name, 'CancelledError');
+  await client.close();
+});
+
+for (const direction of ['client->server', 'server->client'] as const) {
+  test(`handshake survives losing the first two handshake datagrams (${direction})`, async t => {
+    const tap = await TapSocket.bind();
+    let dropped = 0;
+    const drop = (d: Buffer): boolean => {
+      const hs = direction === 'client->server' ? d[0] === 1 : d[0] === 2;
+      if (hs && dropped < 2) {
+        dropped++;
+        return true;
+      }
+      return false;
+    };
+    const server = await RudpSocket.bind({
+      secret: SECRET,
+      socket: direction === 'server->client' ? tap : undefined,
+    });
+    const client = await RudpSocket.bind({
+      secret: SECRET,
+      socket: direction === 'client->server' ? tap : undefined,
+    });
+    tap.dropSend = drop;
+    const accepted = once(server, 'connection');
+    const conn = await client.connect(server.address(), { timeoutMs: 3000 });
+    const [sconn] = (await accepted) as [RudpConnection];
+    t.is(dropped, 2);
+    conn.end(Buffer.from('after a lossy handshake'));
+    t.is((await readAll(sconn)).toString(), 'after a lossy handshake');
+    await client.close();
+    await server.close();
+  });
+}
+
+test('idle timeout closes the connection with an error when the peer vanishes', async t => {
+  const server = await RudpSocket.bind({ secret: SECRET, idleTimeoutMs: 300 });
+  const client = await RudpSocket.bind({ secret: SECRET, idleTimeoutMs: 300 });
+  const conn = await client.connect(server.address(), { timeoutMs: 2000 });
+  const errored = once(conn, 'error');
+  // the server disappears without a word (no CLOSE, no reset: its port is gone)
+  await server.close();
+  const [err] = (await errored) as [Error];
+  t.is(err.name, 'UnavailableError');
+  t.regex(err.message, /idle/);
+  await client.close();
+});
+
+test('keepalive holds an idle connection open past the idle timeout', async t => {
+  const server = await RudpSocket.bind({ secret: SECRET, idleTimeoutMs: 200 });
+  const client = await RudpSocket.bind({ secret: SECRET, idleTimeoutMs: 200 });
+  const accepted = once(server, 'connection');
+  const conn = await client.connect(server.address(), { timeoutMs: 2000 });
+  const [sconn] = (await accepted) as [RudpConnection];
+  await new Promise(r => setTimeout(r, 700));
+  t.false(conn.destroyed);
+  conn.write(Buffer.from('still here'));
+  const [chunk] = (await once(sconn, 'data')) as [Buffer];
+  t.is(chunk.toString(), 'still here');
+  await client.close();
+  await server.close();
+});
+
+test('a restarted peer is detected by stateless reset, fast', async t => {
+  const server = await RudpSocket.bind({ secret: SECRET });
+  const { port } = server.address();
+  const client = await RudpSocket.bind({ secret: SECRET, idleTimeoutMs: 60_000 });
+  const conn = await client.connect(server.address(), { timeoutMs: 2000 });
+  await server.close();
+  const restarted = await RudpSocket.bind({ secret: SECRET, port });
+  const errored = once(conn, 'error');
+  conn.write(Buffer.from('hello, anyone?'));
+  const [err] = (await errored) as [Error];
+  t.is(err.name, 'UnavailableError');
+  t.regex(err.message, /reset/);
+  t.true(restarted.stats().statelessResetsSent >= 1);
+  t.true((restarted.stats().drops.unknown_connection ?? 0) >= 1);
+  await client.close();
+  await restarted.close();
+});
+
+test('a reader that stops reading stalls the writer with bounded buffers; data resumes intact', async t => {
+  const window = 256 * 1024;
+  const sendBuffer = 256 * 1024;
+  const server = await RudpSocket.bind({
+    secret: SECRET,
+    receiveWindowBytes: window,
+    highWaterMark: 64 * 1024,
+  });
+  const client = await RudpSocket.bind({
+    secret: SECRET,
+    sendBufferBytes: sendBuffer,
+    highWaterMark: 64 * 1024,
+  });
+  const accepted = once(server, 'connection');
+  const conn = await client.connect(server.address(), { timeoutMs: 2000 });
+  const [sconn] = (await accepted) as [RudpConnection];
+  sconn.pause();
+  const data = randomBytes(8 * 1024 * 1024);
+  let offset = 0;
+  // write until write() says stop
+  while (offset < data.length && conn.write(data.subarray(offset, offset + 16 * 1024)))
+    offset += 16 * 1024;
+  offset += 16 * 1024;
+  await new Promise(r => setTimeout(r, 300));
+  const st = conn.stats();
+  const sst = sconn.stats();
+  t.true(offset < data.length, 'the writer was stopped');
+  t.true(
+    st.streamBytesSent <= window + 64 * 1024,
+    `sent ${st.streamBytesSent} within the peer window`
+  );
+  t.true(sst.receiveBufferBytes <= window, 'receiver buffer bounded by the window');
+  t.true(conn.writableLength <= 64 * 1024 + 16 * 1024, 'writable queue bounded');
+  const received = readAll(sconn);
+  sconn.resume();
+  const rest = async (): Promise<void> => {
+    while (offset < data.length) {
+      const chunk = data.subarray(offset, offset + 16 * 1024);
+      offset += chunk.length;
+      if (!conn.write(chunk)) await once(conn, 'drain');
+    }
+    conn.end();
+  };
+  await rest();
+  const got = await received;
+  t.true(got.equals(data));
+  await waitFor(() => true, 10);
+  await client.close();
+  await server.close();
+});

@@ -1,0 +1,55 @@
+import type { DatagramSocket, RemoteInfo } from '../../../src/transport';
+import { UdpDriver } from '../../../src/transport';
+import type { RudpConnection } from '../../../src/transport';
+
+export const SECRET = Buffer.from('integration-test-cluster-secret!');
+
+/** Wraps a DatagramSocket: records sent datagrams and can drop some of them. */
+export class TapSocket implements DatagramSocket {
+  readonly sent: Buffer[] = [];
+  /** Return true to drop a datagram being sent. */
+  dropSend: (d: Buffer) => boolean = () => false;
+  dropReceive: (d: Buffer) => boolean = () => false;
+  constructor(readonly inner: DatagramSocket) {}
+  static async bind(): Promise<TapSocket> {
+    return new TapSocket(await UdpDriver.bind('127.0.0.1', 0));
+  }
+  send(parts: Buffer[], port: number, address: string): void {
+    const d = Buffer.concat(parts);
+    if (this.sent.length < 10_000) this.sent.push(d);
+    if (this.dropSend(d)) return;
+    this.inner.send([d], port, address);
+  }
+  onMessage(handler: (msg: Buffer, from: RemoteInfo) => void): void {
+    this.inner.onMessage((m, f) => {
+      if (!this.dropReceive(m)) handler(m, f);
+    });
+  }
+  address(): { host: string; port: number } {
+    return this.inner.address();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+export function readAll(conn: RudpConnection): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    conn.on('data', (c: Buffer) => parts.push(c));
+    conn.on('end', () => resolve(Buffer.concat(parts)));
+    conn.on('error', reject);
+  });
+}
+
+export function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (cond()) resolve();
+      else if (Date.now() - start > timeoutMs) reject(new Error('condition not met in time'));
+      else setTimeout(check, 5);
+    };
+    check();
+  });
+}
