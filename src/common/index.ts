@@ -27,4 +27,4 @@ export { DropCounter } from './drops';
 export { parseHostPort, formatHostPort } from './address';
 export type { HostPort } from './address';
 export { BoundedRing } from './ring';
-export type { Message, Target } from './message';
+export type { Message, Target, Interest } from './message';

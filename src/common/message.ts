@@ -12,3 +12,9 @@ export interface Message {
 
 /** Where a Send or Request goes. `undefined` means: by interest (no target). */
 export type Target = { peerId: string } | { address: string } | undefined;
+
+/** A subscription pattern with its queue group ('' = none), as nodes advertise them. */
+export interface Interest {
+  pattern: string;
+  queueGroup: string;
+}

@@ -22,7 +22,7 @@ export type {
   MeshNodeInit,
 } from './node';
 export { Router } from './router';
-export type { Interest } from './router';
+export type { Interest } from '../common';
 export { Subscription } from './subscription';
 export type { Delivery, SlowConsumerPolicy, SubscriptionInit } from './subscription';
 export { ReplyTable } from './reply-table';

@@ -4,8 +4,12 @@
  * close). The gRPC API calls into it; it knows nothing of gRPC.
  */
 import { randomBytes } from 'node:crypto';
-import type { Clock, HostPort, Message, Target } from '../common';
+import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import { isIP } from 'node:net';
+import type { Clock, HostPort, Interest, Message, Target } from '../common';
 import {
+  CancelledError,
   DeadlineExceededError,
   DropCounter,
   FailedPreconditionError,
@@ -17,12 +21,17 @@ import {
   parseHostPort,
   systemClock,
 } from '../common';
+import type { ClusterTarget, DeliveryScope, Dialer, InterestUpdate } from '../dispatch';
+import { Cluster } from '../dispatch';
 import type { PeerEntry } from '../peers';
-import { PeerDirectory, validatePeerId } from '../peers';
+import { DnsResolver, PeerDirectory, validatePeerId } from '../peers';
+import type { TransportLogger } from '../transport';
+import { RudpSocket } from '../transport';
 import type { NodeConfig } from './config';
 import { peerSeeds } from './config';
 import type { ReplyResult } from './reply-table';
 import { ReplyTable } from './reply-table';
+import { InterestTable } from './interest-table';
 import { Router } from './router';
 import type { SlowConsumerPolicy, Subscription } from './subscription';
 import { validateTopic } from './topics';
@@ -34,6 +43,8 @@ export interface SendOptions {
   ack?: AckMode;
   /** Fail at once when the target peer is not resolved. @default false */
   failFast?: boolean;
+  /** How long the message may wait for its peer, or for a DELIVERED ack. */
+  timeoutMs?: number;
 }
 
 export interface SendResult {
@@ -60,7 +71,8 @@ export interface SubscribeOptions {
 
 /** Limits on message headers (trace context and application metadata fit easily). */
 export const MAX_HEADERS = 64;
-export const MAX_HEADER_BYTES = 64 * 1024;
+/** Same as the rpc envelope's limit, so whatever a node accepts can cross to a peer. */
+export const MAX_HEADER_BYTES = 16 * 1024;
 /** Largest max_batch a subscriber may ask for. */
 export const MAX_BATCH_LIMIT = 1024;
 /** Largest buffer_size a subscriber may ask for. */
@@ -86,6 +98,26 @@ export interface PeerStatus {
 export interface MeshNodeInit {
   config: NodeConfig;
   clock?: Clock;
+  /**
+   * How peers are reached: 'udp' binds the reliable-UDP transport on peerListen at
+   * start(); 'none' runs without a cluster; or a dialer plus a way to accept (tests).
+   * @default 'udp'
+   */
+  transport?:
+    | 'udp'
+    | 'none'
+    | {
+        dial: Dialer;
+        onAccept(accept: (d: Duplex) => void): void;
+        close(): Promise<void>;
+      };
+  logger?: TransportLogger;
+  /** DNS servers for peer names ("ip:port"), for tests with a local DNS server. */
+  dnsServers?: string[];
+  /** Re-resolve DNS peer names this often. @default 10000 */
+  dnsIntervalMs?: number;
+  /** Transport/mux keepalive for peer links (dead peers are noticed within about twice this). @default 1000 */
+  peerPingIntervalMs?: number;
 }
 
 export class MeshNode {
@@ -103,12 +135,21 @@ export class MeshNode {
   private stateValue: NodeState = 'running';
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
-  private readonly abortControllers = new Set<(err: Error) => void>();
+  private readonly pendingCancels = new Set<(err: Error) => void>();
+  /** Peers' advertised subscription patterns. */
+  readonly interest = new InterestTable();
+  /** The cluster transport (after start(), unless transport is 'none'). */
+  cluster: Cluster | undefined;
+  private socket: RudpSocket | undefined;
+  private transportClose: (() => Promise<void>) | undefined;
+  private dns: DnsResolver | undefined;
+  private readonly init: MeshNodeInit;
   /** Counters of closed subscriptions, so exported totals never go down. */
   deliveredByClosedSubscriptions = 0;
   readonly droppedByClosedSubscriptions: Record<string, number> = {};
 
   constructor(init: MeshNodeInit) {
+    this.init = init;
     this.config = init.config;
     this.id = init.config.nodeId;
     this.clock = init.clock ?? systemClock;
@@ -116,14 +157,72 @@ export class MeshNode {
     this.selfAddress = formatHostPort(init.config.peerListen);
     for (const seed of peerSeeds(init.config)) {
       const existing = this.directory.get(seed.id);
-      const addrs = [...(existing?.addresses ?? []), { host: seed.host, port: seed.port }];
-      this.directory.put(
-        seed.id,
-        addrs,
-        seed.source,
-        seed.source === 'dns' ? seed.host : undefined
-      );
+      if (isIP(seed.host) !== 0) {
+        const addrs = [...(existing?.addresses ?? []), { host: seed.host, port: seed.port }];
+        this.directory.put(seed.id, addrs, seed.source);
+      } else {
+        // A name: the DNS resolver fills in the addresses (and keeps them fresh).
+        this.directory.put(seed.id, existing?.addresses ?? [], seed.source, {
+          name: seed.host,
+          port: seed.port,
+        });
+      }
     }
+    this.router.on('interest', (added, removed) =>
+      this.cluster?.broadcastInterest({ snapshot: false, add: added, remove: removed })
+    );
+  }
+
+  /** Binds the peer transport and starts the cluster and DNS resolution. */
+  async start(): Promise<void> {
+    const t = this.init.transport ?? 'udp';
+    if (t === 'none') return;
+    let dial: Dialer;
+    let onAccept: (accept: (d: Duplex) => void) => void;
+    if (t === 'udp') {
+      const secret = this.config.clusterSecretFile
+        ? readFileSync(this.config.clusterSecretFile)
+        : undefined;
+      const socket = await RudpSocket.bind({
+        host: this.config.peerListen.host,
+        port: this.config.peerListen.port,
+        secret,
+        congestion: this.config.congestionControl,
+        idleTimeoutMs: 15_000,
+        logger: this.init.logger,
+      });
+      this.socket = socket;
+      dial = (addr, timeoutMs) => socket.connect(addr, { timeoutMs });
+      onAccept = accept => socket.on('connection', accept);
+      this.transportClose = () => socket.close();
+    } else {
+      dial = t.dial;
+      onAccept = accept => t.onAccept(accept);
+      this.transportClose = () => t.close();
+    }
+    const ping = this.init.peerPingIntervalMs ?? 1000;
+    const cluster = new Cluster({
+      localId: this.id,
+      directory: this.directory,
+      handler: this,
+      dial,
+      clock: this.clock,
+      maxMessageBytes: this.config.maxMessageBytes,
+      pingIntervalMs: ping,
+      pongTimeoutMs: ping * 3,
+    });
+    this.cluster = cluster;
+    onAccept(d => cluster.accept(d));
+    this.dns = new DnsResolver(this.directory, {
+      servers: this.init.dnsServers,
+      intervalMs: this.init.dnsIntervalMs,
+    });
+    this.dns.start();
+  }
+
+  /** The bound UDP peer address (resolved when peerListen has port 0). */
+  get peerAddress(): HostPort {
+    return this.socket ? this.socket.address() : this.config.peerListen;
   }
 
   get state(): NodeState {
@@ -181,75 +280,151 @@ export class MeshNode {
     }
   }
 
-  /** True when the target means this node itself (or no target). */
-  private isLocal(target: Target): 'local' | 'interest' | 'remote' {
+  /** Where a target points: this node, a remote node, or by interest (no target). */
+  private resolveTarget(target: Target): 'local' | 'interest' | ClusterTarget {
     if (target === undefined) return 'interest';
     if ('peerId' in target) {
       validatePeerId(target.peerId);
-      return target.peerId === this.id ? 'local' : 'remote';
+      return target.peerId === this.id ? 'local' : { peerId: target.peerId };
     }
     const addr = formatHostPort(parseHostPort(target.address, 'target address'));
-    return addr === this.selfAddress ? 'local' : 'remote';
+    return addr === this.selfAddress ? 'local' : { address: addr };
   }
 
-  private unreachable(target: Target): UnavailableError {
-    const name =
-      target && 'peerId' in target ? `peer "${target.peerId}"` : `address "${target?.address}"`;
-    const known = target && 'peerId' in target && this.directory.get(target.peerId);
-    return new UnavailableError(
-      known
-        ? `${name} is in the directory but not reachable: this node has no connection to it`
-        : `${name} is unknown to node ${this.id}: add it with PutPeer or --peers`
+  private requireCluster(target: ClusterTarget): Cluster {
+    if (this.cluster) return this.cluster;
+    const name = 'peerId' in target ? `peer "${target.peerId}"` : `address "${target.address}"`;
+    throw new UnavailableError(
+      `${name} is unreachable: node ${this.id} runs without a cluster transport`
     );
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight++;
+    return p.finally(() => {
+      this.inFlight--;
+      if (this.inFlight === 0) this.wakeIdle();
+    });
   }
 
   /**
-   * Delivers a message. Local and by-interest delivery complete synchronously; the
-   * result says how many local subscriptions took the message.
+   * Delivers a message. Local delivery and ACCEPTED hand-offs complete synchronously
+   * (errors are thrown); DELIVERED to remote nodes returns a promise of the total count.
    */
-  send(message: Message, target: Target, opts: SendOptions = {}): SendResult {
+  send(message: Message, target: Target, opts: SendOptions = {}): SendResult | Promise<SendResult> {
     this.checkRunning();
     const msg = this.prepare(message, 'send');
-    const where = this.isLocal(target);
-    if (where === 'remote') {
-      throw this.unreachable(target);
+    const where = this.resolveTarget(target);
+    const wantCount = opts.ack === 'DELIVERED';
+    if (where === 'local') {
+      const delivered = this.router.publish(msg, this.id);
+      if (delivered === 0) this.drops.add('no_subscribers');
+      return { id: msg.id, delivered };
     }
-    void opts;
-    const delivered = this.router.publish(msg, this.id);
-    if (delivered === 0) this.drops.add('no_subscribers');
-    return { id: msg.id, delivered };
+    if (where !== 'interest') {
+      const cluster = this.requireCluster(where);
+      if (!wantCount) {
+        cluster.enqueue(where, msg, { timeoutMs: opts.timeoutMs, failFast: opts.failFast });
+        return { id: msg.id, delivered: 0 };
+      }
+      return this.track(
+        cluster
+          .send(where, msg, {
+            wantCount: true,
+            timeoutMs: opts.timeoutMs ?? this.config.requestTimeoutMs,
+            failFast: opts.failFast,
+          })
+          .then(delivered => ({ id: msg.id, delivered }))
+      );
+    }
+    // By interest: local subscribers, plus every peer with matching interest; each queue
+    // group gets the message once cluster-wide, preferring a local member.
+    const local = this.router.publish(msg, this.id);
+    const plan = this.cluster
+      ? this.interest.plan(msg.topic, g => this.router.hasGroupMember(msg.topic, g))
+      : [];
+    if (plan.length === 0) {
+      if (local === 0) this.drops.add('no_subscribers');
+      return { id: msg.id, delivered: local };
+    }
+    const cluster = this.cluster as Cluster;
+    if (!wantCount) {
+      for (const { peerId, scope } of plan) {
+        try {
+          cluster.enqueue({ peerId }, msg, { scope, timeoutMs: opts.timeoutMs });
+        } catch {
+          // Counted by the cluster (queue full, unreachable); other peers still get it.
+        }
+      }
+      return { id: msg.id, delivered: local };
+    }
+    const timeoutMs = opts.timeoutMs ?? this.config.requestTimeoutMs;
+    return this.track(
+      Promise.all(
+        plan.map(({ peerId, scope }) =>
+          cluster.send({ peerId }, msg, { scope, wantCount: true, timeoutMs }).catch(() => 0)
+        )
+      ).then(counts => ({ id: msg.id, delivered: counts.reduce((a, b) => a + b, local) }))
+    );
   }
 
-  /** Sends a request to one subscriber and resolves with the first reply. */
-  async request(message: Message, target: Target, opts: RequestOptions = {}): Promise<ReplyResult> {
-    this.checkRunning();
-    const msg = this.prepare(message, 'request');
-    const timeoutMs =
-      opts.timeoutMs && opts.timeoutMs > 0 ? opts.timeoutMs : this.config.requestTimeoutMs;
-    // Created now so a timeout carries the caller's stack.
-    const timeoutError = new DeadlineExceededError(
-      `request on "${msg.topic}" got no reply within ${timeoutMs} ms`
-    );
-    const where = this.isLocal(target);
-    if (where === 'remote') throw this.unreachable(target);
-    if (opts.signal?.aborted) throw new DeadlineExceededError('request cancelled by the caller');
-    const pending = this.replies.register(timeoutMs, timeoutError);
-    if (!this.router.deliverRequest(msg, this.id, pending.token)) {
-      pending.cancel(new NoRespondersError(`no responders for "${msg.topic}" on node ${this.id}`));
-    }
-    const onAbort = (): void =>
-      pending.cancel(new DeadlineExceededError('request cancelled by the caller'));
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    this.abortControllers.add(pending.cancel);
-    this.inFlight++;
+  /** Sends a request to one responder (here or on a peer) and resolves with the first reply. */
+  request(message: Message, target: Target, opts: RequestOptions = {}): Promise<ReplyResult> {
     try {
-      return await pending.promise;
-    } finally {
-      this.inFlight--;
-      this.abortControllers.delete(pending.cancel);
-      opts.signal?.removeEventListener('abort', onAbort);
-      if (this.inFlight === 0) this.wakeIdle();
+      this.checkRunning();
+      const msg = this.prepare(message, 'request');
+      const timeoutMs =
+        opts.timeoutMs && opts.timeoutMs > 0 ? opts.timeoutMs : this.config.requestTimeoutMs;
+      if (opts.signal?.aborted) throw new CancelledError('request cancelled by the caller');
+      let where = this.resolveTarget(target);
+      if (where === 'interest') {
+        if (this.router.hasSubscribers(msg.topic)) where = 'local';
+        else {
+          const peer = this.cluster ? this.interest.pickResponder(msg.topic) : undefined;
+          if (!peer) {
+            throw new NoRespondersError(
+              `no responders for "${msg.topic}" on node ${this.id} or its peers`
+            );
+          }
+          where = { peerId: peer };
+        }
+      }
+      if (where === 'local') return this.track(this.requestLocal(msg, timeoutMs, opts.signal));
+      const cluster = this.requireCluster(where);
+      return this.track(
+        cluster.request(where, msg, { timeoutMs, failFast: opts.failFast, signal: opts.signal })
+      );
+    } catch (err) {
+      return Promise.reject(err as Error);
     }
+  }
+
+  /** A request for this node's own responders (from a client or from a peer). */
+  private requestLocal(
+    msg: Message,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    origin = this.id
+  ): Promise<ReplyResult> {
+    const topic = msg.topic;
+    const pending = this.replies.register(
+      timeoutMs,
+      () => new DeadlineExceededError(`request on "${topic}" got no reply within ${timeoutMs} ms`)
+    );
+    if (!this.router.deliverRequest(msg, origin, pending.token)) {
+      pending.cancel(new NoRespondersError(`no responders for "${topic}" on node ${this.id}`));
+      return pending.promise;
+    }
+    this.pendingCancels.add(pending.cancel);
+    let onAbort: (() => void) | undefined;
+    if (signal) {
+      onAbort = () => pending.cancel(new CancelledError('request cancelled by the caller'));
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    return pending.promise.finally(() => {
+      this.pendingCancels.delete(pending.cancel);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    });
   }
 
   /** Answers a request by its reply token. NotFoundError when unknown or expired. */
@@ -265,6 +440,45 @@ export class MeshNode {
         `respond: reply_to "${replyTo.slice(0, 64)}" is unknown or expired (the requester timed out, was cancelled, or the token is wrong)`
       );
     }
+  }
+
+  // --- ClusterHandler: what peers ask of this node -----------------------------------
+
+  onMessage(message: Message, origin: string, scope: DeliveryScope): number {
+    if (this.stateValue === 'stopped') return 0;
+    let delivered = 0;
+    if (scope.allGroups) delivered += this.router.publish(message, origin);
+    else {
+      if (scope.plain) delivered += this.router.publish(message, origin, true);
+      for (const g of scope.groups) {
+        if (this.router.publishToGroup(message, origin, g)) delivered++;
+      }
+    }
+    return delivered;
+  }
+
+  onRequest(
+    message: Message,
+    origin: string,
+    timeoutMs: number,
+    signal: AbortSignal
+  ): Promise<ReplyResult> {
+    if (this.stateValue === 'stopped') {
+      return Promise.reject(new UnavailableError(`node ${this.id} has stopped`));
+    }
+    return this.track(this.requestLocal(message, timeoutMs, signal, origin));
+  }
+
+  onPeerInterest(peerId: string, update: InterestUpdate): void {
+    this.interest.apply(peerId, update);
+  }
+
+  onPeerGone(peerId: string): void {
+    this.interest.forget(peerId);
+  }
+
+  localInterests(): Interest[] {
+    return this.router.interests();
   }
 
   /** Opens a subscription. Throws InvalidArgumentError for bad patterns or options. */
@@ -312,7 +526,7 @@ export class MeshNode {
   listPeers(): PeerStatus[] {
     const self: PeerStatus = {
       id: this.id,
-      addresses: [this.selfAddress],
+      addresses: [formatHostPort(this.peerAddress)],
       source: 'self',
       state: 'self',
       srttUs: 0,
@@ -325,16 +539,17 @@ export class MeshNode {
   }
 
   private peerStatus(e: PeerEntry): PeerStatus {
+    const c = this.cluster?.peerStatus(e.id);
     return {
       id: e.id,
       addresses: e.addresses.map(formatHostPort),
       source: e.source,
-      state: 'unresolved',
-      srttUs: 0,
-      inFlight: 0,
-      queueDepth: 0,
-      lastError: '',
-      lastSeenUnixMs: 0,
+      state: c?.state ?? (e.addresses.length > 0 ? 'idle' : 'unresolved'),
+      srttUs: c?.srttUs ?? 0,
+      inFlight: c?.inFlight ?? 0,
+      queueDepth: c?.queueDepth ?? 0,
+      lastError: c?.lastError ?? '',
+      lastSeenUnixMs: c?.lastSeenUnixMs ?? 0,
     };
   }
 
@@ -350,6 +565,17 @@ export class MeshNode {
       );
     }
     const parsed: HostPort[] = addresses.map(a => parseHostPort(a, `peer "${id}" address`));
+    const names = parsed.filter(a => isIP(a.host) === 0);
+    if (names.length > 0) {
+      if (parsed.length > 1) {
+        throw new InvalidArgumentError(
+          `peer "${id}": give either one DNS name or IP addresses, not both`
+        );
+      }
+      return this.peerStatus(
+        this.directory.put(id, [], 'api', { name: names[0].host, port: names[0].port })
+      );
+    }
     return this.peerStatus(this.directory.put(id, parsed, 'api'));
   }
 
@@ -381,11 +607,18 @@ export class MeshNode {
         });
       });
     }
+    // Withdraw interest and let senders flush what is queued, then close links (FIN).
+    if (this.cluster) {
+      const clusterDrained = await this.cluster.drain(drained ? Math.min(timeoutMs, 2000) : 0);
+      drained = drained && clusterDrained;
+    }
+    this.dns?.stop();
     const err = new FailedPreconditionError(`node ${this.id} stopped before a reply arrived`);
-    for (const cancel of this.abortControllers) cancel(err);
+    for (const cancel of this.pendingCancels) cancel(err);
     this.replies.closeAll(err);
     this.router.closeAll(null);
     this.stateValue = 'stopped';
+    await this.transportClose?.().catch(() => undefined);
     return { drained };
   }
 }

@@ -5,16 +5,10 @@
  * matching subscriber. Pure bookkeeping over the topic trie, no I/O.
  */
 import { EventEmitter } from 'node:events';
-import type { Message } from '../common';
+import type { Interest, Message } from '../common';
 import { TopicTrie, validatePattern } from './topics';
 import type { SubscriptionInit } from './subscription';
 import { Subscription } from './subscription';
-
-/** A pattern with a queue group, as advertised to peers ('' = no group). */
-export interface Interest {
-  pattern: string;
-  queueGroup: string;
-}
 
 export interface RouterEvents {
   /** Emitted when the set of (pattern, queue group) pairs with subscribers changes. */

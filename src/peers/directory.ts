@@ -6,14 +6,16 @@ import { EventEmitter } from 'node:events';
 import type { HostPort } from '../common';
 import { InvalidArgumentError, NotFoundError } from '../common';
 
-export type PeerSource = 'static' | 'dns' | 'api';
+export type PeerSource = 'static' | 'dns' | 'api' | 'learned';
 
 export interface PeerEntry {
   id: string;
   addresses: HostPort[];
   source: PeerSource;
-  /** DNS name this entry is resolved from (source 'dns'). */
+  /** DNS name this entry's addresses are resolved from (kept fresh by DnsResolver). */
   dnsName?: string;
+  /** UDP port used with the resolved addresses of `dnsName`. */
+  dnsPort?: number;
   updatedAt: number;
 }
 
@@ -57,7 +59,12 @@ export class PeerDirectory extends EventEmitter<DirectoryEvents> {
   }
 
   /** Inserts or replaces a peer's addresses. */
-  put(id: string, addresses: HostPort[], source: PeerSource, dnsName?: string): PeerEntry {
+  put(
+    id: string,
+    addresses: HostPort[],
+    source: PeerSource,
+    dns?: { name: string; port: number }
+  ): PeerEntry {
     validatePeerId(id);
     const previous = this.entries.get(id);
     if (!previous && this.entries.size >= MAX_PEERS) {
@@ -67,12 +74,22 @@ export class PeerDirectory extends EventEmitter<DirectoryEvents> {
       id,
       addresses: [...addresses],
       source,
-      dnsName,
+      dnsName: dns?.name,
+      dnsPort: dns?.port,
       updatedAt: this.now(),
     };
     this.entries.set(id, entry);
     this.emit('put', entry, previous);
     return entry;
+  }
+
+  /** Replaces only the addresses of an existing entry (DNS re-resolution). */
+  setAddresses(id: string, addresses: HostPort[]): void {
+    const previous = this.entries.get(id);
+    if (!previous) return;
+    const entry: PeerEntry = { ...previous, addresses: [...addresses], updatedAt: this.now() };
+    this.entries.set(id, entry);
+    this.emit('put', entry, previous);
   }
 
   /** Removes a peer; NotFoundError for an unknown id. */

@@ -4,3 +4,5 @@
  */
 export { PeerDirectory, validatePeerId, MAX_PEERS } from './directory';
 export type { PeerEntry, PeerSource, DirectoryEvents } from './directory';
+export { DnsResolver } from './dns-resolver';
+export type { DnsResolverInit } from './dns-resolver';

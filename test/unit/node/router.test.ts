@@ -127,9 +127,9 @@ test('interest events follow the first subscriber and the last unsubscribe', t =
 test('reply table: reply, timeout, unknown token and close leave nothing behind', async t => {
   const clock = new ManualClock();
   const table = new ReplyTable(clock);
-  const ok = table.register(100, new DeadlineExceededError('timeout'));
-  const late = table.register(100, new DeadlineExceededError('timeout'));
-  const closed = table.register(1000, new DeadlineExceededError('timeout'));
+  const ok = table.register(100, () => new DeadlineExceededError('timeout'));
+  const late = table.register(100, () => new DeadlineExceededError('timeout'));
+  const closed = table.register(1000, () => new DeadlineExceededError('timeout'));
   t.not(ok.token, late.token);
   t.true(table.resolve(ok.token, { reply: msg('r'), responderPeer: 'p' }));
   t.is((await ok.promise).responderPeer, 'p');

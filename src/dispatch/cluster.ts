@@ -1,0 +1,498 @@
+/**
+ * The cluster side of a node: one UDP socket (RudpSocket), a DirectSender that maps
+ * peer ids to per-address PeerSenders (seed 000) with a bounded unresolved queue, the
+ * inbound links peers opened to us, duplicate suppression, and interest advertisement.
+ * The node layer above decides what goes where (topics, queue groups); this layer moves
+ * it and reports how it went.
+ */
+import type { Duplex } from 'node:stream';
+import type { Clock, HostPort, Interest, Message, Timer } from '../common';
+import {
+  BoundedRing,
+  DeadlineExceededError,
+  DropCounter,
+  ResourceExhaustedError,
+  UnavailableError,
+  formatHostPort,
+  parseHostPort,
+} from '../common';
+import type { PeerDirectory, PeerEntry } from '../peers';
+import type { Dialer, SenderItem } from './peer-sender';
+import { PeerSender } from './peer-sender';
+import type { LinkHandler } from './peer-link';
+import { PeerLink } from './peer-link';
+import type { DeliveryScope, Hello, InterestUpdate } from './wire';
+import { ALL_SUBSCRIBERS } from './wire';
+import { DedupWindow } from './dedup';
+
+const noop = (): void => undefined;
+
+/** What the node above provides to the cluster. */
+export interface ClusterHandler {
+  onMessage(message: Message, origin: string, scope: DeliveryScope): number;
+  onRequest(
+    message: Message,
+    origin: string,
+    timeoutMs: number,
+    signal: AbortSignal
+  ): Promise<{ reply: Message; responderPeer: string }>;
+  onPeerInterest(peerId: string, update: InterestUpdate): void;
+  onPeerGone(peerId: string): void;
+  localInterests(): Interest[];
+}
+
+export type ClusterTarget = { peerId: string } | { address: string };
+
+export interface ClusterInit {
+  localId: string;
+  directory: PeerDirectory;
+  handler: ClusterHandler;
+  /** Dials a peer address (RudpSocket.connect in production). */
+  dial: Dialer;
+  clock: Clock;
+  maxMessageBytes: number;
+  /** Messages waiting per unresolved peer at most. @default 1000 */
+  unresolvedCapacity?: number;
+  /** Bytes waiting per unresolved peer at most. @default 16 MiB */
+  unresolvedBytes?: number;
+  /** How long a fire-and-forget message may wait for its peer. @default 30000 */
+  messageTtlMs?: number;
+  /** Sender queue per address. @default 10000 */
+  senderQueueCapacity?: number;
+  pingIntervalMs?: number;
+  pongTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Ids remembered per origin for duplicate suppression. @default 16384 */
+  dedupWindow?: number;
+}
+
+export type ClusterDropReason =
+  'unresolved_queue_full' | 'unresolved_ttl_expired' | 'duplicate' | 'unknown_peer';
+
+interface Unresolved {
+  items: BoundedRing<SenderItem>;
+  bytes: number;
+  timer: Timer | undefined;
+}
+
+/** Per-peer status for ListPeers. */
+export interface ClusterPeerStatus {
+  state: string;
+  srttUs: number;
+  inFlight: number;
+  queueDepth: number;
+  lastError: string;
+  lastSeenUnixMs: number;
+}
+
+export class Cluster implements LinkHandler {
+  readonly localId: string;
+  readonly drops = new DropCounter<ClusterDropReason>();
+  private readonly init: ClusterInit;
+  private readonly directory: PeerDirectory;
+  /** Senders by canonical address. */
+  private readonly senders = new Map<string, PeerSender>();
+  private readonly unresolved = new Map<string, Unresolved>();
+  /** Inbound links by peer id (a peer may have several during reconnects). */
+  private readonly inbound = new Map<string, Set<PeerLink>>();
+  private readonly allInbound = new Set<PeerLink>();
+  private readonly dedup: DedupWindow;
+  private closed = false;
+  private readonly onPut = (entry: PeerEntry): void => this.syncSenders(entry);
+  private readonly onDelete = (entry: PeerEntry): void => this.removePeer(entry.id);
+
+  constructor(init: ClusterInit) {
+    this.init = init;
+    this.localId = init.localId;
+    this.directory = init.directory;
+    this.dedup = new DedupWindow(init.dedupWindow ?? 16_384);
+    this.directory.on('put', this.onPut);
+    this.directory.on('delete', this.onDelete);
+    for (const e of this.directory.list()) this.syncSenders(e);
+  }
+
+  // --- inbound -------------------------------------------------------------------
+
+  /** Takes an accepted connection (RudpSocket 'connection'). */
+  accept(duplex: Duplex): PeerLink {
+    const link = new PeerLink(duplex, {
+      role: 'inbound',
+      handler: this,
+      clock: this.init.clock,
+      maxMessageBytes: this.init.maxMessageBytes,
+      pingIntervalMs: this.init.pingIntervalMs,
+      pongTimeoutMs: this.init.pongTimeoutMs,
+    });
+    this.allInbound.add(link);
+    link.on('close', () => {
+      this.allInbound.delete(link);
+      const set = this.inbound.get(link.peerId);
+      if (set?.delete(link) && set.size === 0) {
+        this.inbound.delete(link.peerId);
+        this.init.handler.onPeerGone(link.peerId);
+      }
+    });
+    if (this.closed) link.close();
+    return link;
+  }
+
+  onHello(link: PeerLink, hello: Hello): void {
+    if (this.closed) throw new UnavailableError(`node ${this.localId} is shutting down`);
+    let set = this.inbound.get(hello.nodeId);
+    if (!set) this.inbound.set(hello.nodeId, (set = new Set()));
+    set.add(link);
+    // A peer we did not know dialled us: learn its address (its socket is its listener),
+    // so our sends and interest reach it too.
+    if (!this.directory.get(hello.nodeId)) {
+      const r = (link.duplex as Duplex & { remoteAddress?: HostPort }).remoteAddress;
+      if (r) {
+        try {
+          this.directory.put(hello.nodeId, [r], 'learned');
+        } catch {
+          // directory full or bad id: we still serve the link, we just do not dial back
+        }
+      }
+    }
+  }
+
+  onInterest(link: PeerLink, update: InterestUpdate): void {
+    this.init.handler.onPeerInterest(link.peerId, update);
+  }
+
+  onMessage(message: Message, origin: string, scope: DeliveryScope): number {
+    if (!this.dedup.firstSeen(origin, message.id)) {
+      this.drops.add('duplicate');
+      return 0;
+    }
+    return this.init.handler.onMessage(message, origin, scope);
+  }
+
+  onRequest(
+    message: Message,
+    origin: string,
+    timeoutMs: number,
+    signal: AbortSignal
+  ): Promise<{ reply: Message; responderPeer: string }> {
+    return this.init.handler.onRequest(message, origin, timeoutMs, signal);
+  }
+
+  // --- senders ---------------------------------------------------------------------
+
+  private senderFor(address: HostPort, expectedId: string): PeerSender {
+    const key = formatHostPort(address);
+    let s = this.senders.get(key);
+    if (!s) {
+      s = new PeerSender({
+        address,
+        expectedId,
+        dial: this.init.dial,
+        handler: this,
+        clock: this.init.clock,
+        maxMessageBytes: this.init.maxMessageBytes,
+        queueCapacity: this.init.senderQueueCapacity,
+        pingIntervalMs: this.init.pingIntervalMs,
+        pongTimeoutMs: this.init.pongTimeoutMs,
+        connectTimeoutMs: this.init.connectTimeoutMs,
+        backoffBaseMs: this.init.backoffBaseMs,
+        backoffMaxMs: this.init.backoffMaxMs,
+        onLinkUp: (_sender, link) => {
+          link.sendInterest({
+            snapshot: true,
+            add: this.init.handler.localInterests(),
+            remove: [],
+          });
+        },
+      });
+      this.senders.set(key, s);
+    } else if (expectedId && !s.expectedId) {
+      s.expectedId = expectedId;
+    }
+    return s;
+  }
+
+  /** Keeps one sender per address of a directory entry; flushes its unresolved queue. */
+  private syncSenders(entry: PeerEntry): void {
+    if (this.closed || entry.id === this.localId) return;
+    const wanted = new Set(entry.addresses.map(a => formatHostPort(a)));
+    for (const [key, s] of this.senders) {
+      if (s.expectedId === entry.id && !wanted.has(key)) {
+        s.close(`address ${key} left the directory`);
+        this.senders.delete(key);
+      }
+    }
+    for (const a of entry.addresses) this.senderFor(a, entry.id).start();
+    const q = this.unresolved.get(entry.id);
+    if (q && entry.addresses.length > 0) {
+      this.unresolved.delete(entry.id);
+      q.timer?.cancel();
+      let item: SenderItem | undefined;
+      while ((item = q.items.shift())) this.submitToPeer(entry, item);
+    }
+  }
+
+  private removePeer(id: string): void {
+    for (const [key, s] of this.senders) {
+      if (s.expectedId === id) {
+        s.close(`peer ${id} was removed from the directory`);
+        this.senders.delete(key);
+      }
+    }
+    this.failUnresolved(id, new UnavailableError(`peer "${id}" was removed from the directory`));
+  }
+
+  /** The healthiest sender of a peer (connected first, fewer failures, lower RTT). */
+  private bestSender(entry: PeerEntry): PeerSender | undefined {
+    let best: PeerSender | undefined;
+    for (const a of entry.addresses) {
+      const s = this.senderFor(a, entry.id);
+      if (!best || s.score() < best.score()) best = s;
+    }
+    return best;
+  }
+
+  private submitToPeer(entry: PeerEntry, item: SenderItem): void {
+    const sender = this.bestSender(entry);
+    if (!sender) throw new UnavailableError(`peer "${entry.id}" has no address`);
+    sender.submit(item);
+  }
+
+  private enqueueUnresolved(peerId: string, item: SenderItem): void {
+    let q = this.unresolved.get(peerId);
+    if (!q) {
+      q = {
+        items: new BoundedRing<SenderItem>(this.init.unresolvedCapacity ?? 1000),
+        bytes: 0,
+        timer: undefined,
+      };
+      this.unresolved.set(peerId, q);
+    }
+    const limit = this.init.unresolvedBytes ?? 16 * 1024 * 1024;
+    if (q.items.full || q.bytes + item.bytes > limit) {
+      this.drops.add('unresolved_queue_full');
+      throw new ResourceExhaustedError(
+        `queue for unresolved peer "${peerId}" is full (${q.items.length} messages, ${q.bytes} bytes)`
+      );
+    }
+    q.items.push(item);
+    q.bytes += item.bytes;
+    this.scheduleUnresolvedSweep(peerId, q);
+  }
+
+  private scheduleUnresolvedSweep(peerId: string, q: Unresolved): void {
+    if (q.timer) return;
+    q.timer = this.init.clock.setTimer(100, () => {
+      q.timer = undefined;
+      const now = this.init.clock.now();
+      const n = q.items.length;
+      for (let i = 0; i < n; i++) {
+        const item = q.items.shift() as SenderItem;
+        if (item.expiresAt <= now) {
+          q.bytes -= item.bytes;
+          this.drops.add('unresolved_ttl_expired');
+          item.reject(
+            new DeadlineExceededError(
+              `peer "${peerId}" was not resolved in time: the message waited in the unresolved queue until its deadline`
+            )
+          );
+        } else {
+          q.items.push(item);
+        }
+      }
+      if (q.items.length > 0) this.scheduleUnresolvedSweep(peerId, q);
+      else if (this.unresolved.get(peerId) === q) this.unresolved.delete(peerId);
+    });
+  }
+
+  private failUnresolved(peerId: string, err: Error): void {
+    const q = this.unresolved.get(peerId);
+    if (!q) return;
+    this.unresolved.delete(peerId);
+    q.timer?.cancel();
+    let item: SenderItem | undefined;
+    while ((item = q.items.shift())) item.reject(err);
+  }
+
+  /** Routes an item to a peer id or address; throws for immediate refusals. */
+  private route(target: ClusterTarget, item: SenderItem, failFast: boolean): void {
+    if (this.closed) throw new UnavailableError(`node ${this.localId} is shutting down`);
+    if ('address' in target) {
+      const addr = parseHostPort(target.address, 'target address');
+      this.senderFor(addr, '').submit(item);
+      return;
+    }
+    const entry = this.directory.get(target.peerId);
+    if (entry && entry.addresses.length > 0) {
+      this.submitToPeer(entry, item);
+      return;
+    }
+    if (!entry) {
+      this.drops.add('unknown_peer');
+      throw new UnavailableError(
+        `peer "${target.peerId}" is unknown to node ${this.localId}: add it with PutPeer, --peers or --peer-dns`
+      );
+    }
+    if (failFast) {
+      this.drops.add('unknown_peer');
+      throw new UnavailableError(
+        `peer "${target.peerId}" is not resolved yet${entry.dnsName ? ` (DNS name ${entry.dnsName})` : ''}; retry, or send without fail_fast to wait`
+      );
+    }
+    this.enqueueUnresolved(target.peerId, item);
+  }
+
+  /**
+   * Sends a message to one peer. Resolves with the peer's DELIVERED count when
+   * `wantCount`, else once handed over (0).
+   */
+  send(
+    target: ClusterTarget,
+    message: Message,
+    opts: {
+      scope?: DeliveryScope;
+      wantCount?: boolean;
+      timeoutMs?: number;
+      failFast?: boolean;
+    } = {}
+  ): Promise<number> {
+    const ttl = opts.timeoutMs ?? this.init.messageTtlMs ?? 30_000;
+    return new Promise<number>((resolve, reject) => {
+      this.route(
+        target,
+        {
+          kind: 'message',
+          message,
+          scope: opts.scope ?? ALL_SUBSCRIBERS,
+          wantCount: opts.wantCount ?? false,
+          expiresAt: this.init.clock.now() + ttl,
+          bytes: message.payload.length + 64,
+          resolve,
+          reject,
+        },
+        opts.failFast ?? false
+      );
+    });
+  }
+
+  /**
+   * Fire-and-forget hand-off (ACCEPTED): throws at once when refused (queue full,
+   * unknown peer with failFast, shutting down); later failures are counted drops.
+   */
+  enqueue(
+    target: ClusterTarget,
+    message: Message,
+    opts: { scope?: DeliveryScope; timeoutMs?: number; failFast?: boolean } = {}
+  ): void {
+    const ttl = opts.timeoutMs ?? this.init.messageTtlMs ?? 30_000;
+    this.route(
+      target,
+      {
+        kind: 'message',
+        message,
+        scope: opts.scope ?? ALL_SUBSCRIBERS,
+        wantCount: false,
+        expiresAt: this.init.clock.now() + ttl,
+        bytes: message.payload.length + 64,
+        resolve: noop,
+        // Expiry and unreachable peers are counted where they happen (sender, queue).
+        reject: noop,
+      },
+      opts.failFast ?? false
+    );
+  }
+
+  /** Sends a request to one peer's responders. */
+  request(
+    target: ClusterTarget,
+    message: Message,
+    opts: { timeoutMs: number; failFast?: boolean; signal?: AbortSignal }
+  ): Promise<{ reply: Message; responderPeer: string }> {
+    return new Promise((resolve, reject) => {
+      this.route(
+        target,
+        {
+          kind: 'request',
+          message,
+          expiresAt: this.init.clock.now() + opts.timeoutMs,
+          bytes: message.payload.length + 64,
+          signal: opts.signal,
+          resolve,
+          reject,
+        },
+        opts.failFast ?? false
+      );
+    });
+  }
+
+  /** Sends an interest delta to every connected peer. */
+  broadcastInterest(update: InterestUpdate): void {
+    for (const s of this.senders.values()) s.link?.sendInterest(update);
+  }
+
+  /** Connection figures of a peer for ListPeers. */
+  peerStatus(id: string): ClusterPeerStatus {
+    const entry = this.directory.get(id);
+    const q = this.unresolved.get(id);
+    let state = entry && entry.addresses.length > 0 ? 'idle' : 'unresolved';
+    let srttUs = 0;
+    let inFlight = 0;
+    let queueDepth = q?.items.length ?? 0;
+    let lastError = '';
+    let lastSeen = 0;
+    const rank = ['closed', 'idle', 'backoff', 'connecting', 'connected'];
+    for (const s of this.senders.values()) {
+      if (s.expectedId !== id) continue;
+      if (rank.indexOf(s.state) > rank.indexOf(state)) state = s.state;
+      if (s.state === 'backoff' && state === 'backoff') state = 'failed';
+      srttUs = srttUs || s.srttUs;
+      inFlight += s.link?.inFlight ?? 0;
+      queueDepth += s.depth;
+      lastError = lastError || s.lastError;
+      lastSeen = Math.max(lastSeen, s.link?.lastSeenUnixMs ?? 0);
+    }
+    for (const l of this.inbound.get(id) ?? []) lastSeen = Math.max(lastSeen, l.lastSeenUnixMs);
+    return { state, srttUs, inFlight, queueDepth, lastError, lastSeenUnixMs: lastSeen };
+  }
+
+  /** Drop counters of the cluster and all its senders, by reason. */
+  dropCounts(): Record<string, number> {
+    const out: Record<string, number> = { ...this.drops.snapshot() };
+    for (const s of this.senders.values()) {
+      for (const [k, v] of Object.entries(s.drops.snapshot())) out[k] = (out[k] ?? 0) + v;
+    }
+    return out;
+  }
+
+  /** Live links (outbound and inbound), for transport metrics. */
+  links(): PeerLink[] {
+    const out: PeerLink[] = [...this.allInbound];
+    for (const s of this.senders.values()) if (s.link) out.push(s.link);
+    return out;
+  }
+
+  /**
+   * Safe close: withdraw interest, let senders finish their queues up to `timeoutMs`,
+   * then close every link gracefully. Idempotent.
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    if (this.closed) return true;
+    this.broadcastInterest({ snapshot: true, add: [], remove: [] });
+    const results = await Promise.all([...this.senders.values()].map(s => s.drain(timeoutMs)));
+    this.close();
+    return results.every(Boolean);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.directory.off('put', this.onPut);
+    this.directory.off('delete', this.onDelete);
+    for (const s of this.senders.values()) s.close();
+    this.senders.clear();
+    for (const id of [...this.unresolved.keys()]) {
+      this.failUnresolved(id, new UnavailableError(`node ${this.localId} is shutting down`));
+    }
+    for (const l of [...this.allInbound]) l.close();
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Dispatch: moving messages between nodes. The Cluster maps peer ids to per-address
+ * PeerSenders (bounded queues, reconnect with backoff, fail-fast while unreachable),
+ * holds an unresolved queue with TTL, accepts peers' links, suppresses duplicates and
+ * carries interest advertisements. Knows nodes and messages, not subscriptions.
+ */
+export { Cluster } from './cluster';
+export type {
+  ClusterInit,
+  ClusterHandler,
+  ClusterTarget,
+  ClusterPeerStatus,
+  ClusterDropReason,
+} from './cluster';
+export { PeerSender } from './peer-sender';
+export type {
+  PeerSenderInit,
+  SenderItem,
+  SenderState,
+  SenderDropReason,
+  Dialer,
+} from './peer-sender';
+export { PeerLink } from './peer-link';
+export type { LinkHandler, PeerLinkInit } from './peer-link';
+export { DedupWindow } from './dedup';
+export {
+  ALL_SUBSCRIBERS,
+  CHANNEL_CONTROL,
+  CHANNEL_DATA,
+  Op,
+  encodeMessageBody,
+  decodeMessageBody,
+} from './wire';
+export type { DeliveryScope, InterestUpdate, Hello } from './wire';

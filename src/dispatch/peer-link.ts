@@ -1,0 +1,269 @@
+/**
+ * One live connection to a peer node: the mux with a control and a data channel, an rpc
+ * over each, and the HELLO that tells both sides who is at the other end. Outbound links
+ * carry our sends and requests; inbound links carry the peer's (and our replies).
+ */
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type { Clock, Message } from '../common';
+import { FailedPreconditionError, ProtocolError, UnavailableError } from '../common';
+import { Mux } from '../mux';
+import type { Envelope, EnvelopeInit, HandlerContext } from '../rpc';
+import { RpcConnection } from '../rpc';
+import type { DeliveryScope, Hello, InterestUpdate } from './wire';
+import {
+  CHANNEL_CONTROL,
+  CHANNEL_DATA,
+  Op,
+  decodeCount,
+  decodeHello,
+  decodeInterest,
+  decodeMessageBody,
+  encodeCount,
+  encodeHello,
+  encodeInterest,
+  encodeMessageBody,
+  ALL_SUBSCRIBERS,
+} from './wire';
+
+/** What a link needs from the cluster above it (implemented by Cluster). */
+export interface LinkHandler {
+  readonly localId: string;
+  /** Inbound HELLO: throw to refuse the connection. */
+  onHello(link: PeerLink, hello: Hello): void;
+  onInterest(link: PeerLink, update: InterestUpdate): void;
+  /** A forwarded message: deliver locally, return how many subscriptions took it. */
+  onMessage(message: Message, origin: string, scope: DeliveryScope): number;
+  /** A request from the peer; resolves with the reply. */
+  onRequest(
+    message: Message,
+    origin: string,
+    timeoutMs: number,
+    signal: AbortSignal
+  ): Promise<{ reply: Message; responderPeer: string }>;
+}
+
+export interface PeerLinkInit {
+  role: 'outbound' | 'inbound';
+  handler: LinkHandler;
+  /** The id we expect at the far end (outbound to a peer id), '' when dialling an address. */
+  expectedId?: string;
+  clock?: Clock;
+  /** Largest message body crossing the link. */
+  maxMessageBytes: number;
+  /** Requests and DELIVERED sends in flight on this link at most. @default 4096 */
+  maxInFlight?: number;
+  pingIntervalMs?: number;
+  pongTimeoutMs?: number;
+}
+
+export interface PeerLinkEvents {
+  close: [err: Error];
+}
+
+/** Timeout of a forwarded request whose envelope carries none. */
+const DEFAULT_REMOTE_TIMEOUT_MS = 30_000;
+
+/** Room above the largest payload for the message body framing and headers. */
+const BODY_OVERHEAD = 64 * 1024;
+
+export class PeerLink extends EventEmitter<PeerLinkEvents> {
+  readonly role: 'outbound' | 'inbound';
+  readonly duplex: Duplex;
+  /** The peer's node id, known once HELLO is done. */
+  peerId = '';
+  private readonly mux: Mux;
+  private readonly control: RpcConnection;
+  private readonly data: RpcConnection;
+  private readonly handler: LinkHandler;
+  private readonly expectedId: string;
+  private closedWith: Error | undefined;
+  /** Last time anything arrived from the peer (Date.now). */
+  lastSeenUnixMs = 0;
+
+  constructor(duplex: Duplex, init: PeerLinkInit) {
+    super();
+    this.role = init.role;
+    this.duplex = duplex;
+    this.handler = init.handler;
+    this.expectedId = init.expectedId ?? '';
+    const maxBytes = init.maxMessageBytes + BODY_OVERHEAD;
+    this.mux = new Mux(duplex, {
+      channels: [
+        { id: CHANNEL_CONTROL, urgent: true, sendQueueCapacity: 256, maxMessageBytes: 1024 * 1024 },
+        { id: CHANNEL_DATA, priority: 1, sendQueueCapacity: 4096, maxMessageBytes: maxBytes },
+      ],
+      clock: init.clock,
+      pingIntervalMs: init.pingIntervalMs,
+      pongTimeoutMs: init.pongTimeoutMs,
+    });
+    this.control = new RpcConnection(this.mux, {
+      channelId: CHANNEL_CONTROL,
+      clock: init.clock,
+      captureStacks: false,
+    });
+    this.data = new RpcConnection(this.mux, {
+      channelId: CHANNEL_DATA,
+      clock: init.clock,
+      maxInFlight: init.maxInFlight ?? 4096,
+      maxConcurrentHandlers: init.maxInFlight ?? 4096,
+      captureStacks: false,
+    });
+    this.control.setHandler((env, ctx) => this.onControl(env, ctx));
+    this.data.setHandler((env, ctx) => this.onData(env, ctx));
+    this.mux.on('close', err => this.finish(err));
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  /** Requests and DELIVERED sends waiting for the peer. */
+  get inFlight(): number {
+    return this.data.inFlight;
+  }
+
+  /** Outbound: say who we are and check who answers. Rejects (and closes) on mismatch. */
+  async hello(timeoutMs: number): Promise<string> {
+    const res = await this.control.request(
+      {
+        op: Op.HELLO,
+        body: encodeHello({ nodeId: this.handler.localId, expectedId: this.expectedId }),
+      },
+      { timeoutMs }
+    );
+    const answer = decodeHello(res.body);
+    if (this.expectedId && answer.nodeId !== this.expectedId) {
+      const err = new FailedPreconditionError(
+        `peer at ${this.describeRemote()} is "${answer.nodeId}", not the expected "${this.expectedId}"`
+      );
+      this.close(err);
+      throw err;
+    }
+    this.peerId = answer.nodeId;
+    return answer.nodeId;
+  }
+
+  private describeRemote(): string {
+    const r = (this.duplex as Duplex & { remoteAddress?: { host: string; port: number } })
+      .remoteAddress;
+    return r ? `${r.host}:${r.port}` : 'the far end';
+  }
+
+  private onControl(env: Envelope, _ctx: HandlerContext): EnvelopeInit | void {
+    this.lastSeenUnixMs = Date.now();
+    switch (env.op) {
+      case Op.HELLO: {
+        const hello = decodeHello(env.body);
+        if (hello.expectedId && hello.expectedId !== this.handler.localId) {
+          const err = new FailedPreconditionError(
+            `this node is "${this.handler.localId}", not "${hello.expectedId}" (peer "${hello.nodeId}" has a wrong address for it)`
+          );
+          // Answer first, then close: the peer learns why.
+          setImmediate(() => this.close(err));
+          throw err;
+        }
+        this.peerId = hello.nodeId;
+        this.handler.onHello(this, hello);
+        return { body: encodeHello({ nodeId: this.handler.localId, expectedId: hello.nodeId }) };
+      }
+      case Op.INTEREST:
+        if (!this.peerId) throw new ProtocolError('INTEREST before HELLO');
+        this.handler.onInterest(this, decodeInterest(env.body));
+        return;
+      default:
+        throw new ProtocolError(`unknown control op ${env.op}`);
+    }
+  }
+
+  private onData(env: Envelope, ctx: HandlerContext): Promise<EnvelopeInit> | EnvelopeInit | void {
+    this.lastSeenUnixMs = Date.now();
+    if (!this.peerId) throw new ProtocolError('data before HELLO');
+    switch (env.op) {
+      case Op.MESSAGE: {
+        const { message, origin, scope } = decodeMessageBody(env.body, env.headers);
+        const n = this.handler.onMessage(message, origin || this.peerId, scope);
+        return { body: encodeCount(n) };
+      }
+      case Op.REQUEST: {
+        const { message, origin } = decodeMessageBody(env.body, env.headers);
+        // The caller's remaining deadline travels in the envelope.
+        const timeoutMs = env.timeoutMs > 0 ? env.timeoutMs : DEFAULT_REMOTE_TIMEOUT_MS;
+        return this.handler
+          .onRequest(message, origin || this.peerId, timeoutMs, ctx.signal)
+          .then(r => ({
+            headers: r.reply.headers,
+            body: encodeMessageBody(r.reply, r.responderPeer, ALL_SUBSCRIBERS),
+          }));
+      }
+      default:
+        throw new ProtocolError(`unknown data op ${env.op}`);
+    }
+  }
+
+  /** Sends our interest snapshot or delta (control channel, never behind data). */
+  sendInterest(update: InterestUpdate): void {
+    if (this.closedWith) return;
+    this.control.oneway({ op: Op.INTEREST, body: encodeInterest(update) }).catch(() => undefined);
+  }
+
+  /**
+   * Forwards a message. With `wantCount`, waits for the peer's DELIVERED count; without,
+   * resolves once queued on the link (0).
+   */
+  sendMessage(
+    message: Message,
+    scope: DeliveryScope,
+    wantCount: boolean,
+    timeoutMs?: number
+  ): Promise<number> {
+    const env: EnvelopeInit = {
+      op: Op.MESSAGE,
+      headers: message.headers,
+      body: encodeMessageBody(message, this.handler.localId, scope),
+    };
+    if (!wantCount) return this.data.oneway(env).then(() => 0);
+    return this.data.request(env, { timeoutMs }).then(res => decodeCount(res.body));
+  }
+
+  /** Sends a request to the peer's responders; resolves with the reply. */
+  async request(
+    message: Message,
+    timeoutMs: number,
+    signal?: AbortSignal
+  ): Promise<{ reply: Message; responderPeer: string }> {
+    const res = await this.data.request(
+      {
+        op: Op.REQUEST,
+        headers: message.headers,
+        body: encodeMessageBody(message, this.handler.localId, ALL_SUBSCRIBERS),
+      },
+      { timeoutMs, signal }
+    );
+    const { message: reply, origin } = decodeMessageBody(res.body, res.headers);
+    return { reply, responderPeer: origin };
+  }
+
+  /** Transport figures when the duplex is a RudpConnection. */
+  transportStats(): { srttMs: number } | undefined {
+    const d = this.duplex as Duplex & { stats?: () => { srttMs: number } };
+    return typeof d.stats === 'function' ? d.stats() : undefined;
+  }
+
+  /** Closes the link; pending calls fail at once. Graceful on the transport. Idempotent. */
+  close(err?: Error): void {
+    if (this.closedWith) return;
+    this.mux.close(err ?? 'closed by application');
+  }
+
+  private finish(err: Error): void {
+    if (this.closedWith) return;
+    this.closedWith = err instanceof Error ? err : new UnavailableError(String(err));
+    this.control.close(this.closedWith);
+    this.data.close(this.closedWith);
+    const d = this.duplex as Duplex & { close?: () => void };
+    if (typeof d.close === 'function') d.close();
+    else d.end();
+    this.emit('close', this.closedWith);
+  }
+}

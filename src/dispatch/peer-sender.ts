@@ -1,0 +1,368 @@
+/**
+ * PeerSender (seed 000): one per resolved peer address. It owns the outbound connection
+ * to that address, reconnects with exponential backoff and jitter, and keeps a bounded
+ * queue of work while the link is down. Hand-off is non-blocking: a full queue refuses at
+ * once (counted). While the peer is unreachable, callers that wait for an answer
+ * (requests, DELIVERED sends) fail fast with UNAVAILABLE; fire-and-forget messages wait
+ * in the queue until their TTL.
+ */
+import type { Duplex } from 'node:stream';
+import type { Clock, HostPort, Message, Timer } from '../common';
+import {
+  BoundedRing,
+  DeadlineExceededError,
+  DropCounter,
+  ResourceExhaustedError,
+  UnavailableError,
+  formatHostPort,
+} from '../common';
+import type { LinkHandler } from './peer-link';
+import { PeerLink } from './peer-link';
+import type { DeliveryScope } from './wire';
+
+/** A unit of outbound work. */
+export type SenderItem =
+  | {
+      kind: 'message';
+      message: Message;
+      scope: DeliveryScope;
+      /** Wait for the peer's DELIVERED count. */
+      wantCount: boolean;
+      /** Absolute clock time after which the item is dropped. */
+      expiresAt: number;
+      bytes: number;
+      resolve(delivered: number): void;
+      reject(err: Error): void;
+    }
+  | {
+      kind: 'request';
+      message: Message;
+      expiresAt: number;
+      bytes: number;
+      signal?: AbortSignal;
+      resolve(r: { reply: Message; responderPeer: string }): void;
+      reject(err: Error): void;
+    };
+
+export type SenderDropReason =
+  'sender_queue_full' | 'ttl_expired' | 'peer_unreachable' | 'shutdown';
+
+export type SenderState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'closed';
+
+/** How a sender dials (the cluster's RudpSocket, or a test double). */
+export type Dialer = (address: HostPort, timeoutMs: number) => Promise<Duplex>;
+
+export interface PeerSenderInit {
+  address: HostPort;
+  /** Peer id expected at the address ('' when addressed by address only). */
+  expectedId: string;
+  dial: Dialer;
+  handler: LinkHandler;
+  clock: Clock;
+  maxMessageBytes: number;
+  /** Items queued at most. @default 10000 */
+  queueCapacity?: number;
+  /** Bytes queued at most. @default 64 MiB */
+  queueBytes?: number;
+  /** @default 3000 */
+  connectTimeoutMs?: number;
+  /** @default 100 */
+  backoffBaseMs?: number;
+  /** @default 5000 */
+  backoffMaxMs?: number;
+  pingIntervalMs?: number;
+  pongTimeoutMs?: number;
+  /** Called when a link is up (after HELLO) and when it goes down. */
+  onLinkUp?(sender: PeerSender, link: PeerLink): void;
+  onLinkDown?(sender: PeerSender, err: Error): void;
+  random?: () => number;
+}
+
+export class PeerSender {
+  readonly address: HostPort;
+  readonly key: string;
+  expectedId: string;
+  readonly drops = new DropCounter<SenderDropReason>();
+  state: SenderState = 'idle';
+  failures = 0;
+  lastError = '';
+  /** Id that answered HELLO. */
+  remoteId = '';
+  link: PeerLink | undefined;
+  private readonly init: PeerSenderInit;
+  private readonly queue: BoundedRing<SenderItem>;
+  private queuedBytes = 0;
+  private readonly queueBytesLimit: number;
+  private retryTimer: Timer | undefined;
+  private sweepTimer: Timer | undefined;
+  private outstanding = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(init: PeerSenderInit) {
+    this.init = init;
+    this.address = init.address;
+    this.key = formatHostPort(init.address);
+    this.expectedId = init.expectedId;
+    this.queue = new BoundedRing<SenderItem>(init.queueCapacity ?? 10_000);
+    this.queueBytesLimit = init.queueBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** Items queued plus items handed to the link and not yet answered. */
+  get depth(): number {
+    return this.queue.length + this.outstanding;
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  get srttUs(): number {
+    const s = this.link?.transportStats();
+    return s ? Math.round(s.srttMs * 1000) : 0;
+  }
+
+  /** Health score for choosing among a peer's addresses (lower is better). */
+  score(): number {
+    const connectedBonus = this.state === 'connected' ? 0 : 1_000_000;
+    return connectedBonus + this.failures * 10_000 + this.srttUs;
+  }
+
+  /**
+   * Hands work over without blocking. Throws ResourceExhaustedError when the queue is
+   * full, UnavailableError for waiting callers while the peer is unreachable.
+   */
+  submit(item: SenderItem): void {
+    if (this.state === 'closed') {
+      this.drops.add('shutdown');
+      throw new UnavailableError(`sender for ${this.key} is closed (node shutting down)`);
+    }
+    const waits = item.kind === 'request' || item.wantCount;
+    if (this.state === 'backoff' && waits) {
+      this.drops.add('peer_unreachable');
+      throw this.unreachableError();
+    }
+    if (this.state === 'connected' && this.queue.length === 0 && this.link) {
+      this.dispatch(this.link, item);
+      return;
+    }
+    if (this.queue.full || this.queuedBytes + item.bytes > this.queueBytesLimit) {
+      this.drops.add('sender_queue_full');
+      throw new ResourceExhaustedError(
+        `queue for peer ${this.expectedId || this.key} is full (${this.queue.length} messages, ${this.queuedBytes} bytes) while it is ${this.state}`
+      );
+    }
+    this.queue.push(item);
+    this.queuedBytes += item.bytes;
+    this.ensureSweep();
+    if (this.state === 'idle') this.connect();
+  }
+
+  private unreachableError(): UnavailableError {
+    return new UnavailableError(
+      `peer ${this.expectedId || this.key} at ${this.key} is unreachable${this.lastError ? `: ${this.lastError}` : ''}`
+    );
+  }
+
+  /** Starts connecting now (e.g. a peer from static config). */
+  start(): void {
+    if (this.state === 'idle') this.connect();
+  }
+
+  private connect(): void {
+    this.state = 'connecting';
+    this.retryTimer?.cancel();
+    this.retryTimer = undefined;
+    const timeoutMs = this.init.connectTimeoutMs ?? 3000;
+    this.init
+      .dial(this.address, timeoutMs)
+      .then(async duplex => {
+        const link = new PeerLink(duplex, {
+          role: 'outbound',
+          handler: this.init.handler,
+          expectedId: this.expectedId,
+          clock: this.init.clock,
+          maxMessageBytes: this.init.maxMessageBytes,
+          pingIntervalMs: this.init.pingIntervalMs,
+          pongTimeoutMs: this.init.pongTimeoutMs,
+        });
+        link.on('close', err => this.onLinkClosed(link, err));
+        try {
+          this.remoteId = await link.hello(timeoutMs);
+        } catch (err) {
+          link.close(err as Error);
+          throw err;
+        }
+        if (this.state === 'closed') {
+          link.close();
+          return;
+        }
+        this.link = link;
+        this.state = 'connected';
+        this.failures = 0;
+        this.lastError = '';
+        this.init.onLinkUp?.(this, link);
+        this.flush();
+      })
+      .catch((err: Error) => this.onConnectFailed(err));
+  }
+
+  private onConnectFailed(err: Error): void {
+    if (this.state === 'closed') return;
+    this.failures++;
+    this.lastError = err.message;
+    this.state = 'backoff';
+    this.failWaiting();
+    this.scheduleRetry();
+  }
+
+  private onLinkClosed(link: PeerLink, err: Error): void {
+    if (this.link !== link) return;
+    this.link = undefined;
+    if (this.state === 'closed') return;
+    this.lastError = err.message;
+    this.failures++;
+    this.state = 'backoff';
+    this.init.onLinkDown?.(this, err);
+    this.failWaiting();
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    const base = this.init.backoffBaseMs ?? 100;
+    const max = this.init.backoffMaxMs ?? 5000;
+    const exp = Math.min(max, base * 2 ** Math.min(this.failures - 1, 16));
+    // Full jitter in [exp/2, exp] so restarted peers are not hit in lockstep.
+    const delay = exp / 2 + (this.init.random ?? Math.random)() * (exp / 2);
+    this.retryTimer = this.init.clock.setTimer(delay, () => {
+      this.retryTimer = undefined;
+      if (this.state === 'backoff') this.connect();
+    });
+  }
+
+  /** Fails queued items whose callers wait for an answer; fire-and-forget ones stay. */
+  private failWaiting(): void {
+    const keep: SenderItem[] = [];
+    let item: SenderItem | undefined;
+    while ((item = this.queue.shift())) {
+      this.queuedBytes -= item.bytes;
+      if (item.kind === 'request' || item.wantCount) {
+        this.drops.add('peer_unreachable');
+        item.reject(this.unreachableError());
+      } else {
+        keep.push(item);
+      }
+    }
+    for (const k of keep) {
+      this.queue.push(k);
+      this.queuedBytes += k.bytes;
+    }
+  }
+
+  private ensureSweep(): void {
+    if (this.sweepTimer) return;
+    this.sweepTimer = this.init.clock.setTimer(100, () => {
+      this.sweepTimer = undefined;
+      this.sweep();
+      if (this.queue.length > 0 && this.state !== 'connected') this.ensureSweep();
+    });
+  }
+
+  /** Drops queued items past their TTL (counted; the caller, if any, is told). */
+  private sweep(): void {
+    const now = this.init.clock.now();
+    const n = this.queue.length;
+    for (let i = 0; i < n; i++) {
+      const item = this.queue.shift() as SenderItem;
+      if (item.expiresAt <= now) {
+        this.queuedBytes -= item.bytes;
+        this.drops.add('ttl_expired');
+        item.reject(
+          new DeadlineExceededError(
+            `message for peer ${this.expectedId || this.key} expired after waiting while the peer was ${this.state}${this.lastError ? ` (${this.lastError})` : ''}`
+          )
+        );
+      } else {
+        this.queue.push(item);
+      }
+    }
+  }
+
+  private flush(): void {
+    const link = this.link;
+    if (!link) return;
+    let item: SenderItem | undefined;
+    while (this.state === 'connected' && (item = this.queue.shift())) {
+      this.queuedBytes -= item.bytes;
+      this.dispatch(link, item);
+    }
+  }
+
+  private dispatch(link: PeerLink, item: SenderItem): void {
+    const now = this.init.clock.now();
+    const remaining = Math.max(1, Math.round(item.expiresAt - now));
+    this.outstanding++;
+    const done = (): void => {
+      this.outstanding--;
+      if (this.outstanding === 0 && this.queue.length === 0) this.wakeIdle();
+    };
+    if (item.kind === 'message') {
+      link.sendMessage(item.message, item.scope, item.wantCount, remaining).then(
+        n => {
+          done();
+          item.resolve(n);
+        },
+        (err: Error) => {
+          done();
+          item.reject(err);
+        }
+      );
+    } else {
+      link.request(item.message, remaining, item.signal).then(
+        r => {
+          done();
+          item.resolve(r);
+        },
+        (err: Error) => {
+          done();
+          item.reject(err);
+        }
+      );
+    }
+  }
+
+  private wakeIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves when nothing is queued or outstanding, or after `timeoutMs` (false). */
+  drain(timeoutMs: number): Promise<boolean> {
+    if (this.depth === 0 || this.state !== 'connected') return Promise.resolve(this.depth === 0);
+    return new Promise(resolve => {
+      const timer = this.init.clock.setTimer(timeoutMs, () => resolve(false));
+      this.idleWaiters.push(() => {
+        timer.cancel();
+        resolve(true);
+      });
+    });
+  }
+
+  /** Stops: queued work fails, the link closes gracefully. Idempotent. */
+  close(reason = 'node shutting down'): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.retryTimer?.cancel();
+    this.sweepTimer?.cancel();
+    let item: SenderItem | undefined;
+    while ((item = this.queue.shift())) {
+      this.drops.add('shutdown');
+      item.reject(
+        new UnavailableError(`message for peer ${this.expectedId || this.key} not sent: ${reason}`)
+      );
+    }
+    this.queuedBytes = 0;
+    this.link?.close();
+    this.link = undefined;
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * What nodes say to each other, on top of rpc envelopes over two mux channels:
+ *
+ *   channel CONTROL (urgent): HELLO (request: who are you / whom did you mean),
+ *                             INTEREST (oneway: subscription patterns advertised)
+ *   channel DATA:             MESSAGE (oneway, or request when the sender wants a
+ *                             DELIVERED count), REQUEST (request; the reply is the
+ *                             response body)
+ *
+ * Message bodies (pure codec, no I/O):
+ *   u8 flags (1: deliver to plain subscribers, 2: group list follows, 4: all subscribers
+ *             with one member of every queue group)
+ *   var len, origin node id (sender for messages, responder for replies)
+ *   var len, message id
+ *   var len, topic
+ *   [var count, (var len, group)*]   if flag 2
+ *   payload: every remaining byte
+ * Message headers travel as envelope headers.
+ */
+import type { Message } from '../common';
+import { ProtocolError } from '../common';
+
+export const CHANNEL_CONTROL = 1;
+export const CHANNEL_DATA = 2;
+
+export enum Op {
+  HELLO = 1,
+  INTEREST = 2,
+  MESSAGE = 3,
+  REQUEST = 4,
+}
+
+/** Which local subscriptions a forwarded message is for. */
+export interface DeliveryScope {
+  /** Every local subscriber, one member of each queue group (a message sent to this node). */
+  allGroups: boolean;
+  /** Plain (non-group) subscribers. */
+  plain: boolean;
+  /** Queue groups this node must give the message to (one member each). */
+  groups: string[];
+}
+
+export const ALL_SUBSCRIBERS: DeliveryScope = { allGroups: true, plain: true, groups: [] };
+
+const FLAG_PLAIN = 1;
+const FLAG_GROUPS = 2;
+const FLAG_ALL_GROUPS = 4;
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(buf: Buffer, pos: number, n: number): number {
+  while (n >= 0x80) {
+    buf[pos++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  buf[pos++] = n;
+  return pos;
+}
+
+class Reader {
+  pos = 0;
+  constructor(private readonly buf: Buffer) {}
+
+  varint(): number {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      if (this.pos >= this.buf.length) throw new ProtocolError('truncated varint in message body');
+      const b = this.buf[this.pos++];
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) return result;
+      mul *= 0x80;
+    }
+    throw new ProtocolError('varint too long in message body');
+  }
+
+  string(): string {
+    const len = this.varint();
+    if (this.pos + len > this.buf.length)
+      throw new ProtocolError('truncated string in message body');
+    const s = this.buf.toString('utf8', this.pos, this.pos + len);
+    this.pos += len;
+    return s;
+  }
+}
+
+/** Encodes a message body (payload copied once into the result). */
+export function encodeMessageBody(msg: Message, origin: string, scope: DeliveryScope): Buffer {
+  const originLen = Buffer.byteLength(origin);
+  const idLen = Buffer.byteLength(msg.id);
+  const topicLen = Buffer.byteLength(msg.topic);
+  let size =
+    1 +
+    varintSize(originLen) +
+    originLen +
+    varintSize(idLen) +
+    idLen +
+    varintSize(topicLen) +
+    topicLen +
+    msg.payload.length;
+  const groupLens = scope.groups.map(g => Buffer.byteLength(g));
+  if (groupLens.length > 0) {
+    size += varintSize(groupLens.length);
+    for (const l of groupLens) size += varintSize(l) + l;
+  }
+  const buf = Buffer.allocUnsafe(size);
+  buf[0] =
+    (scope.plain ? FLAG_PLAIN : 0) |
+    (groupLens.length > 0 ? FLAG_GROUPS : 0) |
+    (scope.allGroups ? FLAG_ALL_GROUPS : 0);
+  let pos = 1;
+  pos = writeVarint(buf, pos, originLen);
+  pos += buf.write(origin, pos, originLen, 'utf8');
+  pos = writeVarint(buf, pos, idLen);
+  pos += buf.write(msg.id, pos, idLen, 'utf8');
+  pos = writeVarint(buf, pos, topicLen);
+  pos += buf.write(msg.topic, pos, topicLen, 'utf8');
+  if (groupLens.length > 0) {
+    pos = writeVarint(buf, pos, groupLens.length);
+    for (let i = 0; i < groupLens.length; i++) {
+      pos = writeVarint(buf, pos, groupLens[i]);
+      pos += buf.write(scope.groups[i], pos, groupLens[i], 'utf8');
+    }
+  }
+  msg.payload.copy(buf, pos);
+  return buf;
+}
+
+export interface DecodedBody {
+  message: Message;
+  origin: string;
+  scope: DeliveryScope;
+}
+
+/** Decodes a message body; the payload is a view into `body` (no copy). */
+export function decodeMessageBody(body: Buffer, headers: Record<string, string>): DecodedBody {
+  if (body.length < 1) throw new ProtocolError('empty message body');
+  const flags = body[0];
+  const r = new Reader(body);
+  r.pos = 1;
+  const origin = r.string();
+  const id = r.string();
+  const topic = r.string();
+  const groups: string[] = [];
+  if (flags & FLAG_GROUPS) {
+    const n = r.varint();
+    if (n > 1024) throw new ProtocolError(`too many queue groups in message body: ${n}`);
+    for (let i = 0; i < n; i++) groups.push(r.string());
+  }
+  return {
+    message: { id, topic, payload: body.subarray(r.pos), headers },
+    origin,
+    scope: {
+      allGroups: (flags & FLAG_ALL_GROUPS) !== 0,
+      plain: (flags & FLAG_PLAIN) !== 0,
+      groups,
+    },
+  };
+}
+
+/** HELLO request body: who I am and whom I meant to reach ('' when dialling an address). */
+export interface Hello {
+  nodeId: string;
+  expectedId: string;
+}
+
+export function encodeHello(h: Hello): Buffer {
+  return Buffer.from(JSON.stringify({ n: h.nodeId, e: h.expectedId }));
+}
+
+export function decodeHello(body: Buffer): Hello {
+  try {
+    const v = JSON.parse(body.toString('utf8')) as { n?: unknown; e?: unknown };
+    if (typeof v.n !== 'string' || typeof v.e !== 'string') throw new Error('fields');
+    return { nodeId: v.n, expectedId: v.e };
+  } catch {
+    throw new ProtocolError('malformed HELLO');
+  }
+}
+
+/** INTEREST oneway body: a full snapshot (replace) or a delta. */
+export interface InterestUpdate {
+  snapshot: boolean;
+  add: Array<{ pattern: string; queueGroup: string }>;
+  remove: Array<{ pattern: string; queueGroup: string }>;
+}
+
+export function encodeInterest(u: InterestUpdate): Buffer {
+  const pack = (l: InterestUpdate['add']) => l.map(i => [i.pattern, i.queueGroup]);
+  return Buffer.from(JSON.stringify({ s: u.snapshot ? 1 : 0, a: pack(u.add), r: pack(u.remove) }));
+}
+
+export function decodeInterest(body: Buffer): InterestUpdate {
+  try {
+    const v = JSON.parse(body.toString('utf8')) as { s?: unknown; a?: unknown; r?: unknown };
+    const unpack = (l: unknown): InterestUpdate['add'] => {
+      if (!Array.isArray(l)) throw new Error('list');
+      return l.map(e => {
+        if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'string') {
+          throw new Error('entry');
+        }
+        return { pattern: e[0] as string, queueGroup: e[1] as string };
+      });
+    };
+    return { snapshot: v.s === 1, add: unpack(v.a), remove: unpack(v.r) };
+  } catch {
+    throw new ProtocolError('malformed INTEREST');
+  }
+}
+
+/** DELIVERED count in a MESSAGE response body. */
+export function encodeCount(n: number): Buffer {
+  const buf = Buffer.allocUnsafe(varintSize(n));
+  writeVarint(buf, 0, n);
+  return buf;
+}
+
+export function decodeCount(body: Buffer): number {
+  if (body.length === 0) return 0;
+  return new Reader(body).varint();
+}
