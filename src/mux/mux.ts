@@ -137,6 +137,7 @@ export class Mux extends EventEmitter<MuxEvents> {
   private readonly pongTimeoutMs: number;
   private readonly control: Buffer[] = [];
   private pumpScheduled = false;
+  private flushWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private needDrain = false;
   private readonly writeBufferBytes: number;
   private pingTimer?: Timer;
@@ -277,6 +278,25 @@ export class Mux extends EventEmitter<MuxEvents> {
   }
 
   /**
+   * Resolves once every message queued so far (and every waiting sender) has been handed
+   * to the connection: for a drain before `close()` on shutdown. Rejects with
+   * ConnectionClosedError if the mux closes first; bound it with your own timeout.
+   */
+  flushed(): Promise<void> {
+    if (this._closeError) {
+      return Promise.reject(new ConnectionClosedError(`cannot flush: ${this._closeError.message}`));
+    }
+    if (this.idle()) return Promise.resolve();
+    return new Promise((resolve, reject) => this.flushWaiters.push({ resolve, reject }));
+  }
+
+  private idle(): boolean {
+    if (this.control.length > 0 || this.scheduler.hasPending()) return false;
+    for (const list of this.waiters.values()) if (list.length > 0) return false;
+    return true;
+  }
+
+  /**
    * Closes the connection: a CLOSE frame with the reason goes out ahead of any queued
    * data, queued messages are dropped (counted), waiting senders are rejected, and
    * 'close' is emitted with a ConnectionClosedError. Idempotent.
@@ -381,8 +401,14 @@ export class Mux extends EventEmitter<MuxEvents> {
     }
     flush();
     for (const id of touched) this.admitWaiters(id);
-    if (!this.needDrain && (this.control.length > 0 || this.scheduler.hasPending()))
+    if (!this.needDrain && (this.control.length > 0 || this.scheduler.hasPending())) {
       this.schedulePump();
+    }
+    if (this.flushWaiters.length > 0 && this.idle()) {
+      const ws = this.flushWaiters;
+      this.flushWaiters = [];
+      for (const w of ws) w.resolve();
+    }
   };
 
   /** A write completed: if the mux was waiting for room in the duplex, there may be some. */
@@ -534,6 +560,10 @@ export class Mux extends EventEmitter<MuxEvents> {
     }
     this.waiters.clear();
     this.control.length = 0;
+    for (const w of this.flushWaiters) {
+      w.reject(new ConnectionClosedError(`flush failed: ${err.message}`, { cause: err }));
+    }
+    this.flushWaiters = [];
 
     const d = this.duplex;
     d.off('data', this.onData);

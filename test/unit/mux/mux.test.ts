@@ -207,3 +207,30 @@ test('pongs are answered even while the data queue is full', async t => {
   t.is(frames[0], FrameType.PONG);
   m.close();
 });
+
+test('flushed() resolves once everything queued has been handed to the connection', async t => {
+  const sink = createStuckDuplex();
+  const m = new Mux(sink.d, { channels: CHANNELS, pingIntervalMs: 0 });
+  await m.flushed(); // nothing queued
+  m.trySend(1, Buffer.alloc(500));
+  await turns();
+  m.trySend(1, Buffer.alloc(500));
+  m.trySend(1, Buffer.alloc(500));
+  const waiting = m.send(1, Buffer.alloc(10));
+  let done = false;
+  const f = m.flushed().then(() => (done = true));
+  await turns();
+  t.false(done, 'still queued behind a stuck link');
+  sink.release();
+  await waiting;
+  await f;
+  t.deepEqual(m.queueDepth(1), { messages: 0, bytes: 0 });
+  const stuck2 = createStuckDuplex();
+  const m2 = new Mux(stuck2.d, { channels: CHANNELS, pingIntervalMs: 0 });
+  m2.trySend(1, Buffer.alloc(500));
+  await turns();
+  m2.trySend(1, Buffer.alloc(500));
+  const f2 = m2.flushed();
+  m2.close('shutdown');
+  await t.throwsAsync(f2, { name: 'ConnectionClosedError' });
+});
