@@ -227,8 +227,9 @@ export class Mux extends EventEmitter<MuxEvents> {
     if (opts.signal?.aborted)
       return Promise.reject(new CancelledError('send aborted before queueing'));
     const msg: QueuedMessage = { data, onWritten: opts.onWritten };
-    if (this.admit(channelId, msg)) return Promise.resolve();
     let list = this.waiters.get(channelId);
+    // Senders already waiting go first: no overtaking, so each channel stays FIFO.
+    if ((!list || list.length === 0) && this.admit(channelId, msg)) return Promise.resolve();
     if (!list) this.waiters.set(channelId, (list = []));
     if (list.length >= this.maxSendWaiters) {
       this.drops.add('queue_full');

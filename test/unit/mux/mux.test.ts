@@ -234,3 +234,21 @@ test('flushed() resolves once everything queued has been handed to the connectio
   m2.close('shutdown');
   await t.throwsAsync(f2, { name: 'ConnectionClosedError' });
 });
+
+test('senders waiting for room keep their order: a small later send never overtakes a large waiting one', async t => {
+  const sink = createStuckDuplex();
+  const channels = [{ id: 3, sendQueueCapacity: 10, sendQueueBytes: 1000, maxMessageBytes: 1000 }];
+  const m = new Mux(sink.d, { channels, pingIntervalMs: 0 });
+  m.trySend(3, Buffer.from('x')); // fills the stuck duplex
+  await turns();
+  m.trySend(3, Buffer.alloc(600, 'A'));
+  const big = m.send(3, Buffer.alloc(600, 'B')); // 1200 > 1000 bytes: waits
+  const small = m.send(3, Buffer.alloc(10, 'c')); // would fit, but must wait behind B
+  await turns();
+  t.deepEqual(m.queueDepth(3), { messages: 1, bytes: 600 }, 'c did not jump the queue');
+  sink.release();
+  await Promise.all([big, small]);
+  await m.flushed();
+  const order = sink.written.map(b => String.fromCharCode(b[8])).join('');
+  t.is(order, 'xABc');
+});
