@@ -20,6 +20,7 @@ export async function serve(argv: string[]): Promise<void> {
   }
   const server = await startMeshwire({ config, logger: log });
   if (tracing.enabled) log.info('exporting traces over OTLP');
+  else log.info('traces off: set OTEL_EXPORTER_OTLP_ENDPOINT to export them over OTLP');
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -16,9 +16,11 @@ export {
   extractContext,
   hasTraceContext,
   startProducerSpan,
+  traceSend,
   startReceiveSpan,
   startRespondSpan,
   traceDelivery,
+  traceDeliveries,
   producerSpanOf,
   endProducerSpan,
   endSpan,
@@ -33,9 +35,14 @@ export type {
   ReceiveScope,
   ReceiveInit,
   ProcessInit,
+  TracedDelivery,
   MessageEvent,
 } from './messaging-spans';
-export { MessagingTelemetry, REQUEST_DURATION_BUCKETS_S } from './messaging-metrics';
+export {
+  MessagingTelemetry,
+  REQUEST_DURATION_BUCKETS_S,
+  STREAM_END_EVENTS,
+} from './messaging-metrics';
 export type { RequestOutcome } from './messaging-metrics';
 export { TransportMetrics } from './transport-metrics';
 export type { TransportStatsLike, TransportStatsSource, QueueKind } from './transport-metrics';

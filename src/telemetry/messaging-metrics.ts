@@ -14,6 +14,9 @@ export const REQUEST_DURATION_BUCKETS_S = [
 
 export type RequestOutcome = 'ok' | 'error';
 
+/** Events after which a server stream is over. */
+export const STREAM_END_EVENTS = ['finish', 'cancelled', 'close'] as const;
+
 const OK_ATTRS = Object.freeze({ outcome: 'ok' });
 const ERROR_ATTRS = Object.freeze({ outcome: 'error' });
 
@@ -48,6 +51,20 @@ export class MessagingTelemetry {
     };
   }
 
+  /**
+   * Counts a gRPC server stream as open until one of `endEvents` fires on it. Server
+   * streams emit 'finish' after end() (also after an error) and 'cancelled' when the
+   * client goes away; a client-streaming call ends its reading side with 'end'.
+   */
+  trackStream(
+    call: { once(event: string, fn: () => void): unknown },
+    method: string,
+    endEvents: readonly string[] = STREAM_END_EVENTS
+  ): void {
+    const close = this.openStream(method);
+    for (const e of endEvents) call.once(e, close);
+  }
+
   /** Open streams by method (tests, metrics). */
   openStreams(): Record<string, number> {
     return Object.fromEntries(this.streams);
@@ -56,6 +73,21 @@ export class MessagingTelemetry {
   /** Records one request's latency (from the node accepting it to its outcome). */
   recordRequest(seconds: number, outcome: RequestOutcome): void {
     this.histogram?.record(seconds, outcome === 'ok' ? OK_ATTRS : ERROR_ATTRS);
+  }
+
+  /**
+   * Records the latency of a request promise when it settles (nothing when /metrics is
+   * off) and returns the same promise.
+   */
+  timeRequest<T>(p: Promise<T>, now: () => number): Promise<T> {
+    const histogram = this.histogram;
+    if (!histogram) return p;
+    const startedMs = now();
+    p.then(
+      () => histogram.record((now() - startedMs) / 1000, OK_ATTRS),
+      () => histogram.record((now() - startedMs) / 1000, ERROR_ATTRS)
+    );
+    return p;
   }
 
   /** Creates the instruments on `meter` (once per node; /metrics reads them). */

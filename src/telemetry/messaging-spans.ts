@@ -140,6 +140,34 @@ export function startProducerSpan(msg: TracedMessage, init: ProducerSpanInit): S
   return span;
 }
 
+/**
+ * Runs `fn` (the hand-off of `msg`) inside its `send <topic>` producer span and ends the
+ * span when `fn`'s result settles: at once for a synchronous hand-off, on completion for
+ * a promise (a DELIVERED ack or a request's reply), as an error when it throws/rejects.
+ * Inside `fn` the producer span is the active span. With tracing off: `fn()` and nothing
+ * else.
+ */
+export function traceSend<T>(msg: TracedMessage, init: ProducerSpanInit, fn: () => T): T {
+  if (!enabled) return fn();
+  const span = startProducerSpan(msg, init) as Span;
+  let result: T;
+  try {
+    result = context.with(trace.setSpan(context.active(), span), fn);
+  } catch (err) {
+    endProducerSpan(msg, err);
+    throw err;
+  }
+  if (result instanceof Promise) {
+    result.then(
+      () => endProducerSpan(msg),
+      (err: unknown) => endProducerSpan(msg, err)
+    );
+  } else {
+    endProducerSpan(msg);
+  }
+  return result;
+}
+
 /** The live producer span of a message, if it has one. */
 export function producerSpanOf(msg: object): Span | undefined {
   return enabled ? producerSpans.get(msg) : undefined;
@@ -230,6 +258,37 @@ export function traceDelivery<M extends TracedMessage>(msg: M, init: ProcessInit
   propagation.inject(trace.setSpan(parent, span), headers, headerSetter);
   span.end();
   return { ...msg, headers };
+}
+
+/** The shape of a node Delivery, as traceDeliveries needs it. */
+export interface TracedDelivery<M extends TracedMessage = TracedMessage> {
+  message: M;
+  sourcePeer: string;
+  replyTo: string;
+}
+
+/**
+ * traceDelivery for every delivery of a batch about to be written to a Subscribe
+ * stream (entries are replaced in place; the batch is the caller's own). With tracing
+ * off: returns the batch untouched after one check.
+ */
+export function traceDeliveries<
+  M extends TracedMessage,
+  B extends { deliveries: TracedDelivery<M>[] },
+>(batch: B, subscription: { id: string; queueGroup: string }): B {
+  if (!enabled) return batch;
+  const list = batch.deliveries;
+  for (let i = 0; i < list.length; i++) {
+    const d = list[i];
+    const message = traceDelivery(d.message, {
+      subscriptionId: subscription.id,
+      queueGroup: subscription.queueGroup,
+      sourcePeer: d.sourcePeer,
+      request: d.replyTo !== '',
+    });
+    if (message !== d.message) list[i] = { ...d, message };
+  }
+  return batch;
 }
 
 /**

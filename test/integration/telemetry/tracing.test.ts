@@ -1,0 +1,276 @@
+/**
+ * One node as a separate process exporting over OTLP/gRPC to a real receiver built from
+ * the official OpenTelemetry protos (test/helpers/otlp-receiver.ts); the test process
+ * is a traced client (its own span, sent as traceparent metadata).
+ */
+import type { Client, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
+import type { Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import test from 'ava';
+import type { MeshwireClients } from '../../../src/api';
+import { createClients } from '../../../src/api';
+import type { WireDelivery, WireMessage } from '../../../src/api/proto';
+import type { OtlpReceiver, ReceivedSpan } from '../../helpers/otlp-receiver';
+import { OtlpSpanKind, startOtlpReceiver } from '../../helpers/otlp-receiver';
+import type { NodeProcess } from './node-process';
+import { scrape, startNodeProcess } from './node-process';
+
+const clientExporter = new InMemorySpanExporter();
+const tracer = new BasicTracerProvider({
+  spanProcessors: [new SimpleSpanProcessor(clientExporter)],
+}).getTracer('test-client');
+const w3c = new W3CTraceContextPropagator();
+
+/** gRPC metadata carrying `span` as traceparent, as an instrumented client sends it. */
+function tracedMetadata(span: Span): Metadata {
+  const md = new Metadata();
+  w3c.inject(trace.setSpan(ROOT_CONTEXT, span), md, {
+    set: (carrier, key, value) => carrier.set(key, value),
+  });
+  return md;
+}
+
+function call<Res>(client: Client, name: string, req: unknown, md: Metadata): Promise<Res> {
+  const fn = (client as unknown as Record<string, (...a: unknown[]) => unknown>)[name].bind(client);
+  return new Promise((resolve, reject) =>
+    fn(req, md, { deadline: Date.now() + 10_000 }, (err: ServiceError | null, res: Res) =>
+      err ? reject(err) : resolve(res)
+    )
+  );
+}
+
+const parentOf = (tp: string | undefined): { traceId: string; spanId: string } => {
+  const [, traceId, spanId] = (tp ?? '').split('-');
+  return { traceId, spanId };
+};
+
+let receiver: OtlpReceiver;
+let node: NodeProcess;
+let clients: MeshwireClients;
+
+test.before(async () => {
+  receiver = await startOtlpReceiver();
+  node = await startNodeProcess(['--node-id', 'trace-a'], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+    OTEL_BSP_SCHEDULE_DELAY: '50',
+    OTEL_SERVICE_NAME: 'meshwire-a',
+  });
+  clients = createClients(node.grpc);
+});
+
+test.after.always(async () => {
+  clients?.close();
+  await node?.stop();
+  await receiver?.close();
+});
+
+/** Subscribes and answers every request with the delivered headers (continuing the trace). */
+function responder(topic: string, seen: WireDelivery[]): ClientReadableStream<unknown> {
+  const m = clients.messenger as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const stream = m.Subscribe.call(clients.messenger, { topics: [topic] }) as ClientReadableStream<{
+    deliveries: WireDelivery[];
+  }>;
+  stream.on('data', b => {
+    for (const d of b.deliveries) {
+      seen.push(d);
+      if (!d.replyTo) continue;
+      const reply = { payload: Buffer.from('pong'), headers: d.message.headers };
+      void call(
+        clients.messenger,
+        'Respond',
+        { replyTo: d.replyTo, message: reply },
+        new Metadata()
+      );
+    }
+  });
+  stream.on('error', () => undefined);
+  return stream;
+}
+
+/** Retries `fn` while the subscription is not yet registered (Subscribe is asynchronous). */
+async function untilResponders<T>(fn: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i > 100) throw err;
+      await new Promise(r => setTimeout(r, 20));
+    }
+  }
+}
+
+const byName = (spans: ReceivedSpan[], traceId: string, name: string): ReceivedSpan | undefined =>
+  spans.find(s => s.traceId === traceId && s.name === name);
+
+test.serial(
+  'Request: client span -> server span -> send -> receive -> process -> Respond -> reply, one trace',
+  async t => {
+    const seen: WireDelivery[] = [];
+    const sub = responder('svc.echo', seen);
+    let clientSpan!: Span;
+    const res = await untilResponders(async () => {
+      clientSpan = tracer.startSpan('client Request svc.echo', { kind: SpanKind.CLIENT });
+      try {
+        return await call<{ reply: WireMessage; responderPeer: string }>(
+          clients.messenger,
+          'Request',
+          { message: { topic: 'svc.echo', payload: Buffer.from('ping'), headers: {} } },
+          tracedMetadata(clientSpan)
+        );
+      } finally {
+        clientSpan.end();
+      }
+    });
+    sub.cancel();
+    const traceId = clientSpan.spanContext().traceId;
+    t.is(res.reply.payload.toString(), 'pong');
+
+    const names = ['send svc.echo', 'receive svc.echo', 'process svc.echo', 'respond'];
+    await receiver.waitFor(
+      spans =>
+        names.every(n => byName(spans, traceId, n)) &&
+        spans.some(s => s.traceId === traceId && s.name.endsWith('Messenger/Request'))
+    );
+    const spans = receiver.spans;
+    const server = spans.find(s => s.traceId === traceId && s.name.endsWith('Messenger/Request'))!;
+    const [send, receive, processSpan, respond] = names.map(n => byName(spans, traceId, n)!);
+
+    // Parent links: client -> server -> send -> receive -> process -> respond.
+    t.is(server.kind, OtlpSpanKind.SERVER);
+    t.is(server.parentSpanId, clientSpan.spanContext().spanId, 'incoming traceparent honoured');
+    t.is(send.parentSpanId, server.spanId);
+    t.is(receive.parentSpanId, send.spanId);
+    t.is(processSpan.parentSpanId, receive.spanId);
+    t.is(respond.parentSpanId, processSpan.spanId);
+    t.deepEqual(
+      [send.kind, receive.kind, processSpan.kind, respond.kind],
+      [OtlpSpanKind.PRODUCER, OtlpSpanKind.CONSUMER, OtlpSpanKind.CONSUMER, OtlpSpanKind.PRODUCER]
+    );
+    t.is(server.service, 'meshwire-a');
+
+    // Attributes (messaging semantic conventions).
+    t.like(send.attributes, {
+      'messaging.system': 'meshwire',
+      'messaging.operation.type': 'send',
+      'messaging.destination.name': 'svc.echo',
+      'messaging.message.body.size': 4,
+      'meshwire.source_peer.id': 'trace-a',
+      'meshwire.request': true,
+    });
+    t.truthy(send.attributes['messaging.message.id']);
+    t.is(receive.attributes['messaging.message.id'], send.attributes['messaging.message.id']);
+    t.like(receive.attributes, {
+      'messaging.operation.type': 'receive',
+      'meshwire.delivered_count': 1,
+    });
+    t.like(processSpan.attributes, { 'messaging.operation.type': 'process' });
+    t.truthy(processSpan.attributes['messaging.destination.subscription.name']);
+    t.like(respond.attributes, {
+      'messaging.operation.name': 'respond',
+      'messaging.message.body.size': 4,
+    });
+    // The Respond RPC has its own server span (no traceparent metadata): it is linked.
+    const respondRpc = spans.find(
+      s => s.name.endsWith('Messenger/Respond') && respond.links.some(l => l.spanId === s.spanId)
+    );
+    t.truthy(respondRpc, 'respond links the Respond RPC span');
+
+    // The responder saw the trace in Delivery.message.headers, at the process span.
+    const delivered = seen.find(
+      d =>
+        d.message.topic === 'svc.echo' &&
+        parentOf(d.message.headers.traceparent).traceId === traceId
+    );
+    t.truthy(delivered);
+    t.is(parentOf(delivered!.message.headers.traceparent).spanId, processSpan.spanId);
+    // The reply comes back in the same trace, at the respond span.
+    t.deepEqual(parentOf(res.reply.headers.traceparent), { traceId, spanId: respond.spanId });
+  }
+);
+
+test.serial('Send: deliveries carry a traceparent with the sender’s trace id', async t => {
+  const seen: WireDelivery[] = [];
+  const sub = responder('evt.>', seen);
+  const senderSpan = tracer.startSpan('client Send', { kind: SpanKind.CLIENT });
+  const traceId = senderSpan.spanContext().traceId;
+  await untilResponders(async () => {
+    const r = await call<{ delivered: number }>(
+      clients.messenger,
+      'Send',
+      {
+        message: { topic: 'evt.created', payload: Buffer.from('e1'), headers: { app: 'kept' } },
+        ack: 'DELIVERED',
+      },
+      tracedMetadata(senderSpan)
+    );
+    if (r.delivered < 1) throw new Error('not yet subscribed');
+    return r;
+  });
+  senderSpan.end();
+  const start = Date.now();
+  while (seen.length === 0 && Date.now() - start < 5000) await new Promise(r => setTimeout(r, 10));
+  sub.cancel();
+  t.true(seen.length >= 1);
+  for (const d of seen) {
+    t.is(parentOf(d.message.headers.traceparent).traceId, traceId);
+    t.is(d.message.headers.app, 'kept');
+  }
+  await receiver.waitFor(spans => Boolean(byName(spans, traceId, 'process evt.created')));
+  const send = byName(receiver.spans, traceId, 'send evt.created')!;
+  const server = receiver.spans.find(s => s.spanId === send.parentSpanId)!;
+  t.true(server.name.endsWith('Messenger/Send'));
+  t.is(server.parentSpanId, senderSpan.spanContext().spanId);
+});
+
+test.serial('/metrics: documented names and units', async t => {
+  // A message nobody subscribes to is dropped for reason no_subscribers.
+  await call(
+    clients.messenger,
+    'Send',
+    { message: { topic: 'nobody.listens', payload: Buffer.from('x'), headers: {} } },
+    new Metadata()
+  );
+  const text = await scrape(node.metricsPort);
+  // Prometheus name -> OTel unit, as docs/observability.md lists them.
+  const expected: Record<string, [type: string, unit: string]> = {
+    meshwire_messages_sent_total: ['counter', '{message}'],
+    meshwire_messages_received_total: ['counter', '{message}'],
+    meshwire_messages_delivered_total: ['counter', '{message}'],
+    meshwire_messages_dropped_total: ['counter', '{message}'],
+    meshwire_request_duration: ['histogram', 's'],
+    meshwire_subscriber_queue_depth: ['gauge', '{message}'],
+    meshwire_subscriptions_active: ['gauge', '{subscription}'],
+    meshwire_requests_pending: ['gauge', '{request}'],
+    meshwire_grpc_streams_active: ['gauge', '{stream}'],
+  };
+  for (const [name, [type, unit]] of Object.entries(expected)) {
+    t.regex(text, new RegExp(`^# TYPE ${name} ${type}$`, 'm'), name);
+    t.true(text.includes(`# UNIT ${name} ${unit}\n`), `${name} unit ${unit}`);
+  }
+  t.regex(text, /^meshwire_request_duration_count\{[^}]*outcome="ok"[^}]*\} [1-9]/m);
+  t.regex(text, /^meshwire_request_duration_bucket\{[^}]*le="0.001"[^}]*\} \d+/m);
+  t.regex(text, /^meshwire_messages_sent_total\{[^}]*kind="request"[^}]*\} [1-9]/m);
+  t.regex(text, /^meshwire_messages_received_total\{[^}]*source="local"[^}]*\} [1-9]/m);
+  t.regex(text, /^meshwire_messages_dropped_total\{[^}]*reason="no_subscribers"[^}]*\} [1-9]/m);
+  // The Subscribe streams of the earlier tests were cancelled: none is counted as open.
+  t.regex(text, /^meshwire_grpc_streams_active\{[^}]*rpc_method="Subscribe"[^}]*\} 0$/m);
+});
+
+test.serial('logs of the traced node are JSON with the node id, and say tracing is on', t => {
+  const parsed = node.lines
+    .filter(l => l.startsWith('{'))
+    .map(l => JSON.parse(l) as Record<string, unknown>);
+  t.true(parsed.length > 0);
+  t.true(parsed.every(l => l.node_id === 'trace-a'));
+  t.true(parsed.some(l => l.msg === 'exporting traces over OTLP'));
+  // No line per message at info level: the handful of start-up lines only.
+  t.true(parsed.filter(l => l.level === 'info').length < 10);
+});
