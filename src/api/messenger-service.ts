@@ -15,6 +15,7 @@ import type { Message, Target } from '../common';
 import { InvalidArgumentError, ResourceExhaustedError } from '../common';
 import type { AckMode, MeshNode, SendResult, SlowConsumerPolicy, Subscription } from '../node';
 import type { Logger } from '../telemetry';
+import { traceDeliveries } from '../telemetry';
 import type { ApiGuard } from './auth-guard';
 import type {
   DeliveryBatch,
@@ -142,6 +143,7 @@ export function messengerService(
   const SendStream: handleBidiStreamingCall<SendStreamRequest, SendStreamResponse> = (
     call: ServerDuplexStream<SendStreamRequest, SendStreamResponse>
   ) => {
+    node.telemetry.trackStream(call, 'SendStream');
     let pendingAcks = 0;
     let ended = false;
     const write = (response: SendStreamResponse): void => {
@@ -239,13 +241,14 @@ export function messengerService(
     }
     guard?.budget.track(sub, call.request.bufferSize || node.config.subscriberBufferSize);
     active.subscriptions.add(sub);
+    node.telemetry.trackStream(call, 'Subscribe');
     let waitingForDrain = false;
     const pump = (): void => {
       if (waitingForDrain) return;
       for (;;) {
         const batch = sub.take();
         if (!batch) return;
-        if (!call.write(batch)) {
+        if (!call.write(traceDeliveries(batch, sub))) {
           waitingForDrain = true;
           call.once('drain', () => {
             waitingForDrain = false;
@@ -305,6 +308,7 @@ export function messengerService(
   const RequestStream: handleBidiStreamingCall<RequestStreamRequest, RequestStreamResponse> = (
     call: ServerDuplexStream<RequestStreamRequest, RequestStreamResponse>
   ) => {
+    node.telemetry.trackStream(call, 'RequestStream');
     const pending = new Set<string>();
     const abort = new AbortController();
     let ended = false;
@@ -404,6 +408,7 @@ export function messengerService(
       callback(toServiceError(err, internal));
       return;
     }
+    node.telemetry.trackStream(call, 'RespondStream', ['end', 'cancelled', 'close']);
     let accepted = 0;
     let rejected = 0;
     call.on('data', (req: RespondRequest) => {

@@ -54,4 +54,6 @@ export function registerNodeMetrics(meter: Meter, node: MeshNode): void {
         reasons[k] = (reasons[k] ?? 0) + v;
       for (const [reason, v] of Object.entries(reasons)) r.observe(v, { reason });
     });
+  // Messages sent/received, open streams, request latency, per-peer transport, queues.
+  node.telemetry.attach(meter);
 }

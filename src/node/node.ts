@@ -25,6 +25,14 @@ import type { ClusterTarget, DeliveryScope, Dialer, InterestUpdate } from '../di
 import { Cluster } from '../dispatch';
 import type { PeerEntry } from '../peers';
 import { DnsResolver, PeerDirectory, validatePeerId } from '../peers';
+import {
+  MessagingTelemetry,
+  endSpan,
+  messagingTracingEnabled,
+  startReceiveSpan,
+  startRespondSpan,
+  traceSend,
+} from '../telemetry';
 import type { TransportLogger } from '../transport';
 import { RudpSocket } from '../transport';
 import type { NodeConfig } from './config';
@@ -128,6 +136,8 @@ export class MeshNode {
   readonly directory = new PeerDirectory();
   /** Messages that reached no subscriber, by reason (informational). */
   readonly drops = new DropCounter<NodeDropReason>();
+  /** Message counters, open streams, request latency and per-peer transport (/metrics). */
+  readonly telemetry = new MessagingTelemetry();
   private readonly clock: Clock;
   private readonly idPrefix = randomBytes(6).toString('base64url');
   private idCounter = 0;
@@ -314,10 +324,23 @@ export class MeshNode {
   send(message: Message, target: Target, opts: SendOptions = {}): SendResult | Promise<SendResult> {
     this.checkRunning();
     const msg = this.prepare(message, 'send');
+    this.telemetry.sentMessages++;
+    if (!messagingTracingEnabled()) return this.sendPrepared(msg, target, opts);
+    return traceSend(msg, { localPeer: this.id, target }, () =>
+      this.sendPrepared(msg, target, opts)
+    );
+  }
+
+  /** send() after validation, inside the producer span when tracing. */
+  private sendPrepared(
+    msg: Message,
+    target: Target,
+    opts: SendOptions
+  ): SendResult | Promise<SendResult> {
     const where = this.resolveTarget(target);
     const wantCount = opts.ack === 'DELIVERED';
     if (where === 'local') {
-      const delivered = this.router.publish(msg, this.id);
+      const delivered = this.publishLocal(msg);
       if (delivered === 0) this.drops.add('no_subscribers');
       return { id: msg.id, delivered };
     }
@@ -339,7 +362,7 @@ export class MeshNode {
     }
     // By interest: local subscribers, plus every peer with matching interest; each queue
     // group gets the message once cluster-wide, preferring a local member.
-    const local = this.router.publish(msg, this.id);
+    const local = this.publishLocal(msg);
     const plan = this.cluster
       ? this.interest.plan(msg.topic, g => this.router.hasGroupMember(msg.topic, g))
       : [];
@@ -368,8 +391,32 @@ export class MeshNode {
     );
   }
 
+  /**
+   * Hands a message from this node's clients to local subscribers, inside a `receive`
+   * span when tracing.
+   */
+  private publishLocal(msg: Message): number {
+    this.telemetry.receivedLocal++;
+    const rx = startReceiveSpan(msg, { localPeer: this.id, sourcePeer: this.id });
+    if (!rx) return this.router.publish(msg, this.id);
+    const delivered = this.router.publish(rx.message as Message, this.id);
+    rx.end(delivered);
+    return delivered;
+  }
+
   /** Sends a request to one responder (here or on a peer) and resolves with the first reply. */
   request(message: Message, target: Target, opts: RequestOptions = {}): Promise<ReplyResult> {
+    this.telemetry.sentRequests++;
+    return this.telemetry.timeRequest(this.requestUntimed(message, target, opts), () =>
+      this.clock.now()
+    );
+  }
+
+  private requestUntimed(
+    message: Message,
+    target: Target,
+    opts: RequestOptions
+  ): Promise<ReplyResult> {
     try {
       this.checkRunning();
       const msg = this.prepare(message, 'request');
@@ -389,10 +436,21 @@ export class MeshNode {
           where = { peerId: peer };
         }
       }
-      if (where === 'local') return this.track(this.requestLocal(msg, timeoutMs, opts.signal));
+      const span = {
+        localPeer: this.id,
+        target: where === 'local' ? undefined : where,
+        request: true,
+      };
+      if (where === 'local') {
+        return this.track(
+          traceSend(msg, span, () => this.requestLocal(msg, timeoutMs, opts.signal))
+        );
+      }
       const cluster = this.requireCluster(where);
       return this.track(
-        cluster.request(where, msg, { timeoutMs, failFast: opts.failFast, signal: opts.signal })
+        traceSend(msg, span, () =>
+          cluster.request(where, msg, { timeoutMs, failFast: opts.failFast, signal: opts.signal })
+        )
       );
     } catch (err) {
       return Promise.reject(err as Error);
@@ -411,7 +469,16 @@ export class MeshNode {
       timeoutMs,
       () => new DeadlineExceededError(`request on "${topic}" got no reply within ${timeoutMs} ms`)
     );
-    if (!this.router.deliverRequest(msg, origin, pending.token)) {
+    if (origin === this.id) this.telemetry.receivedLocal++;
+    else this.telemetry.receivedFromPeers++;
+    const rx = startReceiveSpan(msg, { localPeer: this.id, sourcePeer: origin, request: true });
+    const routed = this.router.deliverRequest(
+      rx ? (rx.message as Message) : msg,
+      origin,
+      pending.token
+    );
+    rx?.end(routed ? 1 : 0);
+    if (!routed) {
       pending.cancel(new NoRespondersError(`no responders for "${topic}" on node ${this.id}`));
       return pending.promise;
     }
@@ -435,7 +502,11 @@ export class MeshNode {
       );
     }
     const msg = this.prepare(message, 'reply');
-    if (!this.replies.resolve(replyTo, { reply: msg, responderPeer: this.id })) {
+    this.telemetry.sentReplies++;
+    const span = startRespondSpan(msg, this.id);
+    const resolved = this.replies.resolve(replyTo, { reply: msg, responderPeer: this.id });
+    endSpan(span, resolved ? undefined : 'unknown or expired reply token');
+    if (!resolved) {
       throw new NotFoundError(
         `respond: reply_to "${replyTo.slice(0, 64)}" is unknown or expired (the requester timed out, was cancelled, or the token is wrong)`
       );
@@ -446,14 +517,18 @@ export class MeshNode {
 
   onMessage(message: Message, origin: string, scope: DeliveryScope): number {
     if (this.stateValue === 'stopped') return 0;
+    this.telemetry.receivedFromPeers++;
+    const rx = startReceiveSpan(message, { localPeer: this.id, sourcePeer: origin });
+    const m = rx ? (rx.message as Message) : message;
     let delivered = 0;
-    if (scope.allGroups) delivered += this.router.publish(message, origin);
+    if (scope.allGroups) delivered += this.router.publish(m, origin);
     else {
-      if (scope.plain) delivered += this.router.publish(message, origin, true);
+      if (scope.plain) delivered += this.router.publish(m, origin, true);
       for (const g of scope.groups) {
-        if (this.router.publishToGroup(message, origin, g)) delivered++;
+        if (this.router.publishToGroup(m, origin, g)) delivered++;
       }
     }
+    rx?.end(delivered);
     return delivered;
   }
 
