@@ -1,7 +1,7 @@
 /**
  * `make bench-rpc`: request/response between two Node processes, 64 in flight, 128 B and
  * 16 KiB bodies, over
- *   - meshwire mux + rpc on our reliable-UDP transport (when src/transport offers it),
+ *   - meshwire mux + rpc on our reliable-UDP transport,
  *   - the same mux + rpc on kernel TCP (isolates the transport's cost),
  *   - NATS request/reply (Debian nats-server + npm nats; three processes),
  * first on loopback, then at 1% random packet loss (nftables in a network namespace made
@@ -26,7 +26,6 @@ import {
 } from '../common/results';
 import { benchCodec } from './codec';
 import type { RunParams, RunResult } from './client';
-import { rudpAvailable } from './rudp';
 
 type System = 'meshwire_rudp' | 'meshwire_tcp' | 'nats';
 const SIZES: [string, number][] = [
@@ -125,11 +124,7 @@ async function runSystem(sys: System, out: RunSet, suffix: string): Promise<void
 function systems(): System[] {
   const only = process.env.BENCH_RPC_SYSTEMS?.split(',');
   if (only) return only as System[];
-  const list: System[] = [];
-  if (rudpAvailable()) list.push('meshwire_rudp');
-  else console.error('src/transport offers no RudpSocket yet: skipping meshwire over reliable UDP');
-  list.push('meshwire_tcp', 'nats');
-  return list;
+  return ['meshwire_rudp', 'meshwire_tcp', 'nats'];
 }
 
 async function runScenarios(suffix: string): Promise<Record<string, number>> {
@@ -227,11 +222,15 @@ function report(figures: Record<string, number>): { ratios: Record<string, numbe
     );
   }
   const rows: string[][] = [];
+  const missing: string[] = [];
   for (const suffix of ['', '.loss1pct']) {
     for (const sys of ['meshwire_rudp', 'meshwire_tcp', 'nats']) {
       for (const [label] of SIZES) {
         const k = `${sys}.${label}${suffix}`;
-        if (figures[`${k}.rps`] === undefined) continue;
+        if (figures[`${k}.rps`] === undefined) {
+          missing.push(k);
+          continue;
+        }
         rows.push([
           sys.replace('_', ' over ').replace('rudp', 'reliable UDP').replace('tcp', 'kernel TCP'),
           label === '128b' ? '128 B' : '16 KiB',
@@ -252,12 +251,12 @@ function report(figures: Record<string, number>): { ratios: Record<string, numbe
   const ratioRows = Object.entries(ratios).map(([k, v]) => [k, fmt(v)]);
   const date = new Date().toISOString().slice(0, 16).replace('T', ' ');
   const doc = [
-    `Command: \`make bench-rpc\` (${date} UTC, ${timing.runs} runs each, medians; ${timing.warmupMs} ms warm-up, ${timing.durationMs} ms measured;`,
+    `Command: \`make bench-rpc\` (${date} UTC, ${timing.runs} run(s) each, medians; ${timing.warmupMs} ms warm-up, ${timing.durationMs} ms measured;`,
     `${IN_FLIGHT} requests in flight, echo responder in a second process; NATS adds the nats-server process).`,
     'Loss: 1% of packets dropped at random by nftables on the loopback of a network namespace, both directions.',
-    rudpAvailable()
-      ? ''
-      : '\nOver our reliable-UDP transport: not measured yet (src/transport does not offer `RudpSocket`).',
+    missing.length > 0
+      ? `\nNo figures (the run failed, see its output): ${missing.join(', ')}.`
+      : '',
     '',
     markdownTable(['system', 'body', 'loss', 'req/s', 'p50 µs', 'p99 µs'], rows),
     '',
