@@ -144,9 +144,14 @@ export class MemoryBudget {
     return this.usedBytes;
   }
 
-  /** Throws ResourceExhaustedError when the budget is full (called before publishing). */
-  admit(): void {
-    if (this.usedBytes < this.limit) return;
+  /**
+   * Throws ResourceExhaustedError when buffering `messages` once more would pass the
+   * budget (called before publishing; fan-out past it is dropped and counted in track).
+   */
+  admit(messages: readonly (Message | null | undefined)[]): void {
+    let n = 0;
+    for (const m of messages) if (m) n += deliveryBytes(m);
+    if (this.usedBytes + n <= this.limit) return;
     this.refused++;
     throw new ResourceExhaustedError(
       `limit memory_budget: subscribers that are not reading hold ${this.usedBytes} buffered bytes (budget ${this.limit}); retry later, or raise memoryBudgetBytes`

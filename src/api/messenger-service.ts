@@ -121,7 +121,7 @@ export function messengerService(
       const req = call.request;
       const ack = toAckMode(req.ack);
       guard?.checkPublish(call.metadata, req.message?.topic);
-      guard?.budget.admit();
+      guard?.budget.admit([req.message as Message]);
       const r = node.send(req.message as Message, toTarget(req.target), {
         ack,
         failFast: req.failFast,
@@ -164,7 +164,7 @@ export function messengerService(
         }
         if (guard) {
           for (const m of req.messages) guard.checkPublish(call.metadata, m?.topic);
-          guard.budget.admit();
+          guard.budget.admit(req.messages as Message[]);
         }
         const ids = new Array<string>(req.messages.length);
         let delivered = 0;
@@ -288,7 +288,7 @@ export function messengerService(
     try {
       target = toTarget(req.target);
       guard?.checkPublish(call.metadata, req.message?.topic);
-      guard?.budget.admit();
+      guard?.budget.admit([req.message as Message]);
     } catch (err) {
       callback(toServiceError(err, internal));
       return;
@@ -348,7 +348,7 @@ export function messengerService(
         target = toTarget(req.target);
         if (guard) {
           guard.checkPublish(call.metadata, req.message?.topic);
-          guard.budget.admit();
+          guard.budget.admit([req.message as Message]);
           release = guard.acquireInFlight(call.metadata);
         }
       } catch (err) {

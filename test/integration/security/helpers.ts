@@ -107,7 +107,10 @@ export interface SecureNode {
 }
 
 /** Starts a node on ephemeral loopback ports with config overrides; files reloaded every 100 ms. */
-export async function startSecureNode(overrides: Partial<NodeConfig>): Promise<SecureNode> {
+export async function startSecureNode(
+  overrides: Partial<NodeConfig>,
+  metrics = false
+): Promise<SecureNode> {
   const base = loadConfig({
     argv: [
       '--grpc-listen',
@@ -120,7 +123,7 @@ export async function startSecureNode(overrides: Partial<NodeConfig>): Promise<S
     env: {},
   });
   const config: NodeConfig = { ...base, nodeId: 'sec-node', ...overrides };
-  const server = await startMeshwire({ config, metrics: false, reloadIntervalMs: 100 });
+  const server = await startMeshwire({ config, metrics, reloadIntervalMs: 100 });
   const opened: MeshwireClients[] = [];
   return {
     server,
