@@ -1,0 +1,172 @@
+/**
+ * One side of a transport benchmark run (two processes per run; bench/transport/run.sh
+ * starts them, in a network namespace). Usage:
+ *   node peer.js recv <udp|tcp|rudp> <port> <maxSeconds>
+ *   node peer.js send <udp|tcp|rudp> <host> <port> <maxBytes> <maxSeconds> [congestion]
+ * The receiver prints one JSON line with bytes, seconds and CPU seconds; so does the sender.
+ */
+import { createSocket } from 'node:dgram';
+import { createConnection, createServer } from 'node:net';
+import { RudpSocket } from '../../src/transport';
+import type { CongestionAlgorithm, RudpConnection } from '../../src/transport';
+
+const SECRET = Buffer.from('meshwire-benchmark-cluster-secret');
+/** Same size as the transport's datagrams (MTU 1500 - 28). */
+const DATAGRAM = 1472;
+const CHUNK = 64 * 1024;
+
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+function report(o: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify(o) + '\n');
+}
+
+async function recv(kind: string, port: number, maxSeconds: number): Promise<void> {
+  const cpu0 = cpuSeconds();
+  let bytes = 0;
+  let first = 0;
+  let last = 0;
+  const done = (extra: Record<string, unknown> = {}): void => {
+    report({
+      role: 'recv',
+      kind,
+      bytes,
+      seconds: (last - first) / 1000,
+      cpuSeconds: cpuSeconds() - cpu0,
+      ...extra,
+    });
+    process.exit(0);
+  };
+  const count = (n: number): void => {
+    const now = performance.now();
+    if (first === 0) first = now;
+    last = now;
+    bytes += n;
+  };
+  setTimeout(() => done({ timedOut: true }), (maxSeconds + 5) * 1000).unref();
+  if (kind === 'udp') {
+    const s = createSocket('udp4');
+    s.on('error', () => {
+      // ENOBUFS and friends under overload: the datagram is simply lost
+    });
+    s.on('message', m => {
+      if (m.length === 1) done();
+      else count(m.length);
+    });
+    s.bind(port, '127.0.0.1', () => s.setRecvBufferSize(4 * 1024 * 1024));
+  } else if (kind === 'tcp') {
+    createServer(c => {
+      c.on('data', d => count(d.length));
+      c.on('end', () => done());
+    }).listen(port, '127.0.0.1');
+  } else {
+    const sock = await RudpSocket.bind({ host: '127.0.0.1', port, secret: SECRET });
+    sock.on('connection', (c: RudpConnection) => {
+      c.on('data', (d: Buffer) => count(d.length));
+      c.on('end', () => {
+        const stats = c.stats();
+        const finish = (): void => done({ stats, socket: sock.stats() });
+        // finish our direction too, so the sender's close completes before we exit
+        c.end();
+        c.once('close', finish);
+        setTimeout(finish, 1000).unref();
+      });
+      c.on('error', e => done({ error: e.message }));
+    });
+  }
+  process.stdout.write('ready\n');
+}
+
+async function send(
+  kind: string,
+  host: string,
+  port: number,
+  maxBytes: number,
+  maxSeconds: number,
+  cc: string
+): Promise<void> {
+  const cpu0 = cpuSeconds();
+  const t0 = performance.now();
+  const deadline = t0 + maxSeconds * 1000;
+  let sent = 0;
+  const payload = Buffer.alloc(CHUNK, 0x5a);
+  if (kind === 'udp') {
+    const s = createSocket('udp4');
+    const d = Buffer.alloc(DATAGRAM, 0x5a);
+    s.on('error', () => {
+      // send errors under overload (ENOBUFS) are losses, not failures
+    });
+    await new Promise<void>(r => s.connect(port, host, () => r()));
+    // blast in bursts, yielding so the loop can flush sends; bounded by bytes and time
+    while (sent < maxBytes && performance.now() < deadline) {
+      for (let i = 0; i < 64; i++) {
+        s.send(d);
+        sent += DATAGRAM;
+      }
+      await new Promise(r => setImmediate(r));
+    }
+    for (let i = 0; i < 20; i++) {
+      s.send(Buffer.alloc(1));
+      await new Promise(r => setTimeout(r, 10));
+    }
+    report({
+      role: 'send',
+      kind,
+      bytes: sent,
+      seconds: (performance.now() - t0) / 1000,
+      cpuSeconds: cpuSeconds() - cpu0,
+    });
+    s.close();
+    return;
+  }
+  const conn =
+    kind === 'tcp'
+      ? await new Promise<import('node:net').Socket>(resolve => {
+          const c = createConnection({ host, port }, () => resolve(c));
+        })
+      : await (async () => {
+          const sock = await RudpSocket.bind({
+            secret: SECRET,
+            congestion: cc as CongestionAlgorithm,
+          });
+          return sock.connect({ host, port }, { timeoutMs: 5000 });
+        })();
+  await new Promise<void>(resolve => {
+    const pump = (): void => {
+      while (sent < maxBytes && performance.now() < deadline) {
+        sent += payload.length;
+        if (!conn.write(payload)) {
+          conn.once('drain', pump);
+          return;
+        }
+      }
+      conn.end();
+      resolve();
+    };
+    pump();
+  });
+  conn.on('error', () => {
+    // the receiver may exit first; the figures come from the receiver
+  });
+  await new Promise(r => {
+    conn.once('close', r);
+    setTimeout(r, 3000).unref();
+  });
+  const stats = kind === 'rudp' ? (conn as RudpConnection).stats() : undefined;
+  report({
+    role: 'send',
+    kind,
+    bytes: sent,
+    seconds: (performance.now() - t0) / 1000,
+    cpuSeconds: cpuSeconds() - cpu0,
+    stats,
+  });
+  process.exit(0);
+}
+
+const [mode, kind, ...rest] = process.argv.slice(2);
+if (mode === 'recv') void recv(kind, Number(rest[0]), Number(rest[1]));
+else void send(kind, rest[0], Number(rest[1]), Number(rest[2]), Number(rest[3]), rest[4] ?? 'bbr');

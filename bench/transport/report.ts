@@ -1,0 +1,108 @@
+/**
+ * Reads the JSON lines of a transport benchmark run (bench/transport/run.sh) and writes
+ * bench/results/transport.json and the transport section of docs/benchmarks.md.
+ * Usage: node report.js <results.jsonl> <repoRoot>
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+interface Line {
+  scenario: string;
+  role: 'send' | 'recv';
+  kind: string;
+  bytes: number;
+  seconds: number;
+  cpuSeconds: number;
+  stats?: {
+    retransmittedBytes: number;
+    streamBytesSent: number;
+    srttMs: number;
+    lostPackets: number;
+    packetsSent: number;
+  };
+  error?: string;
+}
+
+const [file, root] = process.argv.slice(2);
+const lines = readFileSync(file, 'utf8')
+  .split('\n')
+  .filter(l => l.startsWith('{'))
+  .map(l => JSON.parse(l) as Line);
+const MiB = 1024 * 1024;
+const figures: Record<string, number> = {};
+const ratios: Record<string, number> = {};
+const rows: string[] = [];
+const get = (scenario: string, role: string): Line | undefined =>
+  lines.find(l => l.scenario === scenario && l.role === role);
+const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
+
+const udp = get('udp_raw.loss0', 'recv');
+if (udp && udp.seconds > 0) figures['udp_raw.payload_mib_s'] = round(udp.bytes / MiB / udp.seconds);
+for (const kind of ['meshwire', 'tcp']) {
+  for (const loss of ['loss0', 'loss1', 'loss5']) {
+    const r = get(`${kind}.${loss}`, 'recv');
+    const s = get(`${kind}.${loss}`, 'send');
+    if (!r || r.seconds <= 0) continue;
+    const goodput = r.bytes / MiB / r.seconds;
+    figures[`${kind}.goodput_mib_s.${loss}`] = round(goodput);
+    const cpu = (r.cpuSeconds + (s?.cpuSeconds ?? 0)) / (r.bytes / MiB);
+    figures[`${kind}.cpu_ms_per_mib.${loss}`] = round(cpu * 1000, 3);
+    if (loss === 'loss0') figures[`${kind}.cpu_s_per_gib`] = round(cpu * 1024, 3);
+    let retx = '';
+    if (s?.stats && s.stats.streamBytesSent > 0) {
+      const ratio = s.stats.retransmittedBytes / s.stats.streamBytesSent;
+      figures[`${kind}.retransmission_ratio.${loss}`] = round(ratio, 4);
+      retx = ratio.toFixed(4);
+    }
+    rows.push(
+      `| ${kind} | ${loss} | ${goodput.toFixed(1)} | ${(cpu * 1000).toFixed(2)} | ${retx || 'n/a'} |`
+    );
+  }
+}
+const m0 = figures['meshwire.goodput_mib_s.loss0'];
+if (m0 && figures['udp_raw.payload_mib_s'])
+  ratios['meshwire_vs_udp_raw.loss0'] = round(m0 / figures['udp_raw.payload_mib_s'], 3);
+for (const loss of ['loss1', 'loss5']) {
+  const m = figures[`meshwire.goodput_mib_s.${loss}`];
+  const tcp0 = figures['tcp.goodput_mib_s.loss0'];
+  const tcp = figures[`tcp.goodput_mib_s.${loss}`];
+  if (m && m0) ratios[`meshwire.keep.${loss}`] = round(m / m0, 3);
+  if (tcp && tcp0) ratios[`tcp.keep.${loss}`] = round(tcp / tcp0, 3);
+}
+for (const loss of ['loss0', 'loss1', 'loss5']) {
+  const m = figures[`meshwire.goodput_mib_s.${loss}`];
+  const tcp = figures[`tcp.goodput_mib_s.${loss}`];
+  if (m && tcp) ratios[`meshwire_vs_tcp.${loss}`] = round(m / tcp, 3);
+}
+writeFileSync(
+  join(root, 'bench/results/transport.json'),
+  JSON.stringify({ figures, ratios }, null, 2) + '\n'
+);
+
+const section = [
+  `Measured ${new Date().toISOString().slice(0, 16)}Z by \`make bench-transport\` (bench/transport/run.sh): two Node`,
+  'processes in a network namespace (`lo` MTU 1500, TSO/GSO/GRO off), one connection, 256 MiB or 10 s;',
+  'loss made by nftables `numgen random mod 1000 < N drop` on input. Raw UDP: 1472-byte datagrams',
+  '(the transport datagram size), payload rate at the receiver.',
+  '',
+  '| transport | loss | goodput MiB/s | CPU ms/MiB (both sides) | retransmitted/sent bytes |',
+  '|---|---|---|---|---|',
+  ...rows,
+  '',
+  `Raw Node UDP payload: ${figures['udp_raw.payload_mib_s'] ?? 'n/a'} MiB/s.`,
+  '',
+  'Ratios: ' +
+    Object.entries(ratios)
+      .map(([k, v]) => `\`${k}\` ${v}`)
+      .join(', ') +
+    '.',
+].join('\n');
+const docPath = join(root, 'docs/benchmarks.md');
+const doc = readFileSync(docPath, 'utf8');
+const start = '<!-- bench:transport:start -->';
+const end = '<!-- bench:transport:end -->';
+const i = doc.indexOf(start);
+const j = doc.indexOf(end);
+if (i >= 0 && j > i)
+  writeFileSync(docPath, doc.slice(0, i + start.length) + '\n' + section + '\n' + doc.slice(j));
+process.stdout.write(JSON.stringify({ figures, ratios }, null, 2) + '\n');

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Transport benchmark (make bench-transport): meshwire vs kernel TCP vs raw UDP, two Node
+# processes per run, inside network namespaces we create and delete here (names mwbench*),
+# lo at MTU 1500 with TSO/GSO/GRO off, random loss by nftables on input.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PEER=dist/bench/transport/peer.js
+MAX_BYTES=${MAX_BYTES:-268435456}
+MAX_SECONDS=${MAX_SECONDS:-10}
+OUT=$(mktemp /tmp/mwbench.XXXXXX.jsonl)
+NAMESPACES=()
+
+cleanup() {
+  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+make_ns() { # name permille
+  local ns=$1 permille=$2
+  ip netns del "$ns" 2>/dev/null || true
+  ip netns add "$ns"
+  NAMESPACES+=("$ns")
+  ip netns exec "$ns" ip link set lo mtu 1500 up
+  ip netns exec "$ns" ethtool -K lo tso off gso off gro off >/dev/null 2>&1 || true
+  if [[ $permille -gt 0 ]]; then
+    ip netns exec "$ns" nft -f - <<NFT
+table inet mwbench {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    numgen random mod 1000 < $permille drop
+  }
+}
+NFT
+  fi
+}
+
+run() { # scenario ns kind port [congestion]
+  local scenario=$1 ns=$2 kind=$3 port=$4 cc=${5:-bbr}
+  local rfile
+  rfile=$(mktemp)
+  ip netns exec "$ns" node "$PEER" recv "$kind" "$port" "$MAX_SECONDS" >"$rfile" &
+  local rpid=$!
+  for _ in $(seq 1 100); do grep -q ready "$rfile" && break; sleep 0.05; done
+  local sline
+  sline=$(timeout $((MAX_SECONDS + 30)) ip netns exec "$ns" node "$PEER" send "$kind" 127.0.0.1 "$port" "$MAX_BYTES" "$MAX_SECONDS" "$cc" | grep '^{' || true)
+  wait "$rpid" || true
+  local rline
+  rline=$(grep '^{' "$rfile" || true)
+  rm -f "$rfile"
+  [[ -n $sline ]] && echo "${sline%\}},\"scenario\":\"$scenario\"}" >>"$OUT"
+  [[ -n $rline ]] && echo "${rline%\}},\"scenario\":\"$scenario\"}" >>"$OUT"
+  echo "$scenario: $(echo "$rline" | head -c 200)"
+}
+
+make_ns mwbench0 0
+make_ns mwbench10 10
+make_ns mwbench50 50
+
+run udp_raw.loss0 mwbench0 udp 7501
+for loss in 0 1 5; do
+  ns=mwbench$((loss * 10))
+  run "tcp.loss$loss" "$ns" tcp 7502
+  run "meshwire.loss$loss" "$ns" rudp 7503
+done
+
+node dist/bench/transport/report.js "$OUT" "$PWD"
+rm -f "$OUT"
