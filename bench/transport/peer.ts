@@ -7,6 +7,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { createConnection, createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { RudpSocket } from '../../src/transport';
 import type { CongestionAlgorithm, RudpConnection } from '../../src/transport';
 
@@ -124,7 +125,7 @@ async function send(
   }
   const conn =
     kind === 'tcp'
-      ? await new Promise<import('node:net').Socket>(resolve => {
+      ? await new Promise<Socket>(resolve => {
           const c = createConnection({ host, port }, () => resolve(c));
         })
       : await (async () => {
