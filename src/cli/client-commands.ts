@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import type { Client, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../common';
+import { clientSecurity } from '../api/auth-client';
+import type { ClientInit } from '../api/client';
 import { createClients } from '../api/client';
 import type {
   DeliveryBatch,
@@ -16,6 +18,18 @@ import type {
 import { EXIT } from './exit-codes';
 
 type Opts = Record<string, unknown>;
+
+/** TLS and token options (main.ts securityOptions) as client credentials. */
+function security(opts: Opts): ClientInit {
+  const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
+  return clientSecurity({
+    caFile: str(opts.tlsCaFile),
+    certFile: str(opts.tlsCertFile),
+    keyFile: str(opts.tlsKeyFile),
+    serverName: str(opts.tlsServerName),
+    token: str(opts.token),
+  });
+}
 
 function readPayload(payload: string): Buffer {
   if (payload === '-') return readFileSync(0);
@@ -79,7 +93,7 @@ function deliveryJson(m: WireMessage, extra: Record<string, unknown>): string {
 }
 
 export async function sendCommand(topic: string, payload: string, opts: Opts): Promise<void> {
-  const { messenger, close } = createClients(String(opts.server));
+  const { messenger, close } = createClients(String(opts.server), security(opts));
   try {
     const count = positiveInt(opts.count, '--count') ?? 1;
     const body = readPayload(payload);
@@ -98,7 +112,7 @@ export async function sendCommand(topic: string, payload: string, opts: Opts): P
 }
 
 export async function subCommand(patterns: string[], opts: Opts): Promise<void> {
-  const { messenger, close } = createClients(String(opts.server));
+  const { messenger, close } = createClients(String(opts.server), security(opts));
   const limit = positiveInt(opts.count, '--count');
   const maxBatch = positiveInt(opts.maxBatch, '--max-batch') ?? 64;
   let seen = 0;
@@ -143,7 +157,7 @@ export async function subCommand(patterns: string[], opts: Opts): Promise<void> 
 }
 
 export async function requestCommand(topic: string, payload: string, opts: Opts): Promise<void> {
-  const { messenger, close } = createClients(String(opts.server));
+  const { messenger, close } = createClients(String(opts.server), security(opts));
   try {
     const timeoutMs = positiveInt(opts.timeoutMs, '--timeout-ms') ?? 5000;
     const res = await unary<RequestResponse>(
@@ -163,7 +177,7 @@ export async function requestCommand(topic: string, payload: string, opts: Opts)
 }
 
 export async function replyCommand(pattern: string, payload: string, opts: Opts): Promise<void> {
-  const { messenger, close } = createClients(String(opts.server));
+  const { messenger, close } = createClients(String(opts.server), security(opts));
   const limit = positiveInt(opts.count, '--count');
   let answered = 0;
   const fixed = Buffer.from(payload, 'utf8');
@@ -205,7 +219,7 @@ export async function replyCommand(pattern: string, payload: string, opts: Opts)
 }
 
 export async function peersList(opts: Opts): Promise<void> {
-  const { peers, close } = createClients(String(opts.server));
+  const { peers, close } = createClients(String(opts.server), security(opts));
   try {
     const res = await unary<{ peers: WirePeerInfo[] }>(peers, 'ListPeers', {});
     for (const p of res.peers) console.log(JSON.stringify(p));
@@ -215,7 +229,7 @@ export async function peersList(opts: Opts): Promise<void> {
 }
 
 export async function peersPut(id: string, addresses: string[], opts: Opts): Promise<void> {
-  const { peers, close } = createClients(String(opts.server));
+  const { peers, close } = createClients(String(opts.server), security(opts));
   try {
     const res = await unary<{ peer: WirePeerInfo }>(peers, 'PutPeer', { id, addresses });
     console.log(JSON.stringify(res.peer));
@@ -225,7 +239,7 @@ export async function peersPut(id: string, addresses: string[], opts: Opts): Pro
 }
 
 export async function peersDelete(id: string, opts: Opts): Promise<void> {
-  const { peers, close } = createClients(String(opts.server));
+  const { peers, close } = createClients(String(opts.server), security(opts));
   try {
     await unary(peers, 'DeletePeer', { id });
     process.exitCode = EXIT.OK;

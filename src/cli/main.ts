@@ -33,6 +33,37 @@ const serverOption = (): Option =>
     .env('MESHWIRE_SERVER')
     .default('127.0.0.1:7400');
 
+/** TLS and token options of every client command (docs/security.md). */
+function securityOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--tls-ca-file <file>', 'CA bundle to verify the node (turns on TLS)').env(
+        'MESHWIRE_TLS_CA_FILE'
+      )
+    )
+    .addOption(
+      new Option('--tls-cert-file <file>', 'client certificate for mTLS').env(
+        'MESHWIRE_CLIENT_CERT_FILE'
+      )
+    )
+    .addOption(
+      new Option('--tls-key-file <file>', 'client private key for mTLS').env(
+        'MESHWIRE_CLIENT_KEY_FILE'
+      )
+    )
+    .addOption(
+      new Option('--tls-server-name <name>', 'name to verify in the node certificate').env(
+        'MESHWIRE_TLS_SERVER_NAME'
+      )
+    )
+    .addOption(
+      new Option(
+        '--token <token>',
+        'bearer token (prefer the environment: argv shows in the process list)'
+      ).env('MESHWIRE_TOKEN')
+    );
+}
+
 function targetOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--peer <id>', 'target node id').conflicts('address'))
@@ -125,6 +156,11 @@ peers
     const { peersDelete } = await import('./client-commands');
     await peersDelete(id, opts);
   });
+
+// Every client command (all but serve) speaks TLS and tokens.
+for (const cmd of [...program.commands, ...peers.commands]) {
+  if (cmd.name() !== 'serve' && cmd.name() !== 'peers') securityOptions(cmd);
+}
 
 async function main(): Promise<void> {
   try {

@@ -1,0 +1,150 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { protoDir } from '../../../src/api';
+import {
+  ADMIN_TOKEN,
+  makePki,
+  ORDERS_TOKEN,
+  startSecureNode,
+  tempDir,
+  TOKENS_YAML,
+  writeTokens,
+} from './helpers';
+
+const PYTHON = '/usr/bin/python3';
+const ROOT = join(__dirname, '..', '..', '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+
+function run(
+  file: string,
+  args: string[],
+  env: Record<string, string> = {}
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise(resolve => {
+    execFile(
+      file,
+      args,
+      { timeout: 60_000, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      }
+    );
+  });
+}
+
+test('Python grpcio over TLS: tokens and topic permissions give the same answers as grpc-js', async t => {
+  const pki = makePki();
+  const srv = pki.issue('py-srv', 'node-py', true);
+  const stubs = mkdtempSync(join(tmpdir(), 'mw-py-sec-'));
+  execFileSync('protoc', [
+    `-I${protoDir()}`,
+    `--python_out=${stubs}`,
+    'messaging/v1/messaging.proto',
+  ]);
+  const node = await startSecureNode({
+    tlsCertFile: srv.cert,
+    tlsKeyFile: srv.key,
+    authTokensFile: writeTokens(tempDir(), TOKENS_YAML),
+  });
+  try {
+    const out = await run(PYTHON, [
+      join(ROOT, 'test', 'python', 'secure_client.py'),
+      stubs,
+      node.address,
+      pki.caCert,
+      ADMIN_TOKEN,
+      ORDERS_TOKEN,
+    ]);
+    t.is(out.code, 0, out.stderr);
+    const r = JSON.parse(out.stdout.trim().split('\n').pop() ?? '{}') as Record<
+      string,
+      [string, string]
+    >;
+    t.is(r.no_token[0], 'UNAUTHENTICATED');
+    t.is(r.wrong_token[0], 'UNAUTHENTICATED');
+    t.is(r.good_send[0], 'OK');
+    t.is(r.allowed_send[0], 'OK');
+    t.is(r.denied_send[0], 'PERMISSION_DENIED');
+    t.regex(r.denied_send[1], /orders\.internal\.audit.*deny "orders\.internal\.>"/);
+    t.is(r.outside_send[0], 'PERMISSION_DENIED');
+    t.is(r.allowed_sub[0], 'OK');
+    t.is(r.denied_sub[0], 'PERMISSION_DENIED');
+    t.regex(r.denied_sub[1], /deny "orders\.secret\.status"/);
+    t.is(r.outside_sub[0], 'PERMISSION_DENIED');
+  } finally {
+    await node.close();
+  }
+});
+
+test('CLI over mTLS with a token from MESHWIRE_TOKEN; exit code 7 without a token or with a forbidden topic', async t => {
+  const pki = makePki();
+  const srv = pki.issue('cli-srv', 'node-cli', true);
+  const cli = pki.issue('cli-client', 'cli-user', false);
+  const node = await startSecureNode({
+    tlsCertFile: srv.cert,
+    tlsKeyFile: srv.key,
+    tlsClientCaFile: pki.caCert,
+    authTokensFile: writeTokens(tempDir(), TOKENS_YAML),
+  });
+  const tlsFlags = [
+    '--server',
+    node.address,
+    '--tls-ca-file',
+    pki.caCert,
+    '--tls-cert-file',
+    cli.cert,
+    '--tls-key-file',
+    cli.key,
+  ];
+  try {
+    const ok = await run(process.execPath, [CLI, 'send', 'orders.eu.created', 'hi', ...tlsFlags], {
+      MESHWIRE_TOKEN: ORDERS_TOKEN,
+    });
+    t.is(ok.code, 0, ok.stderr);
+    t.regex(ok.stdout, /"id"/);
+    const noToken = await run(process.execPath, [
+      CLI,
+      'send',
+      'orders.eu.created',
+      'hi',
+      ...tlsFlags,
+    ]);
+    t.is(noToken.code, 7);
+    t.regex(noToken.stderr, /no token/);
+    const denied = await run(process.execPath, [
+      CLI,
+      'send',
+      'orders.internal.x',
+      'hi',
+      ...tlsFlags,
+      '--token',
+      ORDERS_TOKEN,
+    ]);
+    t.is(denied.code, 7);
+    t.regex(denied.stderr, /may not publish to "orders\.internal\.x"/);
+    const peers = await run(process.execPath, [CLI, 'peers', 'list', ...tlsFlags], {
+      MESHWIRE_TOKEN: ADMIN_TOKEN,
+    });
+    t.is(peers.code, 0, peers.stderr);
+    t.regex(peers.stdout, /sec-node/);
+    const noCert = await run(process.execPath, [
+      CLI,
+      'send',
+      'orders.eu.created',
+      'hi',
+      '--server',
+      node.address,
+      '--tls-ca-file',
+      pki.caCert,
+      '--token',
+      ORDERS_TOKEN,
+    ]);
+    t.is(noCert.code, 3, 'no client certificate: the node is unavailable to this client');
+  } finally {
+    await node.close();
+  }
+});
