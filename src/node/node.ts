@@ -34,6 +34,7 @@ import {
   traceSend,
 } from '../telemetry';
 import type { TransportLogger } from '../transport';
+import type { RudpConnection } from '../transport';
 import { RudpSocket } from '../transport';
 import type { NodeConfig } from './config';
 import { peerSeeds } from './config';
@@ -202,8 +203,15 @@ export class MeshNode {
         logger: this.init.logger,
       });
       this.socket = socket;
-      dial = (addr, timeoutMs) => socket.connect(addr, { timeoutMs });
-      onAccept = accept => socket.on('connection', accept);
+      // Per-peer transport figures on /metrics while each connection is open.
+      const watch = (conn: RudpConnection): RudpConnection => {
+        const addr = formatHostPort(conn.remoteAddress);
+        this.telemetry.transport.watchConnection(() => this.peerIdAt(addr), conn);
+        return conn;
+      };
+      this.telemetry.transport.registerSocket(socket);
+      dial = (addr, timeoutMs) => socket.connect(addr, { timeoutMs }).then(watch);
+      onAccept = accept => socket.on('connection', (c: RudpConnection) => accept(watch(c)));
       this.transportClose = () => socket.close();
     } else {
       dial = t.dial;
@@ -228,6 +236,14 @@ export class MeshNode {
       intervalMs: this.init.dnsIntervalMs,
     });
     this.dns.start();
+  }
+
+  /** The id of the peer at UDP address `addr` ("host:port"), else the address itself. */
+  private peerIdAt(addr: string): string {
+    for (const e of this.directory.list()) {
+      if (e.addresses.some(a => formatHostPort(a) === addr)) return e.id;
+    }
+    return addr;
   }
 
   /** The bound UDP peer address (resolved when peerListen has port 0). */

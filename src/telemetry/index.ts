@@ -45,4 +45,10 @@ export {
 } from './messaging-metrics';
 export type { RequestOutcome } from './messaging-metrics';
 export { TransportMetrics } from './transport-metrics';
-export type { TransportStatsLike, TransportStatsSource, QueueKind } from './transport-metrics';
+export type {
+  TransportStatsLike,
+  TransportStatsSource,
+  SocketStatsSource,
+  PeerName,
+  QueueKind,
+} from './transport-metrics';

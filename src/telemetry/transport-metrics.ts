@@ -27,6 +27,23 @@ export interface TransportStatsSource {
   stats(): TransportStatsLike;
 }
 
+/** A socket shared by every connection (RudpSocket): its drops by reason. */
+export interface SocketStatsSource {
+  stats(): { drops?: Record<string, number> };
+}
+
+/** A peer id, or a function giving it at scrape time (e.g. a directory lookup by address). */
+export type PeerName = string | (() => string);
+
+const nameOf = (p: PeerName): string => {
+  if (typeof p === 'string') return p;
+  try {
+    return p();
+  } catch {
+    return 'unknown';
+  }
+};
+
 /** Counter fields summed per peer; kept for closed connections so totals never go down. */
 const COUNTER_FIELDS = [
   'retransmissions',
@@ -76,7 +93,8 @@ interface QueueEntry {
  * return an unregister function; call it when the connection or queue goes away.
  */
 export class TransportMetrics {
-  private readonly live = new Map<TransportStatsSource, string>();
+  private readonly live = new Map<TransportStatsSource, PeerName>();
+  private readonly sockets = new Set<SocketStatsSource>();
   private readonly retired = new Map<string, PeerTotals>();
   private readonly queues = new Set<QueueEntry>();
 
@@ -84,13 +102,14 @@ export class TransportMetrics {
    * Registers one connection to `peerId`. Its srtt/cwnd/bytes in flight are exported
    * while registered; its counters are added to the peer's totals when unregistered.
    */
-  registerConnection(peerId: string, source: TransportStatsSource): () => void {
-    this.live.set(source, peerId);
+  registerConnection(peer: PeerName, source: TransportStatsSource): () => void {
+    this.live.set(source, peer);
     let done = false;
     return () => {
       if (done) return;
       done = true;
       if (!this.live.delete(source)) return;
+      const peerId = nameOf(peer);
       let totals = this.retired.get(peerId);
       if (!totals) this.retired.set(peerId, (totals = emptyTotals()));
       try {
@@ -99,6 +118,23 @@ export class TransportMetrics {
         // A connection that cannot report any more loses its last figures, nothing else.
       }
     };
+  }
+
+  /**
+   * Registers a connection that unregisters itself on its 'close' event (a
+   * RudpConnection, or any Duplex with stats()).
+   */
+  watchConnection(
+    peer: PeerName,
+    conn: TransportStatsSource & { once(event: 'close', fn: () => void): unknown }
+  ): void {
+    conn.once('close', this.registerConnection(peer, conn));
+  }
+
+  /** Registers a socket whose datagram drops (by reason) are exported. */
+  registerSocket(source: SocketStatsSource): () => void {
+    this.sockets.add(source);
+    return () => this.sockets.delete(source);
   }
 
   /** Registers a queue whose depth is read at scrape time (e.g. one per peer sender). */
@@ -116,9 +152,9 @@ export class TransportMetrics {
   /** Snapshot of every live connection's stats with its peer id; failing sources are skipped. */
   liveStats(): Array<{ peerId: string; stats: TransportStatsLike }> {
     const out: Array<{ peerId: string; stats: TransportStatsLike }> = [];
-    for (const [source, peerId] of this.live) {
+    for (const [source, peer] of this.live) {
       try {
-        out.push({ peerId, stats: source.stats() });
+        out.push({ peerId: nameOf(peer), stats: source.stats() });
       } catch {
         // skipped: telemetry never throws into the scrape
       }
@@ -205,6 +241,11 @@ export class TransportMetrics {
       description: 'Packets dropped by the transport, by peer and reason',
       unit: '{packet}',
     });
+    const datagramDrops = meter.createObservableCounter('meshwire.transport.datagrams.dropped', {
+      description:
+        'Datagrams dropped by the UDP socket, by reason (socket-level plus every connection)',
+      unit: '{datagram}',
+    });
     const depth = meter.createObservableGauge('meshwire.queue.depth', {
       description: 'Items waiting in a bounded queue, by queue (unresolved, peer_sender...)',
       unit: '{message}',
@@ -234,6 +275,19 @@ export class TransportMetrics {
           }
         }
         for (const q of this.queueDepths()) obs.observe(depth, q.depth, q.attributes);
+        const socketDrops: Record<string, number> = {};
+        for (const sock of this.sockets) {
+          try {
+            for (const [k, v] of Object.entries(sock.stats().drops ?? {})) {
+              socketDrops[k] = (socketDrops[k] ?? 0) + v;
+            }
+          } catch {
+            // a closed socket reports nothing
+          }
+        }
+        for (const [reason, v] of Object.entries(socketDrops)) {
+          obs.observe(datagramDrops, v, { reason });
+        }
       },
       [
         srtt,
@@ -247,6 +301,7 @@ export class TransportMetrics {
         bytesSent,
         bytesReceived,
         dropped,
+        datagramDrops,
         depth,
       ]
     );

@@ -5,6 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 
 export const CLI = join(__dirname, '..', '..', '..', 'src', 'cli', 'main.js');
@@ -33,12 +34,9 @@ export async function startNodeProcess(
     [
       CLI,
       'serve',
-      '--grpc-listen',
-      '127.0.0.1:0',
-      '--peer-listen',
-      '127.0.0.1:0',
-      '--metrics-listen',
-      '127.0.0.1:0',
+      ...['--grpc-listen', '--peer-listen', '--metrics-listen'].flatMap(flag =>
+        args.includes(flag) ? [] : [flag, '127.0.0.1:0']
+      ),
       ...args,
     ],
     { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }
@@ -91,4 +89,22 @@ export async function startNodeProcess(
 export async function scrape(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
   return res.text();
+}
+
+/** `n` distinct free UDP ports on 127.0.0.1 (held together, so none repeats). */
+export async function freeUdpPorts(n: number): Promise<number[]> {
+  const sockets = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createSocket>>((resolve, reject) => {
+          const s = createSocket('udp4');
+          s.once('error', reject);
+          s.bind(0, '127.0.0.1', () => resolve(s));
+        })
+    )
+  );
+  const ports = sockets.map(s => s.address().port);
+  await Promise.all(sockets.map(s => new Promise<void>(resolve => s.close(() => resolve()))));
+  return ports;
 }

@@ -1,0 +1,300 @@
+/**
+ * Two nodes as separate processes (static peers on loopback), both exporting over
+ * OTLP/gRPC to one real receiver: a Request from a traced client through node A to a
+ * responder on node B is ONE trace; with datagram loss injected by nftables, the
+ * transport counters on /metrics move.
+ */
+import { execFileSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import type { Client, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
+import type { Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import test from 'ava';
+import type { MeshwireClients } from '../../../src/api';
+import { createClients } from '../../../src/api';
+import type { WireDelivery, WireMessage } from '../../../src/api/proto';
+import type { OtlpReceiver, ReceivedSpan } from '../../helpers/otlp-receiver';
+import { OtlpSpanKind, startOtlpReceiver } from '../../helpers/otlp-receiver';
+import type { NodeProcess } from './node-process';
+import { freeUdpPorts, scrape, startNodeProcess } from './node-process';
+
+const tracer = new BasicTracerProvider().getTracer('test-client');
+const w3c = new W3CTraceContextPropagator();
+
+function tracedMetadata(span: Span): Metadata {
+  const md = new Metadata();
+  w3c.inject(trace.setSpan(ROOT_CONTEXT, span), md, { set: (c, k, v) => c.set(k, v) });
+  return md;
+}
+
+function call<Res>(client: Client, name: string, req: unknown, md = new Metadata()): Promise<Res> {
+  const fn = (client as unknown as Record<string, (...a: unknown[]) => unknown>)[name].bind(client);
+  return new Promise((resolve, reject) =>
+    fn(req, md, { deadline: Date.now() + 10_000 }, (err: ServiceError | null, res: Res) =>
+      err ? reject(err) : resolve(res)
+    )
+  );
+}
+
+const parentOf = (tp: string | undefined): { traceId: string; spanId: string } => {
+  const [, traceId, spanId] = (tp ?? '').split('-');
+  return { traceId, spanId };
+};
+
+let receiver: OtlpReceiver;
+let a: NodeProcess;
+let b: NodeProcess;
+let ca: MeshwireClients;
+let cb: MeshwireClients;
+let udpA: number;
+let udpB: number;
+
+test.before(async () => {
+  receiver = await startOtlpReceiver();
+  [udpA, udpB] = await freeUdpPorts(2);
+  const env = (service: string): Record<string, string> => ({
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+    OTEL_BSP_SCHEDULE_DELAY: '50',
+    OTEL_SERVICE_NAME: service,
+  });
+  [a, b] = await Promise.all([
+    startNodeProcess(
+      [
+        '--node-id',
+        'node-a',
+        '--peer-listen',
+        `127.0.0.1:${udpA}`,
+        '--peers',
+        `node-b=127.0.0.1:${udpB}`,
+      ],
+      env('meshwire-a')
+    ),
+    startNodeProcess(
+      [
+        '--node-id',
+        'node-b',
+        '--peer-listen',
+        `127.0.0.1:${udpB}`,
+        '--peers',
+        `node-a=127.0.0.1:${udpA}`,
+      ],
+      env('meshwire-b')
+    ),
+  ]);
+  ca = createClients(a.grpc);
+  cb = createClients(b.grpc);
+});
+
+test.after.always(async () => {
+  ca?.close();
+  cb?.close();
+  await Promise.all([a?.stop(), b?.stop()]);
+  await receiver?.close();
+});
+
+/** A responder on `clients`' node answering with the delivered headers. */
+function responder(
+  clients: MeshwireClients,
+  topic: string,
+  seen: WireDelivery[]
+): ClientReadableStream<unknown> {
+  const m = clients.messenger as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const stream = m.Subscribe.call(clients.messenger, { topics: [topic] }) as ClientReadableStream<{
+    deliveries: WireDelivery[];
+  }>;
+  stream.on('data', batch => {
+    for (const d of batch.deliveries) {
+      seen.push(d);
+      if (!d.replyTo) continue;
+      const reply = {
+        payload: Buffer.from(`re:${d.message.payload.toString()}`),
+        headers: d.message.headers,
+      };
+      void call(clients.messenger, 'Respond', { replyTo: d.replyTo, message: reply }).catch(
+        () => undefined
+      );
+    }
+  });
+  stream.on('error', () => undefined);
+  return stream;
+}
+
+async function retry<T>(fn: () => Promise<T>, attempts = 200): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts) throw err;
+      await new Promise(r => setTimeout(r, 25));
+    }
+  }
+}
+
+const named = (spans: ReceivedSpan[], traceId: string, name: string): ReceivedSpan | undefined =>
+  spans.find(s => s.traceId === traceId && s.name === name);
+
+test.serial(
+  'Request from a traced client through node A to a responder on node B: one trace',
+  async t => {
+    const seen: WireDelivery[] = [];
+    const sub = responder(cb, 'svc.remote', seen);
+    let clientSpan!: Span;
+    const res = await retry(async () => {
+      clientSpan = tracer.startSpan('client Request svc.remote', { kind: SpanKind.CLIENT });
+      try {
+        return await call<{ reply: WireMessage; responderPeer: string }>(
+          ca.messenger,
+          'Request',
+          {
+            target: { peerId: 'node-b' },
+            message: { topic: 'svc.remote', payload: Buffer.from('ping'), headers: {} },
+            timeoutMs: 2000,
+          },
+          tracedMetadata(clientSpan)
+        );
+      } finally {
+        clientSpan.end();
+      }
+    });
+    sub.cancel();
+    t.is(res.responderPeer, 'node-b');
+    t.is(res.reply.payload.toString(), 're:ping');
+    const traceId = clientSpan.spanContext().traceId;
+    const names = ['send svc.remote', 'receive svc.remote', 'process svc.remote', 'respond'];
+    await receiver.waitFor(
+      spans =>
+        names.every(n => named(spans, traceId, n)) &&
+        spans.some(s => s.traceId === traceId && s.name.endsWith('Messenger/Request'))
+    );
+    const spans = receiver.spans;
+    const server = spans.find(s => s.traceId === traceId && s.name.endsWith('Messenger/Request'))!;
+    const [send, receive, processSpan, respond] = names.map(n => named(spans, traceId, n)!);
+    // client -> server span on A -> producer on A -> consumer on B -> delivery -> respond on B
+    t.is(server.parentSpanId, clientSpan.spanContext().spanId);
+    t.is(send.parentSpanId, server.spanId);
+    t.is(receive.parentSpanId, send.spanId);
+    t.is(processSpan.parentSpanId, receive.spanId);
+    t.is(respond.parentSpanId, processSpan.spanId);
+    t.deepEqual(
+      [server, send, receive, processSpan, respond].map(s => s.service),
+      ['meshwire-a', 'meshwire-a', 'meshwire-b', 'meshwire-b', 'meshwire-b']
+    );
+    t.deepEqual(
+      [send.kind, receive.kind, processSpan.kind, respond.kind],
+      [OtlpSpanKind.PRODUCER, OtlpSpanKind.CONSUMER, OtlpSpanKind.CONSUMER, OtlpSpanKind.PRODUCER]
+    );
+    t.like(send.attributes, {
+      'messaging.system': 'meshwire',
+      'messaging.destination.name': 'svc.remote',
+      'meshwire.source_peer.id': 'node-a',
+      'meshwire.peer.id': 'node-b',
+    });
+    t.like(receive.attributes, {
+      'meshwire.source_peer.id': 'node-a',
+      'meshwire.peer.id': 'node-b',
+      'messaging.message.id': send.attributes['messaging.message.id'],
+    });
+    // The send span on A covers B's work: it ends when the reply is back.
+    t.true(send.endNs >= respond.endNs);
+    const delivered = seen.find(d => parentOf(d.message.headers.traceparent).traceId === traceId);
+    t.is(parentOf(delivered?.message.headers.traceparent).spanId, processSpan.spanId);
+    t.deepEqual(parentOf(res.reply.headers.traceparent), { traceId, spanId: respond.spanId });
+  }
+);
+
+test.serial(
+  'datagram loss (nftables): retransmission, loss and drop counters move on /metrics',
+  async t => {
+    const seen: WireDelivery[] = [];
+    const sub = responder(cb, 'svc.lossy', seen);
+    // Warm up the path (connection, interest) before the loss starts.
+    await retry(() =>
+      call(ca.messenger, 'Request', {
+        target: { peerId: 'node-b' },
+        message: { topic: 'svc.lossy', payload: Buffer.from('w'), headers: {} },
+        timeoutMs: 2000,
+      })
+    );
+    const table = `meshwire_tele_${process.pid}`;
+    const nft = (...args: string[]): void => {
+      execFileSync('nft', args, { stdio: 'pipe' });
+    };
+    nft('add', 'table', 'inet', table);
+    try {
+      nft('add', 'chain', 'inet', table, 'out', '{ type filter hook output priority 0 ; }');
+      // 10% of the datagrams between the two nodes' UDP ports vanish.
+      nft(
+        'add',
+        'rule',
+        'inet',
+        table,
+        'out',
+        'udp',
+        'dport',
+        `{ ${udpA}, ${udpB} }`,
+        'numgen',
+        'random',
+        'mod',
+        '100',
+        '<',
+        '10',
+        'drop'
+      );
+      const payload = Buffer.alloc(4000, 1);
+      let ok = 0;
+      for (let round = 0; round < 6; round++) {
+        const results = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) =>
+            call(ca.messenger, 'Request', {
+              target: { peerId: 'node-b' },
+              message: { topic: 'svc.lossy', payload, headers: { i: String(i) } },
+              timeoutMs: 5000,
+            })
+          )
+        );
+        ok += results.filter(r => r.status === 'fulfilled').length;
+      }
+      t.true(ok >= 114, `${ok}/120 requests answered under 10% loss`);
+    } finally {
+      nft('delete', 'table', 'inet', table);
+      sub.cancel();
+    }
+    // Datagrams that fail authentication are dropped and counted by reason.
+    const junk = createSocket('udp4');
+    await new Promise<void>(resolve =>
+      junk.send(Buffer.alloc(1200, 0x5a), udpB, '127.0.0.1', () => resolve())
+    );
+    junk.close();
+    await new Promise(r => setTimeout(r, 100));
+
+    const textA = await scrape(a.metricsPort);
+    const textB = await scrape(b.metricsPort);
+    const sum = (text: string, name: string, filter = ''): number => {
+      let total = 0;
+      for (const line of text.split('\n')) {
+        if (line.startsWith(`${name}{`) && line.includes(filter))
+          total += Number(line.split(' ').pop());
+      }
+      return total;
+    };
+    const retrans =
+      sum(textA, 'meshwire_transport_retransmissions_total') +
+      sum(textB, 'meshwire_transport_retransmissions_total');
+    const lost =
+      sum(textA, 'meshwire_transport_packets_lost_total') +
+      sum(textB, 'meshwire_transport_packets_lost_total');
+    t.true(retrans > 0, `retransmissions ${retrans}`);
+    t.true(lost > 0, `packets lost ${lost}`);
+    t.regex(textA, /^meshwire_transport_srtt\{[^}]*meshwire_peer_id="node-b"[^}]*\} [0-9.e-]+$/m);
+    t.regex(textA, /^meshwire_transport_cwnd\{[^}]*meshwire_peer_id="node-b"[^}]*\} [1-9]/m);
+    t.true(textA.includes('# UNIT meshwire_transport_srtt s\n'));
+    t.true(textA.includes('# UNIT meshwire_transport_cwnd By\n'));
+    t.true(textA.includes('# UNIT meshwire_transport_retransmissions_total {packet}\n'));
+    t.true(sum(textB, 'meshwire_transport_datagrams_dropped_total') > 0, 'junk datagram counted');
+    t.true(sum(textB, 'meshwire_messages_received_total', 'source="peer"') > 0);
+  }
+);
