@@ -13,11 +13,6 @@ export async function serve(argv: string[]): Promise<void> {
 
   const config = loadConfig({ argv, env: process.env });
   const log = createLogger({ level: config.logLevel, base: { node_id: config.nodeId } });
-  if (!config.clusterSecretFile) {
-    log.warn(
-      'no clusterSecretFile configured: peers authenticate with the built-in development secret'
-    );
-  }
   const server = await startMeshwire({ config, logger: log });
   if (tracing.enabled) log.info('exporting traces over OTLP');
   else log.info('traces off: set OTEL_EXPORTER_OTLP_ENDPOINT to export them over OTLP');

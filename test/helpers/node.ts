@@ -8,7 +8,7 @@ import type {
   ClientWritableStream,
   ServiceError,
 } from '@grpc/grpc-js';
-import type { MeshwireClients, MeshwireServer } from '../../src/api';
+import type { MeshwireClients, MeshwireServer, MeshwireServerInit } from '../../src/api';
 import { createClients, startMeshwire } from '../../src/api';
 import type { NodeConfig } from '../../src/node';
 import { loadConfig } from '../../src/node';
@@ -23,7 +23,8 @@ export interface TestNode {
 /** Starts a node on 127.0.0.1 with ephemeral ports; `overrides` are config keys. */
 export async function startTestNode(
   overrides: Partial<NodeConfig> = {},
-  metrics = false
+  metrics = false,
+  nodeInit: MeshwireServerInit['node'] = {}
 ): Promise<TestNode> {
   const base = loadConfig({
     argv: [
@@ -37,7 +38,7 @@ export async function startTestNode(
     env: {},
   });
   const config: NodeConfig = { ...base, nodeId: 'test-node', ...overrides };
-  const server = await startMeshwire({ config, metrics });
+  const server = await startMeshwire({ config, metrics, node: nodeInit });
   const clients = createClients(server.grpcAddress);
   return {
     server,

@@ -1,8 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { execFile, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import test from 'ava';
+import { freePorts } from '../../helpers/ports';
 
 const CLI = join(__dirname, '..', '..', '..', 'src', 'cli', 'main.js');
 
@@ -16,22 +16,6 @@ function run(
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-/** `n` distinct free ports (all held open together, so none repeats). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>(resolve => {
-          const s = createServer().listen(0, '127.0.0.1', () => resolve(s));
-        })
-    )
-  );
-  const ports = servers.map(s => (s.address() as { port: number }).port);
-  await Promise.all(servers.map(s => new Promise(resolve => s.close(resolve))));
-  return ports;
 }
 
 async function startServe(): Promise<{
