@@ -27,8 +27,11 @@ import type { PeerEntry } from '../peers';
 import { DnsResolver, PeerDirectory, validatePeerId } from '../peers';
 import {
   MessagingTelemetry,
+  addSpanEvent,
   endSpan,
   messagingTracingEnabled,
+  onProducerSpanEnd,
+  setSpanAttributes,
   startReceiveSpan,
   startRespondSpan,
   traceSend,
@@ -89,6 +92,9 @@ export const MAX_SUBSCRIBER_BUFFER = 65536;
 
 export type NodeState = 'running' | 'draining' | 'stopped';
 
+/** Valid topics remembered to skip re-validation on the hot path. */
+const VALID_TOPIC_CACHE = 10_000;
+
 export type NodeDropReason = 'no_subscribers';
 
 /** A peer as ListPeers shows it. */
@@ -147,6 +153,7 @@ export class MeshNode {
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
   private readonly pendingCancels = new Set<(err: Error) => void>();
+  private readonly validTopics = new Set<string>();
   /** Peers' advertised subscription patterns. */
   readonly interest = new InterestTable();
   /** The cluster transport (after start(), unless transport is 'none'). */
@@ -238,6 +245,52 @@ export class MeshNode {
     this.dns.start();
   }
 
+  /**
+   * Transport detail on the producer span of a message leaving for a peer (tracing
+   * only): the peer's address, state, srtt and window at the hand-off, events when it
+   * has to wait for resolution, a connection or the congestion window, and, at the end
+   * of the span, the retransmissions its connection made meanwhile.
+   */
+  private annotateRemote(msg: Message, where: ClusterTarget, eventsOnly = false): void {
+    if (!messagingTracingEnabled() || !this.cluster) return;
+    const peerId = 'peerId' in where ? where.peerId : this.peerIdAt(where.address);
+    const st = this.cluster.peerStatus(peerId);
+    const entry = this.directory.get(peerId);
+    const address =
+      'address' in where ? where.address : entry?.addresses[0] && formatHostPort(entry.addresses[0]);
+    const peer = this.telemetry.transport.peerSnapshot(peerId);
+    const peerAttr = { 'meshwire.peer.id': peerId };
+    if (!eventsOnly) {
+      setSpanAttributes(msg, {
+        'meshwire.peer.state': st.state,
+        ...(address ? { 'network.peer.address': address } : {}),
+        ...(peer?.srttMs !== undefined ? { 'meshwire.peer.srtt_ms': peer.srttMs } : {}),
+        ...(peer?.cwnd !== undefined ? { 'meshwire.peer.cwnd': peer.cwnd } : {}),
+      });
+    }
+    if (st.state === 'unresolved') {
+      addSpanEvent(msg, 'waited_for_peer_resolution', peerAttr);
+    } else if (st.state !== 'connected') {
+      addSpanEvent(msg, 'waited_for_connection', { ...peerAttr, 'meshwire.peer.state': st.state });
+    }
+    if (peer?.cwnd !== undefined && (peer.bytesInFlight ?? 0) >= peer.cwnd) {
+      addSpanEvent(msg, 'waited_for_send_window', {
+        ...peerAttr,
+        'meshwire.peer.bytes_in_flight': peer.bytesInFlight ?? 0,
+        'meshwire.peer.cwnd': peer.cwnd,
+      });
+    }
+    if (!eventsOnly) {
+      const before = peer?.retransmissions ?? 0;
+      onProducerSpanEnd(msg, span => {
+        const after = this.telemetry.transport.peerSnapshot(peerId)?.retransmissions ?? before;
+        if (after > before) {
+          span.addEvent('retransmitted', { ...peerAttr, 'meshwire.retransmissions': after - before });
+        }
+      });
+    }
+  }
+
   /** The id of the peer at UDP address `addr` ("host:port"), else the address itself. */
   private peerIdAt(addr: string): string {
     for (const e of this.directory.list()) {
@@ -267,7 +320,12 @@ export class MeshNode {
         `${what}: message is missing: set message.topic and message.payload`
       );
     }
-    if (what !== 'reply' || message.topic) validateTopic(message.topic);
+    if ((what !== 'reply' || message.topic) && !this.validTopics.has(message.topic)) {
+      validateTopic(message.topic);
+      // Publishers reuse few topics: remember valid ones (bounded) to skip re-validation.
+      if (this.validTopics.size >= VALID_TOPIC_CACHE) this.validTopics.clear();
+      this.validTopics.add(message.topic);
+    }
     const size = message.payload?.length ?? 0;
     if (size > this.config.maxMessageBytes) {
       throw new InvalidArgumentError(
@@ -362,6 +420,7 @@ export class MeshNode {
     }
     if (where !== 'interest') {
       const cluster = this.requireCluster(where);
+      this.annotateRemote(msg, where);
       if (!wantCount) {
         cluster.enqueue(where, msg, { timeoutMs: opts.timeoutMs, failFast: opts.failFast });
         return { id: msg.id, delivered: 0 };
@@ -387,6 +446,9 @@ export class MeshNode {
       return { id: msg.id, delivered: local };
     }
     const cluster = this.cluster as Cluster;
+    if (messagingTracingEnabled()) {
+      for (const p of plan) this.annotateRemote(msg, { peerId: p.peerId }, true);
+    }
     if (!wantCount) {
       for (const { peerId, scope } of plan) {
         try {
@@ -463,6 +525,7 @@ export class MeshNode {
         );
       }
       const cluster = this.requireCluster(where);
+      this.annotateRemote(msg, where);
       return this.track(
         traceSend(msg, span, () =>
           cluster.request(where, msg, { timeoutMs, failFast: opts.failFast, signal: opts.signal })

@@ -146,8 +146,10 @@ export class Subscription {
   private scheduleNotify(): void {
     if (this.notifyScheduled || !this.readableListener) return;
     this.notifyScheduled = true;
-    // One notification per burst of offers: the reader takes batches of up to maxBatch.
-    setImmediate(() => {
+    // One notification per burst of offers (a microtask runs after the synchronous loop
+    // that offered them): the reader takes batches of up to maxBatch, without waiting
+    // for the next event-loop turn.
+    queueMicrotask(() => {
       this.notifyScheduled = false;
       if (this.closedWith === undefined && this.buffer.length > 0) this.readableListener?.();
     });
