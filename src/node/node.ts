@@ -257,7 +257,9 @@ export class MeshNode {
     const st = this.cluster.peerStatus(peerId);
     const entry = this.directory.get(peerId);
     const address =
-      'address' in where ? where.address : entry?.addresses[0] && formatHostPort(entry.addresses[0]);
+      'address' in where
+        ? where.address
+        : entry?.addresses[0] && formatHostPort(entry.addresses[0]);
     const peer = this.telemetry.transport.peerSnapshot(peerId);
     const peerAttr = { 'meshwire.peer.id': peerId };
     if (!eventsOnly) {
@@ -285,7 +287,10 @@ export class MeshNode {
       onProducerSpanEnd(msg, span => {
         const after = this.telemetry.transport.peerSnapshot(peerId)?.retransmissions ?? before;
         if (after > before) {
-          span.addEvent('retransmitted', { ...peerAttr, 'meshwire.retransmissions': after - before });
+          span.addEvent('retransmitted', {
+            ...peerAttr,
+            'meshwire.retransmissions': after - before,
+          });
         }
       });
     }
