@@ -206,6 +206,14 @@ export class Mux extends EventEmitter<MuxEvents> {
     return this.scheduler.queueDepth(channelId);
   }
 
+  /** The largest message a channel takes; throws InvalidArgumentError for an undeclared one. */
+  maxMessageBytes(channelId: number): number {
+    const ch = this.channels.get(channelId);
+    if (!ch)
+      throw new InvalidArgumentError(`channel ${channelId} is not declared on this connection`);
+    return ch.maxMessageBytes;
+  }
+
   /** True when a message of `len` bytes would be queued at once by trySend. */
   hasRoom(channelId: number, len: number): boolean {
     if (this._closeError) return false;

@@ -125,6 +125,7 @@ export class RpcConnection {
   private readonly maxConcurrentHandlers: number;
   private readonly defaultTimeoutMs: number;
   private readonly captureStacks: boolean;
+  private readonly maxMessageBytes: number;
   private handler?: RpcHandler;
   private readonly active = new Set<Ctx>();
   private closeErr?: MeshwireError;
@@ -141,6 +142,7 @@ export class RpcConnection {
     this.maxConcurrentHandlers = init.maxConcurrentHandlers ?? DEFAULT_MAX_CONCURRENT_HANDLERS;
     this.defaultTimeoutMs = init.defaultTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.captureStacks = init.captureStacks ?? true;
+    this.maxMessageBytes = mux.maxMessageBytes(this.channelId);
     mux.on('message', this.onMessage);
     mux.once('close', this.onMuxClose);
     if (mux.closed) this.onMuxClose(mux.closeError as MeshwireError);
@@ -205,7 +207,12 @@ export class RpcConnection {
     }
     const onWritten = () => call.markWritten();
     if (this.mux.hasRoom(this.channelId, buf.length)) {
-      this.mux.trySend(this.channelId, buf, { onWritten });
+      try {
+        this.mux.trySend(this.channelId, buf, { onWritten });
+      } catch (err) {
+        // e.g. a body above the channel's maxMessageBytes: the caller's error, not a leak.
+        call.fail(err as Error);
+      }
     } else {
       this.mux
         .send(this.channelId, buf, { signal: opts.signal, onWritten })
@@ -374,15 +381,25 @@ export class RpcConnection {
     try {
       buf = encodeEnvelope(EnvelopeKind.RESPONSE, id, 0, env);
     } catch (err) {
-      buf = encodeEnvelope(EnvelopeKind.RESPONSE, id, 0, {
-        status: StatusCode.INTERNAL,
-        statusMessage: `response could not be encoded: ${(err as Error).message}`,
-      });
+      buf = this.errorResponse(id, `response could not be encoded: ${(err as Error).message}`);
+    }
+    if (buf.length > this.maxMessageBytes) {
+      buf = this.errorResponse(
+        id,
+        `response of ${buf.length} bytes is above the channel's limit of ${this.maxMessageBytes}`
+      );
     }
     if (this.mux.hasRoom(this.channelId, buf.length)) {
       this.mux.trySend(this.channelId, buf);
       return;
     }
     this.mux.send(this.channelId, buf).catch(() => this.drops.add('response_send_failed'));
+  }
+
+  private errorResponse(id: number, message: string): Buffer {
+    return encodeEnvelope(EnvelopeKind.RESPONSE, id, 0, {
+      status: StatusCode.INTERNAL,
+      statusMessage: message,
+    });
   }
 }

@@ -330,3 +330,23 @@ test('permit accounting after 10,000 mixed outcomes: nothing leaks', async t => 
   t.is(server.handling, 0, 'every handler finished');
   t.is(clock.pendingTimers, 0, 'every timer cancelled');
 });
+
+test('a body above the channel max fails that request (no leaked permit); an oversized response becomes an error status', async t => {
+  const clock = new ManualClock();
+  const [da, db] = createDuplexPair();
+  const channels = [{ id: 1, maxMessageBytes: 1000 }];
+  const ma = new Mux(da, { channels, clock, pingIntervalMs: 0 });
+  const mb = new Mux(db, { channels, clock, pingIntervalMs: 0 });
+  const client = new RpcConnection(ma, { channelId: 1, clock });
+  const server = new RpcConnection(mb, { channelId: 1, clock });
+  server.setHandler(() => ({ body: Buffer.alloc(5000) }));
+  await t.throwsAsync(client.request({ body: Buffer.alloc(2000) }, { timeoutMs: 100 }), {
+    name: 'InvalidArgumentError',
+  });
+  t.is(client.inFlight, 0);
+  const err = await t.throwsAsync(client.request({ body: Buffer.alloc(10) }, { timeoutMs: 100 }));
+  t.is(err?.name, 'InternalError');
+  t.regex(err?.message ?? '', /above the channel's limit/);
+  t.is(client.inFlight, 0);
+  t.throws(() => new RpcConnection(ma, { channelId: 9 }), { name: 'InvalidArgumentError' });
+});
