@@ -23,6 +23,7 @@ export {
   traceDeliveries,
   producerSpanOf,
   endProducerSpan,
+  onProducerSpanEnd,
   endSpan,
   addSpanEvent,
   setSpanAttributes,

@@ -53,6 +53,8 @@ const TRACER_NAME = 'meshwire';
 let enabled = false;
 /** Live producer spans by message, so lower layers can add events knowing only the message. */
 let producerSpans = new WeakMap<object, Span>();
+/** Callbacks run just before a message's producer span ends (onProducerSpanEnd). */
+let endHooks = new WeakMap<object, (span: Span) => void>();
 
 /** True when message spans are recorded (the tracing SDK was started). */
 export function messagingTracingEnabled(): boolean {
@@ -65,7 +67,10 @@ export function messagingTracingEnabled(): boolean {
  */
 export function setMessagingTracing(on: boolean): void {
   enabled = on;
-  if (!on) producerSpans = new WeakMap();
+  if (!on) {
+    producerSpans = new WeakMap();
+    endHooks = new WeakMap();
+  }
 }
 
 const headerSetter: TextMapSetter<Record<string, string>> = {
@@ -358,7 +363,27 @@ export function endProducerSpan(msg: object, err?: unknown): void {
   const span = producerSpans.get(msg);
   if (!span) return;
   producerSpans.delete(msg);
+  const hook = endHooks.get(msg);
+  if (hook) {
+    endHooks.delete(msg);
+    try {
+      hook(span);
+    } catch {
+      // telemetry never breaks the message path
+    }
+  }
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (code === 'DEADLINE_EXCEEDED') span.addEvent('expired');
   endSpan(span, err);
+}
+
+/**
+ * Runs `fn(span)` just before the message's producer span ends (e.g. to record what the
+ * transport did while the message was in flight). A no-op without a live span.
+ */
+export function onProducerSpanEnd(msg: object, fn: (span: Span) => void): void {
+  if (!enabled || !producerSpans.has(msg)) return;
+  endHooks.set(msg, fn);
 }
 
 /** Span event names for the transport-aware detail (docs/observability.md). */

@@ -97,6 +97,9 @@ export class TransportMetrics {
   private readonly sockets = new Set<SocketStatsSource>();
   private readonly retired = new Map<string, PeerTotals>();
   private readonly queues = new Set<QueueEntry>();
+  private readonly queueSources = new Set<
+    () => Array<{ kind: QueueKind; depth: number; attributes?: Attributes }>
+  >();
 
   /**
    * Registers one connection to `peerId`. Its srtt/cwnd/bytes in flight are exported
@@ -179,6 +182,36 @@ export class TransportMetrics {
     return out;
   }
 
+  /**
+   * The live figures of the connections to one peer (summed counters, the smallest srtt
+   * and the largest window): what a send span records about its peer. Undefined when
+   * no connection to it is registered.
+   */
+  peerSnapshot(peerId: string): TransportStatsLike | undefined {
+    let out: TransportStatsLike | undefined;
+    for (const { peerId: id, stats } of this.liveStats()) {
+      if (id !== peerId) continue;
+      out ??= { retransmissions: 0, lostPackets: 0, bytesInFlight: 0 };
+      out.retransmissions = (out.retransmissions ?? 0) + (stats.retransmissions ?? 0);
+      out.lostPackets = (out.lostPackets ?? 0) + (stats.lostPackets ?? 0);
+      out.bytesInFlight = (out.bytesInFlight ?? 0) + (stats.bytesInFlight ?? 0);
+      if (stats.srttMs !== undefined) out.srttMs = Math.min(out.srttMs ?? Infinity, stats.srttMs);
+      if (stats.cwnd !== undefined) out.cwnd = Math.max(out.cwnd ?? 0, stats.cwnd);
+    }
+    return out;
+  }
+
+  /**
+   * Registers a function listing queues at scrape time (e.g. one entry per peer with its
+   * unresolved or sender queue depth).
+   */
+  registerQueueSource(
+    list: () => Array<{ kind: QueueKind; depth: number; attributes?: Attributes }>
+  ): () => void {
+    this.queueSources.add(list);
+    return () => this.queueSources.delete(list);
+  }
+
   /** Queue depths summed by (kind, attributes). */
   queueDepths(): Array<{ attributes: Attributes; depth: number }> {
     const out: Array<{ attributes: Attributes; depth: number }> = [];
@@ -190,6 +223,15 @@ export class TransportMetrics {
         continue;
       }
       out.push({ attributes: { 'meshwire.queue': q.kind, ...q.attributes }, depth });
+    }
+    for (const source of this.queueSources) {
+      try {
+        for (const q of source()) {
+          out.push({ attributes: { 'meshwire.queue': q.kind, ...q.attributes }, depth: q.depth });
+        }
+      } catch {
+        // skipped: telemetry never throws into the scrape
+      }
     }
     return out;
   }
