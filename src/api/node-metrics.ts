@@ -52,8 +52,27 @@ export function registerNodeMetrics(meter: Meter, node: MeshNode): void {
         reasons[k] = (reasons[k] ?? 0) + v;
       for (const [k, v] of Object.entries(node.drops.snapshot()))
         reasons[k] = (reasons[k] ?? 0) + v;
+      // Cluster: unresolved queue full/TTL, sender queue full/TTL, unreachable, duplicates.
+      for (const [k, v] of Object.entries(node.cluster?.dropCounts() ?? {}))
+        reasons[k] = (reasons[k] ?? 0) + v;
+      // Cluster: unresolved queue full/TTL, duplicates, unknown peers, sender queues.
+      for (const [k, v] of Object.entries(node.cluster?.dropCounts() ?? {}))
+        reasons[k] = (reasons[k] ?? 0) + v;
       for (const [reason, v] of Object.entries(reasons)) r.observe(v, { reason });
     });
   // Messages sent/received, open streams, request latency, per-peer transport, queues.
   node.telemetry.attach(meter);
+  // Per peer: messages waiting for resolution (unresolved) or in the peer's sender queue.
+  node.telemetry.transport.registerQueueSource(() => {
+    const cluster = node.cluster;
+    if (!cluster) return [];
+    return node.directory.list().map(e => {
+      const st = cluster.peerStatus(e.id);
+      return {
+        kind: st.state === 'unresolved' ? 'unresolved' : 'peer_sender',
+        depth: st.queueDepth,
+        attributes: { 'meshwire.peer.id': e.id },
+      };
+    });
+  });
 }
