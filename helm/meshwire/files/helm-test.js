@@ -23,11 +23,20 @@ const tokenFile = process.env.TEST_TOKEN_FILE || '';
 const certFile = process.env.TEST_TLS_CERT_FILE || '';
 const keyFile = process.env.TEST_TLS_KEY_FILE || '';
 
-// The token reaches the CLI through its environment (MESHWIRE_TOKEN), not argv, so it
-// does not show in the process list.
+// The token goes to the CLI through MESHWIRE_TOKEN when the CLI reads it (so it stays out
+// of the process list), else through --token.
+const sendHelp =
+  spawnSync(process.execPath, [CLI, 'send', '--help'], { encoding: 'utf8' }).stdout || '';
 const cliEnv = { ...process.env };
-if (tokenFile) cliEnv.MESHWIRE_TOKEN = readFileSync(tokenFile, 'utf8').trim();
 const cliFlags = [];
+if (tokenFile) {
+  const token = readFileSync(tokenFile, 'utf8').trim();
+  if (!sendHelp.includes('MESHWIRE_TOKEN') && sendHelp.includes('--token')) {
+    cliFlags.push('--token', token);
+  } else {
+    cliEnv.MESHWIRE_TOKEN = token;
+  }
+}
 if (caFile) cliFlags.push('--tls-ca-file', caFile);
 if (certFile) cliFlags.push('--tls-cert-file', certFile, '--tls-key-file', keyFile);
 

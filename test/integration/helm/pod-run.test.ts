@@ -1,18 +1,26 @@
 /**
  * The chart's pod, run for real without Kubernetes: the node process gets exactly the
  * environment and mounted files that replica 0 of 3 would get from the rendered
- * manifests (ports moved to free ones; auth on, with the generated tokens file), while
- * its DNS peers do not resolve, as when pods start in parallel. Then the chart's own
- * `helm test` driver runs against it, and SIGTERM must drain and exit 0.
+ * manifests (ports moved to free ones), while its DNS peers do not resolve, as when pods
+ * start in parallel. With auth off, the chart's own `helm test` driver runs against it
+ * and SIGTERM must drain and exit 0; with the default values (auth on), the generated
+ * tokens file must be accepted by the node and mean what the chart says: health open to
+ * the kubelet's token-less probe, the admin token allowed everything, the helm-test token
+ * only `helm-test.>`.
  */
 import test from 'ava';
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Client, ServiceError } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, Metadata } from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+import { createClients } from '../../../src/api';
+import type { K8sObject } from './chart-helpers';
 import { CHART, ROOT, find, materializePod, render } from './chart-helpers';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -60,53 +68,144 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
-test('replica 0 run from its rendered config: helm test driver passes, metrics served, SIGTERM drains and exits 0', async t => {
+interface RunningPod {
+  grpc: number;
+  metrics: number;
+  root: string;
+  objects: K8sObject[];
+  node: ChildProcess;
+  exit: Promise<Exit>;
+  /** SIGTERM, wait for the exit, remove the pod's files. */
+  stop(): Promise<Exit>;
+}
+
+/** Starts replica 0 of the chart rendered with `valuesFiles`, on free ports. */
+async function startPod(valuesFiles: string[]): Promise<RunningPod> {
   const [grpc, peer, metrics] = [await freePort(), await freePort(), await freePort()];
   const objects = render({
+    valuesFiles,
     set: [`ports.grpc=${grpc}`, `ports.peer=${peer}`, `ports.metrics=${metrics}`],
   });
-  t.is(find(objects, 'StatefulSet').spec.replicas, 3);
   const root = mkdtempSync(join(tmpdir(), 'meshwire-pod-'));
-  // The helm test pod's mount of the generated test token.
-  const tokenFile = join(root, 'test-token');
-  const auth = find(objects, 'Secret', 'mw-meshwire-auth');
-  writeFileSync(tokenFile, Buffer.from(auth.data['test-token'] as string, 'base64'));
   const node = spawn(process.execPath, [CLI, 'serve'], {
     cwd: root,
     env: { PATH: process.env.PATH, ...materializePod(objects, 0, 'prod', root).env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const nodeExit = run(node, 120_000);
+  const exit = run(node, 120_000);
+  return {
+    grpc,
+    metrics,
+    root,
+    objects,
+    node,
+    exit,
+    stop: async () => {
+      node.kill('SIGTERM');
+      const e = await exit;
+      rmSync(root, { recursive: true, force: true });
+      return e;
+    },
+  };
+}
+
+function secretValue(objects: K8sObject[], name: string, key: string): string {
+  return Buffer.from(find(objects, 'Secret', name).data[key] as string, 'base64').toString('utf8');
+}
+
+test('replica 0 run from its rendered config: helm test driver passes, metrics served, SIGTERM drains and exits 0', async t => {
+  const pod = await startPod(['values-auth-off.yaml']);
+  t.is(find(pod.objects, 'StatefulSet').spec.replicas, 3);
+  let stopped: Exit | undefined;
   try {
     const driver = spawn(process.execPath, [DRIVER], {
       env: {
         PATH: process.env.PATH,
         TEST_APP_DIR: ROOT,
         TEST_NODES: '127.0.0.1',
-        TEST_GRPC_PORT: String(grpc),
+        TEST_GRPC_PORT: String(pod.grpc),
         TEST_TIMEOUT_SECONDS: '45',
-        TEST_TOKEN_FILE: tokenFile,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const result = await run(driver, 60_000);
     if (result.code !== 0) {
-      node.kill('SIGTERM');
-      t.log((await nodeExit).out);
+      stopped = await pod.stop();
+      t.log(stopped.out);
     }
     t.is(result.code, 0, result.out);
     t.regex(result.out, /127\.0\.0\.1: SERVING/);
     t.regex(result.out, /received round-trip-[0-9a-f]+ on 127\.0\.0\.1: OK/);
 
-    const scrape = await httpGet(`http://127.0.0.1:${metrics}/metrics`);
+    const scrape = await httpGet(`http://127.0.0.1:${pod.metrics}/metrics`);
     t.is(scrape.status, 200);
     t.regex(scrape.body, /^meshwire_/m);
   } finally {
-    node.kill('SIGTERM');
-    const exit = await nodeExit;
-    rmSync(root, { recursive: true, force: true });
+    const exit = stopped ?? (await pod.stop());
     t.is(exit.code, 0, exit.out);
     t.regex(exit.out, /"node_id":"mw-meshwire-0"/);
     t.regex(exit.out, /draining/);
+  }
+});
+
+/** Calls Messenger/Send (or another unary method) with an optional bearer token; resolves with the status code. */
+function call(client: Client, method: string, req: unknown, token?: string): Promise<number> {
+  const md = new Metadata();
+  if (token) md.set('authorization', `Bearer ${token}`);
+  // grpc-js generated clients expose methods by name; the shape is checked by the proto.
+  const fn = (client as unknown as Record<string, (...a: unknown[]) => void>)[method] as (
+    ...a: unknown[]
+  ) => void;
+  return new Promise(resolve =>
+    fn.call(client, req, md, { deadline: Date.now() + 10_000 }, (err: ServiceError | null) =>
+      resolve(err ? err.code : 0)
+    )
+  );
+}
+
+test('default values (auth on): the generated tokens file is accepted and means admin-all, helm-test only helm-test.>', async t => {
+  const pod = await startPod([]);
+  const admin = secretValue(pod.objects, 'mw-meshwire-auth', 'admin-token');
+  const tester = secretValue(pod.objects, 'mw-meshwire-auth', 'test-token');
+  const address = `127.0.0.1:${pod.grpc}`;
+  const Health = makeGenericClientConstructor(healthService, 'Health');
+  const health = new Health(address, credentials.createInsecure());
+  const { messenger, peers, close } = createClients(address);
+  try {
+    // The kubelet's gRPC probe sends no token: health must answer anyway (retried while
+    // the node starts).
+    let status = '';
+    for (let i = 0; i < 100 && status !== 'SERVING'; i++) {
+      status = await new Promise<string>(resolve =>
+        health.check(
+          { service: '' },
+          { deadline: Date.now() + 2000 },
+          (err: ServiceError | null, res: { status: string }) =>
+            resolve(err ? `error ${err.code}` : res.status)
+        )
+      );
+      if (status !== 'SERVING') await new Promise(r => setTimeout(r, 200));
+    }
+    t.is(status, 'SERVING');
+
+    const send = (topic: string, token?: string): Promise<number> =>
+      call(messenger, 'Send', { message: { topic, payload: Buffer.from('x') } }, token);
+    const UNAUTHENTICATED = 16;
+    const PERMISSION_DENIED = 7;
+    t.is(await send('helm-test.a'), UNAUTHENTICATED);
+    t.is(await send('helm-test.a', 'not-a-token-at-all'), UNAUTHENTICATED);
+    t.is(await send('helm-test.a', tester), 0);
+    t.is(await send('orders.new', tester), PERMISSION_DENIED);
+    t.is(await send('orders.new', admin), 0);
+    t.is(await call(peers, 'ListPeers', {}, tester), PERMISSION_DENIED);
+    t.is(await call(peers, 'ListPeers', {}, admin), 0);
+  } finally {
+    health.close();
+    close();
+    const exit = await pod.stop();
+    t.is(exit.code, 0, exit.out);
+    // Tokens are never logged.
+    t.false(exit.out.includes(admin));
+    t.false(exit.out.includes(tester));
   }
 });
