@@ -52,9 +52,6 @@ export function registerNodeMetrics(meter: Meter, node: MeshNode): void {
         reasons[k] = (reasons[k] ?? 0) + v;
       for (const [k, v] of Object.entries(node.drops.snapshot()))
         reasons[k] = (reasons[k] ?? 0) + v;
-      // Cluster: unresolved queue full/TTL, sender queue full/TTL, unreachable, duplicates.
-      for (const [k, v] of Object.entries(node.cluster?.dropCounts() ?? {}))
-        reasons[k] = (reasons[k] ?? 0) + v;
       // Cluster: unresolved queue full/TTL, duplicates, unknown peers, sender queues.
       for (const [k, v] of Object.entries(node.cluster?.dropCounts() ?? {}))
         reasons[k] = (reasons[k] ?? 0) + v;
