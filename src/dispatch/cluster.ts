@@ -90,6 +90,8 @@ export interface ClusterPeerStatus {
 export class Cluster implements LinkHandler {
   readonly localId: string;
   readonly drops = new DropCounter<ClusterDropReason>();
+  /** Drops counted by senders that were closed, so exported totals never go down. */
+  private readonly closedSenderDrops: Record<string, number> = {};
   private readonly init: ClusterInit;
   private readonly directory: PeerDirectory;
   /** Senders by canonical address. */
@@ -219,7 +221,7 @@ export class Cluster implements LinkHandler {
     for (const [key, s] of this.senders) {
       if (s.expectedId === entry.id && !wanted.has(key)) {
         s.close(`address ${key} left the directory`);
-        this.senders.delete(key);
+        this.retire(key, s);
       }
     }
     for (const a of entry.addresses) this.senderFor(a, entry.id).start();
@@ -236,10 +238,17 @@ export class Cluster implements LinkHandler {
     for (const [key, s] of this.senders) {
       if (s.expectedId === id) {
         s.close(`peer ${id} was removed from the directory`);
-        this.senders.delete(key);
+        this.retire(key, s);
       }
     }
     this.failUnresolved(id, new UnavailableError(`peer "${id}" was removed from the directory`));
+  }
+
+  private retire(key: string, s: PeerSender): void {
+    this.senders.delete(key);
+    for (const [k, v] of Object.entries(s.drops.snapshot())) {
+      this.closedSenderDrops[k] = (this.closedSenderDrops[k] ?? 0) + v;
+    }
   }
 
   /** The healthiest sender of a peer (connected first, fewer failures, lower RTT). */
@@ -457,7 +466,8 @@ export class Cluster implements LinkHandler {
 
   /** Drop counters of the cluster and all its senders, by reason. */
   dropCounts(): Record<string, number> {
-    const out: Record<string, number> = { ...this.drops.snapshot() };
+    const out: Record<string, number> = { ...this.closedSenderDrops };
+    for (const [k, v] of Object.entries(this.drops.snapshot())) out[k] = (out[k] ?? 0) + v;
     for (const s of this.senders.values()) {
       for (const [k, v] of Object.entries(s.drops.snapshot())) out[k] = (out[k] ?? 0) + v;
     }
