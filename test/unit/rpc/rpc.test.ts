@@ -350,3 +350,21 @@ test('a body above the channel max fails that request (no leaked permit); an ove
   t.is(client.inFlight, 0);
   t.throws(() => new RpcConnection(ma, { channelId: 9 }), { name: 'InvalidArgumentError' });
 });
+
+test('running handlers see their signal abort when the connection closes', async t => {
+  const { client, server, mb } = setup();
+  let ctx!: HandlerContext;
+  server.setHandler((_req, c) => {
+    ctx = c;
+    return new Promise(() => {});
+  });
+  const p = client.request({}, { timeoutMs: 10_000 });
+  p.catch(() => {});
+  await turns();
+  const signal = ctx.signal;
+  t.false(signal.aborted);
+  mb.close('server going away');
+  t.true(signal.aborted);
+  t.is((signal.reason as Error).name, 'ConnectionClosedError');
+  await t.throwsAsync(p, { name: 'ConnectionClosedError' });
+});
