@@ -1,0 +1,353 @@
+/**
+ * `make soak` (not part of `make test`):
+ *
+ * 1. The attack battery's one-million variant: MESHWIRE_SOAK_FUZZ (default 1,000,000)
+ *    random and mutated datagrams at a transport node with a live connection beside them
+ *    (test/integration/security/attack.ts), with the drops by reason.
+ * 2. Ten minutes (MESHWIRE_SOAK_SECONDS, default 600) of mixed traffic on three nodes
+ *    (`meshwire serve` processes with static peers and bearer tokens) in a network
+ *    namespace where nftables drops MESHWIRE_SOAK_LOSS_PERMILLE (default 10, i.e. 1 %)
+ *    of the datagrams between the nodes' UDP ports: cluster-wide Sends to subscribers on
+ *    every node and Requests to responders on the other nodes. The RSS of each node is
+ *    sampled every 10 s and printed as a curve.
+ *
+ * It fails (exit 1) when memory grows without bound: after a warm-up of the first fifth,
+ * the median RSS of the last fifth must stay within 1.25x of the median of the second
+ * fifth, and the fitted slope must not add more than 25 % over the measured window.
+ * Results: bench/results/soak.json.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
+import type { DeliveryBatch, MeshwireClients } from '../../src/api';
+import { createClients } from '../../src/api';
+import { clientSecurity } from '../../src/api/auth-client';
+import { fuzz, startVictim } from '../../test/integration/security/attack';
+
+const ROOT = join(__dirname, '..', '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const NS = `mwsoak${process.pid}`;
+/** Set in the re-run inside the namespace (or by hand to run on the current network, without loss). */
+const IN_NS = Boolean(process.env.MESHWIRE_SOAK_IN_NETNS);
+const SECONDS = Number(process.env.MESHWIRE_SOAK_SECONDS ?? 600);
+const FUZZ = Number(process.env.MESHWIRE_SOAK_FUZZ ?? 1_000_000);
+const LOSS = Number(process.env.MESHWIRE_SOAK_LOSS_PERMILLE ?? 10);
+const SAMPLE_MS = Number(process.env.MESHWIRE_SOAK_SAMPLE_MS ?? 10_000);
+const TOKEN = 'soak-admin-token-0123456789abcdef';
+
+const NODES = [
+  { id: 'node-a', grpc: 17400, udp: 17401, metrics: 17464 },
+  { id: 'node-b', grpc: 17410, udp: 17411, metrics: 17465 },
+  { id: 'node-c', grpc: 17420, udp: 17421, metrics: 17466 },
+];
+
+function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Re-runs this script inside a fresh network namespace with the loss rule, then cleans up. */
+async function runInNamespace(): Promise<number> {
+  sh('ip', ['netns', 'add', NS]);
+  try {
+    sh('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
+    const ports = NODES.map(n => n.udp).join(', ');
+    sh(
+      'ip',
+      ['netns', 'exec', NS, 'nft', '-f', '-'],
+      `table inet soak {
+  counter seen {}
+  counter dropped {}
+  chain input {
+    type filter hook input priority 0; policy accept;
+    udp dport { ${ports} } counter name seen
+    udp dport { ${ports} } numgen random mod 1000 < ${LOSS} counter name dropped drop
+  }
+}
+`
+    );
+    const child = spawn('ip', ['netns', 'exec', NS, process.execPath, __filename], {
+      stdio: 'inherit',
+      env: { ...process.env, MESHWIRE_SOAK_IN_NETNS: NS },
+    });
+    return await new Promise<number>(resolve => child.on('exit', code => resolve(code ?? 1)));
+  } catch (err) {
+    sh('ip', ['netns', 'del', NS]);
+    throw err;
+  }
+}
+
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+function unary<Res>(client: Client, method: string, req: unknown, ms = 5000): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    // Generated clients expose RPCs by name; the shapes are checked by the proto.
+    const fn = (client as unknown as Record<string, (...a: unknown[]) => void>)[method].bind(
+      client
+    );
+    fn(req, { deadline: Date.now() + ms }, (err: ServiceError | null, res: Res) =>
+      err ? reject(err) : resolve(res)
+    );
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : s[Math.floor(s.length / 2)];
+}
+
+/** Least-squares slope (bytes per second) of RSS over time. */
+function slope(points: Array<[number, number]>): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const mx = points.reduce((a, p) => a + p[0], 0) / n;
+  const my = points.reduce((a, p) => a + p[1], 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+async function fuzzPhase(): Promise<Record<string, unknown>> {
+  if (FUZZ <= 0) return { skipped: true };
+  const v = await startVictim();
+  try {
+    const stop = v.pump(1);
+    await new Promise(r => setTimeout(r, 500));
+    stop();
+    const r = await fuzz(v, FUZZ, 20261123);
+    console.log(
+      `fuzz: ${r.sent} datagrams sent, ${r.received} read by the node, ${r.dropsAdded} drops counted in ${r.seconds.toFixed(1)} s; heap growth max ${(r.maxHeapGrowthBytes / 1e6).toFixed(1)} MB; live connection echoed ${r.echoesDuring} bytes meanwhile`
+    );
+    console.log(`fuzz drops by reason: ${JSON.stringify(r.drops)}`);
+    if (r.echoesDuring === 0 || v.conn.destroyed)
+      throw new Error('the live connection stopped during the fuzz');
+    return { ...r };
+  } finally {
+    await v.close();
+  }
+}
+
+async function main(): Promise<number> {
+  if (!IN_NS) return runInNamespace();
+  const results: Record<string, unknown> = {
+    startedAt: new Date().toISOString(),
+    seconds: SECONDS,
+    lossPermille: LOSS,
+  };
+  results.fuzz = await fuzzPhase();
+
+  const dir = mkdtempSync(join(tmpdir(), 'mw-soak-'));
+  const tokens = join(dir, 'tokens.yaml');
+  writeFileSync(tokens, `tokens:\n  - name: soak\n    token: ${TOKEN}\n    admin: true\n`);
+  const peers = NODES.map(n => `${n.id}=127.0.0.1:${n.udp}`).join(',');
+  const procs: ChildProcess[] = NODES.map(n =>
+    spawn(
+      process.execPath,
+      [
+        CLI,
+        'serve',
+        '--node-id',
+        n.id,
+        '--grpc-listen',
+        `127.0.0.1:${n.grpc}`,
+        '--peer-listen',
+        `127.0.0.1:${n.udp}`,
+        '--metrics-listen',
+        `127.0.0.1:${n.metrics}`,
+        '--peers',
+        peers,
+        '--auth-tokens-file',
+        tokens,
+        '--log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] }
+    )
+  );
+  const clients: MeshwireClients[] = [];
+  const streams: ClientReadableStream<DeliveryBatch>[] = [];
+  const counters = {
+    sent: 0,
+    sendErrors: 0,
+    delivered: 0,
+    requests: 0,
+    replies: 0,
+    requestErrors: 0,
+  };
+  const errorKinds: Record<string, number> = {};
+  const curve: Array<{ t: number; rss: number[] }> = [];
+  let timers: NodeJS.Timeout[] = [];
+  try {
+    await new Promise(r => setTimeout(r, 2000));
+    for (const n of NODES)
+      clients.push(createClients(`127.0.0.1:${n.grpc}`, clientSecurity({ token: TOKEN })));
+    for (let i = 0; i < NODES.length; i++) {
+      const c = clients[i];
+      const sub = (
+        c.messenger as unknown as { Subscribe(r: unknown): ClientReadableStream<DeliveryBatch> }
+      ).Subscribe({
+        topics: ['soak.events.>', `soak.rpc.${NODES[i].id}`],
+        maxBatch: 64,
+      });
+      sub.on('data', (b: DeliveryBatch) => {
+        for (const d of b.deliveries) {
+          counters.delivered++;
+          if (d.replyTo) {
+            unary(c.messenger, 'Respond', {
+              replyTo: d.replyTo,
+              message: { payload: d.message.payload },
+            }).catch(() => undefined);
+          }
+        }
+      });
+      sub.on(
+        'error',
+        (e: ServiceError) =>
+          (errorKinds[`subscribe:${e.code}`] = (errorKinds[`subscribe:${e.code}`] ?? 0) + 1)
+      );
+      streams.push(sub);
+    }
+    await new Promise(r => setTimeout(r, 1000));
+    const payload = Buffer.alloc(1024, 0x61);
+    const count = (kind: string, e: ServiceError): void => {
+      errorKinds[`${kind}:${e.code}`] = (errorKinds[`${kind}:${e.code}`] ?? 0) + 1;
+    };
+    timers = NODES.flatMap((n, i) => [
+      setInterval(() => {
+        counters.sent++;
+        unary(clients[i].messenger, 'Send', {
+          message: { topic: `soak.events.${n.id}`, payload },
+        }).catch((e: ServiceError) => {
+          counters.sendErrors++;
+          count('send', e);
+        });
+      }, 5),
+      setInterval(() => {
+        const other = NODES[(i + 1) % NODES.length];
+        counters.requests++;
+        unary(clients[i].messenger, 'Request', {
+          target: { peerId: other.id },
+          message: { topic: `soak.rpc.${other.id}`, payload: payload.subarray(0, 128) },
+          timeoutMs: 3000,
+        }).then(
+          () => counters.replies++,
+          (e: ServiceError) => {
+            counters.requestErrors++;
+            count('request', e);
+          }
+        );
+      }, 20),
+    ]);
+    const t0 = Date.now();
+    while (Date.now() - t0 < SECONDS * 1000) {
+      const rss = procs.map(p => (p.pid && p.exitCode === null ? rssOf(p.pid) : 0));
+      const t = Math.round((Date.now() - t0) / 1000);
+      curve.push({ t, rss });
+      console.log(
+        `t=${String(t).padStart(4)} s  RSS MB ${rss.map(r => (r / 1e6).toFixed(1)).join(' / ')}  sent ${counters.sent} (${counters.sendErrors} err) delivered ${counters.delivered} requests ${counters.requests} replies ${counters.replies}`
+      );
+      if (Object.keys(errorKinds).length > 0)
+        console.log(`  errors by kind (status code): ${JSON.stringify(errorKinds)}`);
+      if (procs.some(p => p.exitCode !== null)) throw new Error('a node exited during the soak');
+      await new Promise(r =>
+        setTimeout(r, Math.min(SAMPLE_MS, Math.max(0, SECONDS * 1000 - (Date.now() - t0))))
+      );
+    }
+    curve.push({
+      t: Math.round((Date.now() - t0) / 1000),
+      rss: procs.map(p => (p.pid ? rssOf(p.pid) : 0)),
+    });
+  } finally {
+    for (const t of timers) clearInterval(t);
+    for (const s of streams) s.cancel();
+    for (const c of clients) c.close();
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(
+      procs.map(p => (p.exitCode !== null ? undefined : new Promise(r => p.on('exit', r))))
+    );
+    try {
+      results.nft = sh('nft', ['list', 'counters', 'table', 'inet', 'soak'])
+        .replace(/\s+/g, ' ')
+        .trim();
+    } catch {
+      // not in our namespace
+    }
+  }
+
+  // Verdict on each node's curve.
+  const fifth = Math.max(1, Math.floor(curve.length / 5));
+  const verdicts = NODES.map((n, i) => {
+    const series = curve.map(c => [c.t, c.rss[i]] as [number, number]);
+    const second = series.slice(fifth, 2 * fifth).map(p => p[1]);
+    const last = series.slice(-fifth).map(p => p[1]);
+    const measured = series.slice(fifth);
+    const span = measured.length > 1 ? measured[measured.length - 1][0] - measured[0][0] : 0;
+    const base = median(second);
+    const growth = slope(measured) * span;
+    const ratio = base > 0 ? median(last) / base : 1;
+    const ok = ratio <= 1.25 && (base === 0 || growth <= 0.25 * base);
+    return {
+      node: n.id,
+      baseMB: base / 1e6,
+      lastMB: median(last) / 1e6,
+      ratio,
+      slopeGrowthMB: growth / 1e6,
+      ok,
+    };
+  });
+  Object.assign(results, { counters, errorKinds, curve, verdicts });
+  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+  writeFileSync(
+    join(ROOT, 'bench', 'results', 'soak.json'),
+    `${JSON.stringify(results, null, 2)}\n`
+  );
+  console.log(`errors by kind: ${JSON.stringify(errorKinds)}`);
+  for (const v of verdicts) {
+    console.log(
+      `${v.node}: RSS ${v.baseMB.toFixed(1)} MB -> ${v.lastMB.toFixed(1)} MB (x${v.ratio.toFixed(2)}, fitted growth ${v.slopeGrowthMB.toFixed(1)} MB): ${v.ok ? 'bounded' : 'GROWING'}`
+    );
+  }
+  if (counters.sent === 0 || counters.delivered === 0) {
+    console.log('FAIL: no traffic flowed');
+    return 1;
+  }
+  if (verdicts.some(v => !v.ok)) {
+    console.log('FAIL: memory grows');
+    return 1;
+  }
+  console.log('soak: memory bounded on every node');
+  return 0;
+}
+
+main().then(
+  c => {
+    if (!IN_NS) {
+      try {
+        sh('ip', ['netns', 'del', NS]);
+      } catch {
+        // already gone
+      }
+    }
+    process.exit(c);
+  },
+  err => {
+    console.error(`soak: ${(err as Error).stack ?? String(err)}`);
+    if (!IN_NS) {
+      try {
+        sh('ip', ['netns', 'del', NS]);
+      } catch {
+        // already gone
+      }
+    }
+    process.exit(1);
+  }
+);
