@@ -99,15 +99,18 @@ export interface PodView {
 /**
  * Plays the kubelet for replica `ordinal`: writes every mounted ConfigMap and Secret
  * volume under `root` (Secrets not rendered by the chart, i.e. existingSecret, get
- * placeholder files), resolves downward-API env and $(VAR) references, and rewrites the
- * mount paths in env values and ConfigMap files to their place under `root`.
+ * placeholder files unless `external` has them), resolves downward-API env and $(VAR)
+ * references, and rewrites the mount paths in env values and ConfigMap files to their
+ * place under `root`.
  */
 export function materializePod(
   objects: K8sObject[],
   ordinal: number,
   namespace: string,
   root: string,
-  k8sNode = 'worker-1'
+  k8sNode = 'worker-1',
+  /** Content of Secrets the chart does not render (existingSecret): name -> key -> text. */
+  external: Record<string, Record<string, string>> = {}
 ): PodView {
   const sts = find(objects, 'StatefulSet');
   const podName = `${sts.metadata.name as string}-${ordinal}`;
@@ -139,7 +142,7 @@ export function materializePod(
       const secret = objects.find(
         o => o.kind === 'Secret' && o.metadata.name === vol.secret.secretName
       );
-      const data: Record<string, string> = {};
+      const data: Record<string, string> = { ...external[vol.secret.secretName as string] };
       if (secret) {
         for (const [k, v] of Object.entries(secret.data as Record<string, string>)) {
           data[k] = Buffer.from(v, 'base64').toString('utf8');

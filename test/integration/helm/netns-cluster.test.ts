@@ -6,22 +6,25 @@
  * its DNS name, then a Send/Subscribe round trip through the image's CLI from pod 2 to a
  * subscriber on pod 0, which needs the nodes to have found each other through peerDns.
  * Then a SIGTERM to every pod must drain and exit 0.
- *
- * Auth is off here: the CLI the driver uses cannot send a token yet (pod-run.test.ts
- * checks the generated tokens with auth on).
+ * Default values: auth on, the driver using the generated helm-test token.
  */
 import test from 'ava';
 import { join } from 'node:path';
-import { CHART, ROOT, render } from './chart-helpers';
+import { writeFileSync } from 'node:fs';
+import { CHART, ROOT, find, render } from './chart-helpers';
 import { startNetnsCluster } from './netns-cluster';
 
 const DRIVER = join(CHART, 'files/helm-test.js');
 const NS = 'prod';
 
 test('3 pods in separate network namespaces find each other by headless DNS: health on every pod, a message from pod 2 to a subscriber on pod 0, drain on SIGTERM', async t => {
-  const objects = render({ namespace: NS, valuesFiles: ['values-auth-off.yaml'] });
+  const objects = render({ namespace: NS });
   const cluster = startNetnsCluster(objects, NS);
   t.teardown(() => cluster.stop());
+  // What the test hook pod mounts: the helm-test token of the generated Secret.
+  const tokenFile = join(cluster.root, 'helm-test-token');
+  const auth = find(objects, 'Secret', 'mw-meshwire-auth');
+  writeFileSync(tokenFile, Buffer.from(auth.data['test-token'] as string, 'base64'));
   t.is(cluster.pods.length, 3);
 
   // Health on every pod by its DNS name, then across nodes (the nodes found each other
@@ -34,6 +37,7 @@ test('3 pods in separate network namespaces find each other by headless DNS: hea
       TEST_NODES: cluster.pods.map(p => p.fqdn).join(','),
       TEST_GRPC_PORT: '7400',
       TEST_TIMEOUT_SECONDS: '45',
+      TEST_TOKEN_FILE: tokenFile,
     },
     90_000
   );

@@ -2,8 +2,8 @@
  * The chart's pod, run for real without Kubernetes: the node process gets exactly the
  * environment and mounted files that replica 0 of 3 would get from the rendered
  * manifests (ports moved to free ones), while its DNS peers do not resolve, as when pods
- * start in parallel. With auth off, the chart's own `helm test` driver runs against it
- * and SIGTERM must drain and exit 0; with the default values (auth on), the generated
+ * start in parallel. The chart's own `helm test` driver runs against it (default values,
+ * and TLS with client certificates) and SIGTERM must drain and exit 0; the generated
  * tokens file must be accepted by the node and mean what the chart says: health open to
  * the kubelet's token-less probe, the admin token allowed everything, the helm-test token
  * only `helm-test.>`.
@@ -11,7 +11,7 @@
 import test from 'ava';
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ import { service as healthService } from 'grpc-health-check';
 import { createClients } from '../../../src/api';
 import type { K8sObject } from './chart-helpers';
 import { CHART, ROOT, find, materializePod, render } from './chart-helpers';
+import { makeCerts } from './test-certs';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const DRIVER = join(CHART, 'files/helm-test.js');
@@ -80,7 +81,10 @@ interface RunningPod {
 }
 
 /** Starts replica 0 of the chart rendered with `valuesFiles`, on free ports. */
-async function startPod(valuesFiles: string[]): Promise<RunningPod> {
+async function startPod(
+  valuesFiles: string[],
+  external: Record<string, Record<string, string>> = {}
+): Promise<RunningPod> {
   const [grpc, peer, metrics] = [await freePort(), await freePort(), await freePort()];
   const objects = render({
     valuesFiles,
@@ -89,7 +93,10 @@ async function startPod(valuesFiles: string[]): Promise<RunningPod> {
   const root = mkdtempSync(join(tmpdir(), 'meshwire-pod-'));
   const node = spawn(process.execPath, [CLI, 'serve'], {
     cwd: root,
-    env: { PATH: process.env.PATH, ...materializePod(objects, 0, 'prod', root).env },
+    env: {
+      PATH: process.env.PATH,
+      ...materializePod(objects, 0, 'prod', root, 'worker-1', external).env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exit = run(node, 120_000);
@@ -113,22 +120,35 @@ function secretValue(objects: K8sObject[], name: string, key: string): string {
   return Buffer.from(find(objects, 'Secret', name).data[key] as string, 'base64').toString('utf8');
 }
 
+/** Runs the chart's helm test driver against the pod, as the test hook pod would. */
+async function runDriver(pod: RunningPod, extraEnv: Record<string, string>): Promise<Exit> {
+  const driver = spawn(process.execPath, [DRIVER], {
+    env: {
+      PATH: process.env.PATH,
+      TEST_APP_DIR: ROOT,
+      TEST_NODES: '127.0.0.1',
+      TEST_GRPC_PORT: String(pod.grpc),
+      TEST_TIMEOUT_SECONDS: '45',
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return run(driver, 60_000);
+}
+
+/** Writes what the test hook pod mounts: the helm-test token from the generated Secret. */
+function testTokenFile(pod: RunningPod): string {
+  const file = join(pod.root, 'helm-test-token');
+  writeFileSync(file, secretValue(pod.objects, 'mw-meshwire-auth', 'test-token'));
+  return file;
+}
+
 test('replica 0 run from its rendered config: helm test driver passes, metrics served, SIGTERM drains and exits 0', async t => {
-  const pod = await startPod(['values-auth-off.yaml']);
+  const pod = await startPod([]);
   t.is(find(pod.objects, 'StatefulSet').spec.replicas, 3);
   let stopped: Exit | undefined;
   try {
-    const driver = spawn(process.execPath, [DRIVER], {
-      env: {
-        PATH: process.env.PATH,
-        TEST_APP_DIR: ROOT,
-        TEST_NODES: '127.0.0.1',
-        TEST_GRPC_PORT: String(pod.grpc),
-        TEST_TIMEOUT_SECONDS: '45',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const result = await run(driver, 60_000);
+    const result = await runDriver(pod, { TEST_TOKEN_FILE: testTokenFile(pod) });
     if (result.code !== 0) {
       stopped = await pod.stop();
       t.log(stopped.out);
@@ -145,6 +165,39 @@ test('replica 0 run from its rendered config: helm test driver passes, metrics s
     t.is(exit.code, 0, exit.out);
     t.regex(exit.out, /"node_id":"mw-meshwire-0"/);
     t.regex(exit.out, /draining/);
+  }
+});
+
+test('TLS with client certificates (values-tls.yaml): the helm test driver passes over mTLS, plaintext is refused', async t => {
+  const certs = makeCerts(['mw-meshwire-0.mw-meshwire-headless.prod.svc.cluster.local']);
+  const pod = await startPod(['values-tls.yaml'], { 'meshwire-tls': { ...certs } });
+  const dir = join(pod.root, 'client');
+  mkdirSync(dir);
+  for (const [k, v] of Object.entries(certs)) writeFileSync(join(dir, k), v);
+  try {
+    const result = await runDriver(pod, {
+      TEST_TOKEN_FILE: testTokenFile(pod),
+      TEST_TLS_CA_FILE: join(dir, 'ca.crt'),
+      TEST_TLS_CERT_FILE: join(dir, 'tls.crt'),
+      TEST_TLS_KEY_FILE: join(dir, 'tls.key'),
+    });
+    t.is(result.code, 0, result.out);
+    t.regex(result.out, /received round-trip-[0-9a-f]+ on 127\.0\.0\.1: OK/);
+
+    // A plaintext client (what the kubelet's gRPC probe would be) gets no answer: hence
+    // the chart's TCP probes under TLS.
+    const Health = makeGenericClientConstructor(healthService, 'Health');
+    const plain = new Health(`127.0.0.1:${pod.grpc}`, credentials.createInsecure());
+    const code = await new Promise<number>(resolve =>
+      plain.check({ service: '' }, { deadline: Date.now() + 3000 }, (err: ServiceError | null) =>
+        resolve(err ? err.code : 0)
+      )
+    );
+    plain.close();
+    t.not(code, 0);
+  } finally {
+    const exit = await pod.stop();
+    t.is(exit.code, 0, exit.out);
   }
 });
 
