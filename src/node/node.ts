@@ -530,11 +530,15 @@ export class MeshNode {
         );
       }
       const cluster = this.requireCluster(where);
-      this.annotateRemote(msg, where);
       return this.track(
-        traceSend(msg, span, () =>
-          cluster.request(where, msg, { timeoutMs, failFast: opts.failFast, signal: opts.signal })
-        )
+        traceSend(msg, span, () => {
+          this.annotateRemote(msg, where);
+          return cluster.request(where, msg, {
+            timeoutMs,
+            failFast: opts.failFast,
+            signal: opts.signal,
+          });
+        })
       );
     } catch (err) {
       return Promise.reject(err as Error);

@@ -170,7 +170,9 @@ export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
       const start = Date.now();
       while (!predicate(spans)) {
         if (Date.now() - start > timeoutMs) {
-          const names = spans.map(s => s.name).join(', ');
+          const counts = new Map<string, number>();
+          for (const x of spans) counts.set(x.name, (counts.get(x.name) ?? 0) + 1);
+          const names = [...counts].map(([n, c]) => `${n} x${c}`).join(', ');
           throw new Error(`OTLP receiver: condition not met in ${timeoutMs} ms; spans: ${names}`);
         }
         await new Promise(r => setTimeout(r, 20));

@@ -296,5 +296,15 @@ test.serial(
     t.true(textA.includes('# UNIT meshwire_transport_retransmissions_total {packet}\n'));
     t.true(sum(textB, 'meshwire_transport_datagrams_dropped_total') > 0, 'junk datagram counted');
     t.true(sum(textB, 'meshwire_messages_received_total', 'source="peer"') > 0);
+    // The send spans say where each request went and what the transport did meanwhile.
+    await receiver.waitFor(spans =>
+      spans.some(x => x.name === 'send svc.lossy' && x.events.some(e => e.name === 'retransmitted'))
+    );
+    const sends = receiver.spans.filter(x => x.name === 'send svc.lossy');
+    t.true(sends.every(x => x.attributes['network.peer.address'] === `127.0.0.1:${udpB}`));
+    t.true(sends.some(x => Number(x.attributes['meshwire.peer.srtt_ms']) > 0));
+    t.true(sends.every(x => x.attributes['meshwire.peer.state'] === 'connected'));
+    const ev = sends.flatMap(x => x.events).find(e => e.name === 'retransmitted');
+    t.true(Number(ev?.attributes['meshwire.retransmissions']) > 0);
   }
 );
