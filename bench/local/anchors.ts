@@ -90,9 +90,16 @@ export class Nats implements System {
   private _responder: Worker | undefined;
   private _pub: Worker | undefined;
   private _sub: Worker | undefined;
+  private _port = 0;
+
+  /** The server's client port (after start), e.g. for a loss rule on its traffic. */
+  get port(): number {
+    return this._port;
+  }
 
   async start(): Promise<void> {
     const port = await freeTcpPort();
+    this._port = port;
     const srv = await startServer({
       name: 'nats-server',
       command: findNatsServer(),

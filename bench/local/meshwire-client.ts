@@ -11,7 +11,7 @@ import { serveWorker, sleep } from '../common/proc';
 import { measureLatency, measureThroughput } from '../common/load';
 import type { LoopLimits } from '../common/load';
 import { PublisherControl, SubscriberCounter } from './pubsub-parts';
-import type { PublishParams, SubscribeParams } from './pubsub-parts';
+import type { PublishParams, SubscribeParams, Target } from './pubsub-parts';
 
 interface Message {
   id?: string;
@@ -54,7 +54,7 @@ type Cb<T> = (err: grpc.ServiceError | null, res?: T) => void;
 interface MessengerClient extends grpc.Client {
   Send(req: { message: Message }, cb: Cb<{ id: string }>): grpc.ClientUnaryCall;
   SendStream(): grpc.ClientDuplexStream<
-    { sequence: number; messages: Message[] },
+    { sequence: number; messages: Message[]; target?: Target },
     SendStreamResponse
   >;
   Subscribe(req: {
@@ -63,12 +63,12 @@ interface MessengerClient extends grpc.Client {
     bufferSize?: number;
   }): grpc.ClientReadableStream<DeliveryBatch>;
   Request(
-    req: { message: Message; timeoutMs: number },
+    req: { message: Message; timeoutMs: number; target?: Target },
     opts: grpc.CallOptions,
     cb: Cb<RequestResponse>
   ): grpc.ClientUnaryCall;
   RequestStream(): grpc.ClientDuplexStream<
-    { requestId: string; message: Message; timeoutMs: number },
+    { requestId: string; message: Message; timeoutMs: number; target?: Target },
     RequestStreamResponse
   >;
   Respond(req: RespondRequest, cb: Cb<object>): grpc.ClientUnaryCall;
@@ -114,12 +114,14 @@ interface RequestParams extends LoopLimits {
   subject: string;
   size: number;
   concurrency?: number;
+  /** The node to ask (cluster benchmark); unset: a node with a responder. */
+  target?: Target;
 }
 
-function request(subject: string, payload: Buffer): Promise<void> {
+function request(subject: string, payload: Buffer, target?: Target): Promise<void> {
   return unary<RequestResponse>(cb =>
     c().Request(
-      { message: { topic: subject, payload }, timeoutMs: 5_000 },
+      { message: { topic: subject, payload }, timeoutMs: 5_000, target },
       { deadline: Date.now() + 10_000 },
       cb
     )
@@ -196,7 +198,12 @@ function requestThroughput(p: RequestParams) {
     new Promise((resolve, reject) => {
       const requestId = String(next++);
       pending.set(requestId, { resolve, reject });
-      stream.write({ requestId, message: { topic: p.subject, payload }, timeoutMs: 5_000 });
+      stream.write({
+        requestId,
+        message: { topic: p.subject, payload },
+        timeoutMs: 5_000,
+        target: p.target,
+      });
     });
   return measureThroughput(op, p.concurrency ?? 64, p).finally(() => stream.end());
 }
@@ -273,7 +280,7 @@ async function publish(p: PublishParams): Promise<{ sent: number }> {
         });
       }
       if (ctl.stopped || failure) break;
-      stream.write({ sequence: ++seq, messages });
+      stream.write({ sequence: ++seq, messages, target: p.target });
       ctl.sent += p.batch;
     }
     const drainEnd = Date.now() + 5_000;
@@ -305,7 +312,20 @@ serveWorker(
     respond,
     requestLatency: (p: RequestParams) => {
       const payload = Buffer.alloc(p.size, 7);
-      return measureLatency(() => request(p.subject, payload), p);
+      return measureLatency(() => request(p.subject, payload, p.target), p);
+    },
+    // Until one request is answered (a responder on another node is reachable).
+    waitRequest: async (p: { subject: string; target?: Target }) => {
+      let ok = false;
+      await probeUntil(
+        () =>
+          request(p.subject, Buffer.alloc(1), p.target).then(() => {
+            ok = true;
+          }),
+        () => ok,
+        `a responder on ${p.subject}`
+      );
+      return {};
     },
     requestThroughput,
     subscribe,

@@ -19,6 +19,7 @@ import { repoRoot } from '../common/results';
 import { busyIdleMs, formatHotSpots, hotSpots, readNewestProfile } from '../common/cpuprofile';
 import type { Scenario, System, Timing } from './scenario';
 import { MAX_OPS, checkErrors, runPubSub } from './scenario';
+import type { Target } from './pubsub-parts';
 
 const script = (name: string): string => join(__dirname, name);
 
@@ -32,85 +33,138 @@ export interface MeshwireInit {
   execArgv?: string[];
   /** Extra `node` flags for each client process, given the client's role. */
   clientExecArgv?: (role: string) => string[];
+  /**
+   * Two nodes instead of one (the cluster benchmark): `node-a` and `node-b` with static
+   * peers; the requester and the publisher talk to node-a, the responder and the subscriber
+   * to node-b, and every request and publish is sent to `target` across the nodes. Figures
+   * are named `<prefix>.*` instead of `meshwire.*`.
+   * @default undefined (one node)
+   */
+  crossNode?: { prefix: string; target: Target };
+}
+
+interface NodeProc {
+  child: ChildProcess;
+  output: () => string;
 }
 
 export class Meshwire implements System {
-  readonly name = 'meshwire';
-  private _node: ChildProcess | undefined;
-  private _output: () => string = () => '';
+  readonly name: string;
+  private readonly _nodes: NodeProc[] = [];
+  private _peerPorts: number[] = [];
   private _requester: Worker | undefined;
   private _responder: Worker | undefined;
   private _pub: Worker | undefined;
   private _sub: Worker | undefined;
 
-  constructor(private readonly _init: MeshwireInit = {}) {}
+  constructor(private readonly _init: MeshwireInit = {}) {
+    this.name = _init.crossNode?.prefix ?? 'meshwire';
+  }
+
+  /** The nodes' UDP peer ports (after start). */
+  get peerPorts(): readonly number[] {
+    return this._peerPorts;
+  }
 
   async start(): Promise<void> {
     const main = nodeMain();
     if (!existsSync(main)) throw new Error(`${main} missing: run make build first`);
-    const [grpcPort, metricsPort, peerPort] = await Promise.all([
-      freeTcpPort(),
-      freeTcpPort(),
-      freeUdpPort(),
-    ]);
-    const srv = await startServer({
-      name: 'meshwire',
-      command: process.execPath,
-      args: [
-        ...(this._init.execArgv ?? []),
-        main,
-        'serve',
-        '--grpc-listen',
-        `127.0.0.1:${grpcPort}`,
-        '--peer-listen',
-        `127.0.0.1:${peerPort}`,
-        '--metrics-listen',
-        `127.0.0.1:${metricsPort}`,
-        '--node-id',
-        'bench',
-      ],
-      env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '' },
-      ready: () => tcpAccepts('127.0.0.1', grpcPort),
-    });
-    this._node = srv.child;
-    this._output = srv.output;
-    const start = async (name: string): Promise<Worker> => {
+    const ids = this._init.crossNode ? ['node-a', 'node-b'] : ['bench'];
+    const ports = await Promise.all(
+      ids.map(async () => {
+        const [grpc, metrics, peer] = await Promise.all([
+          freeTcpPort(),
+          freeTcpPort(),
+          freeUdpPort(),
+        ]);
+        return { grpc, metrics, peer };
+      })
+    );
+    this._peerPorts = ports.map(p => p.peer);
+    const peers = this._init.crossNode
+      ? ['--peers', ids.map((id, i) => `${id}=127.0.0.1:${ports[i]!.peer}`).join(',')]
+      : [];
+    // Started side by side: the nodes find each other through the static peers.
+    const startNode = async (id: string, i: number): Promise<void> => {
+      const { grpc, metrics, peer } = ports[i]!;
+      const srv = await startServer({
+        name: `meshwire ${id}`,
+        command: process.execPath,
+        args: [
+          ...(this._init.execArgv ?? []),
+          main,
+          'serve',
+          '--grpc-listen',
+          `127.0.0.1:${grpc}`,
+          '--peer-listen',
+          `127.0.0.1:${peer}`,
+          '--metrics-listen',
+          `127.0.0.1:${metrics}`,
+          '--node-id',
+          id,
+          ...peers,
+        ],
+        env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '' },
+        ready: () => tcpAccepts('127.0.0.1', grpc),
+        // Loading the node (grpc-js, OpenTelemetry) takes long on a busy shared host.
+        readyTimeoutMs: 60_000,
+      });
+      this._nodes.push({ child: srv.child, output: srv.output });
+    };
+    // allSettled: a node still starting when another fails is kept, so stop() ends it too.
+    for (const r of await Promise.allSettled(ids.map(startNode))) {
+      if (r.status === 'rejected') throw r.reason;
+    }
+    // One node: everyone on it. Two: requester and publisher on node-a, the rest on node-b.
+    const portA = ports[0]!.grpc;
+    const portB = ports[ports.length - 1]!.grpc;
+    const start = async (role: string, port: number): Promise<Worker> => {
+      const name = `${this.name}-${role}`;
       const w = await Worker.start({
         name,
         script: script('meshwire-client.js'),
-        execArgv: this._init.clientExecArgv?.(name) ?? [],
+        execArgv: this._init.clientExecArgv?.(`meshwire-${role}`) ?? [],
       });
-      await w.call('connect', { port: grpcPort });
+      await w.call('connect', { port });
       return w;
     };
     [this._requester, this._responder, this._pub, this._sub] = await Promise.all([
-      start('meshwire-requester'),
-      start('meshwire-responder'),
-      start('meshwire-publisher'),
-      start('meshwire-subscriber'),
+      start('requester', portA),
+      start('responder', portB),
+      start('publisher', portA),
+      start('subscriber', portB),
     ]);
     // Sequential requests answered by unary Respond; pipelined ones by RespondStream.
     await this._responder.call('respond', { subject: 'bench.req', mode: 'unary', maxBatch: 1 });
     await this._responder.call('respond', { subject: 'bench.rps', mode: 'stream', maxBatch: 64 });
+    const target = this._init.crossNode?.target;
+    if (target) {
+      for (const subject of ['bench.req', 'bench.rps']) {
+        await this._requester.call('waitRequest', { subject, target }, 15_000);
+      }
+    }
   }
 
   requestScenarios(): Scenario[] {
+    const n = this.name;
+    const target = this._init.crossNode?.target;
     return [
       {
-        name: 'meshwire.request_latency',
+        name: `${n}.request_latency`,
         run: async (t: Timing) => {
           const r = await this._requester!.call<LatencyResult>('requestLatency', {
             subject: 'bench.req',
             size: 128,
             ...t,
             maxOps: MAX_OPS,
+            target,
           });
-          checkErrors('meshwire.request_latency', r);
-          return { 'meshwire.request_p50_us': r.p50_us, 'meshwire.request_p99_us': r.p99_us };
+          checkErrors(`${n}.request_latency`, r);
+          return { [`${n}.request_p50_us`]: r.p50_us, [`${n}.request_p99_us`]: r.p99_us };
         },
       },
       {
-        name: 'meshwire.request_rps_64',
+        name: `${n}.request_rps_64`,
         run: async (t: Timing) => {
           const r = await this._requester!.call<ThroughputResult>('requestThroughput', {
             subject: 'bench.rps',
@@ -118,15 +172,17 @@ export class Meshwire implements System {
             concurrency: 64,
             ...t,
             maxOps: MAX_OPS,
+            target,
           });
-          checkErrors('meshwire.request_rps_64', r);
-          return { 'meshwire.request_rps_64': r.rate };
+          checkErrors(`${n}.request_rps_64`, r);
+          return { [`${n}.request_rps_64`]: r.rate };
         },
       },
     ];
   }
 
   pubsubScenarios(): Scenario[] {
+    const n = this.name;
     const pubsub = (
       size: number,
       key: string,
@@ -134,7 +190,7 @@ export class Meshwire implements System {
       window: number,
       batch: number
     ): Scenario => ({
-      name: `meshwire.${key}`,
+      name: `${n}.${key}`,
       run: async (t: Timing) => {
         const r = await runPubSub(
           this._pub!,
@@ -148,10 +204,11 @@ export class Meshwire implements System {
             window,
             batch,
             inFlight: 8,
+            target: this._init.crossNode?.target,
           },
           t
         );
-        return { [`meshwire.${key}`]: r.rate, [`meshwire.${key}_dropped`]: r.dropped };
+        return { [`${n}.${key}`]: r.rate, [`${n}.${key}_dropped`]: r.dropped };
       },
     });
     return [
@@ -164,19 +221,22 @@ export class Meshwire implements System {
     return [...this.requestScenarios(), ...this.pubsubScenarios()];
   }
 
-  /** The node's recent output (for error messages). */
+  /** The nodes' recent output (for error messages). */
   output(): string {
-    return this._output();
+    return this._nodes.map(n => n.output()).join('\n');
   }
 
   async stop(): Promise<void> {
     await Promise.all([this._requester, this._responder, this._pub, this._sub].map(w => w?.stop()));
-    if (this._node) {
-      const code = await stopProcess(this._node, 15_000);
+    const codes = await Promise.all(this._nodes.map(n => stopProcess(n.child, 15_000)));
+    for (const [i, code] of codes.entries()) {
       if (code !== 0) {
-        console.error(`meshwire node exited with ${code}:\n${this._output().slice(-2000)}`);
+        console.error(
+          `${this.name} node exited with ${code}:\n${this._nodes[i]!.output().slice(-2000)}`
+        );
       }
     }
+    this._nodes.length = 0;
   }
 }
 

@@ -84,6 +84,12 @@ export class PublisherControl {
   }
 }
 
+/** Where a meshwire message goes (the proto's `Target`); unset: by interest / locally. */
+export interface Target {
+  peerId?: string;
+  address?: string;
+}
+
 export interface PublishParams {
   subject: string;
   size: number;
@@ -96,6 +102,8 @@ export interface PublishParams {
   batch: number;
   /** Batches in flight (unacked SendStream requests, or outstanding NATS flushes). */
   inFlight: number;
+  /** meshwire only: the target node of every SendStream request (cluster benchmark). */
+  target?: Target;
 }
 
 export interface SubscribeParams {

@@ -5,6 +5,7 @@
  */
 import type { Worker } from '../common/proc';
 import type { LatencyResult, ThroughputResult } from '../common/load';
+import type { Target } from './pubsub-parts';
 
 export interface Timing {
   warmupMs: number;
@@ -45,6 +46,8 @@ export interface PubSubPlan {
   window: number;
   batch: number;
   inFlight: number;
+  /** meshwire only: send every message to this node (cluster benchmark). */
+  target?: Target;
 }
 
 interface PubSubMeasure {
@@ -81,6 +84,7 @@ export async function runPubSub(
         window: plan.window,
         batch: plan.batch,
         inFlight: plan.inFlight,
+        target: plan.target,
       },
       t.warmupMs + t.durationMs + 30_000
     );

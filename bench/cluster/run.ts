@@ -1,0 +1,352 @@
+/**
+ * `make bench-cluster`: two meshwire nodes (client -> node A -> node B -> subscriber or
+ * responder on B) beside one meshwire node and NATS, every node, server and client in its
+ * own process; then the two nodes and NATS again at 1% random packet loss.
+ *
+ *   node dist/bench/cluster/run.js          full run: 5 interleaved runs per figure, then the
+ *                                           lossy runs in a network namespace (`mwbc<pid>`,
+ *                                           needs root, nft, ethtool); writes
+ *                                           bench/results/cluster.json and docs/benchmarks.md
+ *   node dist/bench/cluster/run.js --smoke  each scenario once, short; no namespace, nothing
+ *                                           written; prints `SMOKE_RESULT {json}` last
+ * Options: --runs N, --warmup-ms N, --duration-ms N, --no-loss, --no-write.
+ * Internal: --phase loss --out FILE runs the lossy scenarios (started inside the namespace).
+ *
+ * Scenarios (128-byte payloads): sequential Request (p50/p99), 64 requests in flight on a
+ * RequestStream, pub/sub by SendStream measured at the subscriber. They are bench-local's
+ * (bench/local): the cluster is bench-local's meshwire system with two nodes.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { RunSet, roundFigure } from '../common/stats';
+import { repoRoot, rewriteDocSection, writeResultsJson } from '../common/results';
+import { Nats } from '../local/anchors';
+import { Meshwire } from '../local/meshwire';
+import type { Scenario, System, Timing } from '../local/scenario';
+import {
+  createNamespace,
+  deleteNamespace,
+  installLossRules,
+  lossUnavailable,
+  readCounters,
+} from './netns';
+import { COMPARISONS, computeComparisons, formatTarget, renderSection, targetMet } from './report';
+
+const LOSS_PER_MILLE = 10;
+const LOSS_PREFIX = 'loss1.';
+/** Scenarios of bench-local's systems that this benchmark runs (by name suffix). */
+const WANTED = ['.request_latency', '.request_rps_64', '.pubsub_mps_128'];
+/** Upper bound of the lossy phase, start-up and shutdown included. */
+const LOSS_PHASE_MAX_MS = 5 * 60_000;
+
+const log = (s: string): void =>
+  console.error(`[bench-cluster ${new Date().toISOString().slice(11, 19)}] ${s}`);
+
+interface Options {
+  smoke: boolean;
+  write: boolean;
+  loss: boolean;
+  runs: number;
+  timing: Timing;
+  phase: 'main' | 'loss';
+  out?: string;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      smoke: { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
+      'no-loss': { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      'warmup-ms': { type: 'string' },
+      'duration-ms': { type: 'string' },
+      phase: { type: 'string', default: 'main' },
+      out: { type: 'string' },
+    },
+  });
+  const smoke = values.smoke ?? false;
+  const int = (v: string | undefined, dflt: number, name: string, max: number): number => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > max) {
+      throw new Error(`--${name} ${v}: an integer from 1 to ${max} expected`);
+    }
+    return n;
+  };
+  if (values.phase !== 'main' && values.phase !== 'loss') {
+    throw new Error(`--phase ${values.phase}: main or loss expected`);
+  }
+  if (values.phase === 'loss' && !values.out) throw new Error('--phase loss needs --out FILE');
+  return {
+    smoke,
+    write: !smoke && !(values['no-write'] ?? false),
+    loss: !smoke && !(values['no-loss'] ?? false),
+    runs: int(values.runs, smoke ? 1 : 5, 'runs', 50),
+    timing: {
+      warmupMs: int(values['warmup-ms'], smoke ? 200 : 500, 'warmup-ms', 60_000),
+      durationMs: int(values['duration-ms'], smoke ? 500 : 2_000, 'duration-ms', 60_000),
+    },
+    phase: values.phase,
+    out: values.out,
+  };
+}
+
+/** node-a and node-b; every request and publish goes to node-b. */
+function twoNodes(): Meshwire {
+  return new Meshwire({ crossNode: { prefix: 'cluster', target: { peerId: 'node-b' } } });
+}
+
+/**
+ * Starts the systems, runs every wanted scenario once per round (interleaved, so drift hits
+ * every system alike), stops the systems whatever happens. `beforeRounds` runs once all are
+ * up (the loss phase installs its rules there).
+ */
+async function runRounds(
+  systems: System[],
+  opts: Options,
+  runs: RunSet,
+  beforeRounds: () => void = () => undefined
+): Promise<void> {
+  try {
+    // Side by side: start-up is mostly waiting (processes loading), and slow on a busy host.
+    log(`starting ${systems.map(s => s.name).join(', ')}`);
+    const starts = await Promise.allSettled(systems.map(s => s.start()));
+    for (const r of starts) if (r.status === 'rejected') throw r.reason;
+    beforeRounds();
+    const scenarios: Scenario[] = systems.flatMap(s =>
+      s.scenarios().filter(sc => WANTED.some(w => sc.name.endsWith(w)))
+    );
+    for (let round = 1; round <= opts.runs; round++) {
+      for (const sc of scenarios) {
+        const figures = await sc.run(opts.timing);
+        for (const [k, v] of Object.entries(figures)) runs.add(k, v);
+        log(
+          `${opts.phase === 'loss' ? '1% loss ' : ''}run ${round}/${opts.runs} ${sc.name}: ` +
+            Object.entries(figures)
+              .map(([k, v]) => `${k}=${roundFigure(v)}`)
+              .join(' ')
+        );
+      }
+    }
+  } finally {
+    for (const s of [...systems].reverse()) {
+      await s.stop().catch((e: unknown) => log(`stopping ${s.name}: ${String(e)}`));
+    }
+  }
+}
+
+interface LossPhaseOutput {
+  runs: Record<string, number[]>;
+  counters: Record<string, number>;
+}
+
+/** Inside the namespace: NATS and the two nodes, rules installed once both are up. */
+async function lossPhase(opts: Options): Promise<void> {
+  const nats = new Nats();
+  const cluster = twoNodes();
+  const runs = new RunSet();
+  await runRounds([nats, cluster], opts, runs, () => {
+    installLossRules({ udpPeerPorts: cluster.peerPorts, natsPort: nats.port }, LOSS_PER_MILLE);
+    log(
+      `loss rules installed: ${LOSS_PER_MILLE / 10}% of UDP between ports ` +
+        `${cluster.peerPorts.join(', ')} and of TCP to and from ${nats.port}`
+    );
+  });
+  const out: LossPhaseOutput = { runs: {}, counters: readCounters() };
+  for (const n of runs.names()) out.runs[n] = [...runs.runs(n)];
+  writeFileSync(opts.out!, JSON.stringify(out));
+}
+
+/** Runs this script with `--phase loss` inside a fresh lossy namespace; merges its runs. */
+async function runLossInNamespace(
+  opts: Options,
+  runs: RunSet
+): Promise<Record<string, number> | undefined> {
+  const why = lossUnavailable();
+  if (why) {
+    log(`lossy runs skipped: ${why}`);
+    return undefined;
+  }
+  const ns = `mwbc${process.pid}`;
+  const out = join(tmpdir(), `${ns}.json`);
+  const cleanup = (): void => {
+    const err = deleteNamespace(ns);
+    if (err) log(err);
+  };
+  // A signal must not leave the namespace (and what runs in it) behind.
+  const onSignal = (sig: NodeJS.Signals): void => {
+    cleanup();
+    log(`${sig}: namespace ${ns} deleted`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    createNamespace(ns);
+    log(`namespace ${ns}: lo MTU 1500, TSO/GSO/GRO off`);
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          ns,
+          process.execPath,
+          __filename,
+          '--phase',
+          'loss',
+          '--out',
+          out,
+          '--runs',
+          String(opts.runs),
+          '--warmup-ms',
+          String(opts.timing.warmupMs),
+          '--duration-ms',
+          String(opts.timing.durationMs),
+        ],
+        { stdio: 'inherit', env: process.env }
+      );
+      const timer = setTimeout(() => {
+        log(`lossy phase still running after ${LOSS_PHASE_MAX_MS / 1000} s: killing it`);
+        child.kill('SIGKILL');
+      }, LOSS_PHASE_MAX_MS);
+      child.on('error', reject);
+      child.on('exit', code => {
+        clearTimeout(timer);
+        if (code === 0) resolve();
+        else reject(new Error(`lossy phase exited with code ${code}`));
+      });
+    });
+    const result = JSON.parse(readFileSync(out, 'utf8')) as LossPhaseOutput;
+    for (const [name, values] of Object.entries(result.runs)) {
+      for (const v of values) runs.add(LOSS_PREFIX + name, v);
+    }
+    log(
+      `packets dropped / seen: meshwire UDP ` +
+        `${share(result.counters.meshwire_dropped, result.counters.meshwire_seen)}, NATS TCP ` +
+        share(result.counters.nats_dropped, result.counters.nats_seen)
+    );
+    return result.counters;
+  } finally {
+    rmSync(out, { force: true });
+    cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** `12,345 of 1,234,567 (1.00%)`. */
+function share(dropped: number | undefined, seen: number | undefined): string {
+  if (dropped === undefined || seen === undefined || seen === 0) return 'n/a';
+  return `${dropped.toLocaleString('en-US')} of ${seen.toLocaleString('en-US')} (${(
+    (100 * dropped) /
+    seen
+  ).toFixed(2)}%)`;
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  if (opts.phase === 'loss') {
+    await lossPhase(opts);
+    return;
+  }
+  const started = Date.now();
+  const loadBefore = loadavg()[0]!;
+  const runs = new RunSet();
+  await runRounds([new Meshwire(), new Nats(), twoNodes()], opts, runs);
+  let counters: Record<string, number> | undefined;
+  let lossNote: string;
+  if (opts.loss) {
+    counters = await runLossInNamespace(opts, runs);
+    lossNote =
+      counters === undefined
+        ? 'The lossy runs were skipped (see the log): no `loss1.*` figures.'
+        : `Loss: nftables in network namespace \`mwbc<pid>\` (lo MTU 1500, TSO/GSO/GRO off), ` +
+          `output hook, \`numgen random mod 1000 < ${LOSS_PER_MILLE} drop\` on UDP between the ` +
+          `two nodes' peer ports only (gRPC between clients and nodes is untouched): ` +
+          `${share(counters.meshwire_dropped, counters.meshwire_seen)} packets dropped; ` +
+          `and on TCP to and from the NATS server's port: ` +
+          `${share(counters.nats_dropped, counters.nats_seen)}. A NATS request crosses ` +
+          'four lossy TCP legs (requester -> server -> responder -> server -> requester), a ' +
+          'cluster request two lossy UDP legs (A -> B -> A) and four loss-free gRPC legs.';
+  } else {
+    lossNote = 'Run without the lossy part (--no-loss or --smoke).';
+  }
+  const figures: Record<string, number> = {};
+  for (const [k, v] of Object.entries(runs.medians())) figures[k] = roundFigure(v);
+  const ratios = computeComparisons(figures);
+  log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
+  for (const def of COMPARISONS) {
+    const r = ratios[def.key];
+    if (r === undefined || !def.target) continue;
+    log(
+      `${def.key} = ${r} (target ${formatTarget(def)}: ${targetMet(def, r) ? 'met' : 'NOT met'})`
+    );
+  }
+  if (opts.smoke) {
+    console.log(`SMOKE_RESULT ${JSON.stringify({ figures, ratios })}`);
+    return;
+  }
+  console.log(JSON.stringify({ figures, ratios }, null, 2));
+  if (!opts.write) return;
+  const date = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  const command = 'make bench-cluster';
+  const spread: Record<string, number[]> = {};
+  for (const n of runs.names()) spread[n] = runs.runs(n).map(roundFigure);
+  writeResultsJson(join(repoRoot(), 'bench', 'results', 'cluster.json'), {
+    figures,
+    ratios,
+    meta: {
+      command,
+      date,
+      runs: opts.runs,
+      warmup_ms: opts.timing.warmupMs,
+      duration_ms: opts.timing.durationMs,
+      node: process.version,
+      cpus: cpus().length,
+      loss_per_mille: opts.loss && counters ? LOSS_PER_MILLE : 0,
+      loss_counters: counters ?? {},
+    },
+  });
+  rewriteDocSection(
+    join(repoRoot(), 'docs', 'benchmarks.md'),
+    'cluster',
+    renderSection(figures, ratios, {
+      command,
+      date,
+      runs: opts.runs,
+      warmupMs: opts.timing.warmupMs,
+      durationMs: opts.timing.durationMs,
+      node: process.version,
+      cpus: cpus().length,
+      spread,
+      notes: [
+        'Request p50/p99: unary Request with `target: {peer_id: node-b}`, answered by a ' +
+          'responder on node B through Subscribe + unary Respond. request_rps_64: one ' +
+          'RequestStream with 64 requests in flight, answered through Subscribe (max_batch ' +
+          '64) + RespondStream. NATS: `nc.request` (64 concurrent for the throughput).',
+        'Pub/sub: SendStream with 256 messages per request, at most 8 unacked, paced by a ' +
+          "credit window of 65,536 messages fed by the subscriber's count (bench-local's " +
+          'publisher and subscriber); NATS: `publish` with `flush()` every 1,024 messages.',
+        lossNote,
+        `Host load average (1 min) ${loadBefore.toFixed(1)} at the start and ` +
+          `${loadavg()[0]!.toFixed(1)} at the end: the machine is shared with other work, ` +
+          'which widens the spread (see the runs); the interleaving keeps the ratios ' +
+          'comparable.',
+      ],
+    })
+  );
+  log('wrote bench/results/cluster.json and docs/benchmarks.md (section bench:cluster)');
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    log(`FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  }
+);
