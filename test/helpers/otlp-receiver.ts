@@ -47,6 +47,8 @@ export interface OtlpReceiver {
   readonly spans: ReceivedSpan[];
   /** Export calls received (batches). */
   readonly exports: number;
+  /** Spans received (also counted when they are not kept). */
+  readonly spanCount: number;
   /** Resolves when `predicate(spans)` holds; rejects after `timeoutMs`. */
   waitFor(predicate: (spans: ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -93,8 +95,17 @@ function attrs(list: KeyValue[] | undefined): Record<string, unknown> {
 
 const hex = (b: Buffer | undefined): string => (b ? Buffer.from(b).toString('hex') : '');
 
-/** Starts the receiver on 127.0.0.1 (port 0: ephemeral). */
-export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
+export interface OtlpReceiverInit {
+  /** @default 0 (ephemeral) */
+  port?: number;
+  /** Keep the spans for assertions; false only counts them (benchmarks). @default true */
+  keep?: boolean;
+}
+
+/** Starts the receiver on 127.0.0.1. */
+export async function startOtlpReceiver(init: OtlpReceiverInit = {}): Promise<OtlpReceiver> {
+  const port = init.port ?? 0;
+  const keep = init.keep ?? true;
   const dir = otelProtoDir();
   const def = loadSync('opentelemetry/proto/collector/trace/v1/trace_service.proto', {
     includeDirs: [dir],
@@ -115,6 +126,7 @@ export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
   };
   const spans: ReceivedSpan[] = [];
   let exports = 0;
+  let spanCount = 0;
   const server = new Server();
   server.addService(pkg.opentelemetry.proto.collector.trace.v1.TraceService.service, {
     Export: (
@@ -127,6 +139,8 @@ export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
         const service = String(resource['service.name'] ?? '');
         for (const ss of (rs.scopeSpans as Array<{ spans: Array<Record<string, unknown>> }>) ??
           []) {
+          spanCount += ss.spans?.length ?? 0;
+          if (!keep) continue;
           for (const s of ss.spans ?? []) {
             const status = (s.status as { code?: number; message?: string }) ?? {};
             spans.push({
@@ -165,6 +179,9 @@ export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
     spans,
     get exports() {
       return exports;
+    },
+    get spanCount() {
+      return spanCount;
     },
     async waitFor(predicate, timeoutMs = 10_000) {
       const start = Date.now();

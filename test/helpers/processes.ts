@@ -28,7 +28,8 @@ export async function spawnNode(
   proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${id} did not start:\n${out}`)), 20_000);
+    // Generous: start-up loads the OpenTelemetry SDK and gRPC, slow on a loaded machine.
+    const timer = setTimeout(() => reject(new Error(`${id} did not start:\n${out}`)), 60_000);
     const check = (): void => {
       if (out.includes('meshwire node started')) {
         clearTimeout(timer);

@@ -1,10 +1,8 @@
-import type { ChildProcess } from 'node:child_process';
-import { execFile, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import test from 'ava';
 import { freePorts } from '../../helpers/ports';
-
-const CLI = join(__dirname, '..', '..', '..', 'src', 'cli', 'main.js');
+import type { NodeProcess } from '../../helpers/processes';
+import { CLI, spawnNode } from '../../helpers/processes';
 
 function run(
   args: string[],
@@ -18,17 +16,9 @@ function run(
   });
 }
 
-async function startServe(): Promise<{
-  proc: ChildProcess;
-  server: string;
-  exited: Promise<number | null>;
-}> {
+async function startServe(): Promise<{ server: string; node: NodeProcess }> {
   const [g, p, mt] = await freePorts(3);
-  const proc = spawn(process.execPath, [
-    CLI,
-    'serve',
-    '--node-id',
-    'cli-node',
+  const node = await spawnNode('cli-node', [
     '--grpc-listen',
     `127.0.0.1:${g}`,
     '--peer-listen',
@@ -36,23 +26,11 @@ async function startServe(): Promise<{
     '--metrics-listen',
     `127.0.0.1:${mt}`,
   ]);
-  const exited = new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)));
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start: ${out}`)), 15_000);
-    proc.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('meshwire node started')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  return { proc, server: `127.0.0.1:${g}`, exited };
+  return { node, server: `127.0.0.1:${g}` };
 }
 
 test('serve, sub, send, request, reply-with, peers; SIGTERM exits 0', async t => {
-  const { proc, server, exited } = await startServe();
+  const { node, server } = await startServe();
   try {
     const sub = run(['sub', 'cli.>', '-s', server, '--count', '1']);
     // The subscription is asynchronous: send until it is delivered.
@@ -105,9 +83,9 @@ test('serve, sub, send, request, reply-with, peers; SIGTERM exits 0', async t =>
     t.regex(peers.stdout, /"id":"node-b"/);
     t.is((await run(['peers', 'delete', 'node-zz', '-s', server])).code, 5);
   } finally {
-    proc.kill('SIGTERM');
+    await node.kill('SIGTERM');
   }
-  t.is(await exited, 0);
+  t.is(await node.exited, 0);
 });
 
 test('a bad config value stops serve with one line naming key, value and rule (exit 2)', async t => {

@@ -144,11 +144,15 @@ test('a peer that never resolves: queued messages expire with a counted reason a
       a.clients.messenger,
       'Send',
       { target: { peerId: 'nowhere' }, message: { topic: 't', payload: body('y') } },
-      300
+      2000
     );
     t.truthy(accepted.id);
     const cluster = a.server.node.cluster;
-    await waitFor(() => (cluster?.dropCounts().unresolved_ttl_expired ?? 0) >= 1, 5000, 'ttl drop');
+    await waitFor(
+      () => (cluster?.dropCounts().unresolved_ttl_expired ?? 0) >= 1,
+      15_000,
+      'ttl drop'
+    );
     const list = await unary<{ peers: Array<{ id: string; state: string; queueDepth: number }> }>(
       a.clients.peers,
       'ListPeers',
