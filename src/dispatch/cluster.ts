@@ -18,7 +18,7 @@ import {
 } from '../common';
 import type { PeerDirectory, PeerEntry } from '../peers';
 import type { Dialer, SenderItem } from './peer-sender';
-import { PeerSender } from './peer-sender';
+import { PeerSender, removeExpired } from './peer-sender';
 import type { LinkHandler } from './peer-link';
 import { PeerLink } from './peer-link';
 import type { DeliveryScope, Hello, InterestUpdate } from './wire';
@@ -293,22 +293,14 @@ export class Cluster implements LinkHandler {
     if (q.timer) return;
     q.timer = this.init.clock.setTimer(100, () => {
       q.timer = undefined;
-      const now = this.init.clock.now();
-      const n = q.items.length;
-      for (let i = 0; i < n; i++) {
-        const item = q.items.shift() as SenderItem;
-        if (item.expiresAt <= now) {
-          q.bytes -= item.bytes;
-          this.drops.add('unresolved_ttl_expired');
-          item.reject(
-            new DeadlineExceededError(
-              `peer "${peerId}" was not resolved in time: the message waited in the unresolved queue until its deadline`
-            )
-          );
-        } else {
-          q.items.push(item);
-        }
-      }
+      q.bytes -= removeExpired(q.items, this.init.clock.now(), item => {
+        this.drops.add('unresolved_ttl_expired');
+        item.reject(
+          new DeadlineExceededError(
+            `peer "${peerId}" was not resolved in time: the message waited in the unresolved queue until its deadline`
+          )
+        );
+      });
       if (q.items.length > 0) this.scheduleUnresolvedSweep(peerId, q);
       else if (this.unresolved.get(peerId) === q) this.unresolved.delete(peerId);
     });

@@ -44,6 +44,29 @@ export type SenderItem =
       reject(err: Error): void;
     };
 
+/**
+ * Removes the items of `queue` whose `expiresAt` has passed, keeping the order of the
+ * rest, and calls `onExpired` for each. Returns the bytes removed.
+ */
+export function removeExpired(
+  queue: BoundedRing<SenderItem>,
+  now: number,
+  onExpired: (item: SenderItem) => void
+): number {
+  let bytes = 0;
+  const n = queue.length;
+  for (let i = 0; i < n; i++) {
+    const item = queue.shift() as SenderItem;
+    if (item.expiresAt <= now) {
+      bytes += item.bytes;
+      onExpired(item);
+    } else {
+      queue.push(item);
+    }
+  }
+  return bytes;
+}
+
 export type SenderDropReason =
   'sender_queue_full' | 'ttl_expired' | 'peer_unreachable' | 'shutdown';
 
@@ -269,22 +292,14 @@ export class PeerSender {
 
   /** Drops queued items past their TTL (counted; the caller, if any, is told). */
   private sweep(): void {
-    const now = this.init.clock.now();
-    const n = this.queue.length;
-    for (let i = 0; i < n; i++) {
-      const item = this.queue.shift() as SenderItem;
-      if (item.expiresAt <= now) {
-        this.queuedBytes -= item.bytes;
-        this.drops.add('ttl_expired');
-        item.reject(
-          new DeadlineExceededError(
-            `message for peer ${this.expectedId || this.key} expired after waiting while the peer was ${this.state}${this.lastError ? ` (${this.lastError})` : ''}`
-          )
-        );
-      } else {
-        this.queue.push(item);
-      }
-    }
+    this.queuedBytes -= removeExpired(this.queue, this.init.clock.now(), item => {
+      this.drops.add('ttl_expired');
+      item.reject(
+        new DeadlineExceededError(
+          `message for peer ${this.expectedId || this.key} expired after waiting while the peer was ${this.state}${this.lastError ? ` (${this.lastError})` : ''}`
+        )
+      );
+    });
   }
 
   private flush(): void {
