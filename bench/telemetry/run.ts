@@ -1,0 +1,356 @@
+/**
+ * `make bench-telemetry`: the cost of tracing on cross-node Request. Two nodes as
+ * processes (static peers on loopback), a responder on node B (Subscribe + RespondStream),
+ * a client keeping `CONCURRENCY` unary Requests in flight through node A to node B. Three
+ * modes, interleaved over RUNS rounds (fresh nodes each time), medians reported:
+ *   off         no OTEL_* at all (the no-op path)
+ *   full        OTLP/gRPC export, every trace sampled (parentbased_always_on)
+ *   sampled_1   OTLP/gRPC export, 1% of traces (parentbased_traceidratio 0.01)
+ * Spans go to the OTLP/gRPC receiver of the tests (test/helpers/otlp-receiver.ts) in this
+ * process, counting only. The batch processor is sized so that nothing is dropped, so
+ * "full" pays for exporting every span. Target (issue 6): full >= 80% of off throughput.
+ *
+ * Flags: --smoke (short windows, one round), --runs N, --duration-ms N.
+ * Writes bench/results/telemetry.json and the bench:telemetry section of docs/benchmarks.md.
+ */
+import { join } from 'node:path';
+import type {
+  Client,
+  ClientReadableStream,
+  ClientWritableStream,
+  ServiceError,
+} from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
+import { createClients } from '../../src/api';
+import type { MeshwireClients } from '../../src/api';
+import type { WireDelivery } from '../../src/api/proto';
+import { startOtlpReceiver } from '../../test/helpers/otlp-receiver';
+import type { OtlpReceiver } from '../../test/helpers/otlp-receiver';
+import {
+  LatencyRecorder,
+  RunSet,
+  fmt,
+  freeTcpPort,
+  freeUdpPort,
+  markdownTable,
+  repoRoot,
+  rewriteDocSection,
+  roundFigure,
+  sleep,
+  startServer,
+  stopProcess,
+  tcpAccepts,
+  writeResultsJson,
+} from '../common';
+import type { ServerHandle } from '../common';
+
+const MODES = ['off', 'full', 'sampled_1'] as const;
+type Mode = (typeof MODES)[number];
+const CONCURRENCY = 32;
+const PAYLOAD = Buffer.alloc(256, 7);
+
+interface Args {
+  smoke: boolean;
+  runs: number;
+  durationMs: number;
+  warmupMs: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const smoke = argv.includes('--smoke');
+  const num = (flag: string, dflt: number): number => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? Number(argv[i + 1]) : dflt;
+  };
+  return {
+    smoke,
+    runs: num('--runs', smoke ? 1 : 3),
+    durationMs: num('--duration-ms', smoke ? 1000 : 5000),
+    warmupMs: smoke ? 300 : 1500,
+  };
+}
+
+function tracingEnv(mode: Mode, receiver: OtlpReceiver): NodeJS.ProcessEnv {
+  // A clean environment: whatever OTEL_* the caller has must not change the mode.
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_')) env[k] = v;
+  if (mode === 'off') return env;
+  return {
+    ...env,
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+    OTEL_BSP_SCHEDULE_DELAY: '500',
+    OTEL_BSP_MAX_QUEUE_SIZE: '65536',
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2048',
+    OTEL_TRACES_SAMPLER: mode === 'full' ? 'parentbased_always_on' : 'parentbased_traceidratio',
+    ...(mode === 'sampled_1' ? { OTEL_TRACES_SAMPLER_ARG: '0.01' } : {}),
+  };
+}
+
+interface Pair {
+  a: ServerHandle;
+  b: ServerHandle;
+  ca: MeshwireClients;
+  cb: MeshwireClients;
+}
+
+async function startPair(mode: Mode, receiver: OtlpReceiver): Promise<Pair> {
+  const cli = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  const [ga, gb, ma, mb] = [
+    await freeTcpPort(),
+    await freeTcpPort(),
+    await freeTcpPort(),
+    await freeTcpPort(),
+  ];
+  const [ua, ub] = [await freeUdpPort(), await freeUdpPort()];
+  const node = (id: string, g: number, m: number, u: number, peer: string): Promise<ServerHandle> =>
+    startServer({
+      name: `${mode}:${id}`,
+      command: process.execPath,
+      args: [
+        cli,
+        'serve',
+        '--node-id',
+        id,
+        '--grpc-listen',
+        `127.0.0.1:${g}`,
+        '--metrics-listen',
+        `127.0.0.1:${m}`,
+        '--peer-listen',
+        `127.0.0.1:${u}`,
+        '--peers',
+        peer,
+        '--log-level',
+        'warn',
+      ],
+      env: { ...tracingEnv(mode, receiver), OTEL_SERVICE_NAME: `bench-${id}` },
+      ready: () => tcpAccepts('127.0.0.1', g),
+    });
+  const [a, b] = await Promise.all([
+    node('node-a', ga, ma, ua, `node-b=127.0.0.1:${ub}`),
+    node('node-b', gb, mb, ub, `node-a=127.0.0.1:${ua}`),
+  ]);
+  return { a, b, ca: createClients(`127.0.0.1:${ga}`), cb: createClients(`127.0.0.1:${gb}`) };
+}
+
+type Fn = (...a: unknown[]) => unknown;
+const method = (c: Client, name: string): Fn =>
+  ((c as unknown as Record<string, Fn>)[name] as Fn).bind(c);
+
+/** Subscribe on B and answer every request through one RespondStream. */
+function startResponder(cb: MeshwireClients): { stop(): void } {
+  const sub = method(
+    cb.messenger,
+    'Subscribe'
+  )({
+    topics: ['bench.echo'],
+    maxBatch: 64,
+    bufferSize: 4096,
+  }) as ClientReadableStream<{ deliveries: WireDelivery[] }>;
+  const out = method(
+    cb.messenger,
+    'RespondStream'
+  )(() => undefined) as ClientWritableStream<unknown>;
+  sub.on('data', batch => {
+    for (const d of batch.deliveries) {
+      out.write({
+        replyTo: d.replyTo,
+        message: { payload: d.message.payload, headers: d.message.headers },
+      });
+    }
+  });
+  sub.on('error', () => undefined);
+  out.on('error', () => undefined);
+  return {
+    stop: () => {
+      sub.cancel();
+      out.end();
+    },
+  };
+}
+
+function request(ca: MeshwireClients): Promise<unknown> {
+  return new Promise((resolve, reject) =>
+    method(ca.messenger, 'Request')(
+      {
+        target: { peerId: 'node-b' },
+        message: { topic: 'bench.echo', payload: PAYLOAD, headers: {} },
+        timeoutMs: 5000,
+      },
+      new Metadata(),
+      { deadline: Date.now() + 10_000 },
+      (err: ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res))
+    )
+  );
+}
+
+interface RunResult {
+  rate: number;
+  p50_us: number;
+  p99_us: number;
+  errors: number;
+}
+
+/** CONCURRENCY lanes of Requests; throughput and latency inside the window. */
+async function load(ca: MeshwireClients, args: Args): Promise<RunResult> {
+  const rec = new LatencyRecorder();
+  let measuring = false;
+  let stopped = false;
+  let count = 0;
+  let errors = 0;
+  let t0 = 0n;
+  let t1 = 0n;
+  const maxOps = 2_000_000;
+  let started = 0;
+  const warm = setTimeout(() => {
+    measuring = true;
+    t0 = process.hrtime.bigint();
+  }, args.warmupMs);
+  const stop = setTimeout(() => {
+    t1 = process.hrtime.bigint();
+    measuring = false;
+    stopped = true;
+  }, args.warmupMs + args.durationMs);
+  const lane = async (): Promise<void> => {
+    while (!stopped && started++ < maxOps) {
+      const s = process.hrtime.bigint();
+      try {
+        await request(ca);
+        if (measuring) {
+          count++;
+          rec.recordSince(s);
+        }
+      } catch {
+        errors++;
+        if (errors > 1000) stopped = true;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, lane));
+  clearTimeout(warm);
+  clearTimeout(stop);
+  if (t1 === 0n) t1 = process.hrtime.bigint();
+  const ms = Number(t1 - t0) / 1e6;
+  const sum = rec.summary();
+  rec.destroy();
+  return { rate: ms > 0 ? (count * 1000) / ms : 0, p50_us: sum.p50_us, p99_us: sum.p99_us, errors };
+}
+
+async function runMode(
+  mode: Mode,
+  receiver: OtlpReceiver,
+  args: Args
+): Promise<RunResult & { spans: number }> {
+  const pair = await startPair(mode, receiver);
+  const responder = startResponder(pair.cb);
+  try {
+    // The first request waits for the connection between the nodes and the subscription.
+    for (let i = 0; ; i++) {
+      try {
+        await request(pair.ca);
+        break;
+      } catch (err) {
+        if (i > 200) throw err;
+        await sleep(25);
+      }
+    }
+    const before = receiver.spanCount;
+    const r = await load(pair.ca, args);
+    await sleep(mode === 'off' ? 0 : 1200); // let the last batches arrive
+    return { ...r, spans: receiver.spanCount - before };
+  } finally {
+    responder.stop();
+    pair.ca.close();
+    pair.cb.close();
+    await Promise.all([stopProcess(pair.a.child), stopProcess(pair.b.child)]);
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const receiver = await startOtlpReceiver({ keep: false });
+  const runs = new RunSet();
+  try {
+    for (let round = 0; round < args.runs; round++) {
+      for (const mode of MODES) {
+        const r = await runMode(mode, receiver, args);
+        process.stdout.write(
+          `round ${round + 1} ${mode.padEnd(9)} ${fmt(r.rate)} req/s  p50 ${fmt(r.p50_us)} us  p99 ${fmt(r.p99_us)} us  errors ${r.errors}  spans ${r.spans}\n`
+        );
+        runs.add(`${mode}.request_rate`, r.rate);
+        runs.add(`${mode}.request_p50_us`, r.p50_us);
+        runs.add(`${mode}.request_p99_us`, r.p99_us);
+        runs.add(`${mode}.errors`, r.errors);
+        runs.add(
+          `${mode}.spans_per_request`,
+          r.rate > 0 ? r.spans / (r.rate * (args.durationMs / 1000)) : 0
+        );
+      }
+    }
+  } finally {
+    await receiver.close();
+  }
+  const m = runs.medians();
+  const figures: Record<string, number> = {};
+  for (const [k, v] of Object.entries(m)) figures[`telemetry.${k}`] = roundFigure(v);
+  const ratios = {
+    'telemetry.full_vs_off.throughput': roundFigure(
+      m['full.request_rate']! / m['off.request_rate']!
+    ),
+    'telemetry.sampled_1_vs_off.throughput': roundFigure(
+      m['sampled_1.request_rate']! / m['off.request_rate']!
+    ),
+    'telemetry.full_vs_off.p99': roundFigure(m['full.request_p99_us']! / m['off.request_p99_us']!),
+    'telemetry.sampled_1_vs_off.p99': roundFigure(
+      m['sampled_1.request_p99_us']! / m['off.request_p99_us']!
+    ),
+  };
+  process.stdout.write(`${JSON.stringify({ figures, ratios }, null, 2)}\n`);
+  if (args.smoke) return;
+  const root = repoRoot();
+  writeResultsJson(join(root, 'bench', 'results', 'telemetry.json'), {
+    figures,
+    ratios,
+    meta: {
+      date: new Date().toISOString(),
+      command: 'make bench-telemetry',
+      runs: args.runs,
+      duration_ms: args.durationMs,
+      concurrency: CONCURRENCY,
+      payload_bytes: PAYLOAD.length,
+    },
+  });
+  const label: Record<Mode, string> = {
+    off: 'tracing off (no OTEL_*)',
+    full: 'OTLP export, 100% sampled',
+    sampled_1: 'OTLP export, 1% sampled',
+  };
+  const table = markdownTable(
+    ['mode', 'Request/s', 'vs off', 'p50 µs', 'p99 µs', 'spans per request'],
+    MODES.map(mode => [
+      label[mode],
+      fmt(m[`${mode}.request_rate`]),
+      fmt(m[`${mode}.request_rate`]! / m['off.request_rate']!),
+      fmt(m[`${mode}.request_p50_us`]),
+      fmt(m[`${mode}.request_p99_us`]),
+      fmt(m[`${mode}.spans_per_request`]),
+    ])
+  );
+  const full = ratios['telemetry.full_vs_off.throughput'];
+  rewriteDocSection(
+    join(root, 'docs', 'benchmarks.md'),
+    'telemetry',
+    [
+      `Cross-node Request (client -> node A -> responder on node B -> back), ${CONCURRENCY} in flight, ${PAYLOAD.length}-byte payload, two node processes on loopback and the test OTLP/gRPC receiver on the same 2-core machine; median of ${args.runs} interleaved rounds of ${args.durationMs / 1000} s (fresh nodes each). \`make bench-telemetry\`, ${new Date().toISOString().slice(0, 16)} UTC.`,
+      '',
+      table,
+      '',
+      `Target: full tracing costs at most 20% of throughput (ratio >= 0.8): ${full >= 0.8 ? 'met' : 'NOT met'} (${fmt(full)}). Spans per request counts what the receiver got (server spans of Request and Respond, send, receive, process, respond).`,
+    ].join('\n')
+  );
+}
+
+main().catch(err => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
