@@ -102,7 +102,7 @@ async function main() {
     const send = spawnSync(
       process.execPath,
       [CLI, 'send', topic, payload, '--server', `${sendNode}:${port}`, ...cliFlags],
-      { encoding: 'utf8', timeout: 10000, env: cliEnv }
+      { encoding: 'utf8', timeout: 30000, env: cliEnv }
     );
     if (send.status !== 0) log(`meshwire send exited with ${send.status}: ${send.stderr.trim()}`);
     await new Promise(r => setTimeout(r, 1000));

@@ -36,10 +36,10 @@ test('3 pods in separate network namespaces find each other by headless DNS: hea
       TEST_APP_DIR: ROOT,
       TEST_NODES: cluster.pods.map(p => p.fqdn).join(','),
       TEST_GRPC_PORT: '7400',
-      TEST_TIMEOUT_SECONDS: '45',
+      TEST_TIMEOUT_SECONDS: '80',
       TEST_TOKEN_FILE: tokenFile,
     },
-    90_000
+    110_000
   );
   if (cross.code !== 0) for (const pod of cluster.pods) t.log(`${pod.name}:\n${pod.output()}`);
   t.is(cross.code, 0, cross.out);

@@ -99,7 +99,7 @@ async function startPod(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exit = run(node, 120_000);
+  const exit = run(node, 180_000);
   return {
     grpc,
     metrics,
@@ -128,12 +128,12 @@ async function runDriver(pod: RunningPod, extraEnv: Record<string, string>): Pro
       TEST_APP_DIR: ROOT,
       TEST_NODES: '127.0.0.1',
       TEST_GRPC_PORT: String(pod.grpc),
-      TEST_TIMEOUT_SECONDS: '45',
+      TEST_TIMEOUT_SECONDS: '80',
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return run(driver, 60_000);
+  return run(driver, 110_000);
 }
 
 /** Writes what the test hook pod mounts: the helm-test token from the generated Secret. */
@@ -228,7 +228,7 @@ test('default values (auth on): the generated tokens file is accepted and means 
     // The kubelet's gRPC probe sends no token: health must answer anyway (retried while
     // the node starts).
     let status = '';
-    for (let i = 0; i < 100 && status !== 'SERVING'; i++) {
+    for (const until = Date.now() + 80_000; Date.now() < until && status !== 'SERVING';) {
       status = await new Promise<string>(resolve =>
         health.check(
           { service: '' },
