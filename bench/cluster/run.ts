@@ -9,7 +9,8 @@
  *                                           bench/results/cluster.json and docs/benchmarks.md
  *   node dist/bench/cluster/run.js --smoke  each scenario once, short; no namespace, nothing
  *                                           written; prints `SMOKE_RESULT {json}` last
- * Options: --runs N, --warmup-ms N, --duration-ms N, --no-loss, --no-write.
+ * Options: --runs N, --warmup-ms N, --duration-ms N, --no-loss, --no-write,
+ *          --only TEXT (scenarios whose name contains TEXT, e.g. `cluster.request`; development).
  * Internal: --phase loss --out FILE runs the lossy scenarios (started inside the namespace).
  *
  * Scenarios (128-byte payloads): sequential Request (p50/p99), 64 requests in flight on a
@@ -53,6 +54,7 @@ interface Options {
   timing: Timing;
   phase: 'main' | 'loss';
   out?: string;
+  only?: string;
 }
 
 function options(): Options {
@@ -66,6 +68,7 @@ function options(): Options {
       'duration-ms': { type: 'string' },
       phase: { type: 'string', default: 'main' },
       out: { type: 'string' },
+      only: { type: 'string' },
     },
   });
   const smoke = values.smoke ?? false;
@@ -92,6 +95,7 @@ function options(): Options {
     },
     phase: values.phase,
     out: values.out,
+    only: values.only,
   };
 }
 
@@ -111,15 +115,17 @@ async function runRounds(
   runs: RunSet,
   beforeRounds: () => void = () => undefined
 ): Promise<void> {
+  const wanted = (sc: Scenario): boolean =>
+    WANTED.some(w => sc.name.endsWith(w)) && (!opts.only || sc.name.includes(opts.only));
+  // A system with no selected scenario is not started at all.
+  systems = systems.filter(s => s.scenarios().some(wanted));
   try {
     // Side by side: start-up is mostly waiting (processes loading), and slow on a busy host.
     log(`starting ${systems.map(s => s.name).join(', ')}`);
     const starts = await Promise.allSettled(systems.map(s => s.start()));
     for (const r of starts) if (r.status === 'rejected') throw r.reason;
     beforeRounds();
-    const scenarios: Scenario[] = systems.flatMap(s =>
-      s.scenarios().filter(sc => WANTED.some(w => sc.name.endsWith(w)))
-    );
+    const scenarios: Scenario[] = systems.flatMap(s => s.scenarios().filter(wanted));
     for (let round = 1; round <= opts.runs; round++) {
       for (const sc of scenarios) {
         const figures = await sc.run(opts.timing);
@@ -207,6 +213,7 @@ async function runLossInNamespace(
           String(opts.timing.warmupMs),
           '--duration-ms',
           String(opts.timing.durationMs),
+          ...(opts.only ? ['--only', opts.only] : []),
         ],
         { stdio: 'inherit', env: process.env }
       );
