@@ -1,0 +1,138 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { DedupWindow, decodeMessageBody, encodeMessageBody } from '../../../src/dispatch';
+import type { DeliveryScope } from '../../../src/dispatch';
+import { InterestTable } from '../../../src/node/interest-table';
+
+const text = fc.string({ unit: 'binary', maxLength: 30 });
+
+test('property: message bodies round-trip (origin, id, topic, scope, payload)', t => {
+  fc.assert(
+    fc.property(
+      text,
+      text,
+      text,
+      fc.uint8Array({ maxLength: 2000 }),
+      fc.record({
+        allGroups: fc.boolean(),
+        plain: fc.boolean(),
+        groups: fc.array(text, { maxLength: 5 }),
+      }),
+      (origin, id, topic, payload, scope: DeliveryScope) => {
+        const body = encodeMessageBody(
+          { id, topic, payload: Buffer.from(payload), headers: {} },
+          origin,
+          scope
+        );
+        const d = decodeMessageBody(body, { h: 'v' });
+        return (
+          d.origin === origin &&
+          d.message.id === id &&
+          d.message.topic === topic &&
+          Buffer.compare(d.message.payload, Buffer.from(payload)) === 0 &&
+          d.message.headers.h === 'v' &&
+          d.scope.allGroups === scope.allGroups &&
+          d.scope.plain === scope.plain &&
+          JSON.stringify(d.scope.groups) === JSON.stringify(scope.groups)
+        );
+      }
+    ),
+    { numRuns: 300 }
+  );
+  t.pass();
+});
+
+test('truncated or garbage bodies are protocol errors, never crashes', t => {
+  const good = encodeMessageBody(
+    { id: 'i', topic: 't.x', payload: Buffer.from('p'), headers: {} },
+    'n',
+    { allGroups: false, plain: true, groups: ['g'] }
+  );
+  for (let cut = 0; cut < good.length - 1; cut++) {
+    try {
+      decodeMessageBody(good.subarray(0, cut), {});
+    } catch (err) {
+      t.is((err as Error).name, 'ProtocolError');
+    }
+  }
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), bytes => {
+      try {
+        decodeMessageBody(Buffer.from(bytes), {});
+        return true;
+      } catch (err) {
+        return (err as Error).name === 'ProtocolError';
+      }
+    })
+  );
+});
+
+test('dedup window: repeats are caught within the window, memory is bounded', t => {
+  const w = new DedupWindow(3, 2);
+  t.true(w.firstSeen('a', '1'));
+  t.false(w.firstSeen('a', '1'));
+  t.true(w.firstSeen('b', '1'), 'ids are per origin');
+  for (const id of ['2', '3', '4']) t.true(w.firstSeen('a', id));
+  t.true(w.firstSeen('a', '1'), 'the oldest id left the window of 3');
+  // A third origin evicts the oldest one (a): memory stays bounded at 2 origins.
+  t.true(w.firstSeen('c', 'x'));
+  t.false(w.firstSeen('b', '1'), 'b is still remembered');
+  t.true(w.firstSeen('a', '4'), 'a was forgotten');
+});
+
+test('interest plan: plain subscribers everywhere, each queue group once, local members first', t => {
+  const table = new InterestTable();
+  table.apply('b', {
+    snapshot: true,
+    add: [
+      { pattern: 'orders.>', queueGroup: '' },
+      { pattern: 'orders.*', queueGroup: 'w' },
+    ],
+    remove: [],
+  });
+  table.apply('c', {
+    snapshot: true,
+    add: [
+      { pattern: 'orders.eu', queueGroup: 'w' },
+      { pattern: 'billing.>', queueGroup: '' },
+    ],
+    remove: [],
+  });
+  const noLocal = () => false;
+  const counts = new Map<string, number>();
+  for (let i = 0; i < 100; i++) {
+    const plan = table.plan('orders.eu', noLocal);
+    const groupHolders = plan.filter(p => p.scope.groups.includes('w'));
+    t.is(groupHolders.length, 1, 'one node per queue group');
+    counts.set(groupHolders[0].peerId, (counts.get(groupHolders[0].peerId) ?? 0) + 1);
+    t.true(plan.find(p => p.peerId === 'b')?.scope.plain ?? false);
+    t.false(plan.find(p => p.peerId === 'c')?.scope.plain ?? false);
+  }
+  t.is(counts.get('b'), 50);
+  t.is(counts.get('c'), 50);
+  t.deepEqual(
+    table.plan('orders.eu', g => g === 'w').map(p => p.peerId),
+    ['b'],
+    'with a local member, the group is served here'
+  );
+  t.deepEqual(table.plan('nothing.here', noLocal), []);
+  table.apply('b', { snapshot: false, add: [], remove: [{ pattern: 'orders.>', queueGroup: '' }] });
+  t.false(table.plan('orders.x', noLocal).some(p => p.scope.plain));
+  table.forget('c');
+  t.deepEqual(table.peerIds(), ['b']);
+  t.is(table.pickResponder('billing.x'), undefined);
+  t.is(table.pickResponder('orders.x'), 'b');
+});
+
+test('interest: invalid advertised patterns are ignored', t => {
+  const table = new InterestTable();
+  table.apply('b', {
+    snapshot: true,
+    add: [
+      { pattern: 'a..b', queueGroup: '' },
+      { pattern: 'ok', queueGroup: '' },
+    ],
+    remove: [],
+  });
+  t.deepEqual(table.of('b'), [{ pattern: 'ok', queueGroup: '' }]);
+});
