@@ -13,7 +13,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker, freeTcpPort, startServer, stopProcess, tcpAccepts } from '../common/proc';
 import { RunSet, roundFigure } from '../common/stats';
@@ -254,6 +254,8 @@ function report(figures: Record<string, number>): { ratios: Record<string, numbe
     `Command: \`make bench-rpc\` (${date} UTC, ${timing.runs} run(s) each, medians; ${timing.warmupMs} ms warm-up, ${timing.durationMs} ms measured;`,
     `${IN_FLIGHT} requests in flight, echo responder in a second process; NATS adds the nats-server process).`,
     'Loss: 1% of packets dropped at random by nftables on the loopback of a network namespace, both directions.',
+    `Machine load (1-min load average on ${cpus().length} cores) at start ${loadAtStart.toFixed(1)}, at end ${loadavg()[0].toFixed(1)}:` +
+      ' other work on the machine shares the cores, so compare rows of the same run, not runs.',
     missing.length > 0
       ? `\nNo figures (the run failed, see its output): ${missing.join(', ')}.`
       : '',
@@ -270,6 +272,8 @@ function report(figures: Record<string, number>): { ratios: Record<string, numbe
   ].join('\n');
   return { ratios, doc };
 }
+
+const loadAtStart = loadavg()[0];
 
 async function main(): Promise<void> {
   if (phase === 'loss') {
@@ -308,6 +312,8 @@ async function main(): Promise<void> {
       loss_per_mille: LOSS_PER_MILLE,
       node: process.version,
       cpus: cpus().length,
+      load_average_start: Number(loadAtStart.toFixed(2)),
+      load_average_end: Number(loadavg()[0].toFixed(2)),
     },
   });
   rewriteDocSection(join(root, 'docs', 'benchmarks.md'), 'rpc', doc);

@@ -25,6 +25,17 @@ export function encodeData(
   return buf;
 }
 
+/**
+ * Encodes only the 8-byte header of a DATA frame whose payload has `len` bytes: the mux
+ * writes the header and a view of the message side by side and copies both once, into
+ * the batch it hands to the connection.
+ */
+export function encodeDataHeader(channelId: number, eof: boolean, len: number): Buffer {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  header(buf, FrameType.DATA, eof ? FLAG_EOF : 0, channelId, len);
+  return buf;
+}
+
 /** Cuts a close reason to MAX_CLOSE_REASON_BYTES without splitting a UTF-8 sequence. */
 export function truncateReason(reason: string): Buffer {
   const b = Buffer.from(reason, 'utf8');

@@ -38,9 +38,9 @@ import {
   MAX_WRITE_BATCH_BYTES,
 } from './constants';
 import { FrameDecoder } from './decode';
-import { encodeData, encodeFrame } from './encode';
+import { encodeDataHeader, encodeFrame } from './encode';
 import type { Frame } from './frame-types';
-import { FrameType } from './frame-types';
+import { FRAME_HEADER_BYTES, FrameType } from './frame-types';
 import { Reassembler } from './reassembler';
 import type { QueuedMessage } from './scheduler';
 import { SendScheduler } from './scheduler';
@@ -223,7 +223,8 @@ export class Mux extends EventEmitter<MuxEvents> {
   }
 
   /**
-   * Queues a message, waiting for room in the channel's queue. Resolves once queued
+   * Queues a message, waiting for room in the channel's queue (the mux keeps a reference
+   * to `data` until it is written: do not modify it after sending). Resolves once queued
    * (use `onWritten` to learn when it was handed to the connection). Rejects with
    * InvalidArgumentError (unknown channel, message above the channel's max),
    * ResourceExhaustedError (too many senders already waiting), CancelledError (signal)
@@ -389,11 +390,17 @@ export class Mux extends EventEmitter<MuxEvents> {
         this.needDrain = true;
         break;
       }
-      let frame: Buffer | undefined = this.control.shift();
-      if (!frame) {
+      const frame: Buffer | undefined = this.control.shift();
+      if (frame) {
+        batch.push(frame);
+        batchBytes += frame.length;
+      } else {
         const f = this.scheduler.nextFragment();
         if (!f) break;
-        frame = encodeData(f.channelId, f.eof, f.msg.data, f.start, f.end);
+        // Header plus a view of the message: the one copy happens when the batch is joined.
+        batch.push(encodeDataHeader(f.channelId, f.eof, f.end - f.start));
+        batch.push(f.msg.data.subarray(f.start, f.end));
+        batchBytes += FRAME_HEADER_BYTES + f.end - f.start;
         if (f.eof) {
           this.stats.messagesOut++;
           if (f.msg.onWritten) written.push(f.msg.onWritten);
@@ -401,8 +408,6 @@ export class Mux extends EventEmitter<MuxEvents> {
         }
       }
       this.stats.framesOut++;
-      batch.push(frame);
-      batchBytes += frame.length;
       if (batchBytes >= MAX_WRITE_BATCH_BYTES) {
         flush();
         if (this._closeError) return;
