@@ -10,9 +10,10 @@
  * process, counting only. The batch processor is sized so that nothing is dropped, so
  * "full" pays for exporting every span. Target (issue 6): full >= 80% of off throughput.
  *
- * Flags: --smoke (short windows, one round), --runs N, --duration-ms N.
+ * Flags: --smoke (short windows, one round), --runs N, --duration-ms N, --only cross|local.
  * Writes bench/results/telemetry.json and the bench:telemetry section of docs/benchmarks.md.
  */
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type {
   Client,
@@ -46,11 +47,15 @@ import type { ServerHandle } from '../common';
 
 const MODES = ['off', 'full', 'sampled_1'] as const;
 type Mode = (typeof MODES)[number];
+/** cross: client -> node A -> responder on node B; local: the responder is on node A. */
+const SCENARIOS = ['cross', 'local'] as const;
+type Scenario = (typeof SCENARIOS)[number];
 const CONCURRENCY = 32;
 const PAYLOAD = Buffer.alloc(256, 7);
 
 interface Args {
   smoke: boolean;
+  scenarios: Scenario[];
   runs: number;
   durationMs: number;
   warmupMs: number;
@@ -62,8 +67,11 @@ function parseArgs(argv: string[]): Args {
     const i = argv.indexOf(flag);
     return i >= 0 ? Number(argv[i + 1]) : dflt;
   };
+  const only = argv.indexOf('--only');
+  const scenarios = only >= 0 ? [argv[only + 1] as Scenario] : [...SCENARIOS];
   return {
     smoke,
+    scenarios,
     runs: num('--runs', smoke ? 1 : 3),
     durationMs: num('--duration-ms', smoke ? 1000 : 5000),
     warmupMs: smoke ? 300 : 1500,
@@ -169,11 +177,11 @@ function startResponder(cb: MeshwireClients): { stop(): void } {
   };
 }
 
-function request(ca: MeshwireClients): Promise<unknown> {
+function request(ca: MeshwireClients, scenario: Scenario): Promise<unknown> {
   return new Promise((resolve, reject) =>
     method(ca.messenger, 'Request')(
       {
-        target: { peerId: 'node-b' },
+        target: { peerId: scenario === 'cross' ? 'node-b' : 'node-a' },
         message: { topic: 'bench.echo', payload: PAYLOAD, headers: {} },
         timeoutMs: 5000,
       },
@@ -192,7 +200,7 @@ interface RunResult {
 }
 
 /** CONCURRENCY lanes of Requests; throughput and latency inside the window. */
-async function load(ca: MeshwireClients, args: Args): Promise<RunResult> {
+async function load(ca: MeshwireClients, scenario: Scenario, args: Args): Promise<RunResult> {
   const rec = new LatencyRecorder();
   let measuring = false;
   let stopped = false;
@@ -215,7 +223,7 @@ async function load(ca: MeshwireClients, args: Args): Promise<RunResult> {
     while (!stopped && started++ < maxOps) {
       const s = process.hrtime.bigint();
       try {
-        await request(ca);
+        await request(ca, scenario);
         if (measuring) {
           count++;
           rec.recordSince(s);
@@ -237,17 +245,18 @@ async function load(ca: MeshwireClients, args: Args): Promise<RunResult> {
 }
 
 async function runMode(
+  scenario: Scenario,
   mode: Mode,
   receiver: OtlpReceiver,
   args: Args
 ): Promise<RunResult & { spans: number }> {
   const pair = await startPair(mode, receiver);
-  const responder = startResponder(pair.cb);
+  const responder = startResponder(scenario === 'cross' ? pair.cb : pair.ca);
   try {
     // The first request waits for the connection between the nodes and the subscription.
     for (let i = 0; ; i++) {
       try {
-        await request(pair.ca);
+        await request(pair.ca, scenario);
         break;
       } catch (err) {
         if (i > 200) throw err;
@@ -255,7 +264,7 @@ async function runMode(
       }
     }
     const before = receiver.spanCount;
-    const r = await load(pair.ca, args);
+    const r = await load(pair.ca, scenario, args);
     await sleep(mode === 'off' ? 0 : 1200); // let the last batches arrive
     return { ...r, spans: receiver.spanCount - before };
   } finally {
@@ -272,19 +281,22 @@ async function main(): Promise<void> {
   const runs = new RunSet();
   try {
     for (let round = 0; round < args.runs; round++) {
-      for (const mode of MODES) {
-        const r = await runMode(mode, receiver, args);
-        process.stdout.write(
-          `round ${round + 1} ${mode.padEnd(9)} ${fmt(r.rate)} req/s  p50 ${fmt(r.p50_us)} us  p99 ${fmt(r.p99_us)} us  errors ${r.errors}  spans ${r.spans}\n`
-        );
-        runs.add(`${mode}.request_rate`, r.rate);
-        runs.add(`${mode}.request_p50_us`, r.p50_us);
-        runs.add(`${mode}.request_p99_us`, r.p99_us);
-        runs.add(`${mode}.errors`, r.errors);
-        runs.add(
-          `${mode}.spans_per_request`,
-          r.rate > 0 ? r.spans / (r.rate * (args.durationMs / 1000)) : 0
-        );
+      for (const scenario of args.scenarios) {
+        for (const mode of MODES) {
+          const r = await runMode(scenario, mode, receiver, args);
+          process.stdout.write(
+            `round ${round + 1} ${scenario.padEnd(5)} ${mode.padEnd(9)} ${fmt(r.rate)} req/s  p50 ${fmt(r.p50_us)} us  p99 ${fmt(r.p99_us)} us  errors ${r.errors}  spans ${r.spans}\n`
+          );
+          const key = `${scenario}.${mode}`;
+          runs.add(`${key}.request_rate`, r.rate);
+          runs.add(`${key}.request_p50_us`, r.p50_us);
+          runs.add(`${key}.request_p99_us`, r.p99_us);
+          runs.add(`${key}.errors`, r.errors);
+          runs.add(
+            `${key}.spans_per_request`,
+            r.rate > 0 ? r.spans / (r.rate * (args.durationMs / 1000)) : 0
+          );
+        }
       }
     }
   } finally {
@@ -293,18 +305,17 @@ async function main(): Promise<void> {
   const m = runs.medians();
   const figures: Record<string, number> = {};
   for (const [k, v] of Object.entries(m)) figures[`telemetry.${k}`] = roundFigure(v);
-  const ratios = {
-    'telemetry.full_vs_off.throughput': roundFigure(
-      m['full.request_rate']! / m['off.request_rate']!
-    ),
-    'telemetry.sampled_1_vs_off.throughput': roundFigure(
-      m['sampled_1.request_rate']! / m['off.request_rate']!
-    ),
-    'telemetry.full_vs_off.p99': roundFigure(m['full.request_p99_us']! / m['off.request_p99_us']!),
-    'telemetry.sampled_1_vs_off.p99': roundFigure(
-      m['sampled_1.request_p99_us']! / m['off.request_p99_us']!
-    ),
-  };
+  const ratios: Record<string, number> = {};
+  for (const sc of args.scenarios) {
+    for (const mode of ['full', 'sampled_1'] as const) {
+      ratios[`telemetry.${sc}.${mode}_vs_off.throughput`] = roundFigure(
+        m[`${sc}.${mode}.request_rate`]! / m[`${sc}.off.request_rate`]!
+      );
+      ratios[`telemetry.${sc}.${mode}_vs_off.p99`] = roundFigure(
+        m[`${sc}.${mode}.request_p99_us`]! / m[`${sc}.off.request_p99_us`]!
+      );
+    }
+  }
   process.stdout.write(`${JSON.stringify({ figures, ratios }, null, 2)}\n`);
   if (args.smoke) return;
   const root = repoRoot();
@@ -318,6 +329,7 @@ async function main(): Promise<void> {
       duration_ms: args.durationMs,
       concurrency: CONCURRENCY,
       payload_bytes: PAYLOAD.length,
+      load_average: loadavg().map(x => Math.round(x * 10) / 10),
     },
   });
   const label: Record<Mode, string> = {
@@ -325,27 +337,41 @@ async function main(): Promise<void> {
     full: 'OTLP export, 100% sampled',
     sampled_1: 'OTLP export, 1% sampled',
   };
+  const where: Record<Scenario, string> = {
+    cross: 'cross-node (A -> B)',
+    local: 'one node (A -> A)',
+  };
   const table = markdownTable(
-    ['mode', 'Request/s', 'vs off', 'p50 µs', 'p99 µs', 'spans per request'],
-    MODES.map(mode => [
-      label[mode],
-      fmt(m[`${mode}.request_rate`]),
-      fmt(m[`${mode}.request_rate`]! / m['off.request_rate']!),
-      fmt(m[`${mode}.request_p50_us`]),
-      fmt(m[`${mode}.request_p99_us`]),
-      fmt(m[`${mode}.spans_per_request`]),
-    ])
+    ['Request', 'tracing', 'Request/s', 'vs off', 'p50 µs', 'p99 µs', 'spans per request'],
+    args.scenarios.flatMap(sc =>
+      MODES.map(mode => [
+        where[sc],
+        label[mode],
+        fmt(m[`${sc}.${mode}.request_rate`]),
+        fmt(m[`${sc}.${mode}.request_rate`]! / m[`${sc}.off.request_rate`]!),
+        fmt(m[`${sc}.${mode}.request_p50_us`]),
+        fmt(m[`${sc}.${mode}.request_p99_us`]),
+        fmt(m[`${sc}.${mode}.spans_per_request`]),
+      ])
+    )
   );
-  const full = ratios['telemetry.full_vs_off.throughput'];
+  const verdict = args.scenarios
+    .map(sc => {
+      const r = ratios[`telemetry.${sc}.full_vs_off.throughput`]!;
+      return `${where[sc]}: ${fmt(r)} (${r >= 0.8 ? 'met' : 'NOT met'})`;
+    })
+    .join('; ');
   rewriteDocSection(
     join(root, 'docs', 'benchmarks.md'),
     'telemetry',
     [
-      `Cross-node Request (client -> node A -> responder on node B -> back), ${CONCURRENCY} in flight, ${PAYLOAD.length}-byte payload, two node processes on loopback and the test OTLP/gRPC receiver on the same 2-core machine; median of ${args.runs} interleaved rounds of ${args.durationMs / 1000} s (fresh nodes each). \`make bench-telemetry\`, ${new Date().toISOString().slice(0, 16)} UTC.`,
+      `Request with a responder on node B (cross-node: client -> node A -> node B -> back) or on node A itself, ${CONCURRENCY} in flight, ${PAYLOAD.length}-byte payload, two node processes on loopback and the test OTLP/gRPC receiver (counting spans) on the same 2-core machine; median of ${args.runs} interleaved rounds of ${args.durationMs / 1000} s, fresh nodes each. \`make bench-telemetry\`, ${new Date().toISOString().slice(0, 16)} UTC, load average at the end ${loadavg()
+        .map(x => x.toFixed(1))
+        .join(' ')}.`,
       '',
       table,
       '',
-      `Target: full tracing costs at most 20% of throughput (ratio >= 0.8): ${full >= 0.8 ? 'met' : 'NOT met'} (${fmt(full)}). Spans per request counts what the receiver got (server spans of Request and Respond, send, receive, process, respond).`,
+      `Target: full tracing costs at most 20% of throughput (ratio >= 0.8). ${verdict}. Spans per request: what the receiver got per measured request (Request and Respond server spans, send, receive, process, respond).`,
     ].join('\n')
   );
 }
