@@ -39,10 +39,15 @@ export function loadService(
   return { ctor, definition: ctor.service };
 }
 
-/** Channel options for bench clients: no message size limit (16 KiB x 256 batches). */
+/**
+ * Channel options for bench clients: no message size limit (16 KiB x 256 batches), and an
+ * 8 MiB HTTP/2 receive window (the default 64 KiB stalls a high-rate subscriber on
+ * window updates; meshwire's docs recommend the same to users).
+ */
 export const BENCH_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': -1,
   'grpc.max_send_message_length': -1,
+  'grpc-node.flow_control_window': 8 * 1024 * 1024,
 };
 
 /** Waits until the channel of `client` is ready (bounded). */

@@ -204,12 +204,16 @@ const fixAck = (m: Decoded): void => {
   if (typeof m.ack === 'number') m.ack = ACK_NAMES[m.ack] ?? m.ack;
 };
 
-const encoder =
-  (typeName: string) =>
-  (value: unknown): Buffer => {
-    const t = type(typeName);
-    return Buffer.from(t.encode(value as Record<string, unknown>).finish());
+function encoder(typeName: string): (value: unknown) => Buffer {
+  const t = type(typeName);
+  return (value: unknown): Buffer => {
+    const bytes = t.encode(value as Record<string, unknown>).finish();
+    // protobufjs returns a Buffer under Node; wrap only if it did not.
+    return Buffer.isBuffer(bytes)
+      ? bytes
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   };
+}
 
 /**
  * Returns a copy of the Messenger service definition whose hot methods use the fast
