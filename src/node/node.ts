@@ -85,6 +85,8 @@ export interface SubscribeOptions {
 export const MAX_HEADERS = 64;
 /** Same as the rpc envelope's limit, so whatever a node accepts can cross to a peer. */
 export const MAX_HEADER_BYTES = 16 * 1024;
+/** Patterns one Subscribe may carry. */
+export const MAX_PATTERNS_PER_SUBSCRIPTION = 256;
 /** Largest max_batch a subscriber may ask for. */
 export const MAX_BATCH_LIMIT = 1024;
 /** Largest buffer_size a subscriber may ask for. */
@@ -650,6 +652,11 @@ export class MeshNode {
     if (!opts.patterns || opts.patterns.length === 0) {
       throw new InvalidArgumentError(
         'subscribe: topics is empty: give at least one pattern, e.g. "orders.>"'
+      );
+    }
+    if (opts.patterns.length > MAX_PATTERNS_PER_SUBSCRIPTION) {
+      throw new InvalidArgumentError(
+        `subscribe: ${opts.patterns.length} topics; at most ${MAX_PATTERNS_PER_SUBSCRIPTION} patterns per subscription`
       );
     }
     const maxBatch = opts.maxBatch || 1;
