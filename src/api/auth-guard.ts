@@ -57,6 +57,8 @@ export class ApiGuard {
   readonly budget: MemoryBudget;
   private readonly tokens: TokenStore | undefined;
   private readonly identities = new WeakMap<Metadata, CallIdentity>();
+  /** Open streaming calls with a token, ended by sweep() when the token goes. */
+  private readonly streams = new Set<{ principal: Principal; end(details: string): void }>();
 
   constructor(init: ApiGuardInit) {
     this.tokens = init.tokens;
@@ -76,9 +78,12 @@ export class ApiGuard {
     const path = method.path;
     if (path.startsWith(HEALTH_PREFIX)) return new ServerInterceptingCall(call);
     let release: (() => void) | undefined;
+    let tracked: { principal: Principal; end(details: string): void } | undefined;
     const done = (): void => {
       release?.();
       release = undefined;
+      if (tracked) this.streams.delete(tracked);
+      tracked = undefined;
     };
     const streaming = method.requestStream || method.responseStream;
     return new ServerInterceptingCall(call, {
@@ -109,6 +114,18 @@ export class ApiGuard {
               return;
             }
             this.identities.set(metadata, identity);
+            if (streaming && this.tokens) {
+              tracked = {
+                principal: identity.principal,
+                // Sending the status also cancels the handler side (grpc-js notifies
+                // onCancel), which closes subscriptions and aborts pending requests.
+                end: details => {
+                  done();
+                  call.sendStatus({ code: status.UNAUTHENTICATED, details });
+                },
+              };
+              this.streams.add(tracked);
+            }
             mdNext(metadata);
           },
           onCancel: done,
@@ -119,6 +136,30 @@ export class ApiGuard {
       },
     });
   };
+
+  /** Open streaming calls made with a token. */
+  get trackedStreams(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * Ends (UNAUTHENTICATED) every open stream whose token was removed, changed or has
+   * expired since the stream began. Called after each poll of the tokens file.
+   */
+  sweep(): number {
+    const tokens = this.tokens;
+    if (!tokens) return 0;
+    let ended = 0;
+    for (const s of [...this.streams]) {
+      if (tokens.stillValid(s.principal)) continue;
+      ended++;
+      this.rejected.add('unauthenticated');
+      s.end(
+        `token "${s.principal.name}" was removed, changed or has expired: this stream is ended; reconnect with a valid token`
+      );
+    }
+    return ended;
+  }
 
   private identify(metadata: Metadata, peer: string): CallIdentity {
     if (!this.tokens) {

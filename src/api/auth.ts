@@ -41,6 +41,11 @@ export const MIN_TOKEN_LENGTH = 16;
 export interface Principal {
   /** Token name; '' when auth is off. */
   readonly name: string;
+  /**
+   * Token digest and rights as loaded; a reload that removes or changes the token yields
+   * a different fingerprint, so streams opened under the old one can be ended.
+   */
+  readonly fingerprint?: string;
   readonly admin: boolean;
   readonly publish: CompiledRules;
   readonly subscribe: CompiledRules;
@@ -149,12 +154,15 @@ export function parseTokensFile(text: string, what = 'tokens file'): TokenEntry[
         );
       }
     }
+    const publish = toRules(t.publish);
+    const subscribe = toRules(t.subscribe);
     return {
       principal: {
         name: t.name,
+        fingerprint: `${hex}|${t.admin === true}|${JSON.stringify([publish, subscribe])}`,
         admin: t.admin ?? false,
-        publish: new CompiledRules(toRules(t.publish)),
-        subscribe: new CompiledRules(toRules(t.subscribe)),
+        publish: new CompiledRules(publish),
+        subscribe: new CompiledRules(subscribe),
       },
       digest,
       expiresAtMs,
@@ -192,6 +200,12 @@ export class TokenStore {
 
   replace(entries: TokenEntry[]): void {
     this.entries = entries;
+  }
+
+  /** False once the principal's token was removed, changed (rights or admin) or expired. */
+  stillValid(p: Principal): boolean {
+    const now = this.now();
+    return this.entries.some(e => e.principal.fingerprint === p.fingerprint && now < e.expiresAtMs);
   }
 
   /**
@@ -238,7 +252,9 @@ export function watchTokensFile(
   log: Logger,
   intervalMs = DEFAULT_RELOAD_INTERVAL_MS,
   clock: Clock = systemClock,
-  init: TokenStoreInit = {}
+  init: TokenStoreInit = {},
+  /** Called after every poll (changed or not): the guard ends streams of dead tokens. */
+  onPoll: () => void = () => undefined
 ): TokenFileHandle {
   const store = new TokenStore(
     parseTokensFile(readFileSync(path, 'utf8'), `tokens file ${path}`),
@@ -271,7 +287,8 @@ export function watchTokensFile(
       log.warn(
         { tokens_file: path, err: err.message },
         'cannot read the tokens file; keeping the previous tokens'
-      )
+      ),
+    onPoll
   );
   watcher.start();
   return {

@@ -75,8 +75,16 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
   }
   const active: ActiveStreams = { subscriptions: new Set() };
   const reloadMs = init.reloadIntervalMs ?? DEFAULT_RELOAD_INTERVAL_MS;
+  let sweep = (): void => undefined;
   const tokens = cfg.authTokensFile
-    ? watchTokensFile(cfg.authTokensFile, log.child({ component: 'auth' }), reloadMs)
+    ? watchTokensFile(
+        cfg.authTokensFile,
+        log.child({ component: 'auth' }),
+        reloadMs,
+        undefined,
+        undefined,
+        () => sweep()
+      )
     : undefined;
   const tls =
     cfg.tlsCertFile && cfg.tlsKeyFile
@@ -91,6 +99,10 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
     limits: new ClientLimits(cfg),
     budget: new MemoryBudget(cfg.memoryBudgetBytes),
   });
+  sweep = () => {
+    const ended = guard.sweep();
+    if (ended > 0) log.info({ streams: ended }, 'ended streams of removed or expired tokens');
+  };
   const stopWatchers = (): void => {
     tls?.stop();
     tokens?.stop();

@@ -44,7 +44,9 @@ export class FileSetWatcher {
     private readonly onChange: (contents: Buffer[]) => void,
     private readonly intervalMs: number = DEFAULT_RELOAD_INTERVAL_MS,
     private readonly clock: Clock = systemClock,
-    private readonly onError: (err: Error) => void = () => undefined
+    private readonly onError: (err: Error) => void = () => undefined,
+    /** Called after every timed check, changed or not. */
+    private readonly onPoll: () => void = () => undefined
   ) {}
 
   /** Reads the files now; calls onChange when they differ from the last read. */
@@ -71,6 +73,7 @@ export class FileSetWatcher {
       if (this.stopped) return;
       this.timer = this.clock.setTimer(this.intervalMs, () => {
         this.check();
+        this.onPoll();
         arm();
       });
     };

@@ -229,3 +229,51 @@ test('Peers needs an admin token; a token removed from the file stops working af
     await node.close();
   }
 });
+
+test('open streams of a removed token are ended with UNAUTHENTICATED; others stay open', async t => {
+  const path = writeTokens(tempDir(), TOKENS_YAML);
+  const node = await startSecureNode({ authTokensFile: path });
+  try {
+    const limited = node.clients({ token: LIMITED_TOKEN });
+    const admin = node.clients({ token: ADMIN_TOKEN });
+    const doomed = collect(
+      serverStream<DeliveryBatch>(limited.messenger, 'Subscribe', { topics: ['news.>'] })
+    );
+    const kept = collect(
+      serverStream<DeliveryBatch>(admin.messenger, 'Subscribe', { topics: ['news.>'] })
+    );
+    const rs = bidi<unknown, unknown>(limited.messenger, 'SendStream');
+    let rsError: ServiceError | undefined;
+    rs.on('error', (e: ServiceError) => (rsError = e));
+    rs.on('data', () => undefined);
+    rs.write({ sequence: 1, messages: [{ topic: 'news.a', payload: Buffer.from('1') }] });
+    await waitFor(() => node.server.node.router.subscriptionCount === 2, 5000, 'two subscriptions');
+    await unary(admin.messenger, 'Send', msg('news.a'));
+    await waitFor(() => kept.items.length >= 1 && doomed.items.length >= 1, 5000, 'first delivery');
+    t.is(node.server.guard.trackedStreams, 3);
+
+    writeFileSync(path, TOKENS_YAML.replace(/ {2}- name: limited[\s\S]*$/, ''));
+    await waitFor(() => doomed.error !== undefined && rsError !== undefined, 5000, 'streams ended');
+    t.is(doomed.error?.code, status.UNAUTHENTICATED);
+    t.regex(doomed.error?.details ?? '', /token "limited" was removed/);
+    t.is(rsError?.code, status.UNAUTHENTICATED);
+    await waitFor(
+      () => node.server.node.router.subscriptionCount === 1,
+      5000,
+      'subscription closed'
+    );
+    t.deepEqual(node.server.guard.limits.usage('token:limited'), {
+      streams: 0,
+      subscriptions: 0,
+      inFlight: 0,
+    });
+    await unary(admin.messenger, 'Send', msg('news.b'));
+    const before = kept.items.length;
+    await unary(admin.messenger, 'Send', msg('news.c'));
+    await waitFor(() => kept.items.length > before, 5000, 'kept stream still delivers');
+    t.is(node.server.guard.trackedStreams, 1);
+    t.is(kept.error, undefined);
+  } finally {
+    await node.close();
+  }
+});
