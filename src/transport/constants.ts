@@ -35,6 +35,8 @@ export const TIME_THRESHOLD = 9 / 8;
 export const TIMER_GRANULARITY_MS = 1;
 /** RFC 9002 §6.2.2: initial RTT before any sample; low since we target datacenter links. */
 export const INITIAL_RTT_MS = 20;
+/** Upper bound of one (backed-off) probe timeout. */
+export const MAX_PTO_MS = 1000;
 /** Maximum PTO backoff exponent. */
 export const MAX_PTO_BACKOFF = 8;
 

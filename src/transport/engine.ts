@@ -17,8 +17,8 @@ import {
   INITIAL_PADDED_SIZE,
   MAX_PACKET_THRESHOLD,
   MAX_PTO_BACKOFF,
+  MAX_PTO_MS,
   PROTOCOL_VERSION,
-  TIMER_GRANULARITY_MS,
 } from './constants';
 import { createCongestionController } from './congestion';
 import type { CongestionAlgorithm, CongestionController, RateSample } from './congestion';
@@ -770,14 +770,9 @@ export class RudpEngine implements FrameSink {
     if (this.sent.ackElicitingInFlight === 0) return Infinity;
     const base = this.sent.lastAckElicitingTime();
     if (base < 0) return Infinity;
-    return (
-      base +
-      this.rtt.pto(
-        this.peerMaxAckDelayMs,
-        Math.min(this.ptoCount, MAX_PTO_BACKOFF),
-        TIMER_GRANULARITY_MS
-      )
-    );
+    const pto = this.rtt.pto(this.peerMaxAckDelayMs, Math.min(this.ptoCount, MAX_PTO_BACKOFF));
+    // capped: a datacenter peer silent for a second is better probed than waited for
+    return base + Math.min(pto, MAX_PTO_MS);
   }
 
   /** Runs due timers and sends whatever may be sent now. */
@@ -979,6 +974,11 @@ export class RudpEngine implements FrameSink {
       ackEliciting = true;
     }
     if (pos === 0) return;
+    if (DATA_HEADER_LENGTH + pos + TAG_LENGTH > this.amplificationBudget()) {
+      // RFC 9000 §8.1: not before the peer's address is validated
+      this.drops.add('amplification');
+      return;
+    }
     const pn = this.nextPn++;
     const header = Buffer.allocUnsafe(DATA_HEADER_LENGTH);
     writeDataHeader(header, this.remoteCid as Buffer, pn);

@@ -49,6 +49,8 @@ export interface SimResult {
   net: VirtualNetwork;
   maxServerBuffered: number;
   maxClientSendBuffered: number;
+  /** Simulated time at which the server had every client byte (-1 if never). */
+  serverDoneAt: number;
 }
 
 function payload(seed: number, n: number): Buffer {
@@ -162,6 +164,8 @@ export function simulate(o: SimOptions): SimResult {
   const maxTime = o.maxTimeMs ?? 120_000;
   let now = 0;
   let clientFinished = false;
+  let serverDoneAt = -1;
+  let serverGot = 0;
   let serverFinished = false;
   for (let iter = 0; iter < 5_000_000; iter++) {
     // application step
@@ -190,7 +194,12 @@ export function simulate(o: SimOptions): SimResult {
         s.finish();
       }
       maxServerBuffered = Math.max(maxServerBuffered, s.stats().receiveBufferBytes);
-      if (o.serverReadFromMs === undefined || now >= o.serverReadFromMs) drain(s, recvServer);
+      if (o.serverReadFromMs === undefined || now >= o.serverReadFromMs) {
+        const before = recvServer.length;
+        drain(s, recvServer);
+        for (let k = before; k < recvServer.length; k++) serverGot += recvServer[k].length;
+        if (serverDoneAt < 0 && serverGot >= sentToServer.length) serverDoneAt = now;
+      }
     }
     client.tick(now);
     s?.tick(now);
@@ -216,6 +225,7 @@ export function simulate(o: SimOptions): SimResult {
     net,
     maxServerBuffered,
     maxClientSendBuffered,
+    serverDoneAt,
   };
 }
 
