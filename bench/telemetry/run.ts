@@ -6,8 +6,8 @@
  *   off         no OTEL_* at all (the no-op path)
  *   full        OTLP/gRPC export, every trace sampled (parentbased_always_on)
  *   sampled_1   OTLP/gRPC export, 1% of traces (parentbased_traceidratio 0.01)
- * Spans go to the OTLP/gRPC receiver of the tests (test/helpers/otlp-receiver.ts) in this
- * process, counting only. The batch processor is sized so that nothing is dropped, so
+ * Spans go to the OTLP/gRPC receiver of the tests (test/helpers/otlp-receiver.ts) in a
+ * process of its own (receiver.ts), counting only. The batch processor is sized so that nothing is dropped, so
  * "full" pays for exporting every span. Target (issue 6): full >= 80% of off throughput.
  *
  * Flags: --smoke (short windows, one round), --runs N, --duration-ms N, --only cross|local.
@@ -25,8 +25,8 @@ import { Metadata } from '@grpc/grpc-js';
 import { createClients } from '../../src/api';
 import type { MeshwireClients } from '../../src/api';
 import type { WireDelivery } from '../../src/api/proto';
-import { startOtlpReceiver } from '../../test/helpers/otlp-receiver';
-import type { OtlpReceiver } from '../../test/helpers/otlp-receiver';
+import type { ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import {
   LatencyRecorder,
   RunSet,
@@ -78,7 +78,7 @@ function parseArgs(argv: string[]): Args {
   };
 }
 
-function tracingEnv(mode: Mode, receiver: OtlpReceiver): NodeJS.ProcessEnv {
+function tracingEnv(mode: Mode, receiver: Receiver): NodeJS.ProcessEnv {
   // A clean environment: whatever OTEL_* the caller has must not change the mode.
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_')) env[k] = v;
@@ -95,6 +95,30 @@ function tracingEnv(mode: Mode, receiver: OtlpReceiver): NodeJS.ProcessEnv {
   };
 }
 
+/** The receiver process: its endpoint and how many spans it got so far. */
+interface Receiver {
+  endpoint: string;
+  spanCount(): Promise<number>;
+  close(): void;
+}
+
+async function startReceiver(): Promise<Receiver> {
+  const child: ChildProcess = fork(join(__dirname, 'receiver.js'), [], { stdio: 'inherit' });
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    child.once('message', (m: { endpoint: string }) => resolve(m.endpoint));
+    child.once('exit', code => reject(new Error(`OTLP receiver exited with ${code}`)));
+  });
+  return {
+    endpoint,
+    spanCount: () =>
+      new Promise<number>(resolve => {
+        child.once('message', (m: { count: number }) => resolve(m.count));
+        child.send({ type: 'count' });
+      }),
+    close: () => child.disconnect(),
+  };
+}
+
 interface Pair {
   a: ServerHandle;
   b: ServerHandle;
@@ -102,7 +126,7 @@ interface Pair {
   cb: MeshwireClients;
 }
 
-async function startPair(mode: Mode, receiver: OtlpReceiver): Promise<Pair> {
+async function startPair(mode: Mode, receiver: Receiver): Promise<Pair> {
   const cli = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
   const [ga, gb, ma, mb] = [
     await freeTcpPort(),
@@ -134,10 +158,19 @@ async function startPair(mode: Mode, receiver: OtlpReceiver): Promise<Pair> {
       env: { ...tracingEnv(mode, receiver), OTEL_SERVICE_NAME: `bench-${id}` },
       ready: () => tcpAccepts('127.0.0.1', g),
     });
-  const [a, b] = await Promise.all([
+  const started = await Promise.allSettled([
     node('node-a', ga, ma, ua, `node-b=127.0.0.1:${ub}`),
     node('node-b', gb, mb, ub, `node-a=127.0.0.1:${ua}`),
   ]);
+  const failed = started.find(r => r.status === 'rejected');
+  if (failed) {
+    // Do not leave the other node behind.
+    await Promise.all(
+      started.map(r => (r.status === 'fulfilled' ? stopProcess(r.value.child) : undefined))
+    );
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  const [a, b] = started.map(r => (r as PromiseFulfilledResult<ServerHandle>).value);
   return { a, b, ca: createClients(`127.0.0.1:${ga}`), cb: createClients(`127.0.0.1:${gb}`) };
 }
 
@@ -257,7 +290,7 @@ async function load(ca: MeshwireClients, scenario: Scenario, args: Args): Promis
 async function runMode(
   scenario: Scenario,
   mode: Mode,
-  receiver: OtlpReceiver,
+  receiver: Receiver,
   args: Args
 ): Promise<RunResult & { spans: number }> {
   const pair = await startPair(mode, receiver);
@@ -273,10 +306,10 @@ async function runMode(
         await sleep(25);
       }
     }
-    const before = receiver.spanCount;
+    const before = await receiver.spanCount();
     const r = await load(pair.ca, scenario, args);
     await sleep(mode === 'off' ? 0 : 1200); // let the last batches arrive
-    return { ...r, spans: receiver.spanCount - before };
+    return { ...r, spans: (await receiver.spanCount()) - before };
   } finally {
     responder.stop();
     pair.ca.close();
@@ -287,7 +320,7 @@ async function runMode(
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const receiver = await startOtlpReceiver({ keep: false });
+  const receiver = await startReceiver();
   const runs = new RunSet();
   try {
     for (let round = 0; round < args.runs; round++) {
@@ -307,7 +340,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await receiver.close();
+    receiver.close();
   }
   const m = runs.medians();
   const figures: Record<string, number> = {};
