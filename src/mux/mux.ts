@@ -52,7 +52,7 @@ export interface MuxInit {
   clock?: Clock;
   /** Ping this long after the last pong; 0 turns keepalive off. @default DEFAULT_PING_INTERVAL_MS */
   pingIntervalMs?: number;
-  /** Close when no pong comes back this long after a ping. @default DEFAULT_PONG_TIMEOUT_MS */
+  /** Close when nothing (no pong, no frame) comes from the peer this long after a ping. @default DEFAULT_PONG_TIMEOUT_MS */
   pongTimeoutMs?: number;
   /** Largest fragment payload. @default DEFAULT_MAX_FRAGMENT_BYTES */
   maxFragmentBytes?: number;
@@ -524,6 +524,13 @@ export class Mux extends EventEmitter<MuxEvents> {
     );
   };
 
+  /**
+   * Keepalive (seed 003's ping/pong, refined): a PING goes out `pingIntervalMs` after the
+   * last exchange; the connection closes only if nothing at all (no pong, no frame) has
+   * come from the peer within `pongTimeoutMs` of the ping. Any frame proves the peer
+   * alive: a ping queued behind megabytes inside a slow transport must not kill a
+   * connection whose responses keep arriving.
+   */
   private schedulePing(): void {
     this.pingTimer?.cancel();
     this.pingTimer = this.clock.setTimer(this.pingIntervalMs, () => {
@@ -532,11 +539,16 @@ export class Mux extends EventEmitter<MuxEvents> {
       this.pingNonce = (this.pingNonce + 1) >>> 0;
       this.stats.pingsSent++;
       this.sendControl({ type: FrameType.PING, nonce: this.pingNonce });
+      const framesAtPing = this.stats.framesIn;
       this.pongTimer = this.clock.setTimer(this.pongTimeoutMs, () => {
         this.pongTimer = undefined;
+        if (this.stats.framesIn > framesAtPing) {
+          this.schedulePing(); // heard from the peer meanwhile: alive
+          return;
+        }
         this.shutdown(
           new ConnectionClosedError(
-            `no pong within ${this.pongTimeoutMs} ms of a ping: peer unresponsive`
+            `nothing from the peer within ${this.pongTimeoutMs} ms of a ping: peer unresponsive`
           ),
           'pong_timeout',
           undefined,

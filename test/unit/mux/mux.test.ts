@@ -252,3 +252,21 @@ test('senders waiting for room keep their order: a small later send never overta
   const order = sink.written.map(b => String.fromCharCode(b[8])).join('');
   t.is(order, 'xABc');
 });
+
+test('keepalive: traffic from the peer counts as life even when the pong is late', async t => {
+  const clock = new ManualClock();
+  const [raw, db] = createDuplexPair();
+  const m = new Mux(db, { channels: CHANNELS, clock, pingIntervalMs: 100, pongTimeoutMs: 50 });
+  raw.resume();
+  clock.advance(100); // ping out
+  await turns();
+  raw.write(encodeData(1, true, Buffer.from('still here'))); // data, but no pong
+  await turns();
+  clock.advance(50);
+  t.false(m.closed, 'a frame arrived after the ping: the peer is alive');
+  clock.advance(100); // next ping
+  await turns();
+  clock.advance(50); // and this time nothing at all
+  t.true(m.closed);
+  t.is(m.closeReason, 'pong_timeout');
+});
