@@ -11,7 +11,7 @@
 import test from 'ava';
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,7 +21,7 @@ import { credentials, makeGenericClientConstructor, Metadata } from '@grpc/grpc-
 import { service as healthService } from 'grpc-health-check';
 import { createClients } from '../../../src/api';
 import type { K8sObject } from './chart-helpers';
-import { CHART, ROOT, find, materializePod, render } from './chart-helpers';
+import { CHART, ROOT, find, materializePod, nodeContainer, render } from './chart-helpers';
 import { makeCerts } from './test-certs';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -83,15 +83,20 @@ interface RunningPod {
 /** Starts replica 0 of the chart rendered with `valuesFiles`, on free ports. */
 async function startPod(
   valuesFiles: string[],
-  external: Record<string, Record<string, string>> = {}
+  external: Record<string, Record<string, string>> = {},
+  confined = false
 ): Promise<RunningPod> {
   const [grpc, peer, metrics] = [await freePort(), await freePort(), await freePort()];
   const objects = render({
     valuesFiles,
     set: [`ports.grpc=${grpc}`, `ports.peer=${peer}`, `ports.metrics=${metrics}`],
   });
-  const root = mkdtempSync(join(tmpdir(), 'meshwire-pod-'));
-  const node = spawn(process.execPath, [CLI, 'serve'], {
+  // Confined, /tmp is a fresh tmpfs inside the pod: keep the pod's files elsewhere.
+  const root = mkdtempSync(join(confined ? '/var/tmp' : tmpdir(), 'meshwire-pod-'));
+  chmodSync(root, 0o755);
+  const argv = [process.execPath, CLI, 'serve'];
+  const [cmd, ...args] = confined ? confine(objects, argv) : argv;
+  const node = spawn(cmd as string, args, {
     cwd: root,
     env: {
       PATH: process.env.PATH,
@@ -114,6 +119,27 @@ async function startPod(
       return e;
     },
   };
+}
+
+/**
+ * The container's securityContext made real: a private mount namespace whose root
+ * filesystem is read-only (readOnlyRootFilesystem) with an empty /tmp (the chart's
+ * emptyDir), and the process running as the pod's runAsUser/runAsGroup with no
+ * supplementary groups. Needs root (unshare, setpriv from util-linux).
+ */
+function confine(objects: K8sObject[], argv: string[]): string[] {
+  const sts = find(objects, 'StatefulSet');
+  const pod = sts.spec.template.spec.securityContext as K8sObject;
+  const c = nodeContainer(sts).securityContext as K8sObject;
+  if (c.readOnlyRootFilesystem !== true) throw new Error('expected readOnlyRootFilesystem');
+  const tmp = (nodeContainer(sts).volumeMounts as K8sObject[]).find(m => m.mountPath === '/tmp');
+  if (!tmp) throw new Error('expected a /tmp volume');
+  const script = [
+    'mount -o remount,bind,ro / || exit 90',
+    'mount -t tmpfs -o size=64m tmpfs /tmp || exit 91',
+    `exec setpriv --reuid=${pod.runAsUser as number} --regid=${pod.runAsGroup as number} --clear-groups --no-new-privs "$@"`,
+  ].join('\n');
+  return ['unshare', '-m', '--propagation', 'private', 'bash', '-c', script, 'pod', ...argv];
 }
 
 function secretValue(objects: K8sObject[], name: string, key: string): string {
@@ -143,8 +169,8 @@ function testTokenFile(pod: RunningPod): string {
   return file;
 }
 
-test('replica 0 run from its rendered config: helm test driver passes, metrics served, SIGTERM drains and exits 0', async t => {
-  const pod = await startPod([]);
+test('replica 0 run from its rendered config under its securityContext (uid 65532, read-only root): helm test driver passes, metrics served, SIGTERM drains and exits 0', async t => {
+  const pod = await startPod([], {}, true);
   t.is(find(pod.objects, 'StatefulSet').spec.replicas, 3);
   let stopped: Exit | undefined;
   try {
@@ -156,6 +182,14 @@ test('replica 0 run from its rendered config: helm test driver passes, metrics s
     t.is(result.code, 0, result.out);
     t.regex(result.out, /127\.0\.0\.1: SERVING/);
     t.regex(result.out, /received round-trip-[0-9a-f]+ on 127\.0\.0\.1: OK/);
+
+    // The confinement is real (the node answered, so it has exec'd): uid 65532, read-only root.
+    const proc = `/proc/${pod.node.pid as number}`;
+    t.regex(readFileSync(`${proc}/status`, 'utf8'), /^Uid:\s+65532\s/m);
+    const rootMount = readFileSync(`${proc}/mounts`, 'utf8')
+      .split('\n')
+      .find(l => l.split(' ')[1] === '/');
+    t.regex(rootMount ?? '', / ro[, ]/);
 
     const scrape = await httpGet(`http://127.0.0.1:${pod.metrics}/metrics`);
     t.is(scrape.status, 200);
