@@ -12,7 +12,7 @@ import type { Envelope } from '../../../src/rpc';
 
 const CHANNELS = [
   { id: 0, priority: 1, urgent: true, maxMessageBytes: 64 * 1024 },
-  // Queues sized for the test's burst (5,000 requests of up to 40 KB at once).
+  // Queues sized for the test's burst (5,000 requests of up to 16 KB at once).
   {
     id: 1,
     priority: 4,
@@ -58,7 +58,7 @@ test('5,000 concurrent requests over TCP: every one answered or failed with a re
   const N = 5000;
   const results = await Promise.allSettled(
     Array.from({ length: N }, (_, i) => {
-      const body = Buffer.alloc((i * 7919) % 40_000, i % 251);
+      const body = Buffer.alloc((i * 7919) % 16_384, i % 251);
       return rpc
         .request(
           { op: i % 50 === 0 ? 13 : 1, body, headers: { traceparent: `00-${i}` } },
