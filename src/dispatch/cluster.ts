@@ -17,7 +17,7 @@ import {
   parseHostPort,
 } from '../common';
 import type { PeerDirectory, PeerEntry } from '../peers';
-import type { Dialer, SenderItem } from './peer-sender';
+import type { ClusterLogger, Dialer, SenderItem } from './peer-sender';
 import { PeerSender, removeExpired } from './peer-sender';
 import type { LinkHandler } from './peer-link';
 import { PeerLink } from './peer-link';
@@ -45,6 +45,7 @@ export type ClusterTarget = { peerId: string } | { address: string };
 
 export interface ClusterInit {
   localId: string;
+  log?: ClusterLogger;
   directory: PeerDirectory;
   handler: ClusterHandler;
   /** Dials a peer address (RudpSocket.connect in production). */
@@ -128,7 +129,13 @@ export class Cluster implements LinkHandler {
       pongTimeoutMs: this.init.pongTimeoutMs,
     });
     this.allInbound.add(link);
-    link.on('close', () => {
+    link.on('close', err => {
+      if (!link.peerId) {
+        this.init.log?.warn(
+          { err: err.message },
+          'inbound peer connection refused or closed before HELLO'
+        );
+      }
       this.allInbound.delete(link);
       const set = this.inbound.get(link.peerId);
       if (set?.delete(link) && set.size === 0) {
@@ -199,6 +206,7 @@ export class Cluster implements LinkHandler {
         connectTimeoutMs: this.init.connectTimeoutMs,
         backoffBaseMs: this.init.backoffBaseMs,
         backoffMaxMs: this.init.backoffMaxMs,
+        log: this.init.log,
         onLinkUp: (_sender, link) => {
           link.sendInterest({
             snapshot: true,

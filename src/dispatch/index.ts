@@ -19,6 +19,7 @@ export type {
   SenderState,
   SenderDropReason,
   Dialer,
+  ClusterLogger,
 } from './peer-sender';
 export { PeerLink } from './peer-link';
 export type { LinkHandler, PeerLinkInit } from './peer-link';

@@ -99,6 +99,13 @@ export interface PeerSenderInit {
   onLinkUp?(sender: PeerSender, link: PeerLink): void;
   onLinkDown?(sender: PeerSender, err: Error): void;
   random?: () => number;
+  log?: ClusterLogger;
+}
+
+/** The part of a pino logger the cluster uses. */
+export interface ClusterLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
 }
 
 export class PeerSender {
@@ -223,6 +230,7 @@ export class PeerSender {
         this.state = 'connected';
         this.failures = 0;
         this.lastError = '';
+        this.init.log?.info({ peer_id: this.remoteId, address: this.key }, 'link to peer up');
         this.init.onLinkUp?.(this, link);
         this.flush();
       })
@@ -231,6 +239,13 @@ export class PeerSender {
 
   private onConnectFailed(err: Error): void {
     if (this.state === 'closed') return;
+    // Log the first failure of a streak (and id mismatches always), not every retry.
+    if (this.failures === 0 || err.name === 'FailedPreconditionError') {
+      this.init.log?.warn(
+        { peer_id: this.expectedId, address: this.key, err: err.message },
+        'cannot connect to peer; retrying with backoff'
+      );
+    }
     this.failures++;
     this.lastError = err.message;
     this.state = 'backoff';
@@ -245,6 +260,10 @@ export class PeerSender {
     this.lastError = err.message;
     this.failures++;
     this.state = 'backoff';
+    this.init.log?.warn(
+      { peer_id: this.remoteId, address: this.key, err: err.message },
+      'link to peer lost'
+    );
     this.init.onLinkDown?.(this, err);
     this.failWaiting();
     this.scheduleRetry();

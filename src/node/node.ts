@@ -21,7 +21,13 @@ import {
   parseHostPort,
   systemClock,
 } from '../common';
-import type { ClusterTarget, DeliveryScope, Dialer, InterestUpdate } from '../dispatch';
+import type {
+  ClusterLogger,
+  ClusterTarget,
+  DeliveryScope,
+  Dialer,
+  InterestUpdate,
+} from '../dispatch';
 import { Cluster } from '../dispatch';
 import type { PeerEntry } from '../peers';
 import { DnsResolver, PeerDirectory, validatePeerId } from '../peers';
@@ -128,7 +134,8 @@ export interface MeshNodeInit {
         onAccept(accept: (d: Duplex) => void): void;
         close(): Promise<void>;
       };
-  logger?: TransportLogger;
+  /** pino-compatible logger for the transport and cluster. */
+  logger?: TransportLogger & ClusterLogger;
   /** DNS servers for peer names ("ip:port"), for tests with a local DNS server. */
   dnsServers?: string[];
   /** Re-resolve DNS peer names this often. @default 10000 */
@@ -230,6 +237,7 @@ export class MeshNode {
     const ping = this.init.peerPingIntervalMs ?? 1000;
     const cluster = new Cluster({
       localId: this.id,
+      log: this.init.logger,
       directory: this.directory,
       handler: this,
       dial,
