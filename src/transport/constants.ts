@@ -46,7 +46,7 @@ export const INITIAL_WINDOW_PACKETS = 32;
 export const MINIMUM_WINDOW_PACKETS = 4;
 
 /** Bytes of pacing credit allowed to accumulate: sub-millisecond timers are not available in Node. */
-export const PACING_BURST_MS = 1;
+export const PACING_BURST_MS = 2;
 export const PACING_MIN_BURST_PACKETS = 10;
 
 /** Max ACK ranges kept by the receiver and sent in one ACK frame. */

@@ -463,15 +463,17 @@ export class RudpSocket extends EventEmitter {
     }
     const at = e.engine.nextDeadline();
     if (at === Infinity) return;
-    // sub-millisecond deadlines (pacing) run on the next turn; timers have 1 ms resolution
-    if (at - now < 1) {
+    if (at <= now) {
       this.kick(e);
       return;
     }
+    // Sub-millisecond deadlines (pacing) wait for a 1 ms timer rather than spinning on
+    // setImmediate: the pacer's burst allowance (PACING_BURST_MS) covers the wait, and the
+    // CPU goes to the receive path instead.
     if (e.timer && e.timerAt <= at) return;
     e.timer?.cancel();
     e.timerAt = at;
-    e.timer = this.clock.setTimer(at - now, () => {
+    e.timer = this.clock.setTimer(Math.max(1, at - now), () => {
       e.timer = null;
       e.timerAt = Infinity;
       this.service(e);

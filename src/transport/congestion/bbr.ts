@@ -8,7 +8,8 @@
  *
  * Simplifications: no PROBE_RTT state (min RTT over a 10 s window is taken from the
  * samples; datacenter paths rarely change), and a fixed ACK-aggregation allowance in
- * the window, since Node delivers datagrams and timers in batches.
+ * the window (the smoothed RTT above the minimum, 2 to 10 ms), since Node delivers datagrams
+ * and timers in batches.
  */
 import { INITIAL_WINDOW_PACKETS, MINIMUM_WINDOW_PACKETS } from '../constants';
 import type {
@@ -30,6 +31,7 @@ const FULL_BW_THRESHOLD = 1.25;
 const FULL_BW_ROUNDS = 3;
 /** Extra window for batched ACKs and timer granularity (ms of bandwidth). */
 export const ACK_AGGREGATION_MS = 2;
+export const MAX_AGGREGATION_MS = 10;
 
 export type BbrMode = 'startup' | 'drain' | 'probe_bw';
 
@@ -152,7 +154,13 @@ export class Bbr implements CongestionController {
       }
     }
     // Window: cwndGain x BDP plus an allowance for batched ACKs.
-    const target = this.cwndGain * bdp + this.btlBw * ACK_AGGREGATION_MS + 3 * this.mss;
+    // ACKs arrive in batches (one per event-loop turn at the receiver): allow for the
+    // smoothed RTT above the minimum, within [ACK_AGGREGATION_MS, MAX_AGGREGATION_MS].
+    const aggregation = Math.min(
+      MAX_AGGREGATION_MS,
+      Math.max(ACK_AGGREGATION_MS, ev.smoothedRtt - this.minRtt)
+    );
+    const target = this.cwndGain * bdp + this.btlBw * aggregation + 3 * this.mss;
     if (this.filledPipe) this.window = Math.min(this.window + ev.ackedBytes, target);
     else if (this.window < target || this.delivered < this.window) this.window += ev.ackedBytes;
     this.window = Math.max(this.window, this.minWindow);
