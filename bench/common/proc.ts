@@ -38,7 +38,7 @@ export interface WorkerInit {
   args?: string[];
   execArgv?: string[];
   env?: NodeJS.ProcessEnv;
-  /** Generous: on a loaded shared machine, loading grpc-js alone can take seconds. @default 30000 */
+  /** Generous: on a loaded shared machine, loading grpc-js alone can take many seconds. @default 60000 */
   readyTimeoutMs?: number;
 }
 
@@ -82,7 +82,7 @@ export class Worker {
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
     const w = new Worker(init.name, child);
-    const timeoutMs = init.readyTimeoutMs ?? 30_000;
+    const timeoutMs = init.readyTimeoutMs ?? 60_000;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');

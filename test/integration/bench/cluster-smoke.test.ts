@@ -42,7 +42,7 @@ function runSmoke(): Promise<{ code: number; stdout: string; stderr: string }> {
     execFile(
       process.execPath,
       ['dist/bench/cluster/run.js', '--smoke'],
-      { cwd: root, timeout: 100_000, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: root, timeout: 110_000, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
         done({ code, stdout, stderr });
