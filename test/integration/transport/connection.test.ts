@@ -179,3 +179,19 @@ test('a reader that stops reading stalls the writer with bounded buffers; data r
   await client.close();
   await server.close();
 });
+
+test('IPv6: connect and transfer over ::1', async t => {
+  const server = await RudpSocket.bind({ host: '::1', secret: SECRET });
+  const client = await RudpSocket.bind({ host: '::1', secret: SECRET });
+  server.on('connection', (c: RudpConnection) => c.pipe(c));
+  const conn = await client.connect(
+    { host: '::1', port: server.address().port },
+    { timeoutMs: 2000 }
+  );
+  t.is(conn.remoteAddress.host, '::1');
+  const received = readAll(conn);
+  conn.end(Buffer.from('over ipv6'));
+  t.is((await received).toString(), 'over ipv6');
+  await client.close();
+  await server.close();
+});
