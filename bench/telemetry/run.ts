@@ -13,7 +13,7 @@
  * Flags: --smoke (short windows, one round), --runs N, --duration-ms N, --only cross|local.
  * Writes bench/results/telemetry.json and the bench:telemetry section of docs/benchmarks.md.
  */
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type {
   Client,
@@ -318,6 +318,14 @@ async function runMode(
   }
 }
 
+/** A warning when other work shared the machine (the figures are then not representative). */
+function busyNote(): string {
+  const load = loadavg()[1]!;
+  const cores = cpus().length;
+  if (load <= cores * 1.5) return '';
+  return `**The machine was oversubscribed** (5-minute load average ${load.toFixed(1)} on ${cores} cores, other builds and benchmarks running): absolute rates are far below a quiet run and the ratios are noisy; rerun \`make bench-telemetry\` on a quiet machine before drawing conclusions.\n`;
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const receiver = await startReceiver();
@@ -411,6 +419,7 @@ async function main(): Promise<void> {
       '',
       table,
       '',
+      busyNote(),
       `Target: full tracing costs at most 20% of throughput (ratio >= 0.8). ${verdict}. Spans per request: what the receiver got per measured request (Request and Respond server spans, send, receive, process, respond).`,
     ].join('\n')
   );
