@@ -123,7 +123,7 @@ async function fuzzPhase(): Promise<Record<string, unknown>> {
     const stop = v.pump(1);
     await new Promise(r => setTimeout(r, 500));
     stop();
-    const r = await fuzz(v, FUZZ, 20261123);
+    const r = await fuzz(v, FUZZ, 20261123, 8, 100, 600_000);
     console.log(
       `fuzz: ${r.sent} datagrams sent, ${r.received} read by the node, ${r.dropsAdded} drops counted in ${r.seconds.toFixed(1)} s; heap growth max ${(r.maxHeapGrowthBytes / 1e6).toFixed(1)} MB; live connection echoed ${r.echoesDuring} bytes meanwhile`
     );

@@ -25,7 +25,7 @@ test(`fuzz: ${FUZZ_COUNT} random and mutated datagrams are dropped and counted, 
   try {
     // Some traffic first, so there are DATA packets to mutate and replay.
     const stop = v.pump(1);
-    await waitFor(() => v.echoes() >= 64 * 50, 5000, 'warm-up echoes');
+    await waitFor(() => v.echoes() >= 64 * 10, 30_000, 'warm-up echoes');
     stop();
     const r = await fuzz(v, FUZZ_COUNT, SEED);
     t.log(`seed ${SEED}: ${JSON.stringify({ ...r, drops: undefined })}`);
@@ -46,7 +46,7 @@ test(`fuzz: ${FUZZ_COUNT} random and mutated datagrams are dropped and counted, 
     t.true(r.echoesDuring > 0, 'echoes during the attack');
     const e0 = v.echoes();
     v.conn.write(Buffer.from('after the storm'));
-    await waitFor(() => v.echoes() >= e0 + 15, 5000, 'echo after the attack');
+    await waitFor(() => v.echoes() >= e0 + 15, 30_000, 'echo after the attack');
     t.false(v.conn.destroyed);
   } finally {
     process.off('uncaughtException', onUncaught);
@@ -68,10 +68,10 @@ test('replay: a captured session replayed from another source opens no connectio
   try {
     const conn = await client.connect(server.address(), { timeoutMs: 5000 });
     conn.write(Buffer.alloc(1000, 7));
-    await waitFor(() => received === 1000, 5000, 'first delivery');
+    await waitFor(() => received === 1000, 30_000, 'first delivery');
     const session = [...tap.sent];
     conn.destroy();
-    await waitFor(() => server.stats().connections === 0, 5000, 'connection gone');
+    await waitFor(() => server.stats().connections === 0, 30_000, 'connection gone');
     const before = server.stats();
     // Replay the whole captured session, twice, from a new source port.
     const raw = await UdpDriver.bind('127.0.0.1', 0);
@@ -98,7 +98,7 @@ test('amplification: unauthenticated sources get at most 3x the bytes they sent'
   const v = await startVictim();
   try {
     const stop = v.pump(1);
-    await waitFor(() => v.echoes() >= 64 * 20, 5000, 'warm-up');
+    await waitFor(() => v.echoes() >= 64 * 5, 30_000, 'warm-up');
     stop();
     const initials = await captureInitials(50);
     // DATA packets under connection ids the node does not know: answered by a stateless
@@ -165,7 +165,7 @@ test('handshake flood: thousands of valid INITIALs from many ports keep half-ope
     // The established connection is unaffected.
     const e0 = v.echoes();
     v.conn.write(Buffer.alloc(100, 3));
-    await waitFor(() => v.echoes() >= e0 + 100, 5000, 'echo during the flood');
+    await waitFor(() => v.echoes() >= e0 + 100, 30_000, 'echo during the flood');
     await Promise.all(raws.map(r => r.close()));
   } finally {
     await v.close();

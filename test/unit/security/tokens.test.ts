@@ -83,7 +83,24 @@ test('TokenStore: known, unknown, hashed and expired tokens', t => {
   t.is(t.throws(() => store.authenticate('nope-0123456789abcdef'))?.name, 'UnauthenticatedError');
   t.is(t.throws(() => store.authenticate(undefined))?.name, 'UnauthenticatedError');
   t.is(t.throws(() => store.authenticate(''))?.name, 'UnauthenticatedError');
+  const dated = store.authenticate('dated-token-0123456789');
+  const plain = store.authenticate(T1);
+  t.true(store.stillValid(plain));
+  // A reload with the same token but other rights: old streams are no longer valid.
+  store.replace(
+    parseTokensFile(`tokens:
+  - name: plain
+    token: ${T1}
+    publish: { allow: ["x"] }
+  - name: dated
+    token: dated-token-0123456789
+    expires: 2026-07-01T00:00:00Z
+`)
+  );
+  t.false(store.stillValid(plain));
+  t.true(store.stillValid(dated));
   now = Date.parse('2026-07-01T00:00:00Z');
+  t.false(store.stillValid(dated));
   t.regex(t.throws(() => store.authenticate('dated-token-0123456789'))?.message ?? '', /expired/);
 });
 
