@@ -54,9 +54,18 @@ export function templateArgs(opts: RenderOptions = {}): string[] {
   return args;
 }
 
-/** Renders the chart and parses every manifest. */
+const renders = new Map<string, K8sObject[]>();
+
+/**
+ * Renders the chart and parses every manifest. Renders are cached per argument list (a
+ * test file renders the defaults many times); callers must not modify the objects.
+ */
 export function render(opts: RenderOptions = {}): K8sObject[] {
-  const r = helm(templateArgs(opts));
+  const args = templateArgs(opts);
+  const key = JSON.stringify(args);
+  const cached = renders.get(key);
+  if (cached) return cached;
+  const r = helm(args);
   if (r.status !== 0) throw new Error(`helm template failed (${r.status}): ${r.stderr}`);
   const objects: K8sObject[] = [];
   for (const doc of parseAllDocuments(r.stdout)) {
@@ -64,6 +73,7 @@ export function render(opts: RenderOptions = {}): K8sObject[] {
     const obj = doc.toJS() as K8sObject | null;
     if (obj) objects.push(obj);
   }
+  renders.set(key, objects);
   return objects;
 }
 
