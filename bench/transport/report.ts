@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 
 interface Line {
   scenario: string;
@@ -83,7 +84,10 @@ const section = [
   `Measured ${new Date().toISOString().slice(0, 16)}Z by \`make bench-transport\` (bench/transport/run.sh): two Node`,
   'processes in a network namespace (`lo` MTU 1500, TSO/GSO/GRO off), one connection, 256 MiB or 10 s;',
   'loss made by nftables `numgen random mod 1000 < N drop` on input. Raw UDP: 1472-byte datagrams',
-  '(the transport datagram size), payload rate at the receiver.',
+  '(the transport datagram size), payload rate at the receiver. Machine load average at the end:',
+  `${loadavg()
+    .map(x => x.toFixed(1))
+    .join(' / ')} (1/5/15 min; other work on the 2 cores makes these figures noisy).`,
   '',
   '| transport | loss | goodput MiB/s | CPU ms/MiB (both sides) | retransmitted/sent bytes |',
   '|---|---|---|---|---|',
