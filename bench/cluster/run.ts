@@ -119,6 +119,7 @@ async function runRounds(
     WANTED.some(w => sc.name.endsWith(w)) && (!opts.only || sc.name.includes(opts.only));
   // A system with no selected scenario is not started at all.
   systems = systems.filter(s => s.scenarios().some(wanted));
+  if (systems.length === 0) throw new Error(`no scenario matches --only ${opts.only}`);
   try {
     // Side by side: start-up is mostly waiting (processes loading), and slow on a busy host.
     log(`starting ${systems.map(s => s.name).join(', ')}`);
@@ -167,16 +168,21 @@ async function lossPhase(opts: Options): Promise<void> {
   writeFileSync(opts.out!, JSON.stringify(out));
 }
 
-/** Runs this script with `--phase loss` inside a fresh lossy namespace; merges its runs. */
-async function runLossInNamespace(
-  opts: Options,
-  runs: RunSet
-): Promise<Record<string, number> | undefined> {
-  const why = lossUnavailable();
-  if (why) {
-    log(`lossy runs skipped: ${why}`);
-    return undefined;
+/** What to undo on SIGINT/SIGTERM before exiting (servers die by startServer's exit hook). */
+const onInterrupt = new Set<() => void>();
+
+function exitOnSignals(): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      for (const f of onInterrupt) f();
+      log(`${sig}: stopped`);
+      process.exit(130);
+    });
   }
+}
+
+/** Runs this script with `--phase loss` inside a fresh lossy namespace; merges its runs. */
+async function runLossInNamespace(opts: Options, runs: RunSet): Promise<Record<string, number>> {
   const ns = `mwbc${process.pid}`;
   const out = join(tmpdir(), `${ns}.json`);
   const cleanup = (): void => {
@@ -184,13 +190,11 @@ async function runLossInNamespace(
     if (err) log(err);
   };
   // A signal must not leave the namespace (and what runs in it) behind.
-  const onSignal = (sig: NodeJS.Signals): void => {
+  const onSignal = (): void => {
     cleanup();
-    log(`${sig}: namespace ${ns} deleted`);
-    process.exit(130);
+    log(`namespace ${ns} deleted`);
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  onInterrupt.add(onSignal);
   try {
     createNamespace(ns);
     log(`namespace ${ns}: lo MTU 1500, TSO/GSO/GRO off`);
@@ -241,8 +245,7 @@ async function runLossInNamespace(
   } finally {
     rmSync(out, { force: true });
     cleanup();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    onInterrupt.delete(onSignal);
   }
 }
 
@@ -257,6 +260,7 @@ function share(dropped: number | undefined, seen: number | undefined): string {
 
 async function main(): Promise<void> {
   const opts = options();
+  exitOnSignals();
   if (opts.phase === 'loss') {
     await lossPhase(opts);
     return;
@@ -268,10 +272,19 @@ async function main(): Promise<void> {
   let counters: Record<string, number> | undefined;
   let lossNote: string;
   if (opts.loss) {
-    counters = await runLossInNamespace(opts, runs);
+    // Whatever goes wrong with the lossy part, the loss-free figures are still reported.
+    let problem = lossUnavailable();
+    if (!problem) {
+      try {
+        counters = await runLossInNamespace(opts, runs);
+      } catch (e) {
+        problem = `failed: ${e instanceof Error ? e.message : String(e)}`;
+      }
+    }
+    if (problem) log(`lossy runs ${problem}`);
     lossNote =
       counters === undefined
-        ? 'The lossy runs were skipped (see the log): no `loss1.*` figures.'
+        ? `No \`loss1.*\` figures: the lossy runs could not be made (${problem}).`
         : `Loss: nftables in network namespace \`mwbc<pid>\` (lo MTU 1500, TSO/GSO/GRO off), ` +
           `output hook, \`numgen random mod 1000 < ${LOSS_PER_MILLE} drop\` on UDP between the ` +
           `two nodes' peer ports only (gRPC between clients and nodes is untouched): ` +

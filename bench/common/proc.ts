@@ -248,8 +248,14 @@ export async function startServer(init: ServerInit): Promise<ServerHandle> {
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   let exited: string | undefined;
+  // A runner that exits early (error, signal handler, timeout) must not leave the server behind.
+  const killOnExit = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.on('exit', killOnExit);
   child.on('exit', (code, signal) => {
     exited = `code ${code}, signal ${signal}`;
+    process.off('exit', killOnExit);
   });
   child.on('error', e => {
     exited = e.message;
