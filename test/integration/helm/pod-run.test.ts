@@ -94,8 +94,7 @@ async function startPod(
   // Confined, /tmp is a fresh tmpfs inside the pod: keep the pod's files elsewhere.
   const root = mkdtempSync(join(confined ? '/var/tmp' : tmpdir(), 'meshwire-pod-'));
   chmodSync(root, 0o755);
-  const argv = [process.execPath, CLI, 'serve'];
-  const [cmd, ...args] = confined ? confine(objects, argv) : argv;
+  const [cmd, ...args] = confined ? confine(objects, root) : [process.execPath, CLI, 'serve'];
   const node = spawn(cmd as string, args, {
     cwd: root,
     env: {
@@ -127,19 +126,39 @@ async function startPod(
  * emptyDir), and the process running as the pod's runAsUser/runAsGroup with no
  * supplementary groups. Needs root (unshare, setpriv from util-linux).
  */
-function confine(objects: K8sObject[], argv: string[]): string[] {
+function confine(objects: K8sObject[], root: string): string[] {
   const sts = find(objects, 'StatefulSet');
   const pod = sts.spec.template.spec.securityContext as K8sObject;
   const c = nodeContainer(sts).securityContext as K8sObject;
   if (c.readOnlyRootFilesystem !== true) throw new Error('expected readOnlyRootFilesystem');
   const tmp = (nodeContainer(sts).volumeMounts as K8sObject[]).find(m => m.mountPath === '/tmp');
   if (!tmp) throw new Error('expected a /tmp volume');
+  // The checkout is bind-mounted at <root>/app, as the image has it at /app: its own
+  // parent directories (say a clone under /root) need not be open to the pod's user.
+  const app = join(root, 'app');
+  mkdirSync(app);
   const script = [
-    'mount -o remount,bind,ro / || exit 90',
-    'mount -t tmpfs -o size=64m tmpfs /tmp || exit 91',
+    'set -e',
+    `mount --bind ${JSON.stringify(ROOT)} ${JSON.stringify(app)}`,
+    `mount -o remount,bind,ro ${JSON.stringify(app)}`,
+    'mount -o remount,bind,ro /',
+    'mount -t tmpfs -o size=64m tmpfs /tmp',
     `exec setpriv --reuid=${pod.runAsUser as number} --regid=${pod.runAsGroup as number} --clear-groups --no-new-privs "$@"`,
   ].join('\n');
-  return ['unshare', '-m', '--propagation', 'private', 'bash', '-c', script, 'pod', ...argv];
+  const cli = join(app, 'dist/src/cli/main.js');
+  return [
+    'unshare',
+    '-m',
+    '--propagation',
+    'private',
+    'bash',
+    '-c',
+    script,
+    'pod',
+    process.execPath,
+    cli,
+    'serve',
+  ];
 }
 
 function secretValue(objects: K8sObject[], name: string, key: string): string {
