@@ -186,11 +186,25 @@ async function main(): Promise<number> {
   const errorKinds: Record<string, number> = {};
   const curve: Array<{ t: number; rss: number[] }> = [];
   let timers: NodeJS.Timeout[] = [];
+  let stopAll = (): void => undefined;
   try {
-    await new Promise(r => setTimeout(r, 2000));
     for (const n of NODES)
       clients.push(createClients(`127.0.0.1:${n.grpc}`, clientSecurity({ token: TOKEN })));
-    for (let i = 0; i < NODES.length; i++) {
+    // Wait until every node answers (start-up takes long on a loaded machine).
+    for (const c of clients) {
+      const until = Date.now() + 120_000;
+      for (;;) {
+        try {
+          await unary(c.peers, 'ListPeers', {}, 2000);
+          break;
+        } catch (err) {
+          if (Date.now() > until) throw err;
+          await new Promise(r => setTimeout(r, 500));
+        }
+      }
+    }
+    let stopping = false;
+    const subscribe = (i: number): void => {
       const c = clients[i];
       const sub = (
         c.messenger as unknown as { Subscribe(r: unknown): ClientReadableStream<DeliveryBatch> }
@@ -209,13 +223,15 @@ async function main(): Promise<number> {
           }
         }
       });
-      sub.on(
-        'error',
-        (e: ServiceError) =>
-          (errorKinds[`subscribe:${e.code}`] = (errorKinds[`subscribe:${e.code}`] ?? 0) + 1)
-      );
+      sub.on('error', (e: ServiceError) => {
+        if (stopping) return;
+        errorKinds[`subscribe:${e.code}`] = (errorKinds[`subscribe:${e.code}`] ?? 0) + 1;
+        setTimeout(() => subscribe(i), 1000); // a subscriber reconnects, as a client would
+      });
       streams.push(sub);
-    }
+    };
+    stopAll = () => (stopping = true);
+    for (let i = 0; i < NODES.length; i++) subscribe(i);
     await new Promise(r => setTimeout(r, 1000));
     const payload = Buffer.alloc(1024, 0x61);
     const count = (kind: string, e: ServiceError): void => {
@@ -267,6 +283,7 @@ async function main(): Promise<number> {
       rss: procs.map(p => (p.pid ? rssOf(p.pid) : 0)),
     });
   } finally {
+    stopAll();
     for (const t of timers) clearInterval(t);
     for (const s of streams) s.cancel();
     for (const c of clients) c.close();
