@@ -41,6 +41,9 @@ export const MAX_DEFAULT_WRITE_BUFFER_BYTES = 256 * 1024;
 /** Largest batch of frames joined into one write to the duplex. */
 export const MAX_WRITE_BATCH_BYTES = 32 * 1024;
 
+/** A write batch this large is handed over as views (corked), not joined into a copy. */
+export const LARGE_BATCH_BYTES = 8 * 1024;
+
 /** After a close, destroy the duplex if it has not finished closing by then. */
 export const DESTROY_AFTER_CLOSE_MS = 2_000;
 

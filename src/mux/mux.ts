@@ -35,6 +35,7 @@ import {
   DESTROY_AFTER_CLOSE_MS,
   MAX_FRAME_PAYLOAD_BYTES,
   MAX_DEFAULT_WRITE_BUFFER_BYTES,
+  LARGE_BATCH_BYTES,
   MAX_WRITE_BATCH_BYTES,
 } from './constants';
 import { FrameDecoder } from './decode';
@@ -375,9 +376,17 @@ export class Mux extends EventEmitter<MuxEvents> {
     const touched = new Set<number>();
     const flush = (): void => {
       if (batch.length === 0) return;
-      const buf = batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes);
-      this.stats.bytesOut += buf.length;
-      d.write(buf, this.onWriteDone);
+      this.stats.bytesOut += batchBytes;
+      if (batch.length === 1 || batchBytes < LARGE_BATCH_BYTES) {
+        d.write(batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes), this.onWriteDone);
+      } else {
+        // Large payloads: hand the views over corked (one writev on a socket), no copy.
+        d.cork();
+        const last = batch.length - 1;
+        for (let i = 0; i < last; i++) d.write(batch[i]);
+        d.write(batch[last], this.onWriteDone);
+        d.uncork();
+      }
       batch = [];
       batchBytes = 0;
       const cbs = written;
