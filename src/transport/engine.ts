@@ -191,6 +191,7 @@ export class RudpEngine implements FrameSink {
   private lastActivity = 0;
   private lastSend = 0;
   private closingUntil = Infinity;
+  private lastPtoAt = -Infinity;
 
   // pending control frames
   private pingPending = false;
@@ -768,8 +769,10 @@ export class RudpEngine implements FrameSink {
 
   private ptoDeadline(): number {
     if (this.sent.ackElicitingInFlight === 0) return Infinity;
-    const base = this.sent.lastAckElicitingTime();
-    if (base < 0) return Infinity;
+    const sentAt = this.sent.lastAckElicitingTime();
+    if (sentAt < 0) return Infinity;
+    // from the last probe too: with the 1 s cap, a deadline from an old send would stay past
+    const base = Math.max(sentAt, this.lastPtoAt);
     const pto = this.rtt.pto(this.peerMaxAckDelayMs, Math.min(this.ptoCount, MAX_PTO_BACKOFF));
     // capped: a datacenter peer silent for a second is better probed than waited for
     return base + Math.min(pto, MAX_PTO_MS);
@@ -817,7 +820,10 @@ export class RudpEngine implements FrameSink {
       );
       this.sent.compact();
     }
-    if (now >= this.ptoDeadline()) this.onPto();
+    if (now >= this.ptoDeadline()) {
+      this.lastPtoAt = now;
+      this.onPto();
+    }
     if (this.init.keepAliveMs > 0 && now >= this.lastSend + this.init.keepAliveMs) {
       this.pingPending = true;
     }
