@@ -18,7 +18,9 @@ import {
   decodeCount,
   decodeHello,
   decodeInterest,
+  decodeBatch,
   decodeMessageBody,
+  encodeBatch,
   encodeCount,
   encodeHello,
   encodeInterest,
@@ -55,6 +57,8 @@ export interface PeerLinkInit {
   maxInFlight?: number;
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
+  /** Counts messages lost because a batch could not be handed to the connection. */
+  onDrop?(reason: 'link_send_failed', n: number): void;
 }
 
 export interface PeerLinkEvents {
@@ -63,6 +67,9 @@ export interface PeerLinkEvents {
 
 /** Timeout of a forwarded request whose envelope carries none. */
 const DEFAULT_REMOTE_TIMEOUT_MS = 30_000;
+
+/** Bytes of messages gathered into one MESSAGE_BATCH at most. */
+const MAX_BATCH_BYTES = 256 * 1024;
 
 /** Room above the largest payload for the message body framing and headers. */
 const BODY_OVERHEAD = 64 * 1024;
@@ -80,6 +87,11 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   private closedWith: Error | undefined;
   /** Last time anything arrived from the peer (Date.now). */
   lastSeenUnixMs = 0;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  private flushScheduled = false;
+  private readonly maxBatchBytes: number;
+  private readonly onDrop: ((reason: 'link_send_failed', n: number) => void) | undefined;
 
   constructor(duplex: Duplex, init: PeerLinkInit) {
     super();
@@ -88,6 +100,9 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     this.handler = init.handler;
     this.expectedId = init.expectedId ?? '';
     const maxBytes = init.maxMessageBytes + BODY_OVERHEAD;
+    // A batch stays well under the channel's largest message.
+    this.maxBatchBytes = Math.min(MAX_BATCH_BYTES, init.maxMessageBytes);
+    this.onDrop = init.onDrop;
     this.mux = new Mux(duplex, {
       channels: [
         { id: CHANNEL_CONTROL, urgent: true, sendQueueCapacity: 256, maxMessageBytes: 1024 * 1024 },
@@ -185,6 +200,13 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
         const n = this.handler.onMessage(message, origin || this.peerId, scope);
         return { body: encodeCount(n) };
       }
+      case Op.MESSAGE_BATCH: {
+        for (const item of decodeBatch(env.body)) {
+          const { message, origin, scope } = decodeMessageBody(item, env.headers);
+          this.handler.onMessage(message, origin || this.peerId, scope);
+        }
+        return;
+      }
       case Op.REQUEST: {
         const { message, origin } = decodeMessageBody(env.body, env.headers);
         // The caller's remaining deadline travels in the envelope.
@@ -217,6 +239,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     wantCount: boolean,
     timeoutMs?: number
   ): Promise<number> {
+    this.flushBatch();
     const env: EnvelopeInit = {
       op: Op.MESSAGE,
       headers: message.headers,
@@ -226,12 +249,46 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     return this.data.request(env, { timeoutMs }).then(res => decodeCount(res.body));
   }
 
+  /**
+   * Queues a fire-and-forget message. Messages queued in the same turn of the event loop
+   * travel together in one MESSAGE_BATCH envelope, so the per-envelope cost (rpc, mux,
+   * transport writes) is paid once per batch, not once per message. Order with other
+   * data-channel traffic is kept: any other send flushes the batch first.
+   */
+  enqueueMessage(message: Message, scope: DeliveryScope): void {
+    if (this.closedWith) throw this.closedWith;
+    const item = encodeMessageBody(message, this.handler.localId, scope, true);
+    if (this.batchBytes + item.length > this.maxBatchBytes && this.batch.length > 0) {
+      this.flushBatch();
+    }
+    this.batch.push(item);
+    this.batchBytes += item.length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushBatch);
+    }
+  }
+
+  /** Sends the queued batch now. */
+  private readonly flushBatch = (): void => {
+    this.flushScheduled = false;
+    if (this.batch.length === 0) return;
+    const items = this.batch;
+    const bytes = this.batchBytes;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.data
+      .oneway({ op: Op.MESSAGE_BATCH, body: encodeBatch(items, bytes) })
+      .catch(() => this.onDrop?.('link_send_failed', items.length));
+  };
+
   /** Sends a request to the peer's responders; resolves with the reply. */
   async request(
     message: Message,
     timeoutMs: number,
     signal?: AbortSignal
   ): Promise<{ reply: Message; responderPeer: string }> {
+    this.flushBatch();
     const res = await this.data.request(
       {
         op: Op.REQUEST,
@@ -259,6 +316,9 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   private finish(err: Error): void {
     if (this.closedWith) return;
     this.closedWith = err instanceof Error ? err : new UnavailableError(String(err));
+    if (this.batch.length > 0) this.onDrop?.('link_send_failed', this.batch.length);
+    this.batch = [];
+    this.batchBytes = 0;
     this.control.close(this.closedWith);
     this.data.close(this.closedWith);
     const d = this.duplex as Duplex & { close?: () => void };

@@ -68,7 +68,7 @@ export function removeExpired(
 }
 
 export type SenderDropReason =
-  'sender_queue_full' | 'ttl_expired' | 'peer_unreachable' | 'shutdown';
+  'sender_queue_full' | 'ttl_expired' | 'peer_unreachable' | 'shutdown' | 'link_send_failed';
 
 export type SenderState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'closed';
 
@@ -214,6 +214,7 @@ export class PeerSender {
           maxMessageBytes: this.init.maxMessageBytes,
           pingIntervalMs: this.init.pingIntervalMs,
           pongTimeoutMs: this.init.pongTimeoutMs,
+          onDrop: (reason, n) => this.drops.add(reason, n),
         });
         link.on('close', err => this.onLinkClosed(link, err));
         try {
@@ -339,7 +340,17 @@ export class PeerSender {
       this.outstanding--;
       if (this.outstanding === 0 && this.queue.length === 0) this.wakeIdle();
     };
-    if (item.kind === 'message') {
+    if (item.kind === 'message' && !item.wantCount) {
+      // Fire-and-forget: batched on the link; accepted once queued there.
+      try {
+        link.enqueueMessage(item.message, item.scope);
+        done();
+        item.resolve(0);
+      } catch (err) {
+        done();
+        item.reject(err as Error);
+      }
+    } else if (item.kind === 'message') {
       link.sendMessage(item.message, item.scope, item.wantCount, remaining).then(
         n => {
           done();

@@ -28,6 +28,8 @@ export enum Op {
   INTEREST = 2,
   MESSAGE = 3,
   REQUEST = 4,
+  /** Oneway: many fire-and-forget messages (each with its own headers) in one envelope. */
+  MESSAGE_BATCH = 5,
 }
 
 /** Which local subscriptions a forwarded message is for. */
@@ -45,6 +47,7 @@ export const ALL_SUBSCRIBERS: DeliveryScope = { allGroups: true, plain: true, gr
 const FLAG_PLAIN = 1;
 const FLAG_GROUPS = 2;
 const FLAG_ALL_GROUPS = 4;
+const FLAG_HEADERS = 8;
 
 function varintSize(n: number): number {
   let size = 1;
@@ -92,7 +95,12 @@ class Reader {
 }
 
 /** Encodes a message body (payload copied once into the result). */
-export function encodeMessageBody(msg: Message, origin: string, scope: DeliveryScope): Buffer {
+export function encodeMessageBody(
+  msg: Message,
+  origin: string,
+  scope: DeliveryScope,
+  inlineHeaders = false
+): Buffer {
   const originLen = Buffer.byteLength(origin);
   const idLen = Buffer.byteLength(msg.id);
   const topicLen = Buffer.byteLength(msg.topic);
@@ -110,11 +118,25 @@ export function encodeMessageBody(msg: Message, origin: string, scope: DeliveryS
     size += varintSize(groupLens.length);
     for (const l of groupLens) size += varintSize(l) + l;
   }
+  let headerLens: number[] | undefined;
+  if (inlineHeaders) {
+    headerLens = [];
+    let count = 0;
+    for (const k in msg.headers) {
+      const kl = Buffer.byteLength(k);
+      const vl = Buffer.byteLength(msg.headers[k]);
+      headerLens.push(kl, vl);
+      size += varintSize(kl) + kl + varintSize(vl) + vl;
+      count++;
+    }
+    size += varintSize(count);
+  }
   const buf = Buffer.allocUnsafe(size);
   buf[0] =
     (scope.plain ? FLAG_PLAIN : 0) |
     (groupLens.length > 0 ? FLAG_GROUPS : 0) |
-    (scope.allGroups ? FLAG_ALL_GROUPS : 0);
+    (scope.allGroups ? FLAG_ALL_GROUPS : 0) |
+    (headerLens ? FLAG_HEADERS : 0);
   let pos = 1;
   pos = writeVarint(buf, pos, originLen);
   pos += buf.write(origin, pos, originLen, 'utf8');
@@ -127,6 +149,16 @@ export function encodeMessageBody(msg: Message, origin: string, scope: DeliveryS
     for (let i = 0; i < groupLens.length; i++) {
       pos = writeVarint(buf, pos, groupLens[i]);
       pos += buf.write(scope.groups[i], pos, groupLens[i], 'utf8');
+    }
+  }
+  if (headerLens) {
+    pos = writeVarint(buf, pos, headerLens.length / 2);
+    let i = 0;
+    for (const k in msg.headers) {
+      pos = writeVarint(buf, pos, headerLens[i]);
+      pos += buf.write(k, pos, headerLens[i++], 'utf8');
+      pos = writeVarint(buf, pos, headerLens[i]);
+      pos += buf.write(msg.headers[k], pos, headerLens[i++], 'utf8');
     }
   }
   msg.payload.copy(buf, pos);
@@ -153,6 +185,15 @@ export function decodeMessageBody(body: Buffer, headers: Record<string, string>)
     const n = r.varint();
     if (n > 1024) throw new ProtocolError(`too many queue groups in message body: ${n}`);
     for (let i = 0; i < n; i++) groups.push(r.string());
+  }
+  if (flags & FLAG_HEADERS) {
+    const n = r.varint();
+    if (n > 1024) throw new ProtocolError(`too many headers in message body: ${n}`);
+    headers = {};
+    for (let i = 0; i < n; i++) {
+      const k = r.string();
+      headers[k] = r.string();
+    }
   }
   return {
     message: { id, topic, payload: body.subarray(r.pos), headers },
@@ -225,4 +266,32 @@ export function encodeCount(n: number): Buffer {
 export function decodeCount(body: Buffer): number {
   if (body.length === 0) return 0;
   return new Reader(body).varint();
+}
+
+/** Joins encoded message bodies (with inline headers) into one MESSAGE_BATCH body. */
+export function encodeBatch(items: Buffer[], totalBytes: number): Buffer {
+  let size = varintSize(items.length);
+  for (const it of items) size += varintSize(it.length);
+  const buf = Buffer.allocUnsafe(size + totalBytes);
+  let pos = writeVarint(buf, 0, items.length);
+  for (const it of items) {
+    pos = writeVarint(buf, pos, it.length);
+    pos += it.copy(buf, pos);
+  }
+  return buf;
+}
+
+/** Splits a MESSAGE_BATCH body into its message bodies (views, no copies). */
+export function decodeBatch(body: Buffer): Buffer[] {
+  const r = new Reader(body);
+  const n = r.varint();
+  if (n > 65536) throw new ProtocolError(`too many messages in a batch: ${n}`);
+  const out = new Array<Buffer>(n);
+  for (let i = 0; i < n; i++) {
+    const len = r.varint();
+    if (r.pos + len > body.length) throw new ProtocolError('truncated message in batch');
+    out[i] = body.subarray(r.pos, r.pos + len);
+    r.pos += len;
+  }
+  return out;
 }

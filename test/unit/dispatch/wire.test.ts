@@ -1,6 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { DedupWindow, decodeMessageBody, encodeMessageBody } from '../../../src/dispatch';
+import { decodeBatch, encodeBatch } from '../../../src/dispatch/wire';
 import type { DeliveryScope } from '../../../src/dispatch';
 import { InterestTable } from '../../../src/node/interest-table';
 
@@ -135,4 +136,45 @@ test('interest: invalid advertised patterns are ignored', t => {
     remove: [],
   });
   t.deepEqual(table.of('b'), [{ pattern: 'ok', queueGroup: '' }]);
+});
+
+test('property: a MESSAGE_BATCH carries each message with its own headers, in order', t => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.record({
+          id: text,
+          topic: text,
+          payload: fc.uint8Array({ maxLength: 300 }),
+          headers: fc.dictionary(fc.string({ minLength: 1, maxLength: 10 }), text, { maxKeys: 4 }),
+        }),
+        { minLength: 1, maxLength: 20 }
+      ),
+      msgs => {
+        const items = msgs.map(m =>
+          encodeMessageBody(
+            { ...m, payload: Buffer.from(m.payload) },
+            'origin',
+            { allGroups: true, plain: true, groups: [] },
+            true
+          )
+        );
+        const total = items.reduce((n, b) => n + b.length, 0);
+        const back = decodeBatch(encodeBatch(items, total)).map(b => decodeMessageBody(b, {}));
+        return (
+          back.length === msgs.length &&
+          back.every(
+            (d, i) =>
+              d.message.id === msgs[i].id &&
+              d.message.topic === msgs[i].topic &&
+              Buffer.compare(d.message.payload, Buffer.from(msgs[i].payload)) === 0 &&
+              JSON.stringify(d.message.headers) === JSON.stringify(msgs[i].headers) &&
+              d.origin === 'origin'
+          )
+        );
+      }
+    ),
+    { numRuns: 200 }
+  );
+  t.throws(() => decodeBatch(Buffer.from([5, 10, 1])), { name: 'ProtocolError' });
 });
