@@ -256,9 +256,9 @@ function report(figures: Record<string, number>): { ratios: Record<string, numbe
     'Loss: 1% of packets dropped at random by nftables on the loopback of a network namespace, both directions.',
     `Machine load (1-min load average on ${cpus().length} cores) at start ${loadAtStart.toFixed(1)}, at end ${loadavg()[0].toFixed(1)}:` +
       ' other work on the machine shares the cores, so compare rows of the same run, not runs.',
-    missing.length > 0
-      ? `\nNo figures (the run failed, see its output): ${missing.join(', ')}.`
-      : '',
+    ...(missing.length > 0
+      ? ['', `No figures (the run failed, see its output): ${missing.join(', ')}.`]
+      : []),
     '',
     markdownTable(['system', 'body', 'loss', 'req/s', 'p50 µs', 'p99 µs'], rows),
     '',
