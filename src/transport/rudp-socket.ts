@@ -122,7 +122,11 @@ interface Entry {
   remoteCidKey: string | null;
   onEstablished: (() => void) | null;
   onFailed: ((err: Error) => void) | null;
+  immediateTurns: number;
 }
+
+/** Consecutive next-turn ticks of one connection before a 1 ms timer is forced. */
+const MAX_IMMEDIATE_TURNS = 1000;
 
 export class RudpSocket extends EventEmitter {
   private readonly clock: Clock;
@@ -289,6 +293,7 @@ export class RudpSocket extends EventEmitter {
       remoteCidKey: null,
       onEstablished: null,
       onFailed: null,
+      immediateTurns: 0,
     };
     const out = (parts: Buffer[], bytes: number): void => {
       this.datagramsSent++;
@@ -464,8 +469,15 @@ export class RudpSocket extends EventEmitter {
     const at = e.engine.nextDeadline();
     if (at === Infinity) return;
     if (at <= now) {
-      this.kick(e);
-      return;
+      // Work to do now: next turn. A guard against an engine that never makes progress:
+      // after many immediate turns in a row, fall back to a 1 ms timer (bounded CPU).
+      if (++e.immediateTurns < MAX_IMMEDIATE_TURNS) {
+        this.kick(e);
+        return;
+      }
+      e.immediateTurns = 0;
+    } else {
+      e.immediateTurns = 0;
     }
     // Sub-millisecond deadlines (pacing) wait for a 1 ms timer rather than spinning on
     // setImmediate: the pacer's burst allowance (PACING_BURST_MS) covers the wait, and the
