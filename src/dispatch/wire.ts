@@ -189,7 +189,8 @@ export function decodeMessageBody(body: Buffer, headers: Record<string, string>)
   if (flags & FLAG_HEADERS) {
     const n = r.varint();
     if (n > 1024) throw new ProtocolError(`too many headers in message body: ${n}`);
-    headers = {};
+    // No prototype: a header named "__proto__" must stay a header, not a prototype.
+    headers = Object.create(null) as Record<string, string>;
     for (let i = 0; i < n; i++) {
       const k = r.string();
       headers[k] = r.string();

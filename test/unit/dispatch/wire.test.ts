@@ -177,4 +177,21 @@ test('property: a MESSAGE_BATCH carries each message with its own headers, in or
     { numRuns: 200 }
   );
   t.throws(() => decodeBatch(Buffer.from([5, 10, 1])), { name: 'ProtocolError' });
+  // Found by the property above: a header named __proto__ must survive as a header.
+  const odd = encodeMessageBody(
+    {
+      id: 'i',
+      topic: 't',
+      payload: Buffer.from('p'),
+      headers: JSON.parse('{"__proto__":"x","a":"b"}') as Record<string, string>,
+    },
+    'o',
+    { allGroups: true, plain: true, groups: [] },
+    true
+  );
+  const back = decodeMessageBody(odd, {});
+  t.deepEqual(Object.entries(back.message.headers), [
+    ['__proto__', 'x'],
+    ['a', 'b'],
+  ]);
 });
