@@ -6,6 +6,11 @@ import type { RudpConnection } from '../../../src/transport';
 
 // The public API over the seeded virtual network (no real sockets): what users get for their CI.
 test('RudpSocket over a lossy, reordering virtual network delivers a stream intact', async t => {
+  // The transport's timers are unref'd (a real UDP socket keeps a process alive) and the
+  // virtual network has no socket: keep the loop alive, or ava may see an idle process
+  // while only a retransmission timer is pending and end the test as "never resolved".
+  const keepAlive = setInterval(() => undefined, 1000);
+  t.teardown(() => clearInterval(keepAlive));
   const net = new VirtualNetwork({
     seed: 42,
     defaults: { lossRate: 0.05, reorderRate: 0.1, duplicateRate: 0.02, delayMs: [0.5, 2] },
