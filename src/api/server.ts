@@ -1,3 +1,4 @@
+import type { Http2Server } from 'node:http2';
 /**
  * The gRPC front of a node: Messenger and Peers services, grpc.health.v1, server
  * reflection and the /metrics endpoint, with the safe close of seed 001: stop accepting,
@@ -55,6 +56,32 @@ export interface MeshwireServer {
   shutdown(): Promise<{ drained: boolean }>;
   /** Immediate stop (second signal). */
   forceShutdown(): void;
+}
+
+/** HTTP/2 receive windows for client connections (per stream and per connection). */
+const HTTP2_STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+const HTTP2_CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
+
+/**
+ * grpc-js servers keep HTTP/2's default 64 KiB receive window and offer no option for it,
+ * so a high-rate SendStream publisher stalls waiting for window updates (pub/sub at
+ * 16 KiB). Widen the windows of every session as it starts. grpc-js does not expose its
+ * HTTP/2 servers, so this reads a private field; if that ever changes, nothing breaks,
+ * the windows just stay at the default.
+ */
+function widenHttp2Windows(server: Server): void {
+  const h2 = (server as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
+  if (!(h2 instanceof Map)) return;
+  for (const s of h2.keys()) {
+    s.on('session', session => {
+      try {
+        session.settings({ initialWindowSize: HTTP2_STREAM_WINDOW_BYTES });
+        session.setLocalWindowSize(HTTP2_CONNECTION_WINDOW_BYTES);
+      } catch {
+        // A session closing as it opens: keep the defaults.
+      }
+    });
+  }
 }
 
 /** Starts a node with its gRPC server. Rejects if a port cannot be bound. */
@@ -141,6 +168,8 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
         : resolve(port)
     );
   });
+
+  widenHttp2Windows(server);
 
   let metrics: MetricsServer | undefined;
   if (init.metrics ?? true) {
