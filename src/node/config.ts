@@ -58,6 +58,8 @@ export interface NodeConfig {
   maxInFlightPerClient?: number;
   /** Bytes of messages buffered for subscribers, node-wide. @default 1073741824 */
   memoryBudgetBytes?: number;
+  /** Bytes of messages waiting per unresolved peer. @default 16777216 */
+  unresolvedQueueBytes?: number;
 }
 
 type Kind =
@@ -280,6 +282,17 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     description:
       'bytes of messages buffered for subscribers, node-wide (publishers get RESOURCE_EXHAUSTED past it)',
     default: '1073741824',
+  },
+  {
+    key: 'unresolvedQueueBytes',
+    flag: '--unresolved-queue-bytes',
+    env: 'MESHWIRE_UNRESOLVED_QUEUE_BYTES',
+    kind: 'int',
+    min: 1024,
+    max: Number.MAX_SAFE_INTEGER,
+    description:
+      'bytes of messages waiting per peer that is not resolved yet (senders get RESOURCE_EXHAUSTED past it)',
+    default: '16777216',
   },
 ];
 

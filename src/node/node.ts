@@ -243,6 +243,7 @@ export class MeshNode {
       dial,
       clock: this.clock,
       maxMessageBytes: this.config.maxMessageBytes,
+      unresolvedBytes: this.config.unresolvedQueueBytes,
       pingIntervalMs: ping,
       pongTimeoutMs: ping * 3,
     });

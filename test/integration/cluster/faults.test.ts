@@ -199,3 +199,25 @@ test('a flood that overruns a peer queue gets RESOURCE_EXHAUSTED; other clients 
     await a.close();
   }
 });
+
+test('unresolvedQueueBytes bounds what waits for an unresolved peer: RESOURCE_EXHAUSTED past it', async t => {
+  const a = await startTestNode({ nodeId: 'waiter', unresolvedQueueBytes: 8192 });
+  try {
+    await unary(a.clients.peers, 'PutPeer', { id: 'later', addresses: ['later.invalid:7401'] });
+    const call = bidi<unknown, SendStreamResponse>(a.clients.messenger, 'SendStream');
+    const acks: SendStreamResponse[] = [];
+    call.on('data', (r: SendStreamResponse) => acks.push(r));
+    call.write({
+      sequence: 1,
+      target: { peerId: 'later' },
+      messages: Array.from({ length: 20 }, () => ({ topic: 't', payload: Buffer.alloc(1024) })),
+    });
+    call.end();
+    await new Promise(resolve => call.on('end', resolve));
+    t.is(acks[0]?.errorCode, status.RESOURCE_EXHAUSTED);
+    t.regex(acks[0]?.errorMessage ?? '', /queue for unresolved peer "later" is full/);
+    t.true((a.server.node.cluster?.dropCounts().unresolved_queue_full ?? 0) >= 1);
+  } finally {
+    await a.close();
+  }
+});

@@ -119,3 +119,10 @@ test('peer seeds: static peers and DNS-templated ids, never itself', t => {
     },
   ]);
 });
+
+test('unresolvedQueueBytes: default, environment, and a value below the minimum', t => {
+  t.is(loadConfig({ env: {} }).unresolvedQueueBytes, 16777216);
+  t.is(loadConfig({ env: { MESHWIRE_UNRESOLVED_QUEUE_BYTES: '4096' } }).unresolvedQueueBytes, 4096);
+  const err = t.throws(() => loadConfig({ argv: ['--unresolved-queue-bytes', '10'], env: {} }));
+  t.regex(err?.message ?? '', /unresolvedQueueBytes = "10" \(from --unresolved-queue-bytes\)/);
+});
