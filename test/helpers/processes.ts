@@ -29,7 +29,11 @@ export async function spawnNode(
   const exited = new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     // Generous: start-up loads the OpenTelemetry SDK and gRPC, slow on a loaded machine.
-    const timer = setTimeout(() => reject(new Error(`${id} did not start:\n${out}`)), 60_000);
+    const timer = setTimeout(() => {
+      // Never leave a half-started node behind.
+      proc.kill('SIGKILL');
+      reject(new Error(`${id} did not start:\n${out}`));
+    }, 60_000);
     const check = (): void => {
       if (out.includes('meshwire node started')) {
         clearTimeout(timer);
