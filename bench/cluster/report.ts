@@ -4,6 +4,7 @@
  * end on node-b), `nats.*` the anchor; `loss1.` in front when measured at 1% random loss.
  */
 import { fmt, markdownTable } from '../common/results';
+import type { SectionMeta } from '../common/results';
 import { wrap } from '../local/report';
 
 export interface ComparisonDef {
@@ -161,19 +162,6 @@ export function formatTarget(def: ComparisonDef): string {
 function formatValue(def: ComparisonDef, v: number | undefined): string {
   if (v === undefined) return 'n/a';
   return def.kind === 'diff' ? `${v >= 0 ? '+' : ''}${fmt(v)} us` : `${v.toFixed(2)}x`;
-}
-
-export interface SectionMeta {
-  command: string;
-  date: string;
-  runs: number;
-  warmupMs: number;
-  durationMs: number;
-  node: string;
-  cpus: number;
-  /** Per-figure run values, to show the spread. */
-  spread: Record<string, readonly number[]>;
-  notes?: string[];
 }
 
 /** The markdown between the bench:cluster markers. */

@@ -19,11 +19,11 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RunSet, roundFigure } from '../common/stats';
-import { repoRoot, rewriteDocSection, writeResultsJson } from '../common/results';
+import { publishRun } from '../common/results';
 import { Nats } from '../local/anchors';
 import { Meshwire } from '../local/meshwire';
 import type { Scenario, System, Timing } from '../local/scenario';
@@ -307,60 +307,39 @@ async function main(): Promise<void> {
       `${def.key} = ${r} (target ${formatTarget(def)}: ${targetMet(def, r) ? 'met' : 'NOT met'})`
     );
   }
-  if (opts.smoke) {
-    console.log(`SMOKE_RESULT ${JSON.stringify({ figures, ratios })}`);
-    return;
-  }
-  console.log(JSON.stringify({ figures, ratios }, null, 2));
-  if (!opts.write) return;
-  const date = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
-  const command = 'make bench-cluster';
   const spread: Record<string, number[]> = {};
   for (const n of runs.names()) spread[n] = runs.runs(n).map(roundFigure);
-  writeResultsJson(join(repoRoot(), 'bench', 'results', 'cluster.json'), {
+  publishRun({
+    name: 'cluster',
+    command: 'make bench-cluster',
     figures,
     ratios,
-    meta: {
-      command,
-      date,
-      runs: opts.runs,
-      warmup_ms: opts.timing.warmupMs,
-      duration_ms: opts.timing.durationMs,
-      node: process.version,
-      cpus: cpus().length,
+    spread,
+    runs: opts.runs,
+    timing: opts.timing,
+    smoke: opts.smoke,
+    write: opts.write,
+    extraMeta: {
       loss_per_mille: opts.loss && counters ? LOSS_PER_MILLE : 0,
       loss_counters: counters ?? {},
     },
+    render: renderSection,
+    log,
+    notes: [
+      'Request p50/p99: unary Request with `target: {peer_id: node-b}`, answered by a ' +
+        'responder on node B through Subscribe + unary Respond. request_rps_64: one ' +
+        'RequestStream with 64 requests in flight, answered through Subscribe (max_batch ' +
+        '64) + RespondStream. NATS: `nc.request` (64 concurrent for the throughput).',
+      'Pub/sub: SendStream with 256 messages per request, at most 8 unacked, paced by a ' +
+        "credit window of 65,536 messages fed by the subscriber's count (bench-local's " +
+        'publisher and subscriber); NATS: `publish` with `flush()` every 1,024 messages.',
+      lossNote,
+      `Host load average (1 min) ${loadBefore.toFixed(1)} at the start and ` +
+        `${loadavg()[0]!.toFixed(1)} at the end: the machine is shared with other work, ` +
+        'which widens the spread (see the runs); the interleaving keeps the ratios ' +
+        'comparable.',
+    ],
   });
-  rewriteDocSection(
-    join(repoRoot(), 'docs', 'benchmarks.md'),
-    'cluster',
-    renderSection(figures, ratios, {
-      command,
-      date,
-      runs: opts.runs,
-      warmupMs: opts.timing.warmupMs,
-      durationMs: opts.timing.durationMs,
-      node: process.version,
-      cpus: cpus().length,
-      spread,
-      notes: [
-        'Request p50/p99: unary Request with `target: {peer_id: node-b}`, answered by a ' +
-          'responder on node B through Subscribe + unary Respond. request_rps_64: one ' +
-          'RequestStream with 64 requests in flight, answered through Subscribe (max_batch ' +
-          '64) + RespondStream. NATS: `nc.request` (64 concurrent for the throughput).',
-        'Pub/sub: SendStream with 256 messages per request, at most 8 unacked, paced by a ' +
-          "credit window of 65,536 messages fed by the subscriber's count (bench-local's " +
-          'publisher and subscriber); NATS: `publish` with `flush()` every 1,024 messages.',
-        lossNote,
-        `Host load average (1 min) ${loadBefore.toFixed(1)} at the start and ` +
-          `${loadavg()[0]!.toFixed(1)} at the end: the machine is shared with other work, ` +
-          'which widens the spread (see the runs); the interleaving keeps the ratios ' +
-          'comparable.',
-      ],
-    })
-  );
-  log('wrote bench/results/cluster.json and docs/benchmarks.md (section bench:cluster)');
 }
 
 main().then(

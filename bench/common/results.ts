@@ -4,7 +4,8 @@
  * `<!-- bench:NAME:end -->`.
  */
 import { readFileSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 
 /** The repository root, from a compiled file under dist/bench/<dir>/. */
 export function repoRoot(): string {
@@ -69,4 +70,89 @@ export function fmt(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return 'n/a';
   if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
   return String(Number(v.toPrecision(3)));
+}
+
+/** What a docs section says about how its figures were made. */
+export interface SectionMeta {
+  command: string;
+  date: string;
+  runs: number;
+  warmupMs: number;
+  durationMs: number;
+  node: string;
+  cpus: number;
+  /** Per-figure run values, to show the spread. */
+  spread: Record<string, readonly number[]>;
+  notes?: string[];
+}
+
+export interface PublishRunInit {
+  /** Docs section and results file name: `bench:NAME` and bench/results/NAME.json. */
+  name: string;
+  /** The command a person types to make these figures, e.g. `make bench-local`. */
+  command: string;
+  figures: Record<string, number>;
+  ratios: Record<string, number>;
+  /** Per-figure run values (already rounded). */
+  spread: Record<string, number[]>;
+  runs: number;
+  timing: { warmupMs: number; durationMs: number };
+  /** --smoke: print the one SMOKE_RESULT line the smoke tests read, write nothing. */
+  smoke: boolean;
+  /** false with --no-write. */
+  write: boolean;
+  /** Extra fields for the JSON `meta`. */
+  extraMeta?: Record<string, unknown>;
+  notes: string[];
+  render(
+    figures: Record<string, number>,
+    ratios: Record<string, number>,
+    meta: SectionMeta
+  ): string;
+  log(msg: string): void;
+}
+
+/**
+ * The end of every benchmark run: print the figures (or the smoke line), then write
+ * bench/results/NAME.json and the docs section with the same metadata.
+ */
+export function publishRun(p: PublishRunInit): void {
+  const { figures, ratios } = p;
+  if (p.smoke) {
+    console.log(`SMOKE_RESULT ${JSON.stringify({ figures, ratios })}`);
+    return;
+  }
+  console.log(JSON.stringify({ figures, ratios }, null, 2));
+  if (!p.write) return;
+  const meta: SectionMeta = {
+    command: p.command,
+    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+    runs: p.runs,
+    warmupMs: p.timing.warmupMs,
+    durationMs: p.timing.durationMs,
+    node: process.version,
+    cpus: cpus().length,
+    spread: p.spread,
+    notes: p.notes,
+  };
+  writeResultsJson(join(repoRoot(), 'bench', 'results', `${p.name}.json`), {
+    figures,
+    ratios,
+    meta: {
+      command: meta.command,
+      date: meta.date,
+      runs: meta.runs,
+      warmup_ms: meta.warmupMs,
+      duration_ms: meta.durationMs,
+      node: meta.node,
+      cpus: meta.cpus,
+      ...p.extraMeta,
+    },
+  });
+  rewriteDocSection(
+    join(repoRoot(), 'docs', 'benchmarks.md'),
+    p.name,
+    p.render(figures, ratios, meta)
+  );
+  p.log(`wrote bench/results/${p.name}.json and docs/benchmarks.md (section bench:${p.name})`);
 }

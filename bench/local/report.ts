@@ -2,6 +2,7 @@
  * Ratios, targets and the markdown section of the local benchmark (pure functions).
  */
 import { fmt, markdownTable } from '../common/results';
+import type { SectionMeta } from '../common/results';
 
 export interface RatioDef {
   /** Key in `ratios` of bench/results/local.json. */
@@ -92,19 +93,6 @@ export function computeRatios(figures: Record<string, number>): Record<string, n
 export function targetMet(def: RatioDef, ratio: number | undefined): boolean | undefined {
   if (!def.target || ratio === undefined) return undefined;
   return def.target.op === '<=' ? ratio <= def.target.value : ratio >= def.target.value;
-}
-
-export interface SectionMeta {
-  command: string;
-  date: string;
-  runs: number;
-  warmupMs: number;
-  durationMs: number;
-  node: string;
-  cpus: number;
-  /** Per-figure run values, to show the spread. */
-  spread: Record<string, readonly number[]>;
-  notes?: string[];
 }
 
 /** The markdown between the bench:local markers. */

@@ -12,10 +12,9 @@
  *          --only TEXT (scenarios whose name contains TEXT), --no-write.
  */
 import { parseArgs } from 'node:util';
-import { join } from 'node:path';
-import { cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { RunSet, roundFigure } from '../common/stats';
-import { repoRoot, rewriteDocSection, writeResultsJson } from '../common/results';
+import { publishRun } from '../common/results';
 import { GrpcFloor, Nats } from './anchors';
 import { Meshwire, profileMeshwire } from './meshwire';
 import { computeRatios, renderSection, RATIOS, targetMet } from './report';
@@ -133,59 +132,36 @@ async function main(): Promise<void> {
           : '')
     );
   }
-  if (opts.smoke) {
-    console.log(`SMOKE_RESULT ${JSON.stringify({ figures, ratios })}`);
-    return;
-  }
-  console.log(JSON.stringify({ figures, ratios }, null, 2));
-  if (!opts.write) return;
-  const date = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
-  const command = 'make bench-local';
   const spread: Record<string, number[]> = {};
   for (const n of runs.names()) spread[n] = runs.runs(n).map(roundFigure);
-  writeResultsJson(join(repoRoot(), 'bench', 'results', 'local.json'), {
+  publishRun({
+    name: 'local',
+    command: 'make bench-local',
     figures,
     ratios,
-    meta: {
-      command,
-      date,
-      runs: opts.runs,
-      warmup_ms: opts.timing.warmupMs,
-      duration_ms: opts.timing.durationMs,
-      node: process.version,
-      cpus: cpus().length,
-    },
+    spread,
+    runs: opts.runs,
+    timing: opts.timing,
+    smoke: opts.smoke,
+    write: opts.write,
+    render: renderSection,
+    log,
+    notes: [
+      'meshwire request p50/p99: unary Request, answered by a responder process through ' +
+        'Subscribe + unary Respond. request_rps_64: one RequestStream with 64 requests in ' +
+        'flight, answered through Subscribe (max_batch 64) + RespondStream. NATS: ' +
+        '`nc.request` (64 concurrent for the throughput). Floor: unary echo.',
+      "Pub/sub: every publisher is paced by a credit window fed by its subscriber's count " +
+        '(65,536 messages at 128 B, 2,048 at 16 KiB), so no system drops and the figure is ' +
+        'what is delivered. meshwire: SendStream with 256 (128 B) or 16 (16 KiB) messages ' +
+        'per request and at most 8 unacked requests; Subscribe with max_batch 256 or 64 and ' +
+        'buffer_size equal to the window. NATS: `publish` with `flush()` every 1,024 or 64 ' +
+        'messages, 4 flushes outstanding. Floor: one server stream of 128 B messages.',
+      `Host load average (1 min) ${loadBefore.toFixed(1)} at the start and ` +
+        `${loadavg()[0]!.toFixed(1)} at the end: other work on the same 2 cores widens the ` +
+        'spread; the interleaving keeps the ratios comparable.',
+    ],
   });
-  rewriteDocSection(
-    join(repoRoot(), 'docs', 'benchmarks.md'),
-    'local',
-    renderSection(figures, ratios, {
-      command,
-      date,
-      runs: opts.runs,
-      warmupMs: opts.timing.warmupMs,
-      durationMs: opts.timing.durationMs,
-      node: process.version,
-      cpus: cpus().length,
-      spread,
-      notes: [
-        'meshwire request p50/p99: unary Request, answered by a responder process through ' +
-          'Subscribe + unary Respond. request_rps_64: one RequestStream with 64 requests in ' +
-          'flight, answered through Subscribe (max_batch 64) + RespondStream. NATS: ' +
-          '`nc.request` (64 concurrent for the throughput). Floor: unary echo.',
-        "Pub/sub: every publisher is paced by a credit window fed by its subscriber's count " +
-          '(65,536 messages at 128 B, 2,048 at 16 KiB), so no system drops and the figure is ' +
-          'what is delivered. meshwire: SendStream with 256 (128 B) or 16 (16 KiB) messages ' +
-          'per request and at most 8 unacked requests; Subscribe with max_batch 256 or 64 and ' +
-          'buffer_size equal to the window. NATS: `publish` with `flush()` every 1,024 or 64 ' +
-          'messages, 4 flushes outstanding. Floor: one server stream of 128 B messages.',
-        `Host load average (1 min) ${loadBefore.toFixed(1)} at the start and ` +
-          `${loadavg()[0]!.toFixed(1)} at the end: other work on the same 2 cores widens the ` +
-          'spread; the interleaving keeps the ratios comparable.',
-      ],
-    })
-  );
-  log('wrote bench/results/local.json and docs/benchmarks.md (section bench:local)');
 }
 
 main().then(
