@@ -5,10 +5,7 @@
  * benchmark itself.
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
-
-const root = resolve(__dirname, '..', '..', '..', '..');
+import { assertPositive, runSmoke } from '../../helpers/bench-smoke';
 
 const EXPECTED = [
   'meshwire.request_p50_us',
@@ -32,39 +29,10 @@ const RATIOS = [
   'cluster_pubsub_mps_128_vs_nats',
 ];
 
-interface SmokeResult {
-  figures: Record<string, number>;
-  ratios: Record<string, number>;
-}
-
-function runSmoke(): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise(done => {
-    execFile(
-      process.execPath,
-      ['dist/bench/cluster/run.js', '--smoke'],
-      { cwd: root, timeout: 110_000, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        done({ code, stdout, stderr });
-      }
-    );
-  });
-}
-
 test('bench-cluster --smoke measures two nodes, one node and NATS', async t => {
-  const { code, stdout, stderr } = await runSmoke();
-  t.is(code, 0, stderr.slice(-3000));
-  const line = stdout.split('\n').find(l => l.startsWith('SMOKE_RESULT '));
-  t.truthy(line, `no SMOKE_RESULT line in:\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`);
-  const result = JSON.parse(line!.slice('SMOKE_RESULT '.length)) as SmokeResult;
-  for (const name of EXPECTED) {
-    const v = result.figures[name];
-    t.true(typeof v === 'number' && Number.isFinite(v) && v > 0, `${name} = ${v}`);
-  }
-  for (const name of RATIOS) {
-    const v = result.ratios[name];
-    t.true(typeof v === 'number' && Number.isFinite(v) && v > 0, `ratio ${name} = ${v}`);
-  }
+  const result = await runSmoke(t, 'cluster', 110_000);
+  assertPositive(t, result.figures, EXPECTED, 'figure');
+  assertPositive(t, result.ratios, RATIOS, 'ratio');
   // The difference target is present (its sign depends on the machine, not on the code).
   t.true(Number.isFinite(result.ratios['cluster_request_p50_minus_single_us']));
   // The cross-node pub/sub ran with flow control: the node dropped nothing.
