@@ -1,19 +1,15 @@
 /** messaging.v1.Peers handlers: the admin view of the peer directory. */
 import type { handleUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { MeshNode, PeerStatus } from '../node';
+import type { MeshNode } from '../node';
 import type { Logger } from '../telemetry';
 import type { WirePeerInfo } from './proto';
 import { toServiceError } from './status';
-
-function toWire(p: PeerStatus): WirePeerInfo {
-  return { ...p };
-}
 
 export function peersService(node: MeshNode, log: Logger): UntypedServiceImplementation {
   const internal = (err: unknown): void => log.error({ err }, 'internal error in handler');
   const ListPeers: handleUnaryCall<unknown, { peers: WirePeerInfo[] }> = (_call, callback) => {
     try {
-      callback(null, { peers: node.listPeers().map(toWire) });
+      callback(null, { peers: node.listPeers() });
     } catch (err) {
       callback(toServiceError(err, internal));
     }
@@ -25,7 +21,7 @@ export function peersService(node: MeshNode, log: Logger): UntypedServiceImpleme
     try {
       const peer = node.putPeer(call.request.id, call.request.addresses);
       log.info({ peer_id: peer.id, addresses: peer.addresses }, 'peer put through the API');
-      callback(null, { peer: toWire(peer) });
+      callback(null, { peer });
     } catch (err) {
       callback(toServiceError(err, internal));
     }

@@ -8,6 +8,7 @@ import type { GrpcObject, ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadPackageDefinition } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { loadSync } from '@grpc/proto-loader';
+import type { PeerStatus } from '../node';
 
 /** proto-loader options: camelCase fields, numbers for 64-bit ints, enum names. */
 export const PROTO_LOADER_OPTIONS = {
@@ -146,14 +147,5 @@ export interface RespondStreamResponse {
   accepted: number;
   rejected: number;
 }
-export interface WirePeerInfo {
-  id: string;
-  addresses: string[];
-  source: string;
-  state: string;
-  srttUs: number;
-  inFlight: number;
-  queueDepth: number;
-  lastError: string;
-  lastSeenUnixMs: number;
-}
+/** messaging.v1.PeerInfo: the node's PeerStatus has exactly the proto's fields. */
+export type WirePeerInfo = PeerStatus;
