@@ -97,6 +97,8 @@ export class Cluster implements LinkHandler {
   private readonly directory: PeerDirectory;
   /** Senders by canonical address. */
   private readonly senders = new Map<string, PeerSender>();
+  /** Each directory peer's senders, one per address (kept in step with the directory). */
+  private readonly sendersByPeer = new Map<string, PeerSender[]>();
   private readonly unresolved = new Map<string, Unresolved>();
   /** Inbound links by peer id (a peer may have several during reconnects). */
   private readonly inbound = new Map<string, Set<PeerLink>>();
@@ -232,7 +234,9 @@ export class Cluster implements LinkHandler {
         this.retire(key, s);
       }
     }
-    for (const a of entry.addresses) this.senderFor(a, entry.id).start();
+    const list = entry.addresses.map(a => this.senderFor(a, entry.id));
+    for (const sender of list) sender.start();
+    this.sendersByPeer.set(entry.id, list);
     const q = this.unresolved.get(entry.id);
     if (q && entry.addresses.length > 0) {
       this.unresolved.delete(entry.id);
@@ -243,6 +247,7 @@ export class Cluster implements LinkHandler {
   }
 
   private removePeer(id: string): void {
+    this.sendersByPeer.delete(id);
     for (const [key, s] of this.senders) {
       if (s.expectedId === id) {
         s.close(`peer ${id} was removed from the directory`);
@@ -261,9 +266,11 @@ export class Cluster implements LinkHandler {
 
   /** The healthiest sender of a peer (connected first, fewer failures, lower RTT). */
   private bestSender(entry: PeerEntry): PeerSender | undefined {
+    // The list is kept by syncSenders: no address formatting per message.
+    const list =
+      this.sendersByPeer.get(entry.id) ?? entry.addresses.map(a => this.senderFor(a, entry.id));
     let best: PeerSender | undefined;
-    for (const a of entry.addresses) {
-      const s = this.senderFor(a, entry.id);
+    for (const s of list) {
       if (!best || s.score() < best.score()) best = s;
     }
     return best;
@@ -500,6 +507,7 @@ export class Cluster implements LinkHandler {
     this.directory.off('delete', this.onDelete);
     for (const s of this.senders.values()) s.close();
     this.senders.clear();
+    this.sendersByPeer.clear();
     for (const id of [...this.unresolved.keys()]) {
       this.failUnresolved(id, new UnavailableError(`node ${this.localId} is shutting down`));
     }
