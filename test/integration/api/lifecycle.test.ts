@@ -1,3 +1,4 @@
+import { connect } from 'node:http2';
 import { join } from 'node:path';
 import type {
   Client,
@@ -173,4 +174,27 @@ test('Peers: put, list and delete; errors for bad input', async t => {
   const empty = await t.throwsAsync<ServiceError>(unary(p, 'PutPeer', { id: 'x', addresses: [] }));
   t.is(empty?.code, status.INVALID_ARGUMENT);
   await node.close();
+});
+
+test('client HTTP/2 sessions get a 4 MiB stream window (high-rate publishers do not stall)', async t => {
+  const node = await startTestNode();
+  const session = connect(`http://${node.address}`);
+  try {
+    // The node sends a second SETTINGS frame with the wider window right after the first.
+    const size = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no SETTINGS with a wider window')), 5000);
+      const check = (s: { initialWindowSize?: number }): void => {
+        if ((s.initialWindowSize ?? 0) > 65535) {
+          clearTimeout(timer);
+          resolve(s.initialWindowSize ?? 0);
+        }
+      };
+      session.on('remoteSettings', check);
+      session.on('error', reject);
+    });
+    t.is(size, 4 * 1024 * 1024);
+  } finally {
+    session.close();
+    await node.close();
+  }
 });
