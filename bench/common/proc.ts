@@ -12,6 +12,7 @@ import { fork, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { createSocket } from 'node:dgram';
+import { runtimeFlags } from '../../src/common/runtime';
 
 type IpcIn = { id?: number; cmd: string; params?: unknown };
 type IpcOut =
@@ -77,7 +78,8 @@ export class Worker {
 
   static start(init: WorkerInit): Promise<Worker> {
     const child = fork(init.script, init.args ?? [], {
-      execArgv: init.execArgv ?? [],
+      // load generators and anchors run with the V8 tuning of a meshwire node (fair A/B)
+      execArgv: init.execArgv ?? runtimeFlags(),
       env: init.env ?? process.env,
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });

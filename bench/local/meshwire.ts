@@ -16,6 +16,7 @@ import {
 } from '../common/proc';
 import type { LatencyResult, ThroughputResult } from '../common/load';
 import { repoRoot } from '../common/results';
+import { runtimeFlags } from '../../src/common/runtime';
 import { busyIdleMs, formatHotSpots, hotSpots, readNewestProfile } from '../common/cpuprofile';
 import type { Scenario, System, Timing } from './scenario';
 import { MAX_OPS, checkErrors, runPubSub } from './scenario';
@@ -123,7 +124,7 @@ export class Meshwire implements System {
       const w = await Worker.start({
         name,
         script: script('meshwire-client.js'),
-        execArgv: this._init.clientExecArgv?.(`meshwire-${role}`) ?? [],
+        execArgv: [...runtimeFlags(), ...(this._init.clientExecArgv?.(`meshwire-${role}`) ?? [])],
       });
       await w.call('connect', { port });
       return w;

@@ -8,6 +8,7 @@
 import { createSocket } from 'node:dgram';
 import { createConnection, createServer } from 'node:net';
 import type { Socket } from 'node:net';
+import { tuneRuntime } from '../../src/common/runtime';
 import { RudpSocket } from '../../src/transport';
 import type { CongestionAlgorithm, RudpConnection } from '../../src/transport';
 
@@ -168,6 +169,8 @@ async function send(
   process.exit(0);
 }
 
+// every kind (raw UDP, TCP, meshwire) runs with the same V8 tuning as a meshwire node
+tuneRuntime();
 const [mode, kind, ...rest] = process.argv.slice(2);
 if (mode === 'recv') void recv(kind, Number(rest[0]), Number(rest[1]));
 else void send(kind, rest[0], Number(rest[1]), Number(rest[2]), Number(rest[3]), rest[4] ?? 'bbr');

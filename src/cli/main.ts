@@ -11,8 +11,11 @@
  * lazily inside the commands.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { tuneRuntime } from '../common/runtime';
 import { addConfigOptions } from '../node/config';
 import { EXIT, exitCodeFor } from './exit-codes';
+
+tuneRuntime();
 
 const program = new Command('meshwire')
   .description('meshwire: a gRPC messaging mesh over reliable UDP')

@@ -28,3 +28,4 @@ export { parseHostPort, formatHostPort } from './address';
 export type { HostPort } from './address';
 export { BoundedRing } from './ring';
 export type { Message, Target, Interest } from './message';
+export { tuneRuntime, runtimeFlags, V8_FLAGS } from './runtime';
