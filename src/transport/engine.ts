@@ -131,6 +131,8 @@ export interface ConnectionStats {
   spuriousRetransmissions: number;
   lostPackets: number;
   ptoCount: number;
+  /** Times every packet over 3 PTOs was lost (RFC 9002 §7.6); the window collapsed. */
+  persistentCongestionEvents: number;
   acksSent: number;
   sendBufferBytes: number;
   receiveBufferBytes: number;
@@ -242,6 +244,9 @@ export class RudpEngine implements FrameSink {
   private lostPackets = 0;
   private ptoTotal = 0;
   private acksSent = 0;
+  private persistentCongestionEvents = 0;
+  /** When the first RTT sample was taken (RFC 9002 §7.6.2 counts only later losses). */
+  private firstRttSampleTime = Infinity;
 
   private constructor(
     init: EngineInit,
@@ -465,7 +470,10 @@ export class RudpEngine implements FrameSink {
       hs.serverNonce
     );
     // Karn: an RTT sample only if the INITIAL went out once.
-    if (this.initialSends === 1) this.rtt.update(now - this.initialSentAt, 0);
+    if (this.initialSends === 1) {
+      this.rtt.update(now - this.initialSentAt, 0);
+      this.firstRttSampleTime = now;
+    }
     this.state = 'established';
     this.handshakeDeadline = Infinity;
     this.initialPacket = null;
@@ -681,14 +689,12 @@ export class RudpEngine implements FrameSink {
       if (includesEliciting) {
         const ackDelay = Math.min(ack.ackDelayMs, this.peerMaxAckDelayMs || ack.ackDelayMs);
         this.rtt.update(now - largestNewly.timeSent, ackDelay);
+        if (this.firstRttSampleTime === Infinity) this.firstRttSampleTime = now;
       }
     }
     // RFC 9002 §6.2.1: the PTO backoff resets on an acknowledgement.
     this.ptoCount = 0;
-    this.lossTime = sent.detectLost(now, this.rtt.latestRtt, this.rtt.smoothedRtt, p =>
-      this.onLost(p, now)
-    );
-    sent.compact();
+    this.detectLost(now);
     if (newlyAcked > 0) {
       s.delivered = this.delivered;
       s.rtt = this.rtt.latestRtt;
@@ -718,6 +724,32 @@ export class RudpEngine implements FrameSink {
     const f = p.frames;
     for (let i = 0; i < f.length; i += 4) this.sendBuf.onAcked(f[i], f[i + 1], f[i + 2] === 1);
     if (p.hasMaxData) p.hasMaxData = false;
+  }
+
+  /** Loss detection over the history, then persistent congestion (RFC 9002 §6.1, §7.6). */
+  private detectLost(now: number): void {
+    const sent = this.sent;
+    // RFC 9002 §7.6.1: 3 x (srtt + max(4 rttvar, granularity) + max_ack_delay)
+    const duration = 3 * this.rtt.pto(this.peerMaxAckDelayMs, 0);
+    this.lossTime = sent.detectLost(
+      now,
+      this.rtt.latestRtt,
+      this.rtt.smoothedRtt,
+      p => this.onLost(p, now),
+      duration,
+      this.firstRttSampleTime
+    );
+    sent.compact();
+    if (sent.persistentCongestion) {
+      this.persistentCongestionEvents++;
+      this.cc.onLoss({
+        now,
+        lostBytes: 0,
+        largestLostSentTime: now,
+        bytesInFlight: sent.bytesInFlight,
+        persistentCongestion: true,
+      });
+    }
   }
 
   private onLost(p: SentPacket, now: number): void {
@@ -814,12 +846,7 @@ export class RudpEngine implements FrameSink {
       }
       return;
     }
-    if (now >= this.lossTime) {
-      this.lossTime = this.sent.detectLost(now, this.rtt.latestRtt, this.rtt.smoothedRtt, p =>
-        this.onLost(p, now)
-      );
-      this.sent.compact();
-    }
+    if (now >= this.lossTime) this.detectLost(now);
     if (now >= this.ptoDeadline()) {
       this.lastPtoAt = now;
       this.onPto();
@@ -1099,6 +1126,7 @@ export class RudpEngine implements FrameSink {
       spuriousRetransmissions: this.spuriousRetransmissions,
       lostPackets: this.lostPackets,
       ptoCount: this.ptoTotal,
+      persistentCongestionEvents: this.persistentCongestionEvents,
       acksSent: this.acksSent,
       sendBufferBytes: this.sendBuf.bufferedBytes(),
       receiveBufferBytes: this.recvBuf.bufferedBytes(),

@@ -123,6 +123,8 @@ interface Entry {
   onEstablished: (() => void) | null;
   onFailed: ((err: Error) => void) | null;
   immediateTurns: number;
+  /** The engine has bytes (or the end) for the reader; delivered in service(). */
+  readable: boolean;
 }
 
 /** Consecutive next-turn ticks of one connection before a 1 ms timer is forced. */
@@ -135,6 +137,7 @@ export class RudpSocket extends EventEmitter {
   private readonly byInitial = new Map<string, Entry>();
   private readonly byRemoteCid = new Map<string, Entry>();
   private readonly dirty = new Set<Entry>();
+  private lastEntry: { cid: Buffer; entry: Entry } | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private readonly drops = new DropCounter<SocketDropReason>();
   private readonly closedDrops = new DropCounter();
@@ -294,6 +297,7 @@ export class RudpSocket extends EventEmitter {
       onEstablished: null,
       onFailed: null,
       immediateTurns: 0,
+      readable: false,
     };
     const out = (parts: Buffer[], bytes: number): void => {
       this.datagramsSent++;
@@ -321,7 +325,10 @@ export class RudpSocket extends EventEmitter {
           entry.onEstablished?.();
         }
       },
-      onReadable: () => entry.conn?.onReadable(),
+      // deferred to service(): one pull per I/O turn hands the reader a turn's packets at once
+      onReadable: () => {
+        entry.readable = true;
+      },
       onWritable: () => entry.conn?.onWritable(),
       onClosed: (err: Error | null) => {
         if (entry.conn) entry.conn.onClosed(err);
@@ -366,7 +373,7 @@ export class RudpSocket extends EventEmitter {
         return;
       case PacketType.Handshake:
       case PacketType.Data: {
-        const e = this.byCid.get(cidKey(d, 1));
+        const e = this.entryFor(d);
         if (!e) {
           this.drops.add('unknown_connection');
           if (d[0] === PacketType.Data) this.maybeReset(d, from, now);
@@ -389,6 +396,23 @@ export class RudpSocket extends EventEmitter {
       default:
         this.drops.add('malformed');
     }
+  }
+
+  /**
+   * The connection a DATA/HANDSHAKE datagram is for. Consecutive datagrams mostly belong
+   * to one connection: compare the id with the last one's before formatting a map key.
+   */
+  private entryFor(d: Buffer): Entry | undefined {
+    const last = this.lastEntry;
+    if (last) {
+      const cid = last.cid;
+      let i = 0;
+      while (i < CID_LENGTH && cid[i] === d[1 + i]) i++;
+      if (i === CID_LENGTH) return last.entry;
+    }
+    const entry = this.byCid.get(cidKey(d, 1));
+    if (entry) this.lastEntry = { cid: entry.engine.localCid, entry };
+    return entry;
   }
 
   private onInitial(d: Buffer, from: RemoteInfo): void {
@@ -460,6 +484,10 @@ export class RudpSocket extends EventEmitter {
 
   /** Ticks an engine and re-arms its timer at nextDeadline(). */
   private service(e: Entry): void {
+    if (e.readable) {
+      e.readable = false;
+      e.conn?.onReadable();
+    }
     const now = this.clock.now();
     e.engine.tick(now);
     if (e.engine.state === 'closed') {
@@ -493,6 +521,7 @@ export class RudpSocket extends EventEmitter {
   }
 
   private remove(e: Entry): void {
+    if (this.lastEntry?.entry === e) this.lastEntry = null;
     e.timer?.cancel();
     e.timer = null;
     this.dirty.delete(e);

@@ -42,6 +42,8 @@ export class SentPackets {
   largestAcked = -1;
   /** Reordering threshold; starts at 3 and grows on spurious retransmissions. */
   packetThreshold = PACKET_THRESHOLD;
+  /** Set by detectLost: its losses amount to persistent congestion (RFC 9002 §7.6). */
+  persistentCongestion = false;
   /** Recently lost packets by number, oldest first (insertion order). */
   readonly recentlyLost = new Map<number, SentPacket>();
 
@@ -107,32 +109,57 @@ export class SentPackets {
    * RFC 9002 §6.1 DetectAndRemoveLostPackets: a packet below the largest acknowledged is
    * lost when 3 later packets were acknowledged or it was sent more than 9/8 RTT ago.
    * Calls onLost for each; returns the time the next packet would become lost (or Infinity).
+   *
+   * Also RFC 9002 §7.6.2: sets `persistentCongestion` when the lost ack-eliciting packets
+   * (with at least one newly lost) span `persistentDurationMs` or more with none acknowledged
+   * in between, counting only packets sent after `firstRttSampleTime`.
    */
   detectLost(
     now: number,
     latestRtt: number,
     smoothedRtt: number,
-    onLost: (p: SentPacket) => void
+    onLost: (p: SentPacket) => void,
+    persistentDurationMs = Infinity,
+    firstRttSampleTime = Infinity
   ): number {
+    this.persistentCongestion = false;
     if (this.largestAcked < 0) return Infinity;
     const lossDelay = Math.max(
       TIME_THRESHOLD * Math.max(latestRtt, smoothedRtt),
       TIMER_GRANULARITY_MS
     );
     const q = this.q;
+    let runStart = -1;
+    let runNewlyLost = false;
+    let next = Infinity;
     for (let i = this.head; i < q.length; i++) {
       const p = q[i];
       if (p.pn > this.largestAcked) break;
-      if (p.state !== PacketState.Outstanding) continue;
-      if (p.timeSent + lossDelay <= now || this.largestAcked >= p.pn + this.packetThreshold) {
-        this.markLost(p);
-        onLost(p);
-      } else {
-        // later packets were sent later and have higher numbers: not lost either
-        return p.timeSent + lossDelay;
+      if (p.state === PacketState.Acked) {
+        runStart = -1;
+        runNewlyLost = false;
+        continue;
+      }
+      if (p.state === PacketState.Outstanding) {
+        if (p.timeSent + lossDelay <= now || this.largestAcked >= p.pn + this.packetThreshold) {
+          this.markLost(p);
+          onLost(p);
+          runNewlyLost = true;
+        } else {
+          // later packets were sent later and have higher numbers: not lost either
+          next = p.timeSent + lossDelay;
+          break;
+        }
+      }
+      // a lost packet (now or earlier) extends the run of consecutive losses
+      if (p.ackEliciting && p.timeSent > firstRttSampleTime) {
+        if (runStart < 0) runStart = p.timeSent;
+        else if (runNewlyLost && p.timeSent - runStart >= persistentDurationMs) {
+          this.persistentCongestion = true;
+        }
       }
     }
-    return Infinity;
+    return next;
   }
 
   /** Send time of the newest outstanding ack-eliciting packet (PTO base), or -1. */

@@ -6,10 +6,12 @@
  * cut its rate on isolated random losses: only delivery-rate samples move the model, so
  * real congestion (a bottleneck) shows up as a lower delivered rate.
  *
- * Simplifications: no PROBE_RTT state (min RTT over a 10 s window is taken from the
- * samples; datacenter paths rarely change), and a fixed ACK-aggregation allowance in
- * the window (the smoothed RTT above the minimum, 2 to 10 ms), since Node delivers datagrams
- * and timers in batches.
+ * Min RTT is a 10 s windowed minimum of the RTT samples. When it expires without a lower
+ * sample, PROBE_RTT (in BBRv2's gentler form) cuts the window to half a BDP for 200 ms and
+ * one round, so a standing queue drains and the true minimum is seen again.
+ *
+ * Simplification: a fixed ACK-aggregation allowance in the window (the smoothed RTT above
+ * the minimum, 2 to 10 ms), since Node delivers datagrams and timers in batches.
  */
 import { INITIAL_WINDOW_PACKETS, MINIMUM_WINDOW_PACKETS } from '../constants';
 import type {
@@ -32,8 +34,14 @@ const FULL_BW_ROUNDS = 3;
 /** Extra window for batched ACKs and timer granularity (ms of bandwidth). */
 export const ACK_AGGREGATION_MS = 2;
 export const MAX_AGGREGATION_MS = 10;
+/** A min RTT older than this is re-measured in PROBE_RTT (BBR's MinRTTFilterLen). */
+export const MIN_RTT_WINDOW_MS = 10_000;
+/** Time PROBE_RTT holds the small window (BBR's ProbeRTTDuration); one round at least. */
+export const PROBE_RTT_DURATION_MS = 200;
+/** PROBE_RTT window as a fraction of the BDP (BBRv2; v1 used 4 packets). */
+export const PROBE_RTT_CWND_GAIN = 0.5;
 
-export type BbrMode = 'startup' | 'drain' | 'probe_bw';
+export type BbrMode = 'startup' | 'drain' | 'probe_bw' | 'probe_rtt';
 
 export class Bbr implements CongestionController {
   readonly algorithm = 'bbr' as const;
@@ -45,6 +53,13 @@ export class Bbr implements CongestionController {
   private readonly bwRounds: { round: number; bw: number }[] = [];
   private btlBw = 0;
   private minRtt = Infinity;
+  private minRttStamp = 0;
+  /** When PROBE_RTT may end (-1: waiting for inflight to drain to the probe window). */
+  private probeRttDoneStamp = -1;
+  private probeRttRoundDone = false;
+  /** Window before PROBE_RTT, restored after it. */
+  private priorWindow = 0;
+  probeRttCount = 0;
   private round = 0;
   private nextRoundDelivered = 0;
   private roundStart = false;
@@ -130,12 +145,63 @@ export class Bbr implements CongestionController {
     this.pacingGain = PROBE_BW_GAINS[this.cycleIndex];
   }
 
+  /** BBR's UpdateMinRTT and PROBE_RTT entry; true when the min RTT estimate expired. */
+  private updateMinRtt(ev: AckEvent): void {
+    const rtt = ev.sample.rtt > 0 ? ev.sample.rtt : ev.minRtt;
+    const expired = this.minRtt !== Infinity && ev.now - this.minRttStamp > MIN_RTT_WINDOW_MS;
+    if (rtt > 0 && rtt !== Infinity && (rtt <= this.minRtt || expired)) {
+      this.minRtt = rtt;
+      this.minRttStamp = ev.now;
+    }
+    if (expired && this.mode !== 'probe_rtt') {
+      this.mode = 'probe_rtt';
+      this.probeRttCount++;
+      this.pacingGain = 1;
+      this.priorWindow = this.window;
+      this.probeRttDoneStamp = -1;
+    }
+  }
+
+  private probeRttWindow(): number {
+    return Math.max(this.minWindow, PROBE_RTT_CWND_GAIN * this.bdp());
+  }
+
+  /** PROBE_RTT: hold the small window for PROBE_RTT_DURATION_MS and a round, then resume. */
+  private handleProbeRtt(ev: AckEvent): void {
+    if (this.probeRttDoneStamp < 0) {
+      if (ev.bytesInFlight <= this.probeRttWindow()) {
+        this.probeRttDoneStamp = ev.now + PROBE_RTT_DURATION_MS;
+        this.probeRttRoundDone = false;
+        this.nextRoundDelivered = this.delivered;
+      }
+      return;
+    }
+    if (this.roundStart) this.probeRttRoundDone = true;
+    if (this.probeRttRoundDone && ev.now >= this.probeRttDoneStamp) {
+      this.minRttStamp = ev.now;
+      this.window = Math.max(this.window, this.priorWindow);
+      if (this.filledPipe) this.enterProbeBw(ev.now);
+      else {
+        this.mode = 'startup';
+        this.pacingGain = STARTUP_GAIN;
+        this.cwndGain = STARTUP_GAIN;
+      }
+    }
+  }
+
   onAck(ev: AckEvent): void {
     this.delivered = ev.sample.delivered;
-    this.minRtt = ev.minRtt;
     this.updateBandwidth(ev);
     this.checkFullPipe(ev);
+    this.updateMinRtt(ev);
     const bdp = this.bdp();
+    if (this.mode === 'probe_rtt') {
+      this.handleProbeRtt(ev);
+      if (this.mode === 'probe_rtt') {
+        this.window = this.probeRttWindow();
+        return;
+      }
+    }
     if (this.mode === 'startup' && this.filledPipe) {
       this.mode = 'drain';
       this.pacingGain = DRAIN_GAIN;
@@ -179,6 +245,8 @@ export class Bbr implements CongestionController {
       btlBwBytesPerMs: this.btlBw,
       pacingGain: this.pacingGain,
       round: this.round,
+      minRttMs: this.minRtt === Infinity ? 0 : this.minRtt,
+      probeRttCount: this.probeRttCount,
     };
   }
 }

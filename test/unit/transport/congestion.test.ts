@@ -211,3 +211,73 @@ test('bbr keeps its goodput under 5% random loss; loss-based controllers do not'
   t.true(bbr5 >= 0.75 * bbr0, `bbr keeps ${(bbr5 / bbr0).toFixed(2)} of its loss-free goodput`);
   t.true(bbr5 / bbr0 > reno5 / reno0, `newreno keeps ${(reno5 / reno0).toFixed(2)}`);
 });
+
+test('BBR PROBE_RTT: a min RTT unrefreshed for 10 s drains to half a BDP, then resumes', t => {
+  const cc = new Bbr({ maxDatagramSize: MSS });
+  let delivered = 0;
+  let now = 0;
+  const bw = 1000; // bytes per ms
+  const feed = (rtt: number, inflight: number): void => {
+    now += 10;
+    const prior = delivered;
+    delivered += 10 * bw;
+    cc.onAck({
+      ...ack(now, 10 * bw, now - 10, { deliveryRate: bw, priorDelivered: prior, delivered, rtt }),
+      minRtt: 10,
+      bytesInFlight: inflight,
+    });
+  };
+  for (let i = 0; i < 30; i++) feed(10, 5000);
+  t.is(cc.mode, 'probe_bw');
+  const steady = cc.cwnd();
+  // a standing queue: every sample is 15 ms from now on, so the 10 ms minimum goes stale
+  // the last 10 ms sample came at 300 ms: fresh until 10.3 s
+  while (now < 10_300) feed(15, steady);
+  t.is(cc.mode, 'probe_bw', 'min RTT still fresh within the window');
+  feed(15, steady);
+  t.is(cc.mode, 'probe_rtt', 'stale min RTT: PROBE_RTT');
+  t.is(cc.pacingRate(10, true), bw, 'paces at the bandwidth, no probing gain');
+  const probeWindow = cc.cwnd();
+  t.true(probeWindow < steady / 2, `window cut to ~half a BDP: ${probeWindow} (was ${steady})`);
+  t.is(probeWindow, Math.max(4 * MSS, 0.5 * bw * 15), 'max(4 packets, BDP/2) at the new min RTT');
+  // still in flight above the probe window: the 200 ms timer has not started
+  feed(15, steady);
+  t.is(cc.mode, 'probe_rtt');
+  // drained: 200 ms and one round later it returns to PROBE_BW with the old window
+  const drainedAt = now + 10;
+  while (now < drainedAt + 190) feed(12, 4 * MSS);
+  t.is(cc.mode, 'probe_rtt', 'holds for 200 ms');
+  for (let i = 0; i < 3; i++) feed(12, 4 * MSS);
+  t.is(cc.mode, 'probe_bw', 'resumes after 200 ms and a round');
+  t.true(cc.cwnd() >= steady * 0.9, `window restored: ${cc.cwnd()}`);
+  t.is(cc.state().probeRttCount, 1);
+  t.is(cc.state().minRttMs, 12, 'min RTT re-measured at the drained path');
+});
+
+test('persistent congestion: an outage longer than 3 PTOs is detected; a calm transfer has none', t => {
+  const run = (congestion: 'newreno' | 'bbr', blackout?: { fromMs: number; toMs: number }) =>
+    simulate({
+      seed: 21,
+      clientBytes: 2_000_000,
+      congestion,
+      receiveWindow: 4 * 1024 * 1024,
+      sendBufferBytes: 4 * 1024 * 1024,
+      link: { delayMs: [2, 2], bandwidthBytesPerMs: 4000, queueBytes: 200_000 },
+      blackout,
+    });
+  for (const congestion of ['newreno', 'bbr'] as const) {
+    const calm = run(congestion);
+    t.true(calm.receivedByServer.equals(calm.sentToServer));
+    t.is(
+      calm.client.stats().persistentCongestionEvents,
+      0,
+      `${congestion}: none without an outage`
+    );
+    // 800 ms: longer than 3 PTOs even with the RTT variance the queue builds
+    const r = run(congestion, { fromMs: 100, toMs: 900 });
+    t.true(r.receivedByServer.equals(r.sentToServer), `${congestion}: delivered after the outage`);
+    const st = r.client.stats();
+    t.true(st.persistentCongestionEvents >= 1, `${congestion}: outage detected`);
+    t.true(st.ptoCount >= 2, 'probes went out during the outage');
+  }
+});

@@ -5,6 +5,7 @@ import { RangeSet } from '../../../src/transport/range-set';
 import { SendBuffer } from '../../../src/transport/send-buffer';
 import { ReceiveBuffer } from '../../../src/transport/receive-buffer';
 import { newPacketPlan, packetize } from '../../../src/transport/packetizer';
+import { SentPacket, SentPackets } from '../../../src/transport/sent-packets';
 import type { PacketizerContext } from '../../../src/transport/packetizer';
 import {
   ClusterKeys,
@@ -278,4 +279,37 @@ test('send/receive buffers: retransmit only unacknowledged ranges; reassembly is
   t.is(rb.onFrame(0, Buffer.from('abcde'), false), 'duplicate');
   t.is(Buffer.concat([rb.read() as Buffer, rb.read() as Buffer]).toString(), 'abcdefghij');
   t.true(rb.finRead());
+});
+
+test('SentPackets: persistent congestion needs a lost span >= the duration, no ACK inside, after the first RTT sample', t => {
+  const build = (acked: number[]): SentPackets => {
+    const s = new SentPackets();
+    for (let pn = 0; pn <= 12; pn++) {
+      const p = new SentPacket();
+      p.pn = pn;
+      p.timeSent = pn * 10;
+      p.size = 1000;
+      p.ackEliciting = true;
+      p.inFlight = true;
+      s.add(p);
+    }
+    for (const pn of [...acked, 12]) s.markAcked(s.get(pn) as SentPacket);
+    s.largestAcked = 12;
+    return s;
+  };
+  const lost: number[] = [];
+  // packets 1..11 lost (sent 10..110 ms): span 100 ms
+  let s = build([0]);
+  s.detectLost(200, 10, 10, p => lost.push(p.pn), 90, 5);
+  t.is(lost.length, 11);
+  t.true(s.persistentCongestion, 'span 100 >= 90');
+  s = build([0]);
+  s.detectLost(200, 10, 10, () => {}, 120, 5);
+  t.false(s.persistentCongestion, 'span 100 < 120');
+  s = build([0, 6]);
+  s.detectLost(200, 10, 10, () => {}, 90, 5);
+  t.false(s.persistentCongestion, 'an acknowledged packet inside breaks the run (50 ms runs)');
+  s = build([0]);
+  s.detectLost(200, 10, 10, () => {}, 90, 50);
+  t.false(s.persistentCongestion, 'losses before the first RTT sample do not count');
 });

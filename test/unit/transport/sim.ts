@@ -33,6 +33,8 @@ export interface SimOptions {
   /** The client calls close() (graceful) instead of finishing both directions. */
   clientCloses?: boolean;
   secretServer?: Buffer;
+  /** Every datagram in both directions is lost in [fromMs, toMs) (a link outage). */
+  blackout?: { fromMs: number; toMs: number };
 }
 
 export interface SimResult {
@@ -167,7 +169,19 @@ export function simulate(o: SimOptions): SimResult {
   let serverDoneAt = -1;
   let serverGot = 0;
   let serverFinished = false;
+  const links = (c: LinkConditions): void => {
+    net.setLink('10.0.0.1:' + a.port, '10.0.0.2:' + b.port, { ...o.link, ...o.linkToServer, ...c });
+    net.setLink('10.0.0.2:' + b.port, '10.0.0.1:' + a.port, { ...o.link, ...o.linkToClient, ...c });
+  };
+  let blackout: 'before' | 'during' | 'after' = o.blackout ? 'before' : 'after';
   for (let iter = 0; iter < 5_000_000; iter++) {
+    if (o.blackout && blackout === 'before' && now >= o.blackout.fromMs) {
+      blackout = 'during';
+      links({ lossRate: 1 });
+    } else if (o.blackout && blackout === 'during' && now >= o.blackout.toMs) {
+      blackout = 'after';
+      links({});
+    }
     // application step
     clientWritten = pump(client, sentToServer, clientWritten);
     maxClientSendBuffered = Math.max(maxClientSendBuffered, client.stats().sendBufferBytes);
@@ -206,6 +220,8 @@ export function simulate(o: SimOptions): SimResult {
     let t = Math.min(client.nextDeadline(), s ? s.nextDeadline() : Infinity, net.nextEventTime());
     if (o.serverReadFromMs !== undefined && now < o.serverReadFromMs)
       t = Math.min(t, o.serverReadFromMs);
+    if (o.blackout && blackout === 'before') t = Math.min(t, o.blackout.fromMs);
+    if (o.blackout && blackout === 'during') t = Math.min(t, o.blackout.toMs);
     if (t === Infinity) break;
     if (t > maxTime) break;
     now = Math.max(now, t);
