@@ -22,6 +22,7 @@ interface Line {
     packetsSent: number;
   };
   error?: string;
+  rep?: number;
 }
 
 const [file, root] = process.argv.slice(2);
@@ -33,11 +34,27 @@ const MiB = 1024 * 1024;
 const figures: Record<string, number> = {};
 const ratios: Record<string, number> = {};
 const rows: string[] = [];
-const get = (scenario: string, role: string): Line | undefined =>
-  lines.find(l => l.scenario === scenario && l.role === role);
+const rate = (l: Line): number => (l.seconds > 0 ? l.bytes / l.seconds : 0);
+/** Receiver lines of a scenario's repetitions, slowest first. */
+const runsOf = (scenario: string): Line[] =>
+  lines.filter(l => l.scenario === scenario && l.role === 'recv').sort((a, b) => rate(a) - rate(b));
+/** The median repetition (by receiver goodput) and its sender line. */
+const get = (scenario: string, role: string): Line | undefined => {
+  const runs = runsOf(scenario);
+  const median = runs[Math.floor((runs.length - 1) / 2)];
+  if (!median || role === 'recv') return median;
+  return lines.find(l => l.scenario === scenario && l.role === role && l.rep === median.rep);
+};
+/** "min-max" goodput over the repetitions, MiB/s. */
+const spread = (scenario: string): string => {
+  const runs = runsOf(scenario);
+  if (runs.length < 2) return '';
+  return `${(rate(runs[0]) / MiB).toFixed(0)}-${(rate(runs[runs.length - 1]) / MiB).toFixed(0)}`;
+};
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 
 const udp = get('udp_raw.loss0', 'recv');
+const udpSpread = spread('udp_raw.loss0');
 if (udp && udp.seconds > 0) figures['udp_raw.payload_mib_s'] = round(udp.bytes / MiB / udp.seconds);
 for (const kind of ['meshwire', 'tcp']) {
   for (const loss of ['loss0', 'loss1', 'loss5']) {
@@ -56,7 +73,7 @@ for (const kind of ['meshwire', 'tcp']) {
       retx = ratio.toFixed(4);
     }
     rows.push(
-      `| ${kind} | ${loss} | ${goodput.toFixed(1)} | ${(cpu * 1000).toFixed(2)} | ${retx || 'n/a'} |`
+      `| ${kind} | ${loss} | ${goodput.toFixed(1)} | ${spread(`${kind}.${loss}`)} | ${(cpu * 1000).toFixed(2)} | ${retx || 'n/a'} |`
     );
   }
 }
@@ -84,16 +101,18 @@ const section = [
   `Measured ${new Date().toISOString().slice(0, 16)}Z by \`make bench-transport\` (bench/transport/run.sh): two Node`,
   'processes in a network namespace (`lo` MTU 1500, TSO/GSO/GRO off), one connection, 256 MiB or 10 s;',
   'loss made by nftables `numgen random mod 1000 < N drop` on input. Raw UDP: 1472-byte datagrams',
-  '(the transport datagram size), payload rate at the receiver. Machine load average at the end:',
+  '(the transport datagram size), payload rate at the receiver. Every process (raw UDP, TCP and',
+  'meshwire alike) runs with the V8 tuning of src/common/runtime.ts. Each figure is the median of',
+  `${Math.max(...lines.map(l => l.rep ?? 1))} interleaved runs (range in the "runs" column). Machine load average at the end:`,
   `${loadavg()
     .map(x => x.toFixed(1))
     .join(' / ')} (1/5/15 min; other work on the 2 cores makes these figures noisy).`,
   '',
-  '| transport | loss | goodput MiB/s | CPU ms/MiB (both sides) | retransmitted/sent bytes |',
-  '|---|---|---|---|---|',
+  '| transport | loss | goodput MiB/s | runs MiB/s | CPU ms/MiB (both sides) | retransmitted/sent bytes |',
+  '|---|---|---|---|---|---|',
   ...rows,
   '',
-  `Raw Node UDP payload: ${figures['udp_raw.payload_mib_s'] ?? 'n/a'} MiB/s.`,
+  `Raw Node UDP payload: ${figures['udp_raw.payload_mib_s'] ?? 'n/a'} MiB/s${udpSpread ? ` (runs ${udpSpread})` : ''}.`,
   '',
   'Ratios: ' +
     Object.entries(ratios)
