@@ -271,7 +271,12 @@ export function messengerService(
 
   const Request: handleUnaryCall<RequestRequest, RequestResponse> = (call, callback) => {
     const abort = new AbortController();
-    call.on('cancelled', () => abort.abort());
+    let settled = false;
+    // grpc-js emits 'cancelled' for finished calls too; aborting then would only cost a
+    // DOMException with a stack trace per request (~20 us, 12% of a Request's node CPU).
+    call.on('cancelled', () => {
+      if (!settled) abort.abort();
+    });
     let timeoutMs: number;
     try {
       timeoutMs = effectiveTimeout(
@@ -300,8 +305,14 @@ export function messengerService(
         signal: abort.signal,
       })
       .then(
-        r => callback(null, { reply: r.reply, responderPeer: r.responderPeer }),
-        err => callback(toServiceError(err, internal))
+        r => {
+          settled = true;
+          callback(null, { reply: r.reply, responderPeer: r.responderPeer });
+        },
+        err => {
+          settled = true;
+          callback(toServiceError(err, internal));
+        }
       );
   };
 
