@@ -7,11 +7,12 @@
  * between clients and nodes is not.
  */
 import { execFileSync } from 'node:child_process';
+import { systemTool } from '../common/system-tool';
 
 const TABLE = 'mwbc';
 
 function sh(cmd: string, argv: string[], input?: string): string {
-  return execFileSync(cmd, argv, {
+  return execFileSync(systemTool(cmd), argv, {
     input,
     encoding: 'utf8',
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -27,7 +28,7 @@ export function lossUnavailable(): string | undefined {
   }
   for (const tool of ['ip', 'nft', 'ethtool']) {
     try {
-      execFileSync('which', [tool], { stdio: 'ignore' });
+      if (!systemTool(tool).startsWith('/')) throw new Error(`${tool} not found`);
     } catch {
       return `${tool} not installed (iproute2, nftables, ethtool)`;
     }

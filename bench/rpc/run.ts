@@ -17,6 +17,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker, freeTcpPort, startServer, stopProcess, tcpAccepts } from '../common/proc';
 import { RunSet, roundFigure } from '../common/stats';
+import { systemTool } from '../common/system-tool';
 import {
   fmt,
   markdownTable,
@@ -149,7 +150,7 @@ async function runScenarios(suffix: string): Promise<Record<string, number>> {
 const failed: string[] = [];
 
 function sh(cmd: string, argv: string[], input?: string): void {
-  execFileSync(cmd, argv, { input, stdio: ['pipe', 'inherit', 'inherit'] });
+  execFileSync(systemTool(cmd), argv, { input, stdio: ['pipe', 'inherit', 'inherit'] });
 }
 
 /** Runs the scenarios again inside a fresh namespace whose loopback drops 1% of packets. */
@@ -161,7 +162,7 @@ async function runLossPhase(): Promise<Record<string, number>> {
     // Every packet on loopback passes the output hook once: drop 1% of them at random.
     sh(
       'ip',
-      ['netns', 'exec', NETNS, 'nft', '-f', '-'],
+      ['netns', 'exec', NETNS, systemTool('nft'), '-f', '-'],
       `table inet mwloss {\n chain out {\n  type filter hook output priority 0; policy accept;\n  numgen random mod 1000 < ${LOSS_PER_MILLE} drop\n }\n}\n`
     );
     await new Promise<void>((resolve, reject) => {

@@ -29,6 +29,7 @@ import type { DeliveryBatch, MeshwireClients } from '../../src/api';
 import { createClients } from '../../src/api';
 import { clientSecurity } from '../../src/api/auth-client';
 import { fuzz, startVictim } from '../../test/integration/security/attack';
+import { systemTool } from '../common/system-tool';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -48,7 +49,11 @@ const NODES = [
 ];
 
 function sh(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  return execFileSync(systemTool(cmd), args, {
+    input,
+    encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 
 /** Re-runs this script inside a fresh network namespace with the loss rule, then cleans up. */
@@ -59,7 +64,7 @@ async function runInNamespace(): Promise<number> {
     const ports = NODES.map(n => n.udp).join(', ');
     sh(
       'ip',
-      ['netns', 'exec', NS, 'nft', '-f', '-'],
+      ['netns', 'exec', NS, systemTool('nft'), '-f', '-'],
       `table inet soak {
   counter seen {}
   counter dropped {}

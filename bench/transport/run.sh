@@ -11,6 +11,9 @@ MAX_SECONDS=${MAX_SECONDS:-10}
 REPEAT=${REPEAT:-3}
 OUT=$(mktemp /tmp/mwbench.XXXXXX.jsonl)
 NAMESPACES=()
+# nftables by absolute path: under npm, node_modules/.bin/nft (from @vercel/nft) shadows it
+NFT=$(command -v /usr/sbin/nft /sbin/nft | head -1)
+NFT=${NFT:-nft}
 
 cleanup() {
   for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
@@ -25,7 +28,7 @@ make_ns() { # name permille
   ip netns exec "$ns" ip link set lo mtu 1500 up
   ip netns exec "$ns" ethtool -K lo tso off gso off gro off >/dev/null 2>&1 || true
   if [[ $permille -gt 0 ]]; then
-    ip netns exec "$ns" nft -f - <<NFT
+    ip netns exec "$ns" "$NFT" -f - <<NFT
 table inet mwbench {
   chain input {
     type filter hook input priority 0; policy accept;

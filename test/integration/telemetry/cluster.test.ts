@@ -13,6 +13,7 @@ import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import test from 'ava';
+import { systemTool } from '../../../bench/common/system-tool';
 import type { MeshwireClients } from '../../../src/api';
 import { createClients } from '../../../src/api';
 import type { WireDelivery, WireMessage } from '../../../src/api/proto';
@@ -221,7 +222,7 @@ test.serial(
     );
     const table = `meshwire_tele_${process.pid}`;
     const nft = (...args: string[]): void => {
-      execFileSync('nft', args, { stdio: 'pipe' });
+      execFileSync(systemTool('nft'), args, { stdio: 'pipe' });
     };
     nft('add', 'table', 'inet', table);
     try {
