@@ -11,7 +11,7 @@ import { formatHostPort } from '../common';
 import type { MeshNodeInit, NodeConfig } from '../node';
 import { MeshNode } from '../node';
 import type { Logger, MetricsServer } from '../telemetry';
-import { silentLogger, startMetrics } from '../telemetry';
+import { grpcServerSpans, messagingTracingEnabled, silentLogger, startMetrics } from '../telemetry';
 import type { TokenFileHandle } from './auth';
 import { watchTokensFile } from './auth';
 import { ApiGuard, registerGuardMetrics } from './auth-guard';
@@ -141,7 +141,10 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
     'grpc.max_send_message_length': maxMessage,
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_permit_without_calls': 1,
-    interceptors: [guard.interceptor],
+    // server spans first: the span covers the whole call, auth refusals included
+    interceptors: messagingTracingEnabled()
+      ? [grpcServerSpans, guard.interceptor]
+      : [guard.interceptor],
   });
   const { Messenger, Peers } = serviceConstructors();
   server.addService(

@@ -1,12 +1,13 @@
 /**
  * Tracing bootstrap. The OpenTelemetry NodeSDK starts only when an OTLP endpoint is set
  * through the standard OTEL_* variables; otherwise nothing is exported and the API stays
- * on its no-op path. It must start before @grpc/grpc-js is loaded so that the gRPC
- * instrumentation can patch it.
+ * on its no-op path. gRPC server spans come from our own interceptor (grpc-server-spans.ts)
+ * and the context manager is synchronous (sync-context-manager.ts): no monkey patching,
+ * no async hooks.
  */
-import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { setMessagingTracing } from './messaging-spans';
+import { SyncContextManager } from './sync-context-manager';
 
 export interface TracingHandle {
   /** True when spans are exported. */
@@ -31,7 +32,7 @@ export function startTracing(serviceName = 'meshwire'): TracingHandle {
   // Metrics go through our own Prometheus reader (telemetry/metrics.ts), logs through pino.
   process.env.OTEL_METRICS_EXPORTER ??= 'none';
   process.env.OTEL_LOGS_EXPORTER ??= 'none';
-  const sdk = new NodeSDK({ instrumentations: [new GrpcInstrumentation()] });
+  const sdk = new NodeSDK({ contextManager: new SyncContextManager(), instrumentations: [] });
   sdk.start();
   // Message spans (messaging-spans.ts) stay on their no-op path unless this runs.
   setMessagingTracing(true);
