@@ -126,6 +126,23 @@ interface Pair {
   cb: MeshwireClients;
 }
 
+/**
+ * startPair, again with fresh ports when a node fails to start: a port found free a moment
+ * ago can be taken meanwhile (EADDRINUSE), which says nothing about tracing.
+ */
+async function startPairRetrying(mode: Mode, receiver: Receiver): Promise<Pair> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startPair(mode, receiver);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      console.error(
+        `${mode}: nodes did not start (${(err as Error).message.split('\n')[0]}); retrying`
+      );
+    }
+  }
+}
+
 async function startPair(mode: Mode, receiver: Receiver): Promise<Pair> {
   const cli = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
   const [ga, gb, ma, mb] = [
@@ -293,7 +310,7 @@ async function runMode(
   receiver: Receiver,
   args: Args
 ): Promise<RunResult & { spans: number }> {
-  const pair = await startPair(mode, receiver);
+  const pair = await startPairRetrying(mode, receiver);
   const responder = startResponder(scenario === 'cross' ? pair.cb : pair.ca);
   try {
     // The first request waits for the connection between the nodes and the subscription.
