@@ -11,6 +11,11 @@ import type { ConnectionStats, RudpEngine } from './engine';
 export interface ConnectionHost {
   /** Schedules a tick of this connection's engine soon (batched per I/O turn). */
   kick(): void;
+  /**
+   * Schedules a tick right after the current callback (a microtask): written bytes leave
+   * without waiting for the next event-loop turn, still batched per callback.
+   */
+  flushSoon(): void;
   /** The socket's clock. */
   now(): number;
 }
@@ -119,7 +124,7 @@ export class RudpConnection extends Duplex {
       cb(err as Error);
       return;
     }
-    this.host.kick();
+    this.host.flushSoon();
     if (this.engine.sendBufferFull()) this.pendingWrite = cb;
     else cb();
   }

@@ -125,6 +125,8 @@ interface Entry {
   immediateTurns: number;
   /** The engine has bytes (or the end) for the reader; delivered in service(). */
   readable: boolean;
+  /** A flushSoon() microtask is pending. */
+  flushQueued: boolean;
 }
 
 /** Consecutive next-turn ticks of one connection before a 1 ms timer is forced. */
@@ -298,13 +300,18 @@ export class RudpSocket extends EventEmitter {
       onFailed: null,
       immediateTurns: 0,
       readable: false,
+      flushQueued: false,
     };
     const out = (parts: Buffer[], bytes: number): void => {
       this.datagramsSent++;
       this.bytesSent += bytes;
       this.sock.send(parts, remote.port, remote.address);
     };
-    const host = { kick: () => this.kick(entry), now: () => this.clock.now() };
+    const host = {
+      kick: () => this.kick(entry),
+      flushSoon: () => this.flushSoon(entry),
+      now: () => this.clock.now(),
+    };
     const events = {
       onEstablished: () => {
         const conn = new RudpConnection(
@@ -473,6 +480,21 @@ export class RudpSocket extends EventEmitter {
   private kick(e: Entry): void {
     this.dirty.add(e);
     if (!this.immediate) this.immediate = setImmediate(() => this.runDirty());
+  }
+
+  /**
+   * Application writes: tick in a microtask, so a request leaves in the same event-loop
+   * turn it was written in (a setImmediate costs a whole loop iteration, tens of
+   * microseconds per hop on a busy machine). Writes of one callback still share the tick.
+   */
+  private flushSoon(e: Entry): void {
+    if (e.flushQueued || this.dirty.has(e)) return;
+    e.flushQueued = true;
+    queueMicrotask(() => {
+      e.flushQueued = false;
+      // already ticked by an immediate meanwhile, or the socket closed: nothing to do
+      if (!this.dirty.has(e) && !this.closed) this.service(e);
+    });
   }
 
   private runDirty(): void {
