@@ -189,7 +189,7 @@ export function renderSection(
     `Command: \`${meta.command}\` (\`node dist/bench/cluster/run.js\`), run ${meta.date}; ` +
     `Node ${meta.node}, ${meta.cpus} cores shared by every process (each node, NATS server ` +
     `and client in its own). Each figure is the median of ${meta.runs} runs ` +
-    `(${meta.warmupMs / 1000} s warm-up + ${meta.durationMs / 1000} s measured each), the ` +
+    `(${meta.warmupMs / 1000} s warm-up + ${meta.durationMs / 1000} s measured each, after one discarded round of every scenario for the JIT), the ` +
     'systems interleaved run by run; 128-byte payloads. `cluster`: the requester and the ' +
     'publisher on node A, the responder and the subscriber on node B, every Request, ' +
     'RequestStream and SendStream sent with `target: {peer_id: node-b}`; pub/sub measured at ' +

@@ -123,7 +123,7 @@ export function renderSection(
     `Command: \`${meta.command}\` (\`node dist/bench/local/run.js\`), run ${meta.date}; ` +
     `Node ${meta.node}, ${meta.cpus} cores shared by every process (each server and each ` +
     `client in its own). Each figure is the median of ${meta.runs} runs ` +
-    `(${meta.warmupMs / 1000} s warm-up + ${meta.durationMs / 1000} s measured each), the ` +
+    `(${meta.warmupMs / 1000} s warm-up + ${meta.durationMs / 1000} s measured each, after one discarded round of every scenario for the JIT), the ` +
     'systems interleaved run by run; 128-byte payloads unless said. Latency: sequential ' +
     'round trips, percentiles from an HDR histogram. Throughput: requests completed, or ' +
     'messages received by the subscriber (pub/sub), inside the measured window. Ratios ' +

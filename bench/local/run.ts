@@ -99,6 +99,15 @@ async function main(): Promise<void> {
     }
     const scenarios = active.flatMap(s => s.scenarios()).filter(wanted);
     if (scenarios.length === 0) throw new Error(`no scenario matches --only ${opts.only}`);
+    // One discarded round first: the JIT of a fresh Node process (the meshwire node, the
+    // grpc-js floor, every client) needs a few thousand calls to reach steady state; the
+    // first measured round otherwise reports start-up (seen: 2.9 ms then 1.5, 1.3 ms).
+    if (!opts.smoke) {
+      for (const sc of scenarios) {
+        await sc.run(opts.timing);
+        log(`warm-up round ${sc.name} (discarded)`);
+      }
+    }
     // Interleaved: every scenario once per round, so drift hits every system alike.
     for (let round = 1; round <= opts.runs; round++) {
       for (const sc of scenarios) {
