@@ -77,6 +77,11 @@ export class ApiGuard {
   ): ServerInterceptingCall => {
     const path = method.path;
     if (path.startsWith(HEALTH_PREFIX)) return new ServerInterceptingCall(call);
+    const streaming = method.requestStream || method.responseStream;
+    // Auth off and nothing to count (unary Send, Respond, Peers): a bare pass-through
+    // layer, without the per-call listener, responder and peer-address parsing below.
+    if (!this.tokens && !streaming && path !== REQUEST_PATH)
+      return new ServerInterceptingCall(call);
     let release: (() => void) | undefined;
     let tracked: { principal: Principal; end(details: string): void } | undefined;
     const done = (): void => {
@@ -85,7 +90,6 @@ export class ApiGuard {
       if (tracked) this.streams.delete(tracked);
       tracked = undefined;
     };
-    const streaming = method.requestStream || method.responseStream;
     return new ServerInterceptingCall(call, {
       start: next =>
         next({
