@@ -20,7 +20,7 @@ import {
   decodeInterest,
   decodeBatch,
   decodeMessageBody,
-  encodeBatch,
+  BatchEncoder,
   encodeCount,
   encodeHello,
   encodeInterest,
@@ -87,8 +87,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   private closedWith: Error | undefined;
   /** Last time anything arrived from the peer (Date.now). */
   lastSeenUnixMs = 0;
-  private batch: Buffer[] = [];
-  private batchBytes = 0;
+  private readonly batch: BatchEncoder;
   private flushScheduled = false;
   private readonly maxBatchBytes: number;
   private readonly onDrop: ((reason: 'link_send_failed', n: number) => void) | undefined;
@@ -102,6 +101,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     const maxBytes = init.maxMessageBytes + BODY_OVERHEAD;
     // A batch stays well under the channel's largest message.
     this.maxBatchBytes = Math.min(MAX_BATCH_BYTES, init.maxMessageBytes);
+    this.batch = new BatchEncoder(this.maxBatchBytes);
     this.onDrop = init.onDrop;
     this.mux = new Mux(duplex, {
       channels: [
@@ -257,12 +257,12 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
    */
   enqueueMessage(message: Message, scope: DeliveryScope): void {
     if (this.closedWith) throw this.closedWith;
-    const item = encodeMessageBody(message, this.handler.localId, scope, true);
-    if (this.batchBytes + item.length > this.maxBatchBytes && this.batch.length > 0) {
+    const origin = this.handler.localId;
+    const plan = this.batch.plan(message, origin, scope);
+    if (this.batch.bytes + plan.size > this.maxBatchBytes && this.batch.count > 0) {
       this.flushBatch();
     }
-    this.batch.push(item);
-    this.batchBytes += item.length;
+    this.batch.add(message, origin, scope, plan);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(this.flushBatch);
@@ -272,14 +272,11 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   /** Sends the queued batch now. */
   private readonly flushBatch = (): void => {
     this.flushScheduled = false;
-    if (this.batch.length === 0) return;
-    const items = this.batch;
-    const bytes = this.batchBytes;
-    this.batch = [];
-    this.batchBytes = 0;
+    const n = this.batch.count;
+    if (n === 0) return;
     this.data
-      .oneway({ op: Op.MESSAGE_BATCH, body: encodeBatch(items, bytes) })
-      .catch(() => this.onDrop?.('link_send_failed', items.length));
+      .oneway({ op: Op.MESSAGE_BATCH, body: this.batch.take() })
+      .catch(() => this.onDrop?.('link_send_failed', n));
   };
 
   /** Sends a request to the peer's responders; resolves with the reply. */
@@ -316,9 +313,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   private finish(err: Error): void {
     if (this.closedWith) return;
     this.closedWith = err instanceof Error ? err : new UnavailableError(String(err));
-    if (this.batch.length > 0) this.onDrop?.('link_send_failed', this.batch.length);
-    this.batch = [];
-    this.batchBytes = 0;
+    if (this.batch.count > 0) this.onDrop?.('link_send_failed', this.batch.count);
+    if (this.batch.count > 0) this.batch.take();
     this.control.close(this.closedWith);
     this.data.close(this.closedWith);
     const d = this.duplex as Duplex & { close?: () => void };

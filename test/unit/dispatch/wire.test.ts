@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { DedupWindow, decodeMessageBody, encodeMessageBody } from '../../../src/dispatch';
-import { decodeBatch, encodeBatch } from '../../../src/dispatch/wire';
+import { BatchEncoder, decodeBatch, encodeBatch } from '../../../src/dispatch/wire';
 import type { DeliveryScope } from '../../../src/dispatch';
 import { InterestTable } from '../../../src/node/interest-table';
 
@@ -194,4 +194,51 @@ test('property: a MESSAGE_BATCH carries each message with its own headers, in or
     ['__proto__', 'x'],
     ['a', 'b'],
   ]);
+});
+
+test('property: BatchEncoder writes exactly encodeBatch of the encoded bodies, batch after batch', t => {
+  const message = fc.record({
+    id: text,
+    topic: text,
+    payload: fc.uint8Array({ maxLength: 3000 }),
+    headers: fc.dictionary(fc.string({ minLength: 1, maxLength: 10 }), text, { maxKeys: 4 }),
+  });
+  const scope = fc.record({
+    allGroups: fc.boolean(),
+    plain: fc.boolean(),
+    groups: fc.array(text, { maxLength: 3 }),
+  });
+  fc.assert(
+    fc.property(
+      // several batches through one encoder: the tail of its buffer is reused, and a small
+      // capacity forces it to grow mid-batch
+      fc.array(fc.array(fc.tuple(message, scope), { minLength: 1, maxLength: 12 }), {
+        minLength: 1,
+        maxLength: 4,
+      }),
+      fc.integer({ min: 16, max: 20_000 }),
+      (batches, capacity) => {
+        const enc = new BatchEncoder(capacity);
+        const taken: Array<{ body: Buffer; expected: Buffer }> = [];
+        for (const batch of batches) {
+          const items: Buffer[] = [];
+          for (const [m, sc] of batch) {
+            const msg = { ...m, payload: Buffer.from(m.payload) };
+            const plan = enc.plan(msg, 'node-x', sc);
+            enc.add(msg, 'node-x', sc, plan);
+            items.push(encodeMessageBody(msg, 'node-x', sc, true));
+            if (plan.size !== items[items.length - 1].length) return false;
+          }
+          const total = items.reduce((n, b) => n + b.length, 0);
+          if (enc.count !== batch.length || enc.bytes < total) return false;
+          taken.push({ body: enc.take(), expected: encodeBatch(items, total) });
+          if (enc.count !== 0 || enc.bytes !== 0) return false;
+        }
+        // earlier bodies are untouched by later batches (they share the encoder's buffer)
+        return taken.every(x => x.body.equals(x.expected));
+      }
+    ),
+    { numRuns: 300 }
+  );
+  t.pass();
 });
