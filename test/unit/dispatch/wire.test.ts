@@ -242,3 +242,28 @@ test('property: BatchEncoder writes exactly encodeBatch of the encoded bodies, b
   );
   t.pass();
 });
+
+test('property: dedup catches every repeat within the last window/2 ids and never flags a new id', t => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 2, max: 64 }),
+      fc.array(fc.integer({ min: 0, max: 80 }), { maxLength: 400 }),
+      (window, ids) => {
+        const w = new DedupWindow(window);
+        const accepted: number[] = []; // ids accepted so far, newest last
+        const half = Math.floor(window / 2);
+        for (const id of ids) {
+          const first = w.firstSeen('o', String(id));
+          const recent = accepted.slice(-half).includes(id);
+          const ever = accepted.includes(id);
+          if (recent && first) return false; // a repeat within window/2 got through
+          if (!ever && !first) return false; // a never-seen id was called a repeat
+          if (first) accepted.push(id);
+        }
+        return true;
+      }
+    ),
+    { numRuns: 500 }
+  );
+  t.pass();
+});
