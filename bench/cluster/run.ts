@@ -35,6 +35,7 @@ import {
   readCounters,
 } from './netns';
 import { COMPARISONS, computeComparisons, formatTarget, renderSection, targetMet } from './report';
+import { tuneRuntime } from '../../src/common/runtime';
 
 const LOSS_PER_MILLE = 10;
 const LOSS_PREFIX = 'loss1.';
@@ -350,6 +351,8 @@ async function main(): Promise<void> {
   });
 }
 
+// this process is a load generator too: same V8 tuning as every other bench process
+tuneRuntime();
 main().then(
   () => process.exit(0),
   (e: unknown) => {

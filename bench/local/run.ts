@@ -19,6 +19,7 @@ import { GrpcFloor, Nats } from './anchors';
 import { Meshwire, profileMeshwire } from './meshwire';
 import { computeRatios, renderSection, RATIOS, targetMet } from './report';
 import type { Scenario, System, Timing } from './scenario';
+import { tuneRuntime } from '../../src/common/runtime';
 
 const log = (s: string): void =>
   console.error(`[bench-local ${new Date().toISOString().slice(11, 19)}] ${s}`);
@@ -173,6 +174,8 @@ async function main(): Promise<void> {
   });
 }
 
+// this process is a load generator too: same V8 tuning as every other bench process
+tuneRuntime();
 main().then(
   () => process.exit(0),
   (e: unknown) => {

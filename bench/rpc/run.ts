@@ -27,6 +27,7 @@ import {
 } from '../common/results';
 import { benchCodec } from './codec';
 import type { RunParams, RunResult } from './client';
+import { tuneRuntime } from '../../src/common/runtime';
 
 type System = 'meshwire_rudp' | 'meshwire_tcp' | 'nats';
 const SIZES: [string, number][] = [
@@ -320,6 +321,8 @@ async function main(): Promise<void> {
   rewriteDocSection(join(root, 'docs', 'benchmarks.md'), 'rpc', doc);
 }
 
+// this process is a load generator too: same V8 tuning as every other bench process
+tuneRuntime();
 main().then(
   () => process.exit(0),
   (err: unknown) => {

@@ -44,6 +44,7 @@ import {
   writeResultsJson,
 } from '../common';
 import type { ServerHandle } from '../common';
+import { runtimeFlags, tuneRuntime } from '../../src/common/runtime';
 
 const MODES = ['off', 'full', 'sampled_1'] as const;
 type Mode = (typeof MODES)[number];
@@ -103,7 +104,10 @@ interface Receiver {
 }
 
 async function startReceiver(): Promise<Receiver> {
-  const child: ChildProcess = fork(join(__dirname, 'receiver.js'), [], { stdio: 'inherit' });
+  const child: ChildProcess = fork(join(__dirname, 'receiver.js'), [], {
+    stdio: 'inherit',
+    execArgv: runtimeFlags(),
+  });
   const endpoint = await new Promise<string>((resolve, reject) => {
     child.once('message', (m: { endpoint: string }) => resolve(m.endpoint));
     child.once('exit', code => reject(new Error(`OTLP receiver exited with ${code}`)));
@@ -442,6 +446,8 @@ async function main(): Promise<void> {
   );
 }
 
+// this process is a load generator too: same V8 tuning as every other bench process
+tuneRuntime();
 main().catch(err => {
   process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
