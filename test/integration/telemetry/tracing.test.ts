@@ -4,7 +4,7 @@
  * is a traced client (its own span, sent as traceparent metadata).
  */
 import type { Client, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
-import { Metadata } from '@grpc/grpc-js';
+import { Client as GrpcClient, Metadata, credentials } from '@grpc/grpc-js';
 import type { Span } from '@opentelemetry/api';
 import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -274,3 +274,65 @@ test.serial('logs of the traced node are JSON with the node id, and say tracing 
   // No line per message at info level: the handful of start-up lines only.
   t.true(parsed.filter(l => l.level === 'info').length < 10);
 });
+
+test.serial(
+  'gRPC server spans: RPC attributes, status code, error status; health checks untraced',
+  async t => {
+    const clientSpan = tracer.startSpan('client Request nobody.home', { kind: SpanKind.CLIENT });
+    const err = await call(
+      clients.messenger,
+      'Request',
+      { message: { topic: 'nobody.home', payload: Buffer.from('x'), headers: {} }, timeoutMs: 500 },
+      tracedMetadata(clientSpan)
+    ).then(
+      () => undefined,
+      (e: ServiceError) => e
+    );
+    clientSpan.end();
+    t.is(err?.code, 14, 'no responders: UNAVAILABLE');
+    // a health check between the calls: must not produce a span
+    const health = new GrpcClient(node.grpc, credentials.createInsecure());
+    await new Promise<void>((resolve, reject) =>
+      health.makeUnaryRequest(
+        '/grpc.health.v1.Health/Check',
+        () => Buffer.alloc(0), // HealthCheckRequest { service: "" }
+        (b: Buffer) => b,
+        {},
+        (e: ServiceError | null) => (e ? reject(e) : resolve())
+      )
+    );
+    health.close();
+    // a traced Send after the health check: once its span is in, a health span would be too
+    const after = tracer.startSpan('client Send after health', { kind: SpanKind.CLIENT });
+    await call(
+      clients.messenger,
+      'Send',
+      { message: { topic: 'after.health', payload: Buffer.from('x'), headers: {} } },
+      tracedMetadata(after)
+    );
+    after.end();
+    const traceId = clientSpan.spanContext().traceId;
+    const afterId = after.spanContext().traceId;
+    await receiver.waitFor(
+      spans =>
+        spans.some(s => s.traceId === traceId && s.name === 'messaging.v1.Messenger/Request') &&
+        spans.some(s => s.traceId === afterId && s.name === 'messaging.v1.Messenger/Send')
+    );
+    const server = receiver.spans.find(
+      s => s.traceId === traceId && s.name === 'messaging.v1.Messenger/Request'
+    )!;
+    t.is(server.kind, OtlpSpanKind.SERVER);
+    t.like(server.attributes, {
+      'rpc.system': 'grpc',
+      'rpc.service': 'messaging.v1.Messenger',
+      'rpc.method': 'Request',
+      'rpc.grpc.status_code': 14,
+    });
+    t.is(server.status.code, 2, 'UNAVAILABLE is a server error: span status ERROR');
+    t.regex(server.status.message, /no responders/);
+    t.false(
+      receiver.spans.some(s => s.name.includes('grpc.health')),
+      'health checks are not traced'
+    );
+  }
+);
