@@ -247,7 +247,9 @@ export interface ProcessInit {
  * processing is the hand-over to the stream.
  */
 export function traceDelivery<M extends TracedMessage>(msg: M, init: ProcessInit): M {
-  if (!enabled || !hasTraceContext(msg.headers)) return msg;
+  // An unsampled trace records nothing below it: the delivery keeps the headers it has
+  // (most traces under ratio sampling; this runs once per delivery).
+  if (!enabled || !sampledTraceContext(msg.headers)) return msg;
   const parent = extractContext(msg.headers);
   const attributes = baseAttributes(msg, 'process', 'process');
   attributes['meshwire.source_peer.id'] = init.sourcePeer;
@@ -339,6 +341,17 @@ export function startRespondSpan(reply: TracedMessage, localPeer: string): Span 
 /** True when the headers carry a W3C trace context. */
 export function hasTraceContext(headers: Record<string, string> | undefined): boolean {
   return headers !== undefined && typeof headers.traceparent === 'string';
+}
+
+/**
+ * True when the headers carry a W3C traceparent whose sampled flag is set (the last
+ * field, "-01"; version 00 is 55 characters, later versions may append fields).
+ */
+export function sampledTraceContext(headers: Record<string, string> | undefined): boolean {
+  const tp = headers?.traceparent;
+  if (typeof tp !== 'string' || tp.length < 55) return false;
+  const flags = parseInt(tp.slice(53, 55), 16);
+  return (flags & 1) === 1;
 }
 
 /** Ends a span, marking it as an error when `err` is given. Accepts undefined (tracing off). */

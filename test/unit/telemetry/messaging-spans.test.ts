@@ -227,3 +227,22 @@ test.serial('logs inside a span carry trace_id and span_id, child loggers too', 
   }
   t.is(lines[2].component, 'dispatch');
 });
+
+test.serial('process span: only for sampled traces; an unsampled delivery keeps its headers', t => {
+  const init = { subscriptionId: 's1', queueGroup: '', sourcePeer: 'a', request: false };
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const unsampled = msg({ headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-00`, x: '1' } });
+  t.is(traceDelivery(unsampled, init), unsampled, 'same message, no new context');
+  t.is(unsampled.headers.traceparent, `00-${traceId}-00f067aa0ba902b7-00`);
+  const sampled = msg({ headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+  const out = traceDelivery(sampled, init);
+  t.not(out, sampled);
+  t.is(traceIdOf(out.headers.traceparent), traceId, 'same trace');
+  t.not(
+    spanIdOf(out.headers.traceparent),
+    '00f067aa0ba902b7',
+    'the process span is the parent now'
+  );
+  t.is(finished('process orders.created').parentSpanContext?.spanId, '00f067aa0ba902b7');
+  t.is(exporter.getFinishedSpans().length, 1, 'no span for the unsampled delivery');
+});
