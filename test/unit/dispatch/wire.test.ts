@@ -267,3 +267,41 @@ test('property: dedup catches every repeat within the last window/2 ids and neve
   );
   t.pass();
 });
+
+test('property: dedup remembers exactly the last `window` ids per origin (growth and eviction)', t => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 300 }).chain(window =>
+        fc.tuple(
+          fc.constant(window),
+          // ids from a space about twice the window: the table stays full, evictions
+          // happen all the time, and most lookups are repeats
+          fc.array(fc.tuple(fc.constantFrom('a', 'b'), fc.nat(2 * window + 2)), {
+            minLength: 200,
+            maxLength: 3000,
+          })
+        )
+      ),
+      ([window, seq]) => {
+        const w = new DedupWindow(window);
+        const model = new Map<string, string[]>([
+          ['a', []],
+          ['b', []],
+        ]);
+        for (const [origin, n] of seq) {
+          const id = `id-${n}`;
+          const remembered = model.get(origin)!;
+          const expected = !remembered.includes(id);
+          if (w.firstSeen(origin, id) !== expected) return false;
+          if (expected) {
+            remembered.push(id);
+            if (remembered.length > window) remembered.shift();
+          }
+        }
+        return true;
+      }
+    ),
+    { numRuns: 200 }
+  );
+  t.pass();
+});
