@@ -27,6 +27,7 @@ import { publishRun } from '../common/results';
 import { Nats } from '../local/anchors';
 import { Meshwire } from '../local/meshwire';
 import type { Scenario, System, Timing } from '../local/scenario';
+import { warmUpRound } from '../local/scenario';
 import {
   createNamespace,
   deleteNamespace,
@@ -128,14 +129,7 @@ async function runRounds(
     for (const r of starts) if (r.status === 'rejected') throw r.reason;
     beforeRounds();
     const scenarios: Scenario[] = systems.flatMap(s => s.scenarios().filter(wanted));
-    // One discarded round first: fresh Node processes reach JIT steady state only after
-    // a few thousand calls (as in bench-local).
-    if (!opts.smoke) {
-      for (const sc of scenarios) {
-        await sc.run(opts.timing);
-        log(`warm-up round ${sc.name} (discarded)`);
-      }
-    }
+    if (!opts.smoke) await warmUpRound(scenarios, opts.timing, log);
     for (let round = 1; round <= opts.runs; round++) {
       for (const sc of scenarios) {
         const figures = await sc.run(opts.timing);

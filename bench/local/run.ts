@@ -19,6 +19,7 @@ import { GrpcFloor, Nats } from './anchors';
 import { Meshwire, profileMeshwire } from './meshwire';
 import { computeRatios, renderSection, RATIOS, targetMet } from './report';
 import type { Scenario, System, Timing } from './scenario';
+import { warmUpRound } from './scenario';
 import { tuneRuntime } from '../../src/common/runtime';
 
 const log = (s: string): void =>
@@ -100,15 +101,7 @@ async function main(): Promise<void> {
     }
     const scenarios = active.flatMap(s => s.scenarios()).filter(wanted);
     if (scenarios.length === 0) throw new Error(`no scenario matches --only ${opts.only}`);
-    // One discarded round first: the JIT of a fresh Node process (the meshwire node, the
-    // grpc-js floor, every client) needs a few thousand calls to reach steady state; the
-    // first measured round otherwise reports start-up (seen: 2.9 ms then 1.5, 1.3 ms).
-    if (!opts.smoke) {
-      for (const sc of scenarios) {
-        await sc.run(opts.timing);
-        log(`warm-up round ${sc.name} (discarded)`);
-      }
-    }
+    if (!opts.smoke) await warmUpRound(scenarios, opts.timing, log);
     // Interleaved: every scenario once per round, so drift hits every system alike.
     for (let round = 1; round <= opts.runs; round++) {
       for (const sc of scenarios) {

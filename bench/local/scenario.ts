@@ -28,6 +28,22 @@ export interface System {
 /** Upper bounds of every load loop, whatever the timing (a loop also ends on time). */
 export const MAX_OPS = 5_000_000;
 
+/**
+ * One discarded run of every scenario: a fresh Node process (the meshwire node, the
+ * grpc-js floor, every client) reaches JIT steady state only after a few thousand calls,
+ * and a first measured round would report start-up (seen: 2.9 ms, then 1.5 and 1.3 ms).
+ */
+export async function warmUpRound(
+  scenarios: Scenario[],
+  t: Timing,
+  log: (line: string) => void
+): Promise<void> {
+  for (const sc of scenarios) {
+    await sc.run(t);
+    log(`warm-up round ${sc.name} (discarded)`);
+  }
+}
+
 /** Fails loudly when a loop saw errors, so a broken scenario is not reported as a figure. */
 export function checkErrors(name: string, r: LatencyResult | ThroughputResult): void {
   if (r.errors > 0) {

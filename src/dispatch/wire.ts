@@ -208,7 +208,8 @@ export function encodeMessageBody(
 const BATCH_COUNT_ROOM = 3;
 
 /**
- * Builds a MESSAGE_BATCH body (the encodeBatch format) by writing each message straight
+ * Builds a MESSAGE_BATCH body (varint count, then each body as varint length + bytes;
+ * decodeBatch reads it) by writing each message straight
  * into one buffer: no per-message Buffer and no second copy when the batch is sent.
  */
 export class BatchEncoder {
@@ -366,19 +367,6 @@ export function encodeCount(n: number): Buffer {
 export function decodeCount(body: Buffer): number {
   if (body.length === 0) return 0;
   return new Reader(body).varint();
-}
-
-/** Joins encoded message bodies (with inline headers) into one MESSAGE_BATCH body. */
-export function encodeBatch(items: Buffer[], totalBytes: number): Buffer {
-  let size = varintSize(items.length);
-  for (const it of items) size += varintSize(it.length);
-  const buf = Buffer.allocUnsafe(size + totalBytes);
-  let pos = writeVarint(buf, 0, items.length);
-  for (const it of items) {
-    pos = writeVarint(buf, pos, it.length);
-    pos += it.copy(buf, pos);
-  }
-  return buf;
 }
 
 /** Splits a MESSAGE_BATCH body into its message bodies (views, no copies). */

@@ -139,7 +139,7 @@ export class RudpSocket extends EventEmitter {
   private readonly byInitial = new Map<string, Entry>();
   private readonly byRemoteCid = new Map<string, Entry>();
   private readonly dirty = new Set<Entry>();
-  private lastEntry: { cid: Buffer; entry: Entry } | null = null;
+  private lastEntry: Entry | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private readonly drops = new DropCounter<SocketDropReason>();
   private readonly closedDrops = new DropCounter();
@@ -412,13 +412,13 @@ export class RudpSocket extends EventEmitter {
   private entryFor(d: Buffer): Entry | undefined {
     const last = this.lastEntry;
     if (last) {
-      const cid = last.cid;
+      const cid = last.engine.localCid;
       let i = 0;
       while (i < CID_LENGTH && cid[i] === d[1 + i]) i++;
-      if (i === CID_LENGTH) return last.entry;
+      if (i === CID_LENGTH) return last;
     }
     const entry = this.byCid.get(cidKey(d, 1));
-    if (entry) this.lastEntry = { cid: entry.engine.localCid, entry };
+    if (entry) this.lastEntry = entry;
     return entry;
   }
 
@@ -543,7 +543,7 @@ export class RudpSocket extends EventEmitter {
   }
 
   private remove(e: Entry): void {
-    if (this.lastEntry?.entry === e) this.lastEntry = null;
+    if (this.lastEntry === e) this.lastEntry = null;
     e.timer?.cancel();
     e.timer = null;
     this.dirty.delete(e);
