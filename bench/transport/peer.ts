@@ -70,7 +70,11 @@ async function recv(kind: string, port: number, maxSeconds: number): Promise<voi
       c.on('data', (d: Buffer) => count(d.length));
       c.on('end', () => {
         const stats = c.stats();
-        const finish = (): void => done({ stats, socket: sock.stats() });
+        // a moment after 'close' before exiting, so our CLOSE leaves and the sender's
+        // close completes (the figures are already taken)
+        const finish = (): void => {
+          setTimeout(() => done({ stats, socket: sock.stats() }), 100);
+        };
         // finish our direction too, so the sender's close completes before we exit
         c.end();
         c.once('close', finish);

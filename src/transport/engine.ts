@@ -31,7 +31,13 @@ import {
   parseHandshake,
   verifyReset,
 } from './packet-protection';
-import type { AeadAlgorithm, ClusterKeys, ConnectionKeys, InitialInfo } from './packet-protection';
+import type {
+  AeadAlgorithm,
+  AeadBackend,
+  ClusterKeys,
+  ConnectionKeys,
+  InitialInfo,
+} from './packet-protection';
 import { ReceiveBuffer } from './receive-buffer';
 import { RttEstimator } from './rtt-estimator';
 import { SendBuffer } from './send-buffer';
@@ -80,6 +86,7 @@ export interface EngineInit {
   localCid: Buffer;
   clusterKeys: ClusterKeys;
   aead: AeadAlgorithm;
+  aeadBackend: AeadBackend;
   /** Our transport parameters (max datagram size, receive window, idle timeout, ack delay). */
   params: TransportParams;
   congestion: CongestionAlgorithm;
@@ -169,7 +176,6 @@ export class RudpEngine implements FrameSink {
   private readonly sendBuf = new SendBuffer();
   private readonly recvBuf: ReceiveBuffer;
   private readonly plan = newPacketPlan();
-  private scratch: Buffer;
   private nextPn = 0;
   private peerMaxData = 0;
 
@@ -267,7 +273,6 @@ export class RudpEngine implements FrameSink {
       maxDatagramSize: this.maxDatagramSize,
     });
     this.pacer = new Pacer(this.maxDatagramSize);
-    this.scratch = Buffer.allocUnsafe(this.maxDatagramSize);
     this.clientNonce = Buffer.alloc(NONCE_LENGTH);
     this.lastActivity = now;
     this.lastSend = now;
@@ -315,6 +320,7 @@ export class RudpEngine implements FrameSink {
     e.keys = deriveConnectionKeys(
       init.clusterKeys.secret,
       init.aead,
+      init.aeadBackend,
       false,
       initial.clientCid,
       init.localCid,
@@ -344,7 +350,6 @@ export class RudpEngine implements FrameSink {
       this.maxDatagramSize = mds;
       this.cc = createCongestionController(this.init.congestion, { maxDatagramSize: mds });
       this.pacer = new Pacer(mds);
-      this.scratch = Buffer.allocUnsafe(mds);
     }
     if (p.idleTimeoutMs > 0)
       this.idleTimeoutMs = Math.min(this.idleTimeoutMs || Infinity, p.idleTimeoutMs);
@@ -463,6 +468,7 @@ export class RudpEngine implements FrameSink {
     this.keys = deriveConnectionKeys(
       this.init.clusterKeys.secret,
       this.init.aead,
+      this.init.aeadBackend,
       true,
       this.localCid,
       hs.serverCid,
@@ -967,8 +973,9 @@ export class RudpEngine implements FrameSink {
       this.state = 'closed';
       return;
     }
-    const buf = this.scratch;
-    let pos = 0;
+    // frames are written straight into the datagram, after its header, and sealed in place
+    const buf = Buffer.allocUnsafe(this.maxDatagramSize);
+    let pos = DATA_HEADER_LENGTH;
     let ackEliciting = false;
     let hasMaxData = false;
     if (withControl) {
@@ -1006,17 +1013,16 @@ export class RudpEngine implements FrameSink {
       if (retx) this.retransmissions++;
       ackEliciting = true;
     }
-    if (pos === 0) return;
-    if (DATA_HEADER_LENGTH + pos + TAG_LENGTH > this.amplificationBudget()) {
+    if (pos === DATA_HEADER_LENGTH) return;
+    const size = pos + TAG_LENGTH;
+    if (size > this.amplificationBudget()) {
       // RFC 9000 §8.1: not before the peer's address is validated
       this.drops.add('amplification');
       return;
     }
     const pn = this.nextPn++;
-    const header = Buffer.allocUnsafe(DATA_HEADER_LENGTH);
-    writeDataHeader(header, this.remoteCid as Buffer, pn);
-    const [ct, tag] = (this.keys as ConnectionKeys).send.seal(header, pn, buf.subarray(0, pos));
-    const size = DATA_HEADER_LENGTH + ct.length + TAG_LENGTH;
+    writeDataHeader(buf, this.remoteCid as Buffer, pn);
+    (this.keys as ConnectionKeys).send.seal(buf, DATA_HEADER_LENGTH, pos - DATA_HEADER_LENGTH, pn);
     const p = new SentPacket();
     p.pn = pn;
     p.timeSent = now;
@@ -1043,7 +1049,7 @@ export class RudpEngine implements FrameSink {
     this.packetsSent++;
     this.bytesSent += size;
     this.lastSend = now;
-    this.emit([header, ct, tag]);
+    this.emit([buf.subarray(0, size)]);
   }
 
   private sendClose(code: number, reason: string, now: number): void {
@@ -1055,25 +1061,26 @@ export class RudpEngine implements FrameSink {
       reason: reason.slice(0, MAX_CLOSE_REASON_BYTES),
     };
     const buf = Buffer.allocUnsafe(this.maxDatagramSize);
-    let pos = 0;
+    const H = DATA_HEADER_LENGTH;
+    let pos = H;
     if (this.acks.hasNewAcks()) pos = this.acks.writeFrame(buf, pos, now);
-    if (pos + CLOSE_FRAME_OVERHEAD + Buffer.byteLength(frame.reason) > this.maxDatagramSize - 29)
-      pos = 0;
+    // the ACK makes way when the CLOSE (with its reason) would not fit beside it
+    const closeLength = CLOSE_FRAME_OVERHEAD + Buffer.byteLength(frame.reason);
+    if (pos + closeLength > this.maxDatagramSize - TAG_LENGTH) pos = H;
     pos = writeCloseFrame(buf, pos, frame);
     const pn = this.nextPn++;
-    const header = Buffer.allocUnsafe(DATA_HEADER_LENGTH);
-    writeDataHeader(header, this.remoteCid, pn);
-    const [ct, tag] = this.keys.send.seal(header, pn, buf.subarray(0, pos));
+    writeDataHeader(buf, this.remoteCid, pn);
+    this.keys.send.seal(buf, H, pos - H, pn);
     // record it so packet numbers stay consecutive in the history
     const p = new SentPacket();
     p.pn = pn;
     p.timeSent = now;
-    p.size = DATA_HEADER_LENGTH + ct.length + TAG_LENGTH;
+    p.size = pos + TAG_LENGTH;
     p.state = PacketState.Acked;
     this.sent.add(p);
     this.closePn = pn;
     this.closeResendAt = now + this.rtt.pto(this.peerMaxAckDelayMs, 0);
-    this.closePacket = [header, ct, tag];
+    this.closePacket = [buf.subarray(0, p.size)];
     this.packetsSent++;
     this.bytesSent += p.size;
     this.emit(this.closePacket);

@@ -33,6 +33,7 @@ export class RudpConnection extends Duplex {
   private pendingWrite: ((err?: Error | null) => void) | null = null;
   private readEnded = false;
   private engineClosed = false;
+  private quietAbort: { code: number; reason: string } | null = null;
 
   /** @internal created by RudpSocket */
   constructor(
@@ -143,12 +144,24 @@ export class RudpConnection extends Duplex {
       this.host.kick();
     } else if (!this.engineClosed) {
       this.engineClosed = true;
+      const quiet = this.quietAbort;
       const code =
-        (err as CodedError | null)?.closeCode ?? (err ? CloseCode.APPLICATION : CloseCode.NO_ERROR);
-      this.engine.abort(code, err ? err.message : 'destroyed', err, this.host.now());
+        (err as CodedError | null)?.closeCode ??
+        (err ? CloseCode.APPLICATION : (quiet?.code ?? CloseCode.NO_ERROR));
+      const reason = err ? err.message : (quiet?.reason ?? 'destroyed');
+      this.engine.abort(code, reason, err, this.host.now());
       this.host.kick();
     }
     cb(err);
+  }
+
+  /**
+   * @internal Ends the connection at once, with no 'error' here, while the peer gets a
+   * CLOSE with this code and reason (an error there: its stream did not end by itself).
+   */
+  abortQuietly(code: number, reason: string): void {
+    this.quietAbort = { code, reason };
+    this.destroy();
   }
 
   /** Graceful close: everything written is delivered and acknowledged, then CLOSE. */

@@ -30,10 +30,17 @@ import {
 } from './constants';
 import type { CongestionAlgorithm } from './congestion';
 import type { DatagramSocket, RemoteInfo } from './datagram-socket';
-import { RudpEngine } from './engine';
+import { CloseCode, RudpEngine } from './engine';
 import type { EngineInit } from './engine';
-import { ClusterKeys, DEFAULT_AEAD, buildReset, parseInitial } from './packet-protection';
-import type { AeadAlgorithm } from './packet-protection';
+import {
+  AEAD_BACKEND_PREFERENCES,
+  ClusterKeys,
+  DEFAULT_AEAD,
+  buildReset,
+  parseInitial,
+  selectAeadBackend,
+} from './packet-protection';
+import type { AeadAlgorithm, AeadBackend, AeadBackendPreference } from './packet-protection';
 import { RudpConnection } from './rudp-connection';
 import { UdpDriver } from './udp-driver';
 import {
@@ -73,6 +80,11 @@ export interface RudpSocketInit {
   highWaterMark?: number;
   /** @default 'chacha20-poly1305' */
   aead?: AeadAlgorithm;
+  /**
+   * Which implementation runs the AEAD (same wire format either way); `libsodium` needs the
+   * optional package sodium-native. @default 'auto'
+   */
+  aeadBackend?: AeadBackendPreference;
   /** @default 2 */
   maxAckDelayMs?: number;
   /** @default 4096 */
@@ -108,6 +120,9 @@ export interface SocketStats {
   bytesReceived: number;
   bytesSent: number;
   statelessResetsSent: number;
+  /** The AEAD and the implementation that runs it. */
+  aead: AeadAlgorithm;
+  aeadBackend: AeadBackend;
   /** Socket-level drops plus the drops of every connection (live and closed). */
   drops: Record<string, number>;
 }
@@ -135,6 +150,7 @@ const MAX_IMMEDIATE_TURNS = 1000;
 export class RudpSocket extends EventEmitter {
   private readonly clock: Clock;
   private readonly keys: ClusterKeys;
+  private readonly aeadBackend: AeadBackend;
   private readonly byCid = new Map<string, Entry>();
   private readonly byInitial = new Map<string, Entry>();
   private readonly byRemoteCid = new Map<string, Entry>();
@@ -193,6 +209,7 @@ export class RudpSocket extends EventEmitter {
       else process.emitWarning(msg, { code: 'MESHWIRE_DEV_SECRET' });
     }
     this.keys = new ClusterKeys(init.secret ?? DEVELOPMENT_SECRET);
+    this.aeadBackend = selectAeadBackend(this.cfg.aead, init.aeadBackend);
     sock.onMessage((msg, from) => this.onDatagram(msg, from));
   }
 
@@ -214,6 +231,7 @@ export class RudpSocket extends EventEmitter {
       localCid: this.newCid(),
       clusterKeys: this.keys,
       aead: this.cfg.aead,
+      aeadBackend: this.aeadBackend,
       params: {
         maxDatagramSize: this.cfg.maxDatagramSize,
         initialMaxData: this.cfg.receiveWindowBytes,
@@ -574,6 +592,8 @@ export class RudpSocket extends EventEmitter {
       bytesReceived: this.bytesReceived,
       bytesSent: this.bytesSent,
       statelessResetsSent: this.resetsSent,
+      aead: this.cfg.aead,
+      aeadBackend: this.aeadBackend,
       drops: drops.snapshot(),
     };
   }
@@ -583,10 +603,15 @@ export class RudpSocket extends EventEmitter {
     if (this.closed) return;
     for (const e of [...this.byCid.values()]) {
       if (e.conn && !e.conn.destroyed) {
-        // 'close' without 'error' locally; the peer gets a CLOSE
-        e.conn.destroy();
+        // 'close' without 'error' locally; the peer gets a CLOSE it reports as an error
+        e.conn.abortQuietly(CloseCode.APPLICATION, 'socket closed');
       } else if (!e.engine.isClosed()) {
-        e.engine.abort(0, 'socket closed', new UnavailableError('socket closed'), this.clock.now());
+        e.engine.abort(
+          CloseCode.APPLICATION,
+          'socket closed',
+          new UnavailableError('socket closed'),
+          this.clock.now()
+        );
       }
       this.remove(e);
     }
@@ -622,5 +647,16 @@ function validate(init: RudpSocketInit): void {
   }
   if (init.congestion !== undefined && !['bbr', 'cubic', 'newreno'].includes(init.congestion)) {
     throw new InvalidArgumentError("congestion must be 'bbr', 'cubic' or 'newreno'");
+  }
+  const backend = init.aeadBackend;
+  if (backend !== undefined && !AEAD_BACKEND_PREFERENCES.includes(backend)) {
+    throw new InvalidArgumentError(
+      `aeadBackend must be one of ${AEAD_BACKEND_PREFERENCES.join(', ')}`
+    );
+  }
+  try {
+    selectAeadBackend(init.aead ?? DEFAULT_AEAD, backend);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
   }
 }

@@ -61,6 +61,8 @@ export class UdpDriver implements DatagramSocket {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    return new Promise(resolve => this.sock.close(() => resolve()));
+    // node:dgram resolves the address of each send on the next tick: closing at once would
+    // drop the last datagrams (the CLOSE frames that tell peers we are gone)
+    return new Promise(resolve => setImmediate(() => this.sock.close(() => resolve())));
   }
 }

@@ -183,7 +183,8 @@ export class VirtualNetwork {
     }
     const copies = c.duplicateRate > 0 && this.rnd() < c.duplicateRate ? 2 : 1;
     for (let k = 0; k < copies; k++) {
-      let d = data;
+      // each delivery gets its own bytes, as from a real socket (receivers decrypt in place)
+      let d = k === 0 ? data : Buffer.from(data);
       if (c.corruptRate > 0 && this.rnd() < c.corruptRate) {
         d = Buffer.from(data);
         const i = Math.floor(this.rnd() * d.length);

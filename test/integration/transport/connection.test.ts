@@ -80,15 +80,34 @@ for (const direction of ['client->server', 'server->client'] as const) {
 }
 
 test('idle timeout closes the connection with an error when the peer vanishes', async t => {
-  const server = await RudpSocket.bind({ secret: SECRET, idleTimeoutMs: 300 });
+  const tap = await TapSocket.bind();
+  const server = await RudpSocket.bind({ secret: SECRET, idleTimeoutMs: 300, socket: tap });
   const client = await RudpSocket.bind({ secret: SECRET, idleTimeoutMs: 300 });
   const conn = await client.connect(server.address(), { timeoutMs: 2000 });
   const errored = once(conn, 'error');
   // the server disappears without a word (no CLOSE, no reset: its port is gone)
+  tap.dropSend = () => true;
   await server.close();
   const [err] = (await errored) as [Error];
   t.is(err.name, 'UnavailableError');
   t.regex(err.message, /idle/);
+  await client.close();
+});
+
+test('closing a socket tells its peers at once: their connections end with the reason, no idle wait', async t => {
+  const server = await RudpSocket.bind({ secret: SECRET, idleTimeoutMs: 60_000 });
+  const client = await RudpSocket.bind({ secret: SECRET, idleTimeoutMs: 60_000 });
+  const accepted = once(server, 'connection');
+  const conn = await client.connect(server.address(), { timeoutMs: 2000 });
+  await accepted;
+  const errored = once(conn, 'error');
+  const start = Date.now();
+  // the last datagrams (CLOSE frames) must leave before the UDP socket is closed
+  await server.close();
+  const [err] = (await errored) as [Error];
+  t.is(err.name, 'ConnectionClosedError');
+  t.regex(err.message, /closed by peer: socket closed/);
+  t.true(Date.now() - start < 5000, 'far sooner than the 60 s idle timeout');
   await client.close();
 });
 
@@ -112,10 +131,13 @@ test('keepalive holds an idle connection open past the idle timeout', async t =>
 });
 
 test('a restarted peer is detected by stateless reset, fast', async t => {
-  const server = await RudpSocket.bind({ secret: SECRET });
+  const tap = await TapSocket.bind();
+  const server = await RudpSocket.bind({ secret: SECRET, socket: tap });
   const { port } = server.address();
   const client = await RudpSocket.bind({ secret: SECRET, idleTimeoutMs: 60_000 });
   const conn = await client.connect(server.address(), { timeoutMs: 2000 });
+  // a crash: the server's process is gone without a CLOSE
+  tap.dropSend = () => true;
   await server.close();
   const restarted = await RudpSocket.bind({ secret: SECRET, port });
   const errored = once(conn, 'error');

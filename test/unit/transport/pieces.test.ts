@@ -15,7 +15,13 @@ import {
   deriveConnectionKeys,
   parseHandshake,
   parseInitial,
+  selectAeadBackend,
   verifyReset,
+} from '../../../src/transport/packet-protection';
+import type {
+  AeadAlgorithm,
+  AeadBackend,
+  DirectionKey,
 } from '../../../src/transport/packet-protection';
 import {
   STREAM_FRAME_OVERHEAD,
@@ -27,6 +33,17 @@ import {
   writeStreamFrameHeader,
 } from '../../../src/transport/wire';
 import type { AckFrame, CloseFrame } from '../../../src/transport/wire';
+import { DATA_HEADER_LENGTH, TAG_LENGTH } from '../../../src/transport/wire';
+
+/** A DATA packet as the engine builds it: header | frames sealed in place | tag. */
+function sealPacket(key: DirectionKey, dcid: Buffer, pn: number, plain: string | Buffer): Buffer {
+  const body = Buffer.from(plain);
+  const packet = Buffer.alloc(DATA_HEADER_LENGTH + body.length + TAG_LENGTH);
+  writeDataHeader(packet, dcid, pn);
+  body.copy(packet, DATA_HEADER_LENGTH);
+  key.seal(packet, DATA_HEADER_LENGTH, body.length, pn);
+  return packet;
+}
 
 test('frames: decode(encode(x)) = x for every frame type', t => {
   fc.assert(
@@ -127,6 +144,7 @@ test('handshake, keys and reset tokens: authenticated with the cluster secret', 
   const c = deriveConnectionKeys(
     keys.secret,
     'chacha20-poly1305',
+    'node:crypto',
     true,
     clientCid,
     serverCid,
@@ -136,19 +154,17 @@ test('handshake, keys and reset tokens: authenticated with the cluster secret', 
   const s = deriveConnectionKeys(
     keys.secret,
     'chacha20-poly1305',
+    'node:crypto',
     false,
     clientCid,
     serverCid,
     clientNonce,
     serverNonce
   );
-  const header = Buffer.alloc(13);
-  writeDataHeader(header, serverCid, 42);
-  const [ct, tag] = c.send.seal(header, 42, Buffer.from('secret payload'));
-  const packet = Buffer.concat([header, ct, tag]);
-  t.is(s.receive.open(packet, 42)?.toString(), 'secret payload');
-  t.is(s.receive.open(packet, 43), null, 'wrong packet number (nonce)');
-  t.is(c.receive.open(packet, 42), null, 'other direction key');
+  const packet = sealPacket(c.send, serverCid, 42, 'secret payload');
+  t.is(s.receive.open(Buffer.from(packet), 42)?.toString(), 'secret payload');
+  t.is(s.receive.open(Buffer.from(packet), 43), null, 'wrong packet number (nonce)');
+  t.is(c.receive.open(Buffer.from(packet), 42), null, 'other direction key');
   const flipped = Buffer.from(packet);
   flipped[15] ^= 0x80;
   t.is(s.receive.open(flipped, 42), null, 'tampered ciphertext');
@@ -156,6 +172,47 @@ test('handshake, keys and reset tokens: authenticated with the cluster secret', 
   t.true(verifyReset(keys, reset, serverCid));
   t.false(verifyReset(other, reset, serverCid));
   t.false(verifyReset(keys, reset, clientCid));
+});
+
+test('AEAD backends: libsodium is picked when installed, and both seal and open each other', t => {
+  // sodium-native is an optional dependency that CI installs; without it 'auto' is node:crypto
+  t.is(selectAeadBackend('chacha20-poly1305'), 'libsodium');
+  t.is(selectAeadBackend('chacha20-poly1305', 'node'), 'node:crypto');
+  t.is(selectAeadBackend('aes-256-gcm'), 'node:crypto', 'AES-256-GCM always runs in node:crypto');
+  t.throws(() => selectAeadBackend('aes-256-gcm', 'libsodium'), { message: /chacha20-poly1305/ });
+  const secret = Buffer.from('a-cluster-secret-value');
+  const cids = [Buffer.alloc(8, 1), Buffer.alloc(8, 2)] as const;
+  const nonces = [Buffer.alloc(16, 3), Buffer.alloc(16, 4)] as const;
+  const keysFor = (alg: AeadAlgorithm, backend: AeadBackend, client: boolean) =>
+    deriveConnectionKeys(secret, alg, backend, client, cids[0], cids[1], nonces[0], nonces[1]);
+  const backends: AeadBackend[] = ['node:crypto', 'libsodium'];
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 0, maxLength: 1500 }),
+      fc.integer({ min: 0, max: 0xffffffff }),
+      fc.constantFrom(...backends),
+      fc.constantFrom(...backends),
+      fc.nat(),
+      (plain, pn, sealer, opener, flip) => {
+        const c = keysFor('chacha20-poly1305', sealer, true);
+        const s = keysFor('chacha20-poly1305', opener, false);
+        const packet = sealPacket(c.send, cids[1], pn, Buffer.from(plain));
+        const opened = s.receive.open(Buffer.from(packet), pn);
+        t.true(opened !== null && opened.equals(Buffer.from(plain)), `${sealer} -> ${opener}`);
+        const tampered = Buffer.from(packet);
+        tampered[flip % tampered.length] ^= 1 + (flip % 255);
+        t.is(s.receive.open(tampered, pn), null, 'any flipped byte, header included, is refused');
+      }
+    ),
+    { numRuns: 200 }
+  );
+  // the same key material under AES-256-GCM (node:crypto) round-trips too
+  const g = keysFor('aes-256-gcm', 'node:crypto', true);
+  const gs = keysFor('aes-256-gcm', 'node:crypto', false);
+  const gp = sealPacket(g.send, cids[1], 7, 'gcm payload');
+  t.is(gs.receive.open(gp, 7)?.toString(), 'gcm payload');
+  t.is(g.send.backend, 'node:crypto');
+  t.is(keysFor('chacha20-poly1305', 'libsodium', true).send.backend, 'libsodium');
 });
 
 test('range set: add merges and counts new members', t => {

@@ -5,7 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { RudpEngine } from '../../../src/transport/engine';
 import type { EngineInit } from '../../../src/transport/engine';
-import { ClusterKeys, parseInitial } from '../../../src/transport/packet-protection';
+import {
+  ClusterKeys,
+  parseInitial,
+  selectAeadBackend,
+} from '../../../src/transport/packet-protection';
 import { VirtualNetwork, seededRandom } from '../../../src/transport/virtual-network';
 import type { LinkConditions } from '../../../src/transport/virtual-network';
 import type { CongestionAlgorithm } from '../../../src/transport/congestion';
@@ -84,6 +88,8 @@ export function simulate(o: SimOptions): SimResult {
     localCid: random(8),
     clusterKeys: role === 'client' ? keys : serverKeys,
     aead: 'chacha20-poly1305',
+    // the two AEAD implementations face each other, so every fault test also checks interop
+    aeadBackend: role === 'client' ? 'node:crypto' : selectAeadBackend('chacha20-poly1305'),
     params: {
       maxDatagramSize: Math.min(1472, o.link?.mtu ?? 1472),
       initialMaxData: o.receiveWindow ?? 1024 * 1024,
