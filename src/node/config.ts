@@ -13,6 +13,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { HostPort } from '../common';
 import { InvalidArgumentError, parseHostPort } from '../common';
+import { AEAD_BACKEND_PREFERENCES } from '../transport';
+import type { AeadBackendPreference } from '../transport';
 
 /** The validated configuration of one node. */
 export interface NodeConfig {
@@ -44,6 +46,8 @@ export interface NodeConfig {
   subscriberBufferSize: number;
   /** Transport congestion controller. @default bbr */
   congestionControl: 'bbr' | 'cubic' | 'newreno';
+  /** Who runs the transport AEAD (same wire format either way). @default auto */
+  aeadBackend: AeadBackendPreference;
   /** pino log level. @default info */
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   tlsCertFile?: string;
@@ -71,8 +75,8 @@ type Kind =
   | 'string'
   | 'file'
   | 'int'
-  | 'logLevel'
-  | 'congestion';
+  /** One of `choices`. */
+  | 'choice';
 
 interface KeySpec {
   key: keyof NodeConfig;
@@ -84,7 +88,11 @@ interface KeySpec {
   default?: string;
   min?: number;
   max?: number;
+  choices?: readonly string[];
 }
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+const CONGESTION = ['bbr', 'cubic', 'newreno'] as const;
 
 /** Every configuration key, in --help order. */
 export const CONFIG_KEYS: readonly KeySpec[] = [
@@ -202,15 +210,27 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     key: 'congestionControl',
     flag: '--congestion-control',
     env: 'MESHWIRE_CONGESTION_CONTROL',
-    kind: 'congestion',
+    kind: 'choice',
+    choices: CONGESTION,
     description: 'transport congestion controller: bbr, cubic or newreno',
     default: 'bbr',
+  },
+  {
+    key: 'aeadBackend',
+    flag: '--aead-backend',
+    env: 'MESHWIRE_AEAD_BACKEND',
+    kind: 'choice',
+    choices: AEAD_BACKEND_PREFERENCES,
+    description:
+      'who runs the transport AEAD: auto (libsodium when sodium-native is installed), libsodium or node (node:crypto)',
+    default: 'auto',
   },
   {
     key: 'logLevel',
     flag: '--log-level',
     env: 'MESHWIRE_LOG_LEVEL',
-    kind: 'logLevel',
+    kind: 'choice',
+    choices: LOG_LEVELS,
     description: 'log level: trace, debug, info, warn, error, fatal or silent',
     default: 'info',
   },
@@ -300,8 +320,6 @@ const CONFIG_FILE_FLAG = '--config';
 const CONFIG_FILE_ENV = 'MESHWIRE_CONFIG';
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-const CONGESTION = ['bbr', 'cubic', 'newreno'] as const;
 
 type Source = 'flag' | 'env' | 'file' | 'default';
 
@@ -418,10 +436,12 @@ function convert(spec: KeySpec, raw: unknown): unknown {
         .max(spec.max ?? Number.MAX_SAFE_INTEGER)
         .parse(n);
     }
-    case 'logLevel':
-      return z.enum(LOG_LEVELS).parse(raw);
-    case 'congestion':
-      return z.enum(CONGESTION).parse(raw);
+    case 'choice': {
+      const choices = spec.choices ?? [];
+      const v = z.string().parse(raw);
+      if (!choices.includes(v)) throw new InvalidArgumentError(`unknown value '${v}'`);
+      return v;
+    }
   }
 }
 
@@ -430,10 +450,8 @@ function allowedText(spec: KeySpec, err: unknown): string {
     switch (spec.kind) {
       case 'int':
         return `an integer from ${spec.min ?? 0} to ${spec.max ?? Number.MAX_SAFE_INTEGER}`;
-      case 'logLevel':
-        return `one of ${LOG_LEVELS.join(', ')}`;
-      case 'congestion':
-        return `one of ${CONGESTION.join(', ')}`;
+      case 'choice':
+        return `one of ${(spec.choices ?? []).join(', ')}`;
       case 'listen':
         return 'an address "host:port" (IPv6 as "[::1]:port")';
       case 'id':

@@ -215,10 +215,22 @@ export class MeshNode {
         port: this.config.peerListen.port,
         secret,
         congestion: this.config.congestionControl,
+        aeadBackend: this.config.aeadBackend,
         idleTimeoutMs: 15_000,
         logger: this.init.logger,
       });
       this.socket = socket;
+      const st = socket.stats();
+      this.init.logger?.info(
+        {
+          component: 'transport',
+          peer_listen: formatHostPort(socket.address()),
+          aead: st.aead,
+          aead_backend: st.aeadBackend,
+          congestion: this.config.congestionControl,
+        },
+        'peer transport bound'
+      );
       // Per-peer transport figures on /metrics while each connection is open.
       const watch = (conn: RudpConnection): RudpConnection => {
         const addr = formatHostPort(conn.remoteAddress);

@@ -30,6 +30,8 @@ test('precedence: flags > environment > file > defaults', t => {
   t.is(cfg.nodeId, 'from-flag');
   t.is(cfg.drainTimeoutMs, 222);
   t.is(cfg.logLevel, 'debug');
+  t.is(cfg.aeadBackend, 'auto');
+  t.is(loadConfig({ argv: [], env: { MESHWIRE_AEAD_BACKEND: 'node' } }).aeadBackend, 'node');
   t.is(cfg.maxMessageBytes, 2048);
 });
 
@@ -58,6 +60,12 @@ const bad: Array<[string, Record<string, string>, string[], RegExp]> = [
     /maxMessageBytes = "0" \(from --max-message-bytes\).*from 1 to/,
   ],
   ['log level', { MESHWIRE_LOG_LEVEL: 'loud' }, [], /logLevel = "loud".*one of trace, debug, info/],
+  [
+    'AEAD backend',
+    {},
+    ['--aead-backend', 'openssl'],
+    /aeadBackend = "openssl" \(from --aead-backend\).*one of auto, libsodium, node/,
+  ],
   ['address', {}, ['--grpc-listen', 'nohost'], /grpcListen = "nohost".*host:port/],
   ['port', {}, ['--peer-listen', '127.0.0.1:70000'], /peerListen.*port must be a number/],
   ['peers', { MESHWIRE_PEERS: 'b' }, [], /peers = "b".*id=host:port/],
