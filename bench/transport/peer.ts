@@ -157,6 +157,8 @@ async function send(
   conn.on('error', () => {
     // the receiver may exit first; the figures come from the receiver
   });
+  // read the (empty) other direction, or 'end', and so 'close', never comes
+  conn.resume();
   await new Promise(r => {
     conn.once('close', r);
     setTimeout(r, 3000).unref();

@@ -3,11 +3,25 @@
  * It implements DatagramSocket for IPv4 and IPv6.
  */
 import { createSocket } from 'node:dgram';
-import type { Socket } from 'node:dgram';
+import type { Socket, SocketOptions } from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP } from 'node:net';
 import type { DatagramSocket, RemoteInfo } from './datagram-socket';
 
 /** Kernel socket buffers we ask for (the kernel caps them at net.core.[rw]mem_max). */
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * node:dgram resolves the address of every send with dns.lookup, which answers even an IP
+ * literal on the next tick: a closure, a tick and a regex per datagram. The transport only
+ * sends to IP literals, so they resolve at once (the send happens inside send()); names
+ * still go to dns.lookup.
+ */
+const literalLookup: NonNullable<SocketOptions['lookup']> = (address, options, callback) => {
+  const family = isIP(address);
+  if (family !== 0) callback(null, address, family);
+  else dnsLookup(address, options, callback);
+};
 
 export class UdpDriver implements DatagramSocket {
   /** Send errors (e.g. ICMP unreachable surfaced as ECONNREFUSED); counted, never thrown. */
@@ -23,7 +37,10 @@ export class UdpDriver implements DatagramSocket {
   }
 
   static bind(host: string, port: number): Promise<UdpDriver> {
-    const sock = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    const sock = createSocket({
+      type: host.includes(':') ? 'udp6' : 'udp4',
+      lookup: literalLookup,
+    });
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
       sock.once('error', onError);
