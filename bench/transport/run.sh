@@ -8,7 +8,7 @@ PEER=dist/bench/transport/peer.js
 MAX_BYTES=${MAX_BYTES:-268435456}
 MAX_SECONDS=${MAX_SECONDS:-10}
 # Runs per scenario; the report takes the median (this shared VM's speed varies by +-20%).
-REPEAT=${REPEAT:-3}
+REPEAT=${REPEAT:-5}
 OUT=$(mktemp /tmp/mwbench.XXXXXX.jsonl)
 NAMESPACES=()
 # nftables by absolute path: under npm, node_modules/.bin/nft (from @vercel/nft) shadows it

@@ -628,6 +628,13 @@ export class RudpEngine implements FrameSink {
     if (this.closePacket && this.closeResends++ < MAX_CLOSE_RESENDS) this.emit(this.closePacket);
   }
 
+  private readonly onSpuriousLoss = (p: SentPacket): void => {
+    this.spuriousRetransmissions++;
+    // reordering, not loss: tolerate deeper reordering from now on (RFC 9002 §6.1.1)
+    this.sent.packetThreshold = Math.min(MAX_PACKET_THRESHOLD, this.sent.packetThreshold + 1);
+    this.ackFrames(p);
+  };
+
   private processAck(ack: AckFrame, now: number): void {
     const sent = this.sent;
     const ranges = ack.ranges;
@@ -649,20 +656,7 @@ export class RudpEngine implements FrameSink {
       return;
     }
     // spurious retransmissions: lost packets acknowledged after all
-    if (sent.recentlyLost.size > 0) {
-      for (const [pn, p] of sent.recentlyLost) {
-        for (let k = 0; k < ranges.length; k += 2) {
-          if (pn <= ranges[k] && pn >= ranges[k + 1]) {
-            this.spuriousRetransmissions++;
-            // reordering, not loss: tolerate deeper reordering from now on (RFC 9002 §6.1.1)
-            sent.packetThreshold = Math.min(MAX_PACKET_THRESHOLD, sent.packetThreshold + 1);
-            sent.recentlyLost.delete(pn);
-            this.ackFrames(p);
-            break;
-          }
-        }
-      }
-    }
+    sent.recentlyLost.takeAcked(ranges, this.onSpuriousLoss);
     for (let k = 0; k < ranges.length; k += 2) {
       const hi = Math.min(ranges[k], top);
       const lo = Math.max(ranges[k + 1], floor);

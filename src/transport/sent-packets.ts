@@ -31,6 +31,59 @@ export class SentPacket {
 const EMPTY: number[] = [];
 const LOST_MEMORY = 256;
 
+/**
+ * Packets recently declared lost, sorted by packet number, at most `capacity` (the oldest
+ * are forgotten). An ACK that covers one of them reveals a spurious retransmission; the
+ * check is a binary search per ACK range, not a scan of every remembered packet per ACK
+ * (which was the sender's largest extra cost under 1% loss).
+ */
+export class LostPacketMemory {
+  private readonly pkts: SentPacket[] = [];
+
+  constructor(private readonly capacity = LOST_MEMORY) {}
+
+  get size(): number {
+    return this.pkts.length;
+  }
+
+  add(p: SentPacket): void {
+    const a = this.pkts;
+    if (a.length === 0 || a[a.length - 1].pn < p.pn) a.push(p);
+    else a.splice(this.lowerBound(p.pn), 0, p);
+    if (a.length > this.capacity) a.shift();
+  }
+
+  /**
+   * Removes and passes to `onFound` every remembered packet inside an ACK range; `ranges`
+   * is [largest, smallest, largest, smallest, ...] as in an ACK frame.
+   */
+  takeAcked(ranges: readonly number[], onFound: (p: SentPacket) => void): void {
+    const a = this.pkts;
+    if (a.length === 0) return;
+    for (let k = 0; k < ranges.length; k += 2) {
+      const hi = ranges[k];
+      const i = this.lowerBound(ranges[k + 1]);
+      let end = i;
+      while (end < a.length && a[end].pn <= hi) end++;
+      if (end === i) continue;
+      const found = a.splice(i, end - i);
+      for (const p of found) onFound(p);
+    }
+  }
+
+  private lowerBound(pn: number): number {
+    const a = this.pkts;
+    let lo = 0;
+    let hi = a.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (a[mid].pn < pn) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
 export class SentPackets {
   private q: SentPacket[] = [];
   private head = 0;
@@ -44,8 +97,8 @@ export class SentPackets {
   packetThreshold = PACKET_THRESHOLD;
   /** Set by detectLost: its losses amount to persistent congestion (RFC 9002 §7.6). */
   persistentCongestion = false;
-  /** Recently lost packets by number, oldest first (insertion order). */
-  readonly recentlyLost = new Map<number, SentPacket>();
+  /** Recently lost packets, for spotting spurious retransmissions. */
+  readonly recentlyLost = new LostPacketMemory();
 
   add(p: SentPacket): void {
     if (p.pn !== this.nextPn) throw new Error('packet numbers must be consecutive');
@@ -83,13 +136,7 @@ export class SentPackets {
   markLost(p: SentPacket): void {
     p.state = PacketState.Lost;
     this.removeFromFlight(p);
-    if (p.ackEliciting) {
-      this.recentlyLost.set(p.pn, p);
-      if (this.recentlyLost.size > LOST_MEMORY) {
-        const first = this.recentlyLost.keys().next().value as number;
-        this.recentlyLost.delete(first);
-      }
-    }
+    if (p.ackEliciting) this.recentlyLost.add(p);
   }
 
   /** Drops resolved packets from the front of the deque. */

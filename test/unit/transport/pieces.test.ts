@@ -5,7 +5,7 @@ import { RangeSet } from '../../../src/transport/range-set';
 import { SendBuffer } from '../../../src/transport/send-buffer';
 import { ReceiveBuffer } from '../../../src/transport/receive-buffer';
 import { newPacketPlan, packetize } from '../../../src/transport/packetizer';
-import { SentPacket, SentPackets } from '../../../src/transport/sent-packets';
+import { LostPacketMemory, SentPacket, SentPackets } from '../../../src/transport/sent-packets';
 import type { PacketizerContext } from '../../../src/transport/packetizer';
 import {
   ClusterKeys,
@@ -213,6 +213,56 @@ test('AEAD backends: libsodium is picked when installed, and both seal and open 
   t.is(gs.receive.open(gp, 7)?.toString(), 'gcm payload');
   t.is(g.send.backend, 'node:crypto');
   t.is(keysFor('chacha20-poly1305', 'libsodium', true).send.backend, 'libsodium');
+});
+
+test('lost packet memory: an ACK range finds exactly the remembered packets inside it', t => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: 500 }), { maxLength: 80 }),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 520 }), fc.integer({ min: 0, max: 40 })), {
+        maxLength: 6,
+      }),
+      (lostPns, rawRanges) => {
+        const capacity = 32;
+        const mem = new LostPacketMemory(capacity);
+        let model: number[] = [];
+        for (const pn of new Set(lostPns)) {
+          const p = new SentPacket();
+          p.pn = pn;
+          mem.add(p);
+          model.push(pn);
+          model.sort((a, b) => a - b);
+          if (model.length > capacity) model.shift();
+        }
+        t.is(mem.size, model.length);
+        // disjoint, descending ranges as in an ACK frame
+        const ranges: number[] = [];
+        let top = 600;
+        for (const [gap, len] of rawRanges) {
+          const hi = top - 1 - (gap % 60);
+          const lo = Math.max(0, hi - len);
+          if (hi < 0) break;
+          ranges.push(hi, lo);
+          top = lo - 1;
+          if (top <= 0) break;
+        }
+        const found: number[] = [];
+        mem.takeAcked(ranges, p => found.push(p.pn));
+        const inRange = (pn: number): boolean => {
+          for (let k = 0; k < ranges.length; k += 2)
+            if (pn <= ranges[k] && pn >= ranges[k + 1]) return true;
+          return false;
+        };
+        t.deepEqual(
+          [...found].sort((a, b) => a - b),
+          model.filter(inRange)
+        );
+        model = model.filter(pn => !inRange(pn));
+        t.is(mem.size, model.length, 'found packets are forgotten');
+        mem.takeAcked(ranges, () => t.fail('taken twice'));
+      }
+    )
+  );
 });
 
 test('range set: add merges and counts new members', t => {
