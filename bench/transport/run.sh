@@ -47,7 +47,7 @@ run() { # scenario ns kind port [congestion]
   local rpid=$!
   for _ in $(seq 1 100); do grep -q ready "$rfile" && break; sleep 0.05; done
   local sline
-  sline=$(timeout $((MAX_SECONDS + 30)) ip netns exec "$ns" node "$PEER" send "$kind" 127.0.0.1 "$port" "$MAX_BYTES" "$MAX_SECONDS" "$cc" | grep '^{' || true)
+  sline=$(timeout $((2 * MAX_SECONDS + 30)) ip netns exec "$ns" node "$PEER" send "$kind" 127.0.0.1 "$port" "$MAX_BYTES" "$MAX_SECONDS" "$cc" | grep '^{' || true)
   wait "$rpid" || true
   local rline
   rline=$(grep '^{' "$rfile" || true)
