@@ -48,6 +48,7 @@ export class Bbr implements CongestionController {
   mode: BbrMode = 'startup';
   private readonly mss: number;
   private readonly minWindow: number;
+  private readonly initialWindow: number;
   private window: number;
   /** Per-round maxima of the delivery rate, newest last. */
   private readonly bwRounds: { round: number; bw: number }[] = [];
@@ -74,7 +75,8 @@ export class Bbr implements CongestionController {
 
   constructor(init: CongestionInit) {
     this.mss = init.maxDatagramSize;
-    this.window = (init.initialWindowPackets ?? INITIAL_WINDOW_PACKETS) * this.mss;
+    this.initialWindow = (init.initialWindowPackets ?? INITIAL_WINDOW_PACKETS) * this.mss;
+    this.window = this.initialWindow;
     this.minWindow = (init.minimumWindowPackets ?? MINIMUM_WINDOW_PACKETS) * this.mss;
   }
 
@@ -228,7 +230,11 @@ export class Bbr implements CongestionController {
     );
     const target = this.cwndGain * bdp + this.btlBw * aggregation + 3 * this.mss;
     if (this.filledPipe) this.window = Math.min(this.window + ev.ackedBytes, target);
-    else if (this.window < target || this.delivered < this.window) this.window += ev.ackedBytes;
+    // (BBR: grow toward the target; freely only until the initial window was delivered.
+    // Comparing with the current window instead let app-limited traffic, which never
+    // fills the pipe, grow it without bound.)
+    else if (this.window < target || this.delivered < this.initialWindow)
+      this.window += ev.ackedBytes;
     this.window = Math.max(this.window, this.minWindow);
   }
 

@@ -123,6 +123,28 @@ test('BBR: pacing follows the bandwidth model; random losses change nothing', t 
   t.is(cc.cwnd(), 4 * MSS, 'persistent congestion does');
 });
 
+test('BBR: application-limited traffic in STARTUP does not grow the window without bound', t => {
+  const cc = new Bbr({ maxDatagramSize: MSS, initialWindowPackets: 10 });
+  let delivered = 0;
+  // a request/response pattern: one small packet acknowledged per 0.1 ms round, app-limited
+  for (let i = 1; i <= 10_000; i++) {
+    delivered += 200;
+    cc.onAck(
+      ack(i * 0.1, 200, i * 0.1 - 0.1, {
+        deliveryRate: 2000,
+        isAppLimited: true,
+        priorDelivered: delivered - 200,
+        delivered,
+        rtt: 0.1,
+      })
+    );
+  }
+  t.is(cc.mode, 'startup', 'app-limited samples never fill the pipe');
+  // it grows freely only while the first initial window is delivered (so to at most twice
+  // that), then toward the target: 2.885 x BDP (200 B) + 2 ms of bandwidth + 3 packets
+  t.true(cc.cwnd() <= 2 * 10 * MSS, `window stays bounded: ${cc.cwnd()}`);
+});
+
 test('pacer: credit accrues at the rate, capped at the burst, and tells when to send', t => {
   const p = new Pacer(MSS);
   p.update(0, 100); // 100 bytes/ms
