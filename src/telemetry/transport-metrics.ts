@@ -29,7 +29,7 @@ export interface TransportStatsSource {
 
 /** A socket shared by every connection (RudpSocket): its drops by reason. */
 export interface SocketStatsSource {
-  stats(): { drops?: Record<string, number> };
+  stats(): { drops?: Record<string, number>; aead?: string; aeadBackend?: string };
 }
 
 /** A peer id, or a function giving it at scrape time (e.g. a directory lookup by address). */
@@ -288,6 +288,11 @@ export class TransportMetrics {
         'Datagrams dropped by the UDP socket, by reason (socket-level plus every connection)',
       unit: '{datagram}',
     });
+    const info = meter.createObservableGauge('meshwire.transport.info', {
+      description:
+        'Always 1; the attributes say how the UDP socket protects packets (aead, aead_backend)',
+      unit: '1',
+    });
     const depth = meter.createObservableGauge('meshwire.queue.depth', {
       description: 'Items waiting in a bounded queue, by queue (unresolved, peer_sender...)',
       unit: '{message}',
@@ -320,8 +325,12 @@ export class TransportMetrics {
         const socketDrops: Record<string, number> = {};
         for (const sock of this.sockets) {
           try {
-            for (const [k, v] of Object.entries(sock.stats().drops ?? {})) {
+            const st = sock.stats();
+            for (const [k, v] of Object.entries(st.drops ?? {})) {
               socketDrops[k] = (socketDrops[k] ?? 0) + v;
+            }
+            if (st.aead && st.aeadBackend) {
+              obs.observe(info, 1, { aead: st.aead, aead_backend: st.aeadBackend });
             }
           } catch {
             // a closed socket reports nothing
@@ -344,6 +353,7 @@ export class TransportMetrics {
         bytesReceived,
         dropped,
         datagramDrops,
+        info,
         depth,
       ]
     );

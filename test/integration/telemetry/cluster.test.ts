@@ -2,7 +2,7 @@
  * Two nodes as separate processes (static peers on loopback), both exporting over
  * OTLP/gRPC to one real receiver: a Request from a traced client through node A to a
  * responder on node B is ONE trace; with datagram loss injected by nftables, the
- * transport counters on /metrics move.
+ * transport counters on /metrics move. The two nodes run the AEAD in different backends.
  */
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -82,6 +82,10 @@ test.before(async () => {
         `127.0.0.1:${udpB}`,
         '--peers',
         `node-a=127.0.0.1:${udpA}`,
+        // node-a runs the AEAD in libsodium (auto), node-b in node:crypto: every test
+        // here crosses the two implementations
+        '--aead-backend',
+        'node',
       ],
       env('meshwire-b')
     ),
@@ -296,6 +300,9 @@ test.serial(
     t.true(textA.includes('# UNIT meshwire_transport_cwnd By\n'));
     t.true(textA.includes('# UNIT meshwire_transport_retransmissions_total {packet}\n'));
     t.true(sum(textB, 'meshwire_transport_datagrams_dropped_total') > 0, 'junk datagram counted');
+    t.regex(textA, /^meshwire_transport_info\{[^}]*aead_backend="libsodium"[^}]*\} 1$/m);
+    t.regex(textB, /^meshwire_transport_info\{[^}]*aead_backend="node:crypto"[^}]*\} 1$/m);
+    t.regex(textB, /^meshwire_transport_info\{[^}]*aead="chacha20-poly1305"[^}]*\} 1$/m);
     t.true(sum(textB, 'meshwire_messages_received_total', 'source="peer"') > 0);
     // The send spans say where each request went and what the transport did meanwhile.
     await receiver.waitFor(spans =>
