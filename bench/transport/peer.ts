@@ -13,8 +13,11 @@ import { RudpSocket } from '../../src/transport';
 import type { CongestionAlgorithm, RudpConnection } from '../../src/transport';
 
 const SECRET = Buffer.from('meshwire-benchmark-cluster-secret');
-/** Same size as the transport's datagrams (MTU 1500 - 28). */
-const DATAGRAM = 1472;
+/**
+ * Datagram size: the transport's default (MTU 1500 - 28), or BENCH_DATAGRAM_SIZE (the jumbo
+ * runs use 8972, MTU 9000 - 28) for raw UDP and meshwire alike.
+ */
+const DATAGRAM = Number(process.env.BENCH_DATAGRAM_SIZE ?? 1472);
 const CHUNK = 64 * 1024;
 
 function cpuSeconds(): number {
@@ -84,7 +87,12 @@ async function recv(kind: string, port: number, maxSeconds: number): Promise<voi
       c.on('end', () => done());
     }).listen(port, '127.0.0.1');
   } else {
-    const sock = await RudpSocket.bind({ host: '127.0.0.1', port, secret: SECRET });
+    const sock = await RudpSocket.bind({
+      host: '127.0.0.1',
+      port,
+      secret: SECRET,
+      maxDatagramSize: DATAGRAM,
+    });
     sock.on('connection', (c: RudpConnection) => {
       if (connections++ === 0) {
         c.resume();
@@ -197,7 +205,11 @@ async function send(
   }
   const sock =
     kind === 'rudp'
-      ? await RudpSocket.bind({ secret: SECRET, congestion: cc as CongestionAlgorithm })
+      ? await RudpSocket.bind({
+          secret: SECRET,
+          congestion: cc as CongestionAlgorithm,
+          maxDatagramSize: DATAGRAM,
+        })
       : null;
   const open = (): Promise<Socket | RudpConnection> =>
     sock

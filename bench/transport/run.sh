@@ -20,12 +20,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-make_ns() { # name permille
-  local ns=$1 permille=$2
+make_ns() { # name permille [mtu]
+  local ns=$1 permille=$2 mtu=${3:-1500}
   ip netns del "$ns" 2>/dev/null || true
   ip netns add "$ns"
   NAMESPACES+=("$ns")
-  ip netns exec "$ns" ip link set lo mtu 1500 up
+  ip netns exec "$ns" ip link set lo mtu "$mtu" up
   ip netns exec "$ns" ethtool -K lo tso off gso off gro off >/dev/null 2>&1 || true
   if [[ $permille -gt 0 ]]; then
     ip netns exec "$ns" "$NFT" -f - <<NFT
@@ -60,6 +60,9 @@ run() { # scenario ns kind port [congestion]
 make_ns mwbench0 0
 make_ns mwbench10 10
 make_ns mwbench50 50
+# jumbo frames (MTU 9000, datagrams of 8972 B): what a datacenter network with jumbo frames
+# gets from --max-datagram-size 8972, against raw UDP at the same size
+make_ns mwbenchj 0 9000
 
 # interleaved, so a slow spell of the host affects every scenario alike
 for REP in $(seq 1 "$REPEAT"); do
@@ -69,6 +72,8 @@ for REP in $(seq 1 "$REPEAT"); do
     run "tcp.loss$loss" "$ns" tcp 7502
     run "meshwire.loss$loss" "$ns" rudp 7503
   done
+  BENCH_DATAGRAM_SIZE=8972 run udp_raw.jumbo mwbenchj udp 7504
+  BENCH_DATAGRAM_SIZE=8972 run meshwire.jumbo mwbenchj rudp 7505
 done
 
 node dist/bench/transport/report.js "$OUT" "$PWD"

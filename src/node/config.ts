@@ -48,6 +48,8 @@ export interface NodeConfig {
   congestionControl: 'bbr' | 'cubic' | 'newreno';
   /** Who runs the transport AEAD (same wire format either way). @default auto */
   aeadBackend: AeadBackendPreference;
+  /** Largest UDP payload between nodes (path MTU minus IP and UDP headers). @default 1472 */
+  maxDatagramSize: number;
   /** pino log level. @default info */
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   tlsCertFile?: string;
@@ -224,6 +226,17 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     description:
       'who runs the transport AEAD: auto (libsodium when sodium-native is installed), libsodium or node (node:crypto)',
     default: 'auto',
+  },
+  {
+    key: 'maxDatagramSize',
+    flag: '--max-datagram-size',
+    env: 'MESHWIRE_MAX_DATAGRAM_SIZE',
+    kind: 'int',
+    min: 256,
+    max: 65507,
+    description:
+      'largest UDP payload between nodes: path MTU - 28 (IPv4; - 48 for IPv6), e.g. 8972 on a 9000-byte jumbo-frame network; two nodes use the smaller of their values',
+    default: '1472',
   },
   {
     key: 'logLevel',

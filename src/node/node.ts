@@ -216,6 +216,7 @@ export class MeshNode {
         secret,
         congestion: this.config.congestionControl,
         aeadBackend: this.config.aeadBackend,
+        maxDatagramSize: this.config.maxDatagramSize,
         idleTimeoutMs: 15_000,
         logger: this.init.logger,
       });
@@ -228,6 +229,7 @@ export class MeshNode {
           aead: st.aead,
           aead_backend: st.aeadBackend,
           congestion: this.config.congestionControl,
+          max_datagram_size: this.config.maxDatagramSize,
         },
         'peer transport bound'
       );

@@ -217,3 +217,28 @@ test('IPv6: connect and transfer over ::1', async t => {
   await client.close();
   await server.close();
 });
+
+test('jumbo datagrams: both sides at 8972 B fill them; a peer at 1472 B caps the connection', async t => {
+  const data = randomBytes(512 * 1024);
+  for (const [clientSize, expectedMax] of [
+    [8972, 8972],
+    [1472, 1472],
+  ] as const) {
+    const tap = await TapSocket.bind();
+    const server = await RudpSocket.bind({ secret: SECRET, maxDatagramSize: 8972 });
+    const client = await RudpSocket.bind({
+      secret: SECRET,
+      maxDatagramSize: clientSize,
+      socket: tap,
+    });
+    server.on('connection', (c: RudpConnection) => c.pipe(c));
+    const conn = await client.connect(server.address(), { timeoutMs: 2000 });
+    const received = readAll(conn);
+    conn.end(data);
+    t.true((await received).equals(data), `echo intact at ${clientSize}`);
+    const largest = Math.max(...tap.sent.map(d => d.length));
+    t.is(largest, expectedMax, `largest datagram sent with a ${clientSize}-byte client`);
+    await client.close();
+    await server.close();
+  }
+});

@@ -31,6 +31,8 @@ test('precedence: flags > environment > file > defaults', t => {
   t.is(cfg.drainTimeoutMs, 222);
   t.is(cfg.logLevel, 'debug');
   t.is(cfg.aeadBackend, 'auto');
+  t.is(cfg.maxDatagramSize, 1472);
+  t.is(loadConfig({ argv: ['--max-datagram-size', '8972'], env: {} }).maxDatagramSize, 8972);
   t.is(loadConfig({ argv: [], env: { MESHWIRE_AEAD_BACKEND: 'node' } }).aeadBackend, 'node');
   t.is(cfg.maxMessageBytes, 2048);
 });
@@ -60,6 +62,12 @@ const bad: Array<[string, Record<string, string>, string[], RegExp]> = [
     /maxMessageBytes = "0" \(from --max-message-bytes\).*from 1 to/,
   ],
   ['log level', { MESHWIRE_LOG_LEVEL: 'loud' }, [], /logLevel = "loud".*one of trace, debug, info/],
+  [
+    'datagram size',
+    { MESHWIRE_MAX_DATAGRAM_SIZE: '70000' },
+    [],
+    /maxDatagramSize = "70000".*from 256 to 65507/,
+  ],
   [
     'AEAD backend',
     {},
