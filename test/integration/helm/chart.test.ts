@@ -207,6 +207,21 @@ test('replica 0 of 3: the real config loader accepts the rendered config and pee
   }
 });
 
+test('node.extraConfig: transport keys (jumbo datagrams, AEAD backend) reach the real config loader', t => {
+  const objects = render({
+    set: ['node.extraConfig.maxDatagramSize=8972', 'node.extraConfig.aeadBackend=node'],
+  });
+  const root = tmpRoot();
+  try {
+    const cfg = loadConfig({ argv: [], env: materializePod(objects, 0, NS, root).env });
+    t.is(cfg.maxDatagramSize, 8972);
+    t.is(cfg.aeadBackend, 'node');
+    t.is(cfg.congestionControl, 'bbr', 'untouched keys keep their defaults');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('5 replicas in another namespace: every node gets the four others, never itself', t => {
   const objects = render({
     valuesFiles: ['values-replicas-5.yaml'],
