@@ -108,7 +108,8 @@ const section = [
   'processes in a network namespace (`lo` MTU 1500, TSO/GSO/GRO off), one connection, 256 MiB or 10 s;',
   'loss made by nftables `numgen random mod 1000 < N drop` on input. Raw UDP: 1472-byte datagrams',
   '(the transport datagram size), payload rate at the receiver. Every process (raw UDP, TCP and',
-  'meshwire alike) runs with the V8 tuning of src/common/runtime.ts. Each figure is the median of',
+  'meshwire alike) runs with the V8 tuning of src/common/runtime.ts and first moves 32 MiB unmeasured',
+  '(JIT warm-up, as in a running node). Each figure is the median of',
   `${Math.max(...lines.map(l => l.rep ?? 1))} interleaved runs (range in the "runs" column). Machine load average at the end:`,
   `${loadavg()
     .map(x => x.toFixed(1))
