@@ -13,7 +13,10 @@ RUN npm run build
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+# sodium-native (the transport's AEAD) ships binaries for every platform: keep Linux's.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
+ && find node_modules/sodium-native/prebuilds -mindepth 1 -maxdepth 1 ! -name 'linux-*' \
+      -exec rm -rf {} +
 
 # Runtime: distroless Node 20 (no shell, no package manager), as the "nonroot" user 65532.
 FROM gcr.io/distroless/nodejs20-debian12:nonroot
