@@ -15,6 +15,7 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import type { CipherGCMTypes, KeyObject } from 'node:crypto';
+import { InvalidArgumentError } from '../common/errors';
 import {
   CID_LENGTH,
   DATA_HEADER_LENGTH,
@@ -68,7 +69,7 @@ export class ClusterKeys {
  * Where the AEAD runs. Both implement the same IETF ChaCha20-Poly1305 (RFC 8439), so nodes
  * using either interoperate; libsodium (the optional `sodium-native` binding) seals and
  * opens in place without a cipher object per packet, about 3x cheaper per 1.4 KB packet
- * than node:crypto (docs/benchmarks.md). AES-256-GCM always runs in node:crypto.
+ * than node:crypto (README, "Inside a node"). AES-256-GCM always runs in node:crypto.
  */
 export type AeadBackend = 'libsodium' | 'node:crypto';
 /** `auto`: libsodium when installed and the algorithm is ChaCha20-Poly1305, else node:crypto. */
@@ -118,19 +119,21 @@ function loadSodium(): SodiumAead | null {
   return sodium;
 }
 
-/** Picks the backend for `alg`; throws a ConfigError-like message when it cannot be honoured. */
+/** Picks the backend for `alg`; InvalidArgumentError when the preference cannot be honoured. */
 export function selectAeadBackend(
   alg: AeadAlgorithm,
   preference: AeadBackendPreference = 'auto'
 ): AeadBackend {
   if (preference === 'node' || alg !== 'chacha20-poly1305') {
     if (preference === 'libsodium')
-      throw new Error(`AEAD backend libsodium supports chacha20-poly1305 only, not ${alg}`);
+      throw new InvalidArgumentError(
+        `AEAD backend libsodium supports chacha20-poly1305 only, not ${alg}`
+      );
     return 'node:crypto';
   }
   if (loadSodium()) return 'libsodium';
   if (preference === 'libsodium')
-    throw new Error(
+    throw new InvalidArgumentError(
       'AEAD backend libsodium requested but the optional package sodium-native is not installed or does not load on this platform'
     );
   return 'node:crypto';
@@ -161,11 +164,17 @@ export abstract class DirectionKey {
   abstract seal(packet: Buffer, headerLength: number, plainLength: number, pn: number): void;
 
   /**
-   * Authenticates and decrypts a whole DATA packet; the plaintext frames, or null when
-   * authentication fails. May decrypt in place (`packet` is the receiver's own datagram)
-   * and may overwrite a refused packet's body.
+   * Authenticates and decrypts a whole DATA packet; the plaintext frames, or null when it is
+   * too short or authentication fails. May decrypt in place (`packet` is the receiver's own
+   * datagram) and may overwrite a refused packet's body.
    */
-  abstract open(packet: Buffer, pn: number): Buffer | null;
+  open(packet: Buffer, pn: number): Buffer | null {
+    if (packet.length < DATA_HEADER_LENGTH + TAG_LENGTH) return null;
+    return this.openChecked(packet, packet.length - TAG_LENGTH, this.nonceFor(pn));
+  }
+
+  /** open() of a packet long enough for a header and a tag; the tag starts at `end`. */
+  protected abstract openChecked(packet: Buffer, end: number, nonce: Buffer): Buffer | null;
 }
 
 /** node:crypto: one cipher object per packet (its creation is most of the cost). */
@@ -194,11 +203,9 @@ class NodeCryptoDirectionKey extends DirectionKey {
     c.getAuthTag().copy(packet, headerLength + plainLength);
   }
 
-  open(packet: Buffer, pn: number): Buffer | null {
-    if (packet.length < DATA_HEADER_LENGTH + TAG_LENGTH) return null;
-    const end = packet.length - TAG_LENGTH;
+  protected openChecked(packet: Buffer, end: number, nonce: Buffer): Buffer | null {
     try {
-      const d = createDecipheriv(this.alg as CipherGCMTypes, this.key, this.nonceFor(pn), {
+      const d = createDecipheriv(this.alg as CipherGCMTypes, this.key, nonce, {
         authTagLength: TAG_LENGTH,
       });
       d.setAAD(packet.subarray(0, DATA_HEADER_LENGTH));
@@ -237,9 +244,7 @@ class SodiumDirectionKey extends DirectionKey {
     );
   }
 
-  open(packet: Buffer, pn: number): Buffer | null {
-    if (packet.length < DATA_HEADER_LENGTH + TAG_LENGTH) return null;
-    const end = packet.length - TAG_LENGTH;
+  protected openChecked(packet: Buffer, end: number, nonce: Buffer): Buffer | null {
     const body = packet.subarray(DATA_HEADER_LENGTH, end);
     try {
       // verifies the tag before it decrypts (a refused packet's body is zeroed: it is dropped)
@@ -249,7 +254,7 @@ class SodiumDirectionKey extends DirectionKey {
         body,
         packet.subarray(end),
         packet.subarray(0, DATA_HEADER_LENGTH),
-        this.nonceFor(pn),
+        nonce,
         this.key
       );
       return body;

@@ -150,7 +150,6 @@ const MAX_IMMEDIATE_TURNS = 1000;
 export class RudpSocket extends EventEmitter {
   private readonly clock: Clock;
   private readonly keys: ClusterKeys;
-  private readonly aeadBackend: AeadBackend;
   private readonly byCid = new Map<string, Entry>();
   private readonly byInitial = new Map<string, Entry>();
   private readonly byRemoteCid = new Map<string, Entry>();
@@ -186,7 +185,8 @@ export class RudpSocket extends EventEmitter {
 
   private constructor(
     private readonly sock: DatagramSocket,
-    init: RudpSocketInit
+    init: RudpSocketInit,
+    private readonly aeadBackend: AeadBackend
   ) {
     super();
     this.clock = init.clock ?? systemClock;
@@ -209,7 +209,6 @@ export class RudpSocket extends EventEmitter {
       else process.emitWarning(msg, { code: 'MESHWIRE_DEV_SECRET' });
     }
     this.keys = new ClusterKeys(init.secret ?? DEVELOPMENT_SECRET);
-    this.aeadBackend = selectAeadBackend(this.cfg.aead, init.aeadBackend);
     sock.onMessage((msg, from) => this.onDatagram(msg, from));
   }
 
@@ -217,8 +216,10 @@ export class RudpSocket extends EventEmitter {
   // `override`: EventEmitter is a class, so TypeScript sees Function.prototype.bind here.
   static override async bind(init: RudpSocketInit = {}): Promise<RudpSocket> {
     validate(init);
+    // before binding: a backend that cannot be had is a configuration error, not a leak
+    const backend = selectAeadBackend(init.aead ?? DEFAULT_AEAD, init.aeadBackend);
     const sock = init.socket ?? (await UdpDriver.bind(init.host ?? '127.0.0.1', init.port ?? 0));
-    return new RudpSocket(sock, init);
+    return new RudpSocket(sock, init, backend);
   }
 
   address(): { host: string; port: number } {
@@ -653,10 +654,5 @@ function validate(init: RudpSocketInit): void {
     throw new InvalidArgumentError(
       `aeadBackend must be one of ${AEAD_BACKEND_PREFERENCES.join(', ')}`
     );
-  }
-  try {
-    selectAeadBackend(init.aead ?? DEFAULT_AEAD, backend);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
   }
 }

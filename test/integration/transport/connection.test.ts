@@ -242,3 +242,26 @@ test('jumbo datagrams: both sides at 8972 B fill them; a peer at 1472 B caps the
     await server.close();
   }
 });
+
+test('bad AEAD settings are refused before any socket is bound', async t => {
+  const aes = await t.throwsAsync(
+    RudpSocket.bind({ secret: SECRET, aead: 'aes-256-gcm', aeadBackend: 'libsodium' })
+  );
+  t.is(aes?.name, 'InvalidArgumentError');
+  t.regex(aes?.message ?? '', /libsodium supports chacha20-poly1305 only/);
+  const bogus = await t.throwsAsync(
+    RudpSocket.bind({ secret: SECRET, aeadBackend: 'openssl' as 'node' })
+  );
+  t.regex(bogus?.message ?? '', /aeadBackend must be one of auto, libsodium, node/);
+  // AES-256-GCM in node:crypto works end to end
+  const server = await RudpSocket.bind({ secret: SECRET, aead: 'aes-256-gcm' });
+  const client = await RudpSocket.bind({ secret: SECRET, aead: 'aes-256-gcm' });
+  server.on('connection', (c: RudpConnection) => c.pipe(c));
+  t.is(server.stats().aeadBackend, 'node:crypto');
+  const conn = await client.connect(server.address(), { timeoutMs: 2000 });
+  const received = readAll(conn);
+  conn.end(Buffer.from('gcm'));
+  t.is((await received).toString(), 'gcm');
+  await client.close();
+  await server.close();
+});
