@@ -19,7 +19,18 @@ node_modules/.installed: package.json package-lock.json
 
 install: node_modules/.installed
 
-build: install
+# The batched UDP driver (native/udp_batch.c, N-API): plain C against Node's own headers,
+# so no node-gyp and no download. Without it the transport falls back to node:dgram.
+CC ?= cc
+NODE_INCLUDE := $(shell $(NODE) -p "require('path').resolve(process.execPath, '../../include/node')")
+ADDON := build/udp_batch.node
+
+$(ADDON): native/udp_batch.c
+	@test -f $(NODE_INCLUDE)/node_api.h || { echo "Node's headers are missing ($(NODE_INCLUDE)/node_api.h)"; exit 1; }
+	mkdir -p $(@D)
+	$(CC) -O2 -g -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror -I$(NODE_INCLUDE) -o $@ $<
+
+build: install $(ADDON)
 	$(NODE) node_modules/.bin/tsc -p tsconfig.json
 
 lint: install
@@ -78,4 +89,4 @@ apt-deps:
 	bash scripts/apt-deps.sh
 
 clean:
-	rm -rf dist $(TOOLS) bench/results/*.tmp
+	rm -rf dist build $(TOOLS) bench/results/*.tmp

@@ -10,7 +10,7 @@ import { createConnection, createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { tuneRuntime } from '../../src/common/runtime';
 import { RudpSocket } from '../../src/transport';
-import type { CongestionAlgorithm, RudpConnection } from '../../src/transport';
+import type { CongestionAlgorithm, RudpConnection, UdpDriverPreference } from '../../src/transport';
 
 const SECRET = Buffer.from('meshwire-benchmark-cluster-secret');
 /**
@@ -18,6 +18,8 @@ const SECRET = Buffer.from('meshwire-benchmark-cluster-secret');
  * runs use 8972, MTU 9000 - 28) for raw UDP and meshwire alike.
  */
 const DATAGRAM = Number(process.env.BENCH_DATAGRAM_SIZE ?? 1472);
+/** meshwire's UDP driver: the default (auto: batch when built), or BENCH_UDP_DRIVER. */
+const UDP_DRIVER = (process.env.BENCH_UDP_DRIVER ?? 'auto') as UdpDriverPreference;
 const CHUNK = 64 * 1024;
 
 function cpuSeconds(): number {
@@ -92,6 +94,7 @@ async function recv(kind: string, port: number, maxSeconds: number): Promise<voi
       port,
       secret: SECRET,
       maxDatagramSize: DATAGRAM,
+      udpDriver: UDP_DRIVER,
     });
     sock.on('connection', (c: RudpConnection) => {
       if (connections++ === 0) {
@@ -209,6 +212,7 @@ async function send(
           secret: SECRET,
           congestion: cc as CongestionAlgorithm,
           maxDatagramSize: DATAGRAM,
+          udpDriver: UDP_DRIVER,
         })
       : null;
   const open = (): Promise<Socket | RudpConnection> =>

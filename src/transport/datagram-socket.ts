@@ -8,7 +8,21 @@ export interface RemoteInfo {
   port: number;
 }
 
+/** What a real socket driver dropped or could not do; each becomes a socket drop reason. */
+export interface DriverStats {
+  /** Datagrams the kernel refused (unreachable, filtered) or with no usable address. */
+  sendErrors: number;
+  /** Datagrams dropped because the driver's bounded send queue was full. */
+  sendQueueFull: number;
+  /** Receive calls that failed. */
+  receiveErrors: number;
+  /** Datagrams longer than the receive slot (the transport also counts them oversized). */
+  receiveTruncated: number;
+}
+
 export interface DatagramSocket {
+  /** Which driver this is ('batch', 'dgram', 'virtual'), for logs and metrics. */
+  readonly kind: string;
   /**
    * Sends one datagram made of the concatenation of `parts`. Fire and forget: a dead or
    * unreachable address is not an error here (datagrams may be lost anyway). The parts
@@ -20,4 +34,6 @@ export interface DatagramSocket {
   /** Local address. */
   address(): { host: string; port: number };
   close(): Promise<void>;
+  /** Drop and error counters of a real socket driver. */
+  stats?(): DriverStats;
 }

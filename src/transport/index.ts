@@ -27,8 +27,11 @@ export type {
   EngineState,
   EngineDropReason,
 } from './engine';
-export type { DatagramSocket, RemoteInfo } from './datagram-socket';
+export type { DatagramSocket, DriverStats, RemoteInfo } from './datagram-socket';
 export { UdpDriver } from './udp-driver';
+export { BatchUdpDriver } from './batch-udp-driver';
+export { UDP_DRIVER_PREFERENCES, bindUdp, selectUdpDriver } from './udp-binding';
+export type { UdpDriverKind, UdpDriverPreference } from './udp-binding';
 export { VirtualNetwork, VirtualSocket, createLossyPair, seededRandom } from './virtual-network';
 export type { LinkConditions, VirtualNetworkInit, NetworkDropReason } from './virtual-network';
 export { createCongestionController, Bbr, Cubic, NewReno } from './congestion';

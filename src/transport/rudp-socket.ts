@@ -42,7 +42,8 @@ import {
 } from './packet-protection';
 import type { AeadAlgorithm, AeadBackend, AeadBackendPreference } from './packet-protection';
 import { RudpConnection } from './rudp-connection';
-import { UdpDriver } from './udp-driver';
+import { bindUdp, selectUdpDriver } from './udp-binding';
+import type { UdpDriverPreference } from './udp-binding';
 import {
   CID_LENGTH,
   DATA_HEADER_LENGTH,
@@ -85,11 +86,16 @@ export interface RudpSocketInit {
    * optional package sodium-native. @default 'auto'
    */
   aeadBackend?: AeadBackendPreference;
+  /**
+   * The real UDP driver: `batch` (recvmmsg/sendmmsg through meshwire's native addon),
+   * `dgram` (node:dgram), or `auto` (batch when the addon is built). @default 'auto'
+   */
+  udpDriver?: UdpDriverPreference;
   /** @default 2 */
   maxAckDelayMs?: number;
   /** @default 4096 */
   maxConnections?: number;
-  /** Use this datagram socket (e.g. a VirtualSocket) instead of binding node:dgram. */
+  /** Use this datagram socket (e.g. a VirtualSocket) instead of binding a UDP socket. */
   socket?: DatagramSocket;
   clock?: Clock;
   logger?: TransportLogger;
@@ -123,6 +129,8 @@ export interface SocketStats {
   /** The AEAD and the implementation that runs it. */
   aead: AeadAlgorithm;
   aeadBackend: AeadBackend;
+  /** The datagram driver: 'batch', 'dgram' or 'virtual'. */
+  udpDriver: string;
   /** Socket-level drops plus the drops of every connection (live and closed). */
   drops: Record<string, number>;
 }
@@ -218,7 +226,13 @@ export class RudpSocket extends EventEmitter {
     validate(init);
     // before binding: a backend that cannot be had is a configuration error, not a leak
     const backend = selectAeadBackend(init.aead ?? DEFAULT_AEAD, init.aeadBackend);
-    const sock = init.socket ?? (await UdpDriver.bind(init.host ?? '127.0.0.1', init.port ?? 0));
+    if (!init.socket) selectUdpDriver(init.udpDriver);
+    const sock =
+      init.socket ??
+      (await bindUdp(init.host ?? '127.0.0.1', init.port ?? 0, {
+        driver: init.udpDriver,
+        maxDatagramSize: init.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE,
+      }));
     return new RudpSocket(sock, init, backend);
   }
 
@@ -582,6 +596,12 @@ export class RudpSocket extends EventEmitter {
     const drops = new DropCounter();
     for (const [r, n] of Object.entries(this.drops.snapshot())) drops.add(r, n);
     for (const [r, n] of Object.entries(this.closedDrops.snapshot())) drops.add(r, n);
+    const driver = this.sock.stats?.();
+    if (driver) {
+      if (driver.sendErrors) drops.add('send_error', driver.sendErrors);
+      if (driver.sendQueueFull) drops.add('send_queue_full', driver.sendQueueFull);
+      if (driver.receiveErrors) drops.add('receive_error', driver.receiveErrors);
+    }
     for (const e of this.byCid.values()) {
       for (const [r, n] of Object.entries(e.engine.drops.snapshot())) drops.add(r, n);
     }
@@ -595,6 +615,7 @@ export class RudpSocket extends EventEmitter {
       statelessResetsSent: this.resetsSent,
       aead: this.cfg.aead,
       aeadBackend: this.aeadBackend,
+      udpDriver: this.sock.kind,
       drops: drops.snapshot(),
     };
   }

@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram';
 import type { Socket, SocketOptions } from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP } from 'node:net';
-import type { DatagramSocket, RemoteInfo } from './datagram-socket';
+import type { DatagramSocket, DriverStats, RemoteInfo } from './datagram-socket';
 
 /** Kernel socket buffers we ask for (the kernel caps them at net.core.[rw]mem_max). */
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -24,6 +24,7 @@ const literalLookup: NonNullable<SocketOptions['lookup']> = (address, options, c
 };
 
 export class UdpDriver implements DatagramSocket {
+  readonly kind = 'dgram';
   /** Send errors (e.g. ICMP unreachable surfaced as ECONNREFUSED); counted, never thrown. */
   sendErrors = 0;
   private handler: ((msg: Buffer, from: RemoteInfo) => void) | null = null;
@@ -73,6 +74,10 @@ export class UdpDriver implements DatagramSocket {
   address(): { host: string; port: number } {
     const a = this.sock.address();
     return { host: a.address, port: a.port };
+  }
+
+  stats(): DriverStats {
+    return { sendErrors: this.sendErrors, sendQueueFull: 0, receiveErrors: 0, receiveTruncated: 0 };
   }
 
   close(): Promise<void> {

@@ -287,6 +287,7 @@ function less(a: Event, b: Event): boolean {
 
 /** A DatagramSocket on a VirtualNetwork. */
 export class VirtualSocket implements DatagramSocket {
+  readonly kind = 'virtual';
   private handler: ((msg: Buffer, from: RemoteInfo) => void) | null = null;
   private closed = false;
 

@@ -26,6 +26,9 @@ const CHANNELS = [
 
 /** A real UDP socket that loses a seeded fraction of what it sends, or everything once cut. */
 class LossySocket implements DatagramSocket {
+  get kind(): string {
+    return this.inner.kind;
+  }
   dropped = 0;
   cut = false;
   constructor(

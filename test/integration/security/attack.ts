@@ -14,6 +14,9 @@ export const SECRET = Buffer.from('attack-battery-cluster-secret-0123456789');
 
 /** Records every datagram a socket sends (up to `keep`), and counts them all. */
 export class RecordingSocket implements DatagramSocket {
+  get kind(): string {
+    return this.inner.kind;
+  }
   readonly sent: Buffer[] = [];
   count = 0;
   bytes = 0;
@@ -41,6 +44,7 @@ export class RecordingSocket implements DatagramSocket {
 
 /** A socket that sends nothing anywhere: collects what a client engine would send. */
 class CaptureSocket implements DatagramSocket {
+  readonly kind = 'capture';
   readonly sent: Buffer[] = [];
   send(parts: Buffer[]): void {
     this.sent.push(Buffer.concat(parts));

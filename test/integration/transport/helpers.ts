@@ -6,6 +6,9 @@ export const SECRET = Buffer.from('integration-test-cluster-secret!');
 
 /** Wraps a DatagramSocket: records sent datagrams and can drop some of them. */
 export class TapSocket implements DatagramSocket {
+  get kind(): string {
+    return this.inner.kind;
+  }
   readonly sent: Buffer[] = [];
   /** Return true to drop a datagram being sent. */
   dropSend: (d: Buffer) => boolean = () => false;

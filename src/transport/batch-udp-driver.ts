@@ -1,0 +1,283 @@
+/**
+ * The batched UDP driver: a DatagramSocket over meshwire's native addon (native/udp_batch.c),
+ * which moves datagrams with recvmmsg/sendmmsg from Node's own event loop.
+ *
+ * node:dgram pays a syscall, a JS callback, a Buffer and an rinfo object per datagram;
+ * here a whole batch costs one syscall and one call each way. Sends made during one
+ * event-loop turn (a packetizer run, the ACKs of a receive batch) leave in one sendmmsg at
+ * the end of that turn's microtasks. The send queue is bounded: when the kernel buffer is
+ * full the queue waits for writability, and a datagram that finds it full is dropped and
+ * counted (datagrams may be lost anyway; the transport retransmits).
+ *
+ * The addon is built by `make build` (build/udp_batch.node). When it is missing, `auto`
+ * falls back to node:dgram (UdpDriver).
+ */
+import { join } from 'node:path';
+import { InvalidArgumentError } from '../common/errors';
+import type { DatagramSocket, DriverStats, RemoteInfo } from './datagram-socket';
+
+/** Datagrams per receive batch (one recvmmsg) and send slots (one sendmmsg, bounded queue). */
+const RECEIVE_SLOTS = 64;
+const SEND_SLOTS = 256;
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Destinations whose sockaddr is kept ready; cleared when full (peers are few). */
+const MAX_CACHED_DESTINATIONS = 1024;
+const AF_INET = 2;
+
+type Handle = object;
+interface UdpBatchAddon {
+  META_BYTES: number;
+  open(
+    ipv6: boolean,
+    address: string,
+    port: number,
+    sockBufBytes: number,
+    recvData: Buffer,
+    recvMeta: Buffer,
+    slotBytes: number,
+    sendData: Buffer,
+    sendMeta: Buffer,
+    sendSlotBytes: number,
+    counters: Float64Array,
+    onReceive: (count: number) => void,
+    onWritable: () => void
+  ): Handle;
+  localAddress(h: Handle): [string, number];
+  startReceive(h: Handle): void;
+  send(h: Handle, start: number, end: number): number;
+  awaitWritable(h: Handle): void;
+  close(h: Handle): void;
+  pton(address: string, port: number, ipv6Socket: boolean): Buffer | null;
+  ntop(meta: Buffer, offset: number): string;
+}
+
+let addon: UdpBatchAddon | null | undefined;
+let addonError = '';
+
+/** The native addon, or null (with the reason in batchDriverUnavailableReason()). */
+function loadAddon(): UdpBatchAddon | null {
+  if (addon !== undefined) return addon;
+  // dist/src/transport -> repository (or image) root, where `make build` puts build/
+  const file = join(__dirname, '..', '..', '..', 'build', 'udp_batch.node');
+  try {
+    // a native addon loads only through require
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = require(file) as UdpBatchAddon;
+  } catch (err) {
+    addon = null;
+    addonError = `${file} does not load (${(err as Error).message.split('\n')[0]}); run make build`;
+  }
+  return addon;
+}
+
+export function batchDriverAvailable(): boolean {
+  return loadAddon() !== null;
+}
+
+export function batchDriverUnavailableReason(): string {
+  loadAddon();
+  return addonError;
+}
+
+export class BatchUdpDriver implements DatagramSocket {
+  readonly kind = 'batch';
+  private handler: ((msg: Buffer, from: RemoteInfo) => void) | null = null;
+  private closed = false;
+  private readonly counters = new Float64Array(3);
+  private readonly recvData: Buffer;
+  private readonly recvMeta: Buffer;
+  private readonly sendData: Buffer;
+  private readonly sendMeta: Buffer;
+  private readonly handle: Handle;
+  private readonly destinations = new Map<string, Buffer>();
+  /** Send slots [sent, queued) wait for the next flush. */
+  private queued = 0;
+  private sent = 0;
+  private flushQueued = false;
+  /** The kernel refused more (EAGAIN): wait for writability before the next flush. */
+  private blocked = false;
+  private queueDrops = 0;
+  private unresolvable = 0;
+  /** The last sender: its sockaddr words (family|port, then the address) and RemoteInfo. */
+  private readonly lastSender = new Int32Array(5).fill(-1);
+  private lastFrom: RemoteInfo = { address: '', port: 0 };
+
+  private constructor(
+    private readonly native: UdpBatchAddon,
+    private readonly ipv6: boolean,
+    host: string,
+    port: number,
+    private readonly slotBytes: number
+  ) {
+    const meta = native.META_BYTES;
+    this.recvData = Buffer.allocUnsafeSlow(RECEIVE_SLOTS * slotBytes);
+    this.recvMeta = Buffer.alloc(RECEIVE_SLOTS * meta);
+    this.sendData = Buffer.allocUnsafeSlow(SEND_SLOTS * slotBytes);
+    this.sendMeta = Buffer.alloc(SEND_SLOTS * meta);
+    this.handle = native.open(
+      ipv6,
+      host,
+      port,
+      SOCKET_BUFFER_BYTES,
+      this.recvData,
+      this.recvMeta,
+      slotBytes,
+      this.sendData,
+      this.sendMeta,
+      slotBytes,
+      this.counters,
+      count => this.onBatch(count),
+      () => {
+        this.blocked = false;
+        this.flush();
+      }
+    );
+  }
+
+  /**
+   * Binds host:port (an IP literal). `maxDatagramSize` is the largest datagram sent or
+   * accepted; a larger one arrives truncated to maxDatagramSize + 1 bytes, so the
+   * transport sees it is oversized.
+   */
+  static bind(host: string, port: number, maxDatagramSize: number): Promise<BatchUdpDriver> {
+    const native = loadAddon();
+    if (!native) return Promise.reject(new InvalidArgumentError(addonError));
+    try {
+      const d = new BatchUdpDriver(native, host.includes(':'), host, port, maxDatagramSize + 1);
+      native.startReceive(d.handle);
+      return Promise.resolve(d);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  send(parts: Buffer[], port: number, address: string): void {
+    if (this.closed) return;
+    if (this.queued === SEND_SLOTS) {
+      this.queueDrops++;
+      return;
+    }
+    const dest = this.destination(address, port);
+    if (!dest) {
+      this.unresolvable++;
+      return;
+    }
+    const slot = this.queued;
+    let pos = slot * this.slotBytes;
+    const end = pos + this.slotBytes - 1; // the spare byte is for receive truncation only
+    for (const p of parts) {
+      if (pos + p.length > end) {
+        this.unresolvable++; // larger than maxDatagramSize: a caller bug, never sent
+        return;
+      }
+      pos += p.copy(this.sendData, pos);
+    }
+    const m = slot * this.native.META_BYTES;
+    dest.copy(this.sendMeta, m, 0, 28);
+    this.sendMeta.writeUInt32LE(pos - slot * this.slotBytes, m + 28);
+    this.queued++;
+    if (!this.flushQueued && !this.blocked) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  private readonly flushTask = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
+
+  private flush(): void {
+    if (this.blocked || this.closed || this.sent === this.queued) return;
+    const next = this.native.send(this.handle, this.sent, this.queued);
+    if (next < this.queued) {
+      this.sent = next;
+      this.blocked = true;
+      this.native.awaitWritable(this.handle);
+    } else {
+      this.sent = this.queued = 0;
+    }
+  }
+
+  private destination(address: string, port: number): Buffer | null {
+    const key = `${address}|${port}`;
+    let dest = this.destinations.get(key);
+    if (!dest) {
+      const sa = this.native.pton(address, port, this.ipv6);
+      if (!sa) return null;
+      if (this.destinations.size >= MAX_CACHED_DESTINATIONS) this.destinations.clear();
+      this.destinations.set(key, sa);
+      dest = sa;
+    }
+    return dest;
+  }
+
+  private onBatch(count: number): void {
+    const meta = this.recvMeta;
+    const stride = this.native.META_BYTES;
+    for (let i = 0; i < count; i++) {
+      const m = i * stride;
+      const len = meta.readUInt32LE(m + 28);
+      const start = i * this.slotBytes;
+      // a copy: the slot is reused by the next batch, and the transport keeps stream data
+      const msg = Buffer.allocUnsafe(len);
+      this.recvData.copy(msg, 0, start, start + len);
+      this.handler?.(msg, this.remoteAt(m));
+      if (this.closed) return;
+    }
+  }
+
+  /**
+   * The sender of the datagram whose metadata is at `m`. Datagrams come in runs from one
+   * peer: its RemoteInfo is reused while the sockaddr words match (the metadata is in host
+   * byte order, little-endian on every platform we build for).
+   */
+  private remoteAt(m: number): RemoteInfo {
+    const meta = this.recvMeta;
+    const last = this.lastSender;
+    const head = meta.readInt32LE(m); // family and port
+    const v4 = meta.readUInt16LE(m) === AF_INET;
+    // IPv4: the address at 4; IPv6: the 16 bytes at 8
+    const a0 = meta.readInt32LE(v4 ? m + 4 : m + 8);
+    const a1 = v4 ? 0 : meta.readInt32LE(m + 12);
+    const a2 = v4 ? 0 : meta.readInt32LE(m + 16);
+    const a3 = v4 ? 0 : meta.readInt32LE(m + 20);
+    if (head === last[0] && a0 === last[1] && a1 === last[2] && a2 === last[3] && a3 === last[4]) {
+      return this.lastFrom;
+    }
+    last[0] = head;
+    last[1] = a0;
+    last[2] = a1;
+    last[3] = a2;
+    last[4] = a3;
+    this.lastFrom = { address: this.native.ntop(meta, m), port: meta.readUInt16BE(m + 2) };
+    return this.lastFrom;
+  }
+
+  onMessage(handler: (msg: Buffer, from: RemoteInfo) => void): void {
+    this.handler = handler;
+  }
+
+  address(): { host: string; port: number } {
+    const [host, port] = this.native.localAddress(this.handle);
+    return { host, port };
+  }
+
+  stats(): DriverStats {
+    return {
+      sendErrors: this.counters[0] + this.unresolvable,
+      sendQueueFull: this.queueDrops,
+      receiveErrors: this.counters[1],
+      receiveTruncated: this.counters[2],
+    };
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    // the last datagrams (CLOSE frames that tell peers we are gone) leave first
+    this.flush();
+    this.closed = true;
+    this.native.close(this.handle);
+    return Promise.resolve();
+  }
+}
