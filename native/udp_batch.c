@@ -18,7 +18,7 @@
  *   startReceive(handle)           onReceive(count) is called per batch
  *   send(handle, start, end) -> next index not sent (end when all left); errors counted
  *   awaitWritable(handle)          onWritable() once the socket can take datagrams again
- *   close(handle)
+ *   close(handle, onClosed?)       onClosed() once the fd is closed (the port is free)
  *   pton(address, port, ipv6Socket) -> Buffer of META_BYTES with the sockaddr
  *   ntop(meta, offset) -> address string of the sockaddr at meta[offset]
  * counters (Float64Array): [0] send errors, [1] receive errors, [2] truncated datagrams.
@@ -51,11 +51,13 @@ typedef struct {
   int receiving;
   int poll_closed; /* the struct is freed when both the poll handle is closed ... */
   int finalized;   /* ... and the JS object is collected, whichever comes last */
+  int teardown;    /* the env is being torn down: call no more JS */
   uv_poll_t poll;
   napi_async_context async_ctx;
   napi_ref self_ref; /* keeps the handle object (and so the Buffers) alive while open */
   napi_ref on_receive;
   napi_ref on_writable;
+  napi_ref on_closed;
   napi_ref buffers[5];
   uint8_t *recv_data, *recv_meta, *send_data, *send_meta;
   size_t slot_bytes, recv_slots, send_slot_bytes, send_slots;
@@ -203,24 +205,33 @@ static void update_poll(udp_socket *s) {
     uv_poll_stop(&s->poll);
 }
 
+static void release_refs(udp_socket *s) {
+  napi_env env = s->env;
+  napi_ref *refs[] = {&s->on_receive, &s->on_writable, &s->on_closed, &s->self_ref,
+                      &s->buffers[0], &s->buffers[1], &s->buffers[2], &s->buffers[3],
+                      &s->buffers[4]};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+    if (*refs[i]) napi_delete_reference(env, *refs[i]);
+    *refs[i] = NULL;
+  }
+  if (s->async_ctx) napi_async_destroy(env, s->async_ctx);
+  s->async_ctx = NULL;
+}
+
+/* The fd is closed here, not in close(): libuv unregisters it from epoll on the way, and a
+ * number closed earlier could already belong to a new socket. */
 static void on_poll_closed(uv_handle_t *handle) {
   udp_socket *s = (udp_socket *)handle->data;
   close(s->fd);
   s->fd = -1;
   s->poll_closed = 1;
-  if (s->finalized) free(s);
-}
-
-static void release_refs(udp_socket *s) {
-  napi_env env = s->env;
-  if (s->on_receive) napi_delete_reference(env, s->on_receive);
-  if (s->on_writable) napi_delete_reference(env, s->on_writable);
-  for (int i = 0; i < 5; i++)
-    if (s->buffers[i]) napi_delete_reference(env, s->buffers[i]);
-  if (s->async_ctx) napi_async_destroy(env, s->async_ctx);
-  s->on_receive = s->on_writable = NULL;
-  s->async_ctx = NULL;
-  memset(s->buffers, 0, sizeof s->buffers);
+  if (s->finalized) {
+    free(s);
+    return;
+  }
+  if (s->teardown) return; /* the env is going away: no more JS */
+  if (s->on_closed) call_js(s, s->on_closed, 0, NULL);
+  release_refs(s); /* drops self_ref: the handle object may now be collected */
 }
 
 static void do_close(udp_socket *s) {
@@ -228,24 +239,25 @@ static void do_close(udp_socket *s) {
   s->closed = 1;
   uv_poll_stop(&s->poll);
   uv_close((uv_handle_t *)&s->poll, on_poll_closed);
-  release_refs(s);
-  if (s->self_ref) {
-    napi_delete_reference(s->env, s->self_ref);
-    s->self_ref = NULL;
-  }
 }
 
-static void env_cleanup(void *arg) { do_close((udp_socket *)arg); }
+static void env_cleanup(void *arg) {
+  udp_socket *s = (udp_socket *)arg;
+  s->teardown = 1;
+  do_close(s);
+}
 
 static void finalize(napi_env env, void *data, void *hint) {
-  (void)env;
   (void)hint;
   udp_socket *s = (udp_socket *)data;
-  /* only reached once closed (self_ref keeps an open handle reachable), or at env teardown */
+  /* reached after on_poll_closed dropped self_ref, or at env teardown */
   napi_remove_env_cleanup_hook(env, env_cleanup, s);
-  do_close(s);
   s->finalized = 1;
   if (s->poll_closed) free(s);
+  else {
+    s->teardown = 1;
+    do_close(s);
+  }
 }
 
 static int get_buffer(napi_env env, napi_value v, uint8_t **data, size_t *len) {
@@ -469,11 +481,17 @@ static napi_value js_await_writable(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   udp_socket *s = unwrap(env, argv[0]);
   if (!s) return NULL;
+  if (s->closed) return NULL;
+  if (argc > 1) {
+    napi_valuetype t;
+    CHECK(napi_typeof(env, argv[1], &t));
+    if (t == napi_function) CHECK(napi_create_reference(env, argv[1], 1, &s->on_closed));
+  }
   do_close(s);
   return NULL;
 }

@@ -13,8 +13,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { HostPort } from '../common';
 import { InvalidArgumentError, parseHostPort } from '../common';
-import { AEAD_BACKEND_PREFERENCES } from '../transport';
-import type { AeadBackendPreference } from '../transport';
+import { AEAD_BACKEND_PREFERENCES, UDP_DRIVER_PREFERENCES } from '../transport';
+import type { AeadBackendPreference, UdpDriverPreference } from '../transport';
 
 /** The validated configuration of one node. */
 export interface NodeConfig {
@@ -50,6 +50,8 @@ export interface NodeConfig {
   aeadBackend: AeadBackendPreference;
   /** Largest UDP payload between nodes (path MTU minus IP and UDP headers). @default 1472 */
   maxDatagramSize: number;
+  /** The peer transport's UDP driver (same wire either way). @default auto */
+  udpDriver: UdpDriverPreference;
   /** pino log level. @default info */
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   tlsCertFile?: string;
@@ -225,6 +227,16 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     choices: AEAD_BACKEND_PREFERENCES,
     description:
       'who runs the transport AEAD: auto (libsodium when sodium-native is installed), libsodium or node (node:crypto)',
+    default: 'auto',
+  },
+  {
+    key: 'udpDriver',
+    flag: '--udp-driver',
+    env: 'MESHWIRE_UDP_DRIVER',
+    kind: 'choice',
+    choices: UDP_DRIVER_PREFERENCES,
+    description:
+      "the peer transport's UDP driver: auto (batch when its native addon is built), batch (recvmmsg/sendmmsg) or dgram (node:dgram)",
     default: 'auto',
   },
   {

@@ -217,6 +217,7 @@ export class MeshNode {
         congestion: this.config.congestionControl,
         aeadBackend: this.config.aeadBackend,
         maxDatagramSize: this.config.maxDatagramSize,
+        udpDriver: this.config.udpDriver,
         idleTimeoutMs: 15_000,
         logger: this.init.logger,
       });
@@ -228,6 +229,7 @@ export class MeshNode {
           peer_listen: formatHostPort(socket.address()),
           aead: st.aead,
           aead_backend: st.aeadBackend,
+          udp_driver: st.udpDriver,
           congestion: this.config.congestionControl,
           max_datagram_size: this.config.maxDatagramSize,
         },

@@ -29,7 +29,12 @@ export interface TransportStatsSource {
 
 /** A socket shared by every connection (RudpSocket): its drops by reason. */
 export interface SocketStatsSource {
-  stats(): { drops?: Record<string, number>; aead?: string; aeadBackend?: string };
+  stats(): {
+    drops?: Record<string, number>;
+    aead?: string;
+    aeadBackend?: string;
+    udpDriver?: string;
+  };
 }
 
 /** A peer id, or a function giving it at scrape time (e.g. a directory lookup by address). */
@@ -290,7 +295,7 @@ export class TransportMetrics {
     });
     const info = meter.createObservableGauge('meshwire.transport.info', {
       description:
-        'Always 1; the attributes say how the UDP socket protects packets (aead, aead_backend)',
+        'Always 1; the attributes say how the UDP socket protects packets and moves datagrams (aead, aead_backend, udp_driver)',
       unit: '1',
     });
     const depth = meter.createObservableGauge('meshwire.queue.depth', {
@@ -330,7 +335,11 @@ export class TransportMetrics {
               socketDrops[k] = (socketDrops[k] ?? 0) + v;
             }
             if (st.aead && st.aeadBackend) {
-              obs.observe(info, 1, { aead: st.aead, aead_backend: st.aeadBackend });
+              obs.observe(info, 1, {
+                aead: st.aead,
+                aead_backend: st.aeadBackend,
+                udp_driver: st.udpDriver ?? 'unknown',
+              });
             }
           } catch {
             // a closed socket reports nothing

@@ -46,7 +46,7 @@ interface UdpBatchAddon {
   startReceive(h: Handle): void;
   send(h: Handle, start: number, end: number): number;
   awaitWritable(h: Handle): void;
-  close(h: Handle): void;
+  close(h: Handle, onClosed?: () => void): void;
   pton(address: string, port: number, ipv6Socket: boolean): Buffer | null;
   ntop(meta: Buffer, offset: number): string;
 }
@@ -83,6 +83,7 @@ export class BatchUdpDriver implements DatagramSocket {
   readonly kind = 'batch';
   private handler: ((msg: Buffer, from: RemoteInfo) => void) | null = null;
   private closed = false;
+  private closing: Promise<void> | null = null;
   private readonly counters = new Float64Array(3);
   private readonly recvData: Buffer;
   private readonly recvMeta: Buffer;
@@ -272,12 +273,13 @@ export class BatchUdpDriver implements DatagramSocket {
     };
   }
 
+  /** Resolves once the port is free again. */
   close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
+    if (this.closing) return this.closing;
     // the last datagrams (CLOSE frames that tell peers we are gone) leave first
     this.flush();
     this.closed = true;
-    this.native.close(this.handle);
-    return Promise.resolve();
+    this.closing = new Promise(resolve => this.native.close(this.handle, resolve));
+    return this.closing;
   }
 }

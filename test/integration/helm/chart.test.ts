@@ -207,15 +207,20 @@ test('replica 0 of 3: the real config loader accepts the rendered config and pee
   }
 });
 
-test('node.extraConfig: transport keys (jumbo datagrams, AEAD backend) reach the real config loader', t => {
+test('node.extraConfig: transport keys (jumbo datagrams, AEAD backend, UDP driver) reach the real config loader', t => {
   const objects = render({
-    set: ['node.extraConfig.maxDatagramSize=8972', 'node.extraConfig.aeadBackend=node'],
+    set: [
+      'node.extraConfig.maxDatagramSize=8972',
+      'node.extraConfig.aeadBackend=node',
+      'node.extraConfig.udpDriver=dgram',
+    ],
   });
   const root = tmpRoot();
   try {
     const cfg = loadConfig({ argv: [], env: materializePod(objects, 0, NS, root).env });
     t.is(cfg.maxDatagramSize, 8972);
     t.is(cfg.aeadBackend, 'node');
+    t.is(cfg.udpDriver, 'dgram');
     t.is(cfg.congestionControl, 'bbr', 'untouched keys keep their defaults');
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -8,7 +8,7 @@ import { isMeshwireError } from '../../../src/common';
 import { Mux } from '../../../src/mux';
 import { RpcConnection } from '../../../src/rpc';
 import type { Envelope } from '../../../src/rpc';
-import { RudpSocket, UdpDriver } from '../../../src/transport';
+import { RudpSocket, bindUdp } from '../../../src/transport';
 import type { DatagramSocket, RemoteInfo } from '../../../src/transport';
 import { rng } from '../../unit/mux/helpers';
 
@@ -60,8 +60,16 @@ async function setup(
   muxInit: { pingIntervalMs?: number; pongTimeoutMs?: number } = {}
 ) {
   const rand = rng(seed);
-  const serverUdp = new LossySocket(await UdpDriver.bind('127.0.0.1', 0), rand, loss);
-  const clientUdp = new LossySocket(await UdpDriver.bind('127.0.0.1', 0), rand, loss);
+  const serverUdp = new LossySocket(
+    await bindUdp('127.0.0.1', 0, { maxDatagramSize: 1472 }),
+    rand,
+    loss
+  );
+  const clientUdp = new LossySocket(
+    await bindUdp('127.0.0.1', 0, { maxDatagramSize: 1472 }),
+    rand,
+    loss
+  );
   const server = await RudpSocket.bind({ socket: serverUdp, secret: SECRET });
   const client = await RudpSocket.bind({ socket: clientUdp, secret: SECRET });
   const serverRpcs: RpcConnection[] = [];

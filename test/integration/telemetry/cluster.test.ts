@@ -82,10 +82,12 @@ test.before(async () => {
         `127.0.0.1:${udpB}`,
         '--peers',
         `node-a=127.0.0.1:${udpA}`,
-        // node-a runs the AEAD in libsodium (auto), node-b in node:crypto: every test
-        // here crosses the two implementations
+        // node-a runs the AEAD in libsodium and the batched UDP driver (auto), node-b
+        // node:crypto and node:dgram: every test here crosses the two implementations
         '--aead-backend',
         'node',
+        '--udp-driver',
+        'dgram',
       ],
       env('meshwire-b')
     ),
@@ -303,6 +305,8 @@ test.serial(
     t.regex(textA, /^meshwire_transport_info\{[^}]*aead_backend="libsodium"[^}]*\} 1$/m);
     t.regex(textB, /^meshwire_transport_info\{[^}]*aead_backend="node:crypto"[^}]*\} 1$/m);
     t.regex(textB, /^meshwire_transport_info\{[^}]*aead="chacha20-poly1305"[^}]*\} 1$/m);
+    t.regex(textA, /^meshwire_transport_info\{[^}]*udp_driver="batch"[^}]*\} 1$/m);
+    t.regex(textB, /^meshwire_transport_info\{[^}]*udp_driver="dgram"[^}]*\} 1$/m);
     t.true(sum(textB, 'meshwire_messages_received_total', 'source="peer"') > 0);
     // The send spans say where each request went and what the transport did meanwhile.
     await receiver.waitFor(spans =>

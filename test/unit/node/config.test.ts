@@ -31,6 +31,9 @@ test('precedence: flags > environment > file > defaults', t => {
   t.is(cfg.drainTimeoutMs, 222);
   t.is(cfg.logLevel, 'debug');
   t.is(cfg.aeadBackend, 'auto');
+  t.is(cfg.udpDriver, 'auto');
+  t.is(loadConfig({ argv: ['--udp-driver', 'dgram'], env: {} }).udpDriver, 'dgram');
+  t.is(loadConfig({ argv: [], env: { MESHWIRE_UDP_DRIVER: 'batch' } }).udpDriver, 'batch');
   t.is(cfg.maxDatagramSize, 1472);
   t.is(loadConfig({ argv: ['--max-datagram-size', '8972'], env: {} }).maxDatagramSize, 8972);
   t.is(loadConfig({ argv: [], env: { MESHWIRE_AEAD_BACKEND: 'node' } }).aeadBackend, 'node');
@@ -73,6 +76,12 @@ const bad: Array<[string, Record<string, string>, string[], RegExp]> = [
     {},
     ['--aead-backend', 'openssl'],
     /aeadBackend = "openssl" \(from --aead-backend\).*one of auto, libsodium, node/,
+  ],
+  [
+    'UDP driver',
+    { MESHWIRE_UDP_DRIVER: 'uring' },
+    [],
+    /udpDriver = "uring" \(from MESHWIRE_UDP_DRIVER\).*one of auto, batch, dgram/,
   ],
   ['address', {}, ['--grpc-listen', 'nohost'], /grpcListen = "nohost".*host:port/],
   ['port', {}, ['--peer-listen', '127.0.0.1:70000'], /peerListen.*port must be a number/],
