@@ -59,7 +59,7 @@ if (udp && udp.seconds > 0) figures['udp_raw.payload_mib_s'] = round(udp.bytes /
 const udpJumbo = get('udp_raw.jumbo', 'recv');
 if (udpJumbo && udpJumbo.seconds > 0)
   figures['udp_raw.payload_mib_s.jumbo'] = round(udpJumbo.bytes / MiB / udpJumbo.seconds);
-for (const kind of ['meshwire', 'tcp']) {
+for (const kind of ['meshwire', 'meshwire_dgram', 'tcp']) {
   for (const loss of ['loss0', 'loss1', 'loss5', 'jumbo']) {
     const r = get(`${kind}.${loss}`, 'recv');
     const s = get(`${kind}.${loss}`, 'send');
@@ -83,6 +83,10 @@ for (const kind of ['meshwire', 'tcp']) {
 const m0 = figures['meshwire.goodput_mib_s.loss0'];
 if (m0 && figures['udp_raw.payload_mib_s'])
   ratios['meshwire_vs_udp_raw.loss0'] = round(m0 / figures['udp_raw.payload_mib_s'], 3);
+const md = figures['meshwire_dgram.goodput_mib_s.loss0'];
+if (md && figures['udp_raw.payload_mib_s'])
+  ratios['meshwire_dgram_vs_udp_raw.loss0'] = round(md / figures['udp_raw.payload_mib_s'], 3);
+if (md && m0) ratios['meshwire_batch_vs_dgram.loss0'] = round(m0 / md, 3);
 const mj = figures['meshwire.goodput_mib_s.jumbo'];
 if (mj && figures['udp_raw.payload_mib_s.jumbo'])
   ratios['meshwire_vs_udp_raw.jumbo'] = round(mj / figures['udp_raw.payload_mib_s.jumbo'], 3);
@@ -109,7 +113,9 @@ const section = [
   'loss made by nftables `numgen random mod 1000 < N drop` on input. Raw UDP: 1472-byte datagrams',
   '(the transport datagram size), payload rate at the receiver. Every process (raw UDP, TCP and',
   'meshwire alike) runs with the V8 tuning of src/common/runtime.ts and first moves 32 MiB unmeasured',
-  '(JIT warm-up, as in a running node). Each figure is the median of',
+  '(JIT warm-up, as in a running node). `meshwire` runs on its default UDP driver, the batched one',
+  '(native/udp_batch.c: recvmmsg/sendmmsg); `meshwire_dgram` is the same transport on node:dgram',
+  '(`--udp-driver dgram`), the driver raw UDP uses. Each figure is the median of',
   `${Math.max(...lines.map(l => l.rep ?? 1))} interleaved runs (range in the "runs" column). Machine load average at the end:`,
   `${loadavg()
     .map(x => x.toFixed(1))

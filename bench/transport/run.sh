@@ -72,6 +72,8 @@ for REP in $(seq 1 "$REPEAT"); do
     run "tcp.loss$loss" "$ns" tcp 7502
     run "meshwire.loss$loss" "$ns" rudp 7503
   done
+  # the same transport on node:dgram instead of the batched driver (the default)
+  BENCH_UDP_DRIVER=dgram run meshwire_dgram.loss0 mwbench0 rudp 7506
   BENCH_DATAGRAM_SIZE=8972 run udp_raw.jumbo mwbenchj udp 7504
   BENCH_DATAGRAM_SIZE=8972 run meshwire.jumbo mwbenchj rudp 7505
 done

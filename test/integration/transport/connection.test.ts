@@ -224,7 +224,7 @@ test('jumbo datagrams: both sides at 8972 B fill them; a peer at 1472 B caps the
     [8972, 8972],
     [1472, 1472],
   ] as const) {
-    const tap = await TapSocket.bind();
+    const tap = await TapSocket.bind(clientSize);
     const server = await RudpSocket.bind({ secret: SECRET, maxDatagramSize: 8972 });
     const client = await RudpSocket.bind({
       secret: SECRET,

@@ -14,9 +14,9 @@ export class TapSocket implements DatagramSocket {
   dropSend: (d: Buffer) => boolean = () => false;
   dropReceive: (d: Buffer) => boolean = () => false;
   constructor(readonly inner: DatagramSocket) {}
-  static async bind(): Promise<TapSocket> {
+  static async bind(maxDatagramSize = 1472): Promise<TapSocket> {
     // the default driver (batch when built): the fault tests run over what nodes use
-    return new TapSocket(await bindUdp('127.0.0.1', 0, { maxDatagramSize: 1472 }));
+    return new TapSocket(await bindUdp('127.0.0.1', 0, { maxDatagramSize }));
   }
   send(parts: Buffer[], port: number, address: string): void {
     const d = Buffer.concat(parts);
