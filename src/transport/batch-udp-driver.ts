@@ -16,9 +16,16 @@ import { join } from 'node:path';
 import { InvalidArgumentError } from '../common/errors';
 import type { DatagramSocket, DriverStats, RemoteInfo } from './datagram-socket';
 
-/** Datagrams per receive batch (one recvmmsg) and send slots (one sendmmsg, bounded queue). */
-const RECEIVE_SLOTS = 64;
-const SEND_SLOTS = 256;
+/**
+ * Datagrams per receive batch (one recvmmsg) and send slots (the bounded send queue, one
+ * sendmmsg), fewer for large datagrams so a socket's slot memory stays near 1 MiB + 4 MiB.
+ */
+const MAX_RECEIVE_SLOTS = 64;
+const MAX_SEND_SLOTS = 256;
+const RECEIVE_AREA_BYTES = 1024 * 1024;
+const SEND_AREA_BYTES = 4 * 1024 * 1024;
+const slotsFor = (area: number, slotBytes: number, max: number): number =>
+  Math.max(8, Math.min(max, Math.floor(area / slotBytes)));
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 /** Destinations whose sockaddr is kept ready; cleared when full (peers are few). */
 const MAX_CACHED_DESTINATIONS = 1024;
@@ -90,6 +97,7 @@ export class BatchUdpDriver implements DatagramSocket {
   private readonly sendData: Buffer;
   private readonly sendMeta: Buffer;
   private readonly handle: Handle;
+  private readonly sendSlots: number;
   private readonly destinations = new Map<string, Buffer>();
   /** Send slots [sent, queued) wait for the next flush. */
   private queued = 0;
@@ -111,10 +119,12 @@ export class BatchUdpDriver implements DatagramSocket {
     private readonly slotBytes: number
   ) {
     const meta = native.META_BYTES;
-    this.recvData = Buffer.allocUnsafeSlow(RECEIVE_SLOTS * slotBytes);
-    this.recvMeta = Buffer.alloc(RECEIVE_SLOTS * meta);
-    this.sendData = Buffer.allocUnsafeSlow(SEND_SLOTS * slotBytes);
-    this.sendMeta = Buffer.alloc(SEND_SLOTS * meta);
+    const receiveSlots = slotsFor(RECEIVE_AREA_BYTES, slotBytes, MAX_RECEIVE_SLOTS);
+    this.sendSlots = slotsFor(SEND_AREA_BYTES, slotBytes, MAX_SEND_SLOTS);
+    this.recvData = Buffer.allocUnsafeSlow(receiveSlots * slotBytes);
+    this.recvMeta = Buffer.alloc(receiveSlots * meta);
+    this.sendData = Buffer.allocUnsafeSlow(this.sendSlots * slotBytes);
+    this.sendMeta = Buffer.alloc(this.sendSlots * meta);
     this.handle = native.open(
       ipv6,
       host,
@@ -154,7 +164,7 @@ export class BatchUdpDriver implements DatagramSocket {
 
   send(parts: Buffer[], port: number, address: string): void {
     if (this.closed) return;
-    if (this.queued === SEND_SLOTS) {
+    if (this.queued === this.sendSlots) {
       this.queueDrops++;
       return;
     }
