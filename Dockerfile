@@ -1,13 +1,13 @@
 # meshwire node image: `docker build -t meshwire:0.1.0 .` (see docs/deploy.md).
 # Build stage: full toolchain (the bookworm image has gcc and Node's headers), dev
-# dependencies, TypeScript compile, and the batched UDP driver (native/udp_batch.c).
+# dependencies, TypeScript compile, and our native addons (native/*.c).
 FROM node:20-bookworm AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error
 COPY Makefile tsconfig.json ./
 COPY native ./native
-RUN make build/udp_batch.node
+RUN make addons
 COPY proto ./proto
 COPY src ./src
 RUN npm run build
@@ -30,7 +30,7 @@ ENV NODE_ENV=production \
     MESHWIRE_METRICS_LISTEN=0.0.0.0:9464
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
-COPY --from=build /src/build/udp_batch.node ./build/udp_batch.node
+COPY --from=build /src/build/*.node ./build/
 COPY --from=build /src/proto ./proto
 COPY package.json ./
 USER 65532:65532

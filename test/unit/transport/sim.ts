@@ -88,8 +88,14 @@ export function simulate(o: SimOptions): SimResult {
     localCid: random(8),
     clusterKeys: role === 'client' ? keys : serverKeys,
     aead: 'chacha20-poly1305',
-    // the two AEAD implementations face each other, so every fault test also checks interop
-    aeadBackend: role === 'client' ? 'node:crypto' : selectAeadBackend('chacha20-poly1305'),
+    // two AEAD implementations face each other, so every fault test also checks interop:
+    // the server runs the default (openssl), the client node:crypto or libsodium by seed
+    aeadBackend:
+      role === 'server'
+        ? selectAeadBackend('chacha20-poly1305')
+        : o.seed % 2 === 0
+          ? 'node:crypto'
+          : 'libsodium',
     params: {
       maxDatagramSize: Math.min(1472, o.link?.mtu ?? 1472),
       initialMaxData: o.receiveWindow ?? 1024 * 1024,
