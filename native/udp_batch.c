@@ -418,14 +418,21 @@ static napi_value js_local_address(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value js_start_receive(napi_env env, napi_callback_info info) {
+/* The open handle that is a call's only argument, or NULL (closed, or a TypeError thrown). */
+static udp_socket *open_handle_arg(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   udp_socket *s = unwrap(env, argv[0]);
-  if (!s || s->closed) return NULL;
-  s->receiving = 1;
-  update_poll(s);
+  return s && !s->closed ? s : NULL;
+}
+
+static napi_value js_start_receive(napi_env env, napi_callback_info info) {
+  udp_socket *s = open_handle_arg(env, info);
+  if (s) {
+    s->receiving = 1;
+    update_poll(s);
+  }
   return NULL;
 }
 
@@ -470,13 +477,11 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_await_writable(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_socket *s = unwrap(env, argv[0]);
-  if (!s || s->closed) return NULL;
-  s->want_writable = 1;
-  update_poll(s);
+  udp_socket *s = open_handle_arg(env, info);
+  if (s) {
+    s->want_writable = 1;
+    update_poll(s);
+  }
   return NULL;
 }
 
