@@ -32,7 +32,8 @@ const MAX_CACHED_DESTINATIONS = 1024;
 const AF_INET = 2;
 
 type Handle = object;
-interface UdpBatchAddon {
+/** native/udp_batch.c's exports (see its header for the contract). */
+export interface UdpBatchAddon {
   META_BYTES: number;
   open(
     ipv6: boolean,
@@ -135,6 +136,16 @@ export class BatchUdpDriver implements DatagramSocket {
   static bind(host: string, port: number, maxDatagramSize: number): Promise<BatchUdpDriver> {
     const native = loadNativeAddon<UdpBatchAddon>(ADDON);
     if (!native) return Promise.reject(new InvalidArgumentError(nativeAddonError(ADDON)));
+    return BatchUdpDriver.over(native, host, port, maxDatagramSize);
+  }
+
+  /** @internal bind() over a given addon: tests drive the queue with a stand-in. */
+  static over(
+    native: UdpBatchAddon,
+    host: string,
+    port: number,
+    maxDatagramSize: number
+  ): Promise<BatchUdpDriver> {
     try {
       const d = new BatchUdpDriver(native, host.includes(':'), host, port, maxDatagramSize + 1);
       native.startReceive(d.handle);

@@ -30,6 +30,7 @@ export type {
 export type { DatagramSocket, DriverStats, RemoteInfo } from './datagram-socket';
 export { UdpDriver } from './udp-driver';
 export { BatchUdpDriver } from './batch-udp-driver';
+export type { UdpBatchAddon } from './batch-udp-driver';
 export { UDP_DRIVER_PREFERENCES, bindUdp, selectUdpDriver } from './udp-binding';
 export type { UdpDriverKind, UdpDriverPreference } from './udp-binding';
 export { VirtualNetwork, VirtualSocket, createLossyPair, seededRandom } from './virtual-network';
