@@ -133,6 +133,16 @@ test('bad sends are counted, not thrown: a name, garbage, an oversized datagram'
   await b.close();
 });
 
+test('a datagram the driver cannot send shows in the socket drops as send_error; connect fails clearly', async t => {
+  // an IPv4 socket asked to reach an IPv6 peer: no route for it in this socket family
+  const sock = await RudpSocket.bind({ secret: SECRET, udpDriver: 'batch' });
+  const err = await t.throwsAsync(sock.connect({ host: '::1', port: 9 }, { timeoutMs: 200 }));
+  t.is(err.name, 'UnavailableError');
+  t.regex(err.message, /connect to ::1:9 timed out after 200 ms/);
+  t.true((sock.stats().drops.send_error ?? 0) >= 1, JSON.stringify(sock.stats().drops));
+  await sock.close();
+});
+
 test('an oversized datagram arrives truncated to max + 1, so the transport counts it oversized', async t => {
   const server = await RudpSocket.bind({ secret: SECRET, udpDriver: 'batch' });
   const raw = createSocket('udp4');
