@@ -2,6 +2,8 @@
  * Which real UDP driver a socket binds: the batched native one (recvmmsg/sendmmsg) when its
  * addon is built, else node:dgram. Both speak the same wire; only the CPU cost differs.
  */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../common/errors';
 import {
   BatchUdpDriver,
@@ -32,13 +34,16 @@ export function selectUdpDriver(preference: UdpDriverPreference = 'auto'): UdpDr
   return 'dgram';
 }
 
-/** Binds a real UDP socket with the selected driver. */
-export function bindUdp(
+/**
+ * Binds a real UDP socket with the selected driver. A host name (`localhost`) is resolved
+ * first for the batch driver, which binds IP literals only, as node:dgram would do itself.
+ */
+export async function bindUdp(
   host: string,
   port: number,
   opts: { driver?: UdpDriverPreference; maxDatagramSize: number }
 ): Promise<DatagramSocket> {
-  return selectUdpDriver(opts.driver) === 'batch'
-    ? BatchUdpDriver.bind(host, port, opts.maxDatagramSize)
-    : UdpDriver.bind(host, port);
+  if (selectUdpDriver(opts.driver) === 'dgram') return UdpDriver.bind(host, port);
+  const ip = isIP(host) !== 0 ? host : (await lookup(host)).address;
+  return BatchUdpDriver.bind(ip, port, opts.maxDatagramSize);
 }

@@ -7,7 +7,13 @@ import test from 'ava';
 import { once } from 'node:events';
 import { createSocket } from 'node:dgram';
 import type { RemoteInfo as DgramRemoteInfo } from 'node:dgram';
-import { BatchUdpDriver, RudpSocket, UdpDriver, selectUdpDriver } from '../../../src/transport';
+import {
+  BatchUdpDriver,
+  RudpSocket,
+  UdpDriver,
+  bindUdp,
+  selectUdpDriver,
+} from '../../../src/transport';
 import type { RemoteInfo, RudpConnection } from '../../../src/transport';
 import { SECRET, waitFor } from './helpers';
 
@@ -152,6 +158,16 @@ test('an oversized datagram arrives truncated to max + 1, so the transport count
   t.is(server.stats().udpDriver, 'batch');
   raw.close();
   await server.close();
+});
+
+test('a host name binds through the batch driver too (resolved first, as node:dgram does)', async t => {
+  const d = await bindUdp('localhost', 0, { driver: 'batch', maxDatagramSize: 1472 });
+  t.is(d.kind, 'batch');
+  t.regex(d.address().host, /^(127\.0\.0\.1|::1)$/);
+  await d.close();
+  await t.throwsAsync(
+    bindUdp('no-such-host.invalid', 0, { driver: 'batch', maxDatagramSize: 1472 })
+  );
 });
 
 test('binding a port in use fails with EADDRINUSE; close is idempotent and stops delivery', async t => {
