@@ -28,7 +28,7 @@ NODE_INCLUDE := $(shell $(NODE) -p "require('path').resolve(process.execPath, '.
 ADDONS := build/udp_batch.node build/aead_openssl.node
 
 # -z now: a symbol this Node lacks fails the load (and we fall back), not a later call
-build/%.node: native/%.c
+build/%.node: native/%.c native/napi_util.h
 	@test -f $(NODE_INCLUDE)/node_api.h || { echo "Node's headers are missing ($(NODE_INCLUDE)/node_api.h)"; exit 1; }
 	mkdir -p $(@D)
 	$(CC) -O2 -g -fPIC -shared -fvisibility=hidden -Wl,-z,now -Wall -Wextra -Werror -I$(NODE_INCLUDE) -o $@ $<

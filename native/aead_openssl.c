@@ -18,6 +18,7 @@
  * The nonce is the IV with pn XORed into its last 4 bytes (as packet-protection.ts does).
  */
 #include <node_api.h>
+#include "napi_util.h"
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <string.h>
@@ -39,12 +40,6 @@ static void finalize_key(napi_env env, void *data, void *hint) {
   EVP_CIPHER_CTX_free(k->ctx);
   OPENSSL_cleanse(k->iv, sizeof k->iv);
   free(k);
-}
-
-static int get_buffer(napi_env env, napi_value v, uint8_t **data, size_t *len) {
-  bool is_buf;
-  if (napi_is_buffer(env, v, &is_buf) != napi_ok || !is_buf) return -1;
-  return napi_get_buffer_info(env, v, (void **)data, len) == napi_ok ? 0 : -1;
 }
 
 static napi_value js_create_key(napi_env env, napi_callback_info info) {

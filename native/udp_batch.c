@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <node_api.h>
+#include "napi_util.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -258,12 +259,6 @@ static void finalize(napi_env env, void *data, void *hint) {
     s->teardown = 1;
     do_close(s);
   }
-}
-
-static int get_buffer(napi_env env, napi_value v, uint8_t **data, size_t *len) {
-  bool is_buf;
-  if (napi_is_buffer(env, v, &is_buf) != napi_ok || !is_buf) return -1;
-  return napi_get_buffer_info(env, v, (void **)data, len) == napi_ok ? 0 : -1;
 }
 
 static napi_value js_open(napi_env env, napi_callback_info info) {

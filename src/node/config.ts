@@ -226,7 +226,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     kind: 'choice',
     choices: AEAD_BACKEND_PREFERENCES,
     description:
-      'who runs the transport AEAD: auto (libsodium when sodium-native is installed), libsodium or node (node:crypto)',
+      'who runs the transport AEAD: auto (openssl when its native addon is built, else libsodium when sodium-native is installed), openssl, libsodium or node (node:crypto)',
     default: 'auto',
   },
   {

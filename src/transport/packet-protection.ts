@@ -167,7 +167,7 @@ export function selectAeadBackend(
 export abstract class DirectionKey {
   private readonly nonce = Buffer.alloc(IV_LENGTH);
 
-  constructor(private readonly iv: Buffer) {}
+  constructor(protected readonly iv: Buffer) {}
 
   abstract readonly backend: AeadBackend;
 
@@ -298,18 +298,18 @@ class OpenSslDirectionKey extends DirectionKey {
     private readonly ossl: OpenSslAead,
     private readonly alg: AeadAlgorithm,
     private readonly key: Buffer,
-    private readonly ivBytes: Buffer
+    iv: Buffer
   ) {
-    super(ivBytes);
+    super(iv);
   }
 
   seal(packet: Buffer, headerLength: number, plainLength: number, pn: number): void {
-    this.sealCtx ??= this.ossl.createKey(this.alg, this.key, this.ivBytes, true);
+    this.sealCtx ??= this.ossl.createKey(this.alg, this.key, this.iv, true);
     this.ossl.seal(this.sealCtx, packet, headerLength, plainLength, pn);
   }
 
   protected openChecked(packet: Buffer, end: number, pn: number): Buffer | null {
-    this.openCtx ??= this.ossl.createKey(this.alg, this.key, this.ivBytes, false);
+    this.openCtx ??= this.ossl.createKey(this.alg, this.key, this.iv, false);
     return this.ossl.open(this.openCtx, packet, DATA_HEADER_LENGTH, end, pn)
       ? packet.subarray(DATA_HEADER_LENGTH, end)
       : null;

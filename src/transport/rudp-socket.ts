@@ -42,7 +42,7 @@ import {
 } from './packet-protection';
 import type { AeadAlgorithm, AeadBackend, AeadBackendPreference } from './packet-protection';
 import { RudpConnection } from './rudp-connection';
-import { bindUdp, selectUdpDriver } from './udp-binding';
+import { bindUdp } from './udp-binding';
 import type { UdpDriverPreference } from './udp-binding';
 import {
   CID_LENGTH,
@@ -82,8 +82,8 @@ export interface RudpSocketInit {
   /** @default 'chacha20-poly1305' */
   aead?: AeadAlgorithm;
   /**
-   * Which implementation runs the AEAD (same wire format either way); `libsodium` needs the
-   * optional package sodium-native. @default 'auto'
+   * Which implementation runs the AEAD (same wire format either way): `openssl` needs our
+   * addon (make build), `libsodium` the optional package sodium-native. @default 'auto'
    */
   aeadBackend?: AeadBackendPreference;
   /**
@@ -226,7 +226,6 @@ export class RudpSocket extends EventEmitter {
     validate(init);
     // before binding: a backend that cannot be had is a configuration error, not a leak
     const backend = selectAeadBackend(init.aead ?? DEFAULT_AEAD, init.aeadBackend);
-    if (!init.socket) selectUdpDriver(init.udpDriver);
     const sock =
       init.socket ??
       (await bindUdp(init.host ?? '127.0.0.1', init.port ?? 0, {

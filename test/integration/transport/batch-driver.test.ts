@@ -28,12 +28,17 @@ function collect(d: { onMessage(h: (m: Buffer, f: RemoteInfo) => void): void }):
   return got;
 }
 
-test('the batch driver is what auto selects here (make build compiles it)', t => {
+test('the batch driver is what auto selects here (make build compiles it)', async t => {
   t.is(selectUdpDriver('auto'), 'batch');
   t.is(selectUdpDriver('dgram'), 'dgram');
   const err = t.throws(() => selectUdpDriver('fast' as 'auto'));
   t.is((err as { code?: string }).code, 'INVALID_ARGUMENT');
   t.regex(err.message, /udpDriver must be one of auto, batch, dgram/);
+  // and from the socket, before anything is bound
+  await t.throwsAsync(RudpSocket.bind({ udpDriver: 'fast' as 'auto' }), {
+    name: 'InvalidArgumentError',
+    message: /udpDriver must be one of auto, batch, dgram, not fast/,
+  });
 });
 
 test('IPv4: a burst arrives whole and in order, each datagram its own buffer, sender address right', async t => {
