@@ -30,7 +30,9 @@ export function parseHostPort(input: string, what: string, allowPortZero = false
     host = value.slice(1, end);
     portText = value.slice(end + 2);
     if (isIP(host) !== 6) {
-      throw new InvalidArgumentError(`${what} ${quote(input)}: ${quote(host)} is not an IPv6 address`);
+      throw new InvalidArgumentError(
+        `${what} ${quote(input)}: ${quote(host)} is not an IPv6 address`
+      );
     }
   } else {
     const colon = value.lastIndexOf(':');
@@ -48,7 +50,9 @@ export function parseHostPort(input: string, what: string, allowPortZero = false
     }
   }
   if (!/^\d{1,5}$/.test(portText)) {
-    throw new InvalidArgumentError(`${what} ${quote(input)}: port must be a number from 1 to 65535`);
+    throw new InvalidArgumentError(
+      `${what} ${quote(input)}: port must be a number from 1 to 65535`
+    );
   }
   const port = Number(portText);
   if (port > 65535 || (port === 0 && !allowPortZero)) {

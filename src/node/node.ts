@@ -421,7 +421,8 @@ export class MeshNode {
     let headerBytes = units;
     if (units * 3 > MAX_HEADER_BYTES) {
       headerBytes = 0;
-      for (const k in headers) headerBytes += Buffer.byteLength(k) + Buffer.byteLength(headers[k] ?? '');
+      for (const k in headers)
+        headerBytes += Buffer.byteLength(k) + Buffer.byteLength(headers[k] ?? '');
     }
     if (count > MAX_HEADERS || headerBytes > MAX_HEADER_BYTES) {
       throw new InvalidArgumentError(
@@ -430,7 +431,12 @@ export class MeshNode {
     }
     if (!message.id) message.id = `${this.idPrefix}${(this.idCounter++).toString(36)}`;
     message.headers = headers;
-    message.payload ??= EMPTY_PAYLOAD;
+    // protobufjs leaves an absent bytes field as its prototype's default (an empty array)
+    if (!Buffer.isBuffer(message.payload)) {
+      const p = message.payload as Uint8Array | undefined;
+      message.payload =
+        p && p.length > 0 ? Buffer.from(p.buffer, p.byteOffset, p.length) : EMPTY_PAYLOAD;
+    }
     return message;
   }
 
@@ -455,7 +461,8 @@ export class MeshNode {
 
   private requireCluster(target: ClusterTarget): Cluster {
     if (this.cluster) return this.cluster;
-    const name = 'peerId' in target ? `peer ${quote(target.peerId)}` : `address ${quote(target.address)}`;
+    const name =
+      'peerId' in target ? `peer ${quote(target.peerId)}` : `address ${quote(target.address)}`;
     throw new UnavailableError(
       `${name} is unreachable: node ${this.id} runs without a cluster transport`
     );
@@ -628,7 +635,8 @@ export class MeshNode {
     const topic = msg.topic;
     const pending = this.replies.register(
       timeoutMs,
-      () => new DeadlineExceededError(`request on ${quote(topic)} got no reply within ${timeoutMs} ms`),
+      () =>
+        new DeadlineExceededError(`request on ${quote(topic)} got no reply within ${timeoutMs} ms`),
       topic
     );
     if (origin === this.id) this.telemetry.receivedLocal++;
@@ -708,13 +716,15 @@ export class MeshNode {
       endSpan(span, err.message);
       throw err;
     }
-    return this.cluster.respond(token.issuer, replyTo, msg, this.id, FORWARDED_REPLY_TIMEOUT_MS).then(
-      () => endSpan(span),
-      (err: Error) => {
-        endSpan(span, err.message);
-        throw err;
-      }
-    );
+    return this.cluster
+      .respond(token.issuer, replyTo, msg, this.id, FORWARDED_REPLY_TIMEOUT_MS)
+      .then(
+        () => endSpan(span),
+        (err: Error) => {
+          endSpan(span, err.message);
+          throw err;
+        }
+      );
   }
 
   /** Completes a request this node issued the token of; NotFoundError says why it is gone. */

@@ -14,8 +14,8 @@
  * token is unknown here (issued by an earlier run of this node, or long forgotten).
  */
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Clock, DeadlineExceededError, Message, Timer } from '../common';
-import { DropCounter } from '../common';
+import type { Clock, Message, Timer } from '../common';
+import { DeadlineExceededError, DropCounter } from '../common';
 
 export interface ReplyResult {
   reply: Message;
@@ -144,7 +144,8 @@ export class ReplyTable {
         const p = this.pending.get(opaque);
         if (!p) return;
         this.pending.delete(opaque);
-        this.remember(opaque, 'cancelled');
+        // a peer's deadline passing reaches us as a cancel with a timeout error
+        this.remember(opaque, err instanceof DeadlineExceededError ? 'timed out' : 'cancelled');
         p.timer.cancel();
         p.reject(err);
       };

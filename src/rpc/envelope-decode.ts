@@ -33,7 +33,7 @@ export function decodeEnvelope(buf: Buffer): Envelope {
   const kind = buf[0] & 0x0f;
   if (version !== ENVELOPE_VERSION)
     throw new ProtocolError(`envelope version ${version} is not supported`);
-  if (kind < EnvelopeKind.REQUEST || kind > EnvelopeKind.ONEWAY) {
+  if (kind < EnvelopeKind.REQUEST || kind > EnvelopeKind.CANCEL) {
     throw new ProtocolError(`unknown envelope kind ${kind}`);
   }
   const flags = buf[1];

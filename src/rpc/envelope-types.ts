@@ -22,6 +22,13 @@ export enum EnvelopeKind {
   REQUEST = 1,
   RESPONSE = 2,
   ONEWAY = 3,
+  /**
+   * The caller gave up on request `id` (its status says why: DEADLINE_EXCEEDED or
+   * CANCELLED): the handler's signal aborts and no response is sent. Without it a far
+   * handler would keep a request the caller has already failed, and a late reply there
+   * would look accepted.
+   */
+  CANCEL = 4,
 }
 
 export const FLAG_OP = 0x01;

@@ -26,6 +26,11 @@ export interface PendingOptions {
   signal?: AbortSignal;
   /** Capture the caller's stack (costs about a microsecond). */
   captureStack: boolean;
+  /**
+   * Called when the caller gives up (timeout or abort) on a request already written, so
+   * the far side can be told (an rpc CANCEL).
+   */
+  onGiveUp?: (call: PendingCall<unknown>, err: MeshwireError) => void;
 }
 
 /** One pending call. */
@@ -42,10 +47,12 @@ export class PendingCall<T> {
   private readonly table: RequestTable<T>;
   private readonly timeoutMs?: number;
   private readonly deadline?: number;
+  private readonly onGiveUp?: (call: PendingCall<unknown>, err: MeshwireError) => void;
 
   constructor(table: RequestTable<T>, id: number, opts: PendingOptions) {
     this.table = table;
     this.id = id;
+    this.onGiveUp = opts.onGiveUp;
     this.timeoutMs = opts.timeoutMs;
     this.deadline = opts.deadline;
     this.promise = new Promise<T>((resolve, reject) => {
@@ -61,8 +68,7 @@ export class PendingCall<T> {
     }
     const signal = opts.signal;
     if (signal) {
-      const onAbort = () =>
-        this.fail(this.issueError(new CancelledError('request aborted by caller')));
+      const onAbort = () => this.giveUp(new CancelledError('request aborted by caller'));
       signal.addEventListener('abort', onAbort, { once: true });
       this.unlisten = () => signal.removeEventListener('abort', onAbort);
     }
@@ -113,7 +119,7 @@ export class PendingCall<T> {
     this.timer = this.table.clock.setTimer(ms, () => {
       this.timer = undefined;
       const what = this.written ? 'no response' : 'request not even written';
-      this.fail(
+      this.giveUp(
         this.issueError(
           new DeadlineExceededError(
             this.deadline !== undefined && this.table.clock.now() >= this.deadline
@@ -123,6 +129,13 @@ export class PendingCall<T> {
         )
       );
     });
+  }
+
+  /** Fails the call because the caller gave up, and tells the far side if it has the request. */
+  private giveUp(err: MeshwireError): void {
+    if (this.settled) return;
+    this.fail(this.issueError(err));
+    if (this.written) this.onGiveUp?.(this as PendingCall<unknown>, err);
   }
 
   /** The one exit: removes the entry, cancels the timer, returns the permit. Once. */

@@ -83,6 +83,8 @@ class Ctx implements HandlerContext {
   private timer?: Timer;
   private readonly clock: Clock;
   done = false;
+  /** The caller sent CANCEL: no response goes back. */
+  cancelled = false;
   private closedErr?: Error;
 
   constructor(clock: Clock, deadline: number | undefined) {
@@ -127,7 +129,8 @@ export class RpcConnection {
   private readonly captureStacks: boolean;
   private readonly maxMessageBytes: number;
   private handler?: RpcHandler;
-  private readonly active = new Set<Ctx>();
+  /** Incoming requests being handled, by request id (a CANCEL names one). */
+  private readonly active = new Map<number, Ctx>();
   private closeErr?: MeshwireError;
 
   constructor(mux: Mux, init: RpcConnectionInit) {
@@ -194,6 +197,7 @@ export class RpcConnection {
         deadline: opts.deadline,
         signal: opts.signal,
         captureStack: this.captureStacks,
+        onGiveUp: this.sendCancel,
       });
     } catch (err) {
       return Promise.reject(err as Error);
@@ -220,6 +224,18 @@ export class RpcConnection {
     }
     return call.promise;
   }
+
+  /** Tells the far side that the caller gave up on a request it has (best effort). */
+  private readonly sendCancel = (call: PendingCall<unknown>, err: MeshwireError): void => {
+    if (this.closeErr) return;
+    const status =
+      err.code === 'DEADLINE_EXCEEDED' ? StatusCode.DEADLINE_EXCEEDED : StatusCode.CANCELLED;
+    try {
+      this.mux.trySend(this.channelId, encodeEnvelope(EnvelopeKind.CANCEL, call.id, 0, { status }));
+    } catch {
+      // No room: the far side's own deadline ends the request soon after.
+    }
+  };
 
   /** Sends a oneway envelope; resolves once queued (waits for room, like mux.send). */
   oneway(env: EnvelopeInit, opts: { signal?: AbortSignal } = {}): Promise<void> {
@@ -269,7 +285,7 @@ export class RpcConnection {
     this.table.closeAll(
       () => new ConnectionClosedError(`request failed: ${err.message}`, { cause: err })
     );
-    for (const ctx of this.active) ctx.abortClosed(err);
+    for (const ctx of this.active.values()) ctx.abortClosed(err);
   }
 
   private readonly onMessage = (channelId: number, payload: Buffer): void => {
@@ -300,6 +316,17 @@ export class RpcConnection {
       case EnvelopeKind.ONEWAY:
         this.handleOneway(env);
         return;
+      case EnvelopeKind.CANCEL: {
+        const ctx = this.active.get(env.id);
+        if (!ctx) return;
+        ctx.cancelled = true;
+        ctx.abortClosed(
+          env.status === StatusCode.DEADLINE_EXCEEDED
+            ? new DeadlineExceededError("the caller's deadline passed")
+            : new CancelledError('the caller cancelled the request')
+        );
+        return;
+      }
     }
   };
 
@@ -339,7 +366,7 @@ export class RpcConnection {
     }
     const deadline = env.timeoutMs > 0 ? this.clock.now() + env.timeoutMs : undefined;
     const ctx = new Ctx(this.clock, deadline);
-    this.active.add(ctx);
+    this.active.set(env.id, ctx);
     let result: Promise<EnvelopeInit | void> | EnvelopeInit | void;
     try {
       result = h(env, ctx);
@@ -359,8 +386,8 @@ export class RpcConnection {
 
   private finishRequest(id: number, ctx: Ctx, r: EnvelopeInit | void, err: unknown): void {
     ctx.finish();
-    this.active.delete(ctx);
-    if (this.closeErr) return;
+    if (this.active.get(id) === ctx) this.active.delete(id);
+    if (this.closeErr || ctx.cancelled) return;
     if (ctx.deadline !== undefined && this.clock.now() > ctx.deadline) {
       // The caller has already given up: a response would only be counted late there.
       this.drops.add('response_after_deadline');

@@ -142,16 +142,25 @@ test('reply table: reply, timeout, cancel, unknown token and close leave nothing
   t.is(table.resolve(parsed!.opaque, { reply: msg('r'), responderPeer: 'p' }), 'already answered');
   cancelled.cancel(new Error('gone'));
   await t.throwsAsync(cancelled.promise, { message: 'gone' });
-  t.is(table.resolve(table.parse(cancelled.token)!.opaque, { reply: msg('r'), responderPeer: 'p' }), 'cancelled');
+  t.is(
+    table.resolve(table.parse(cancelled.token)!.opaque, { reply: msg('r'), responderPeer: 'p' }),
+    'cancelled'
+  );
   clock.advance(100);
   const err = await t.throwsAsync(late.promise);
   t.is(err?.name, 'DeadlineExceededError');
-  t.is(table.resolve(table.parse(late.token)!.opaque, { reply: msg('r'), responderPeer: 'p' }), 'timed out');
+  t.is(
+    table.resolve(table.parse(late.token)!.opaque, { reply: msg('r'), responderPeer: 'p' }),
+    'timed out'
+  );
   t.is(table.resolve('never-issued', { reply: msg('r'), responderPeer: 'p' }), 'unknown');
   t.is(table.drops.get('unknown_or_expired_token'), 4);
   table.closeAll(new Error('bye'));
   await t.throwsAsync(closed.promise, { message: 'bye' });
-  t.is(table.resolve(table.parse(closed.token)!.opaque, { reply: msg('r'), responderPeer: 'p' }), 'node stopped');
+  t.is(
+    table.resolve(table.parse(closed.token)!.opaque, { reply: msg('r'), responderPeer: 'p' }),
+    'node stopped'
+  );
   t.is(table.size, 0);
   t.is(clock.pendingTimers, 0);
 });

@@ -78,7 +78,7 @@ test('truncations of a valid envelope are ProtocolErrors', t => {
 });
 
 test('bad version, kind, flags and status are ProtocolErrors', t => {
-  for (const hex of ['2100000000', '1400000000', '1180000000', '1100001100']) {
+  for (const hex of ['2100000000', '1500000000', '1180000000', '1100001100']) {
     t.throws(() => decodeEnvelope(Buffer.from(hex, 'hex')), { name: 'ProtocolError' }, hex);
   }
 });

@@ -184,6 +184,39 @@ test('the remaining deadline travels: the handler sees it, its signal aborts, it
   await t.throwsAsync(p, { name: 'DeadlineExceededError' });
 });
 
+test('a caller that gives up tells the handler: CANCEL aborts its signal with the reason, and no response is sent', async t => {
+  // the server's clock stands still: only the caller's CANCEL can end the handlers
+  const { client, server, clock } = setup({ serverClock: new ManualClock() });
+  const ctxs: HandlerContext[] = [];
+  const finishers: Array<() => void> = [];
+  server.setHandler((_req, c) => {
+    ctxs.push(c);
+    return new Promise<void>(r => finishers.push(r));
+  });
+  const timedOut = client.request({}, { timeoutMs: 300 });
+  timedOut.catch(() => {});
+  const abort = new AbortController();
+  const cancelled = client.request({}, { timeoutMs: 5000, signal: abort.signal });
+  cancelled.catch(() => {});
+  await turns();
+  const [s1, s2] = ctxs.map(c => c.signal);
+  clock.advance(301);
+  await turns();
+  t.true(s1.aborted, 'the caller timed out');
+  t.is((s1.reason as Error).name, 'DeadlineExceededError');
+  t.false(s2.aborted);
+  abort.abort();
+  await turns();
+  t.true(s2.aborted, 'the caller cancelled');
+  t.is((s2.reason as Error).name, 'CancelledError');
+  finishers.forEach(f => f());
+  await turns();
+  t.is(server.handling, 0);
+  t.is(client.drops.get('late_response'), 0, 'no response was sent for either');
+  await t.throwsAsync(timedOut, { name: 'DeadlineExceededError' });
+  await t.throwsAsync(cancelled, { name: 'CancelledError' });
+});
+
 test('in-flight requests are bounded: one over gets ResourceExhaustedError', async t => {
   const { client, server } = setup({ maxInFlight: 4 });
   const answers: (() => void)[] = [];
