@@ -249,10 +249,6 @@ export function messengerService(
     }
     guard?.budget.track(sub, call.request.bufferSize || node.config.subscriberBufferSize);
     active.subscriptions.add(sub);
-    // Response headers say the subscription is live: a client waits for them, not probes.
-    const ready = new Metadata();
-    ready.set(SUBSCRIPTION_ID_HEADER, String(sub.id));
-    call.sendMetadata(ready);
     node.telemetry.trackStream(call, 'Subscribe');
     let waitingForDrain = false;
     const pump = (): void => {
@@ -270,7 +266,16 @@ export function messengerService(
         }
       }
     };
-    sub.onReadable(pump);
+    // Response headers say the subscription is live, here and on every connected node: a
+    // client waits for them instead of probing. Deliveries wait in the subscription's
+    // bounded buffer until then (headers must go first).
+    void sub.ready.then(() => {
+      if (call.cancelled || sub.closed) return;
+      const ready = new Metadata();
+      ready.set(SUBSCRIPTION_ID_HEADER, String(sub.id));
+      call.sendMetadata(ready);
+      sub.onReadable(pump);
+    });
     sub.onClose(err => {
       active.subscriptions.delete(sub);
       if (call.cancelled) return;

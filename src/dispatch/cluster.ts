@@ -242,7 +242,7 @@ export class Cluster implements LinkHandler {
         backoffMaxMs: this.init.backoffMaxMs,
         log: this.init.log,
         onLinkUp: (_sender, link) => {
-          link.sendInterest({
+          void link.sendInterest({
             snapshot: true,
             add: this.init.handler.localInterests(),
             remove: [],
@@ -506,8 +506,10 @@ export class Cluster implements LinkHandler {
   }
 
   /** Sends an interest delta to every connected peer. */
-  broadcastInterest(update: InterestUpdate): void {
-    for (const s of this.senders.values()) s.link?.sendInterest(update);
+  broadcastInterest(update: InterestUpdate): Promise<void> {
+    const acks: Array<Promise<void>> = [];
+    for (const s of this.senders.values()) if (s.link) acks.push(s.link.sendInterest(update));
+    return Promise.all(acks).then(() => undefined);
   }
 
   /** Connection figures of a peer for ListPeers. */
@@ -558,7 +560,7 @@ export class Cluster implements LinkHandler {
    */
   async drain(timeoutMs: number): Promise<boolean> {
     if (this.closed) return true;
-    this.broadcastInterest({ snapshot: true, add: [], remove: [] });
+    void this.broadcastInterest({ snapshot: true, add: [], remove: [] });
     const results = await Promise.all([...this.senders.values()].map(s => s.drain(timeoutMs)));
     this.close();
     return results.every(Boolean);

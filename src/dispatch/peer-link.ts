@@ -83,6 +83,9 @@ export interface PeerLinkEvents {
 /** Timeout of a forwarded request whose envelope carries none. */
 const DEFAULT_REMOTE_TIMEOUT_MS = 30_000;
 
+/** How long an interest update may wait for the peer's acknowledgement. */
+const INTEREST_ACK_TIMEOUT_MS = 2000;
+
 /** Bytes of messages gathered into one MESSAGE_BATCH at most. */
 const MAX_BATCH_BYTES = 256 * 1024;
 
@@ -269,10 +272,22 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     }
   }
 
-  /** Sends our interest snapshot or delta (control channel, never behind data). */
-  sendInterest(update: InterestUpdate): void {
-    if (this.closedWith) return;
-    this.control.oneway({ op: Op.INTEREST, body: encodeInterest(update) }).catch(() => undefined);
+  /**
+   * Sends our interest snapshot or delta (control channel, never behind data). Resolves
+   * once the peer has applied it, or failed or timed out (never rejects): a subscriber
+   * learns from this when other nodes route to it.
+   */
+  sendInterest(update: InterestUpdate): Promise<void> {
+    if (this.closedWith) return Promise.resolve();
+    return this.control
+      .request(
+        { op: Op.INTEREST, body: encodeInterest(update) },
+        { timeoutMs: INTEREST_ACK_TIMEOUT_MS }
+      )
+      .then(
+        () => undefined,
+        () => undefined
+      );
   }
 
   /**

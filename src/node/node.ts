@@ -192,6 +192,8 @@ export class MeshNode {
   private transportClose: (() => Promise<void>) | undefined;
   private dns: DnsResolver | undefined;
   private readonly init: MeshNodeInit;
+  /** Settles when connected peers have acknowledged the latest added interest. */
+  private interestAcked: Promise<void> = Promise.resolve();
   /** Counters of closed subscriptions, so exported totals never go down. */
   deliveredByClosedSubscriptions = 0;
   readonly droppedByClosedSubscriptions: Record<string, number> = {};
@@ -220,9 +222,14 @@ export class MeshNode {
         });
       }
     }
-    this.router.on('interest', (added, removed) =>
-      this.cluster?.broadcastInterest({ snapshot: false, add: added, remove: removed })
-    );
+    this.router.on('interest', (added, removed) => {
+      const acked = this.cluster?.broadcastInterest({
+        snapshot: false,
+        add: added,
+        remove: removed,
+      });
+      if (acked && added.length > 0) this.interestAcked = acked;
+    });
   }
 
   /**
@@ -832,6 +839,8 @@ export class MeshNode {
       policy: opts.policy,
       bufferSize,
     });
+    // Router.subscribe announced any new pattern synchronously: wait for that announcement.
+    sub.ready = this.interestAcked;
     sub.onClose(() => {
       this.deliveredByClosedSubscriptions += sub.delivered;
       for (const [k, v] of Object.entries(sub.drops.snapshot())) {

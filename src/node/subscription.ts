@@ -33,6 +33,12 @@ export type SubscriptionDropReason = 'slow_consumer_drop_oldest' | 'slow_consume
 
 export class Subscription {
   readonly id: string;
+  /**
+   * Settles once every peer connected when the subscription opened knows its patterns
+   * (or did not answer within 2 s): from then on, messages sent on any of those nodes
+   * reach it. Set by MeshNode.subscribe; already settled without a cluster.
+   */
+  ready: Promise<void> = Promise.resolve();
   readonly patterns: readonly string[];
   readonly queueGroup: string;
   readonly maxBatch: number;
