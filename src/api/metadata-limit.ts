@@ -109,7 +109,11 @@ export function closeDeadSessions(server: Server): () => void {
       // Timers run before I/O: after a busy event loop the PING ack may be waiting
       // unread, so look again once pending reads have run.
       setImmediate(() => {
-        if (answered || session.destroyed) return;
+        // Answered, or the stream arrived after all (a header block still coming in).
+        if (answered || session.destroyed || w.lastSeen >= processed) {
+          w.probing = false;
+          return;
+        }
         const socket = rawSocket(session);
         if (socket && !socket.destroyed) {
           socket.write(rstStreamFrame(processed, ENHANCE_YOUR_CALM));
