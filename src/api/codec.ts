@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import type { Type } from 'protobufjs';
-import { Root } from 'protobufjs';
+import { BufferReader, Root } from 'protobufjs';
 import type { DeliveryBatch, WireDelivery, WireMessage } from './proto';
 import { MESSAGING_PROTO, protoDir } from './proto';
 
@@ -186,11 +186,28 @@ interface Decoded {
   [k: string]: unknown;
 }
 
+/**
+ * protobufjs's Buffer reader clamps a string whose length runs past the end of the body
+ * (a truncated request decodes to a shorter string); this one rejects it, like bytes and
+ * embedded messages, so a truncated body is a malformed body (src/api/request-body.ts).
+ */
+class StrictBufferReader extends BufferReader {
+  override string(): string {
+    const len = this.uint32();
+    const start = this.pos;
+    if (len > this.len - start) {
+      throw new RangeError(`index out of range: ${start} + ${len} > ${this.len}`);
+    }
+    this.pos = start + len;
+    return (this.buf as Buffer).toString('utf8', start, this.pos);
+  }
+}
+
 /** Decoders: protobufjs decode without toObject; fields fixed up to the wire shapes. */
 function decoder(typeName: string, fix?: (m: Decoded) => void): (buf: Buffer) => unknown {
   const t = type(typeName);
   return (buf: Buffer) => {
-    const m = t.decode(buf) as unknown as Decoded;
+    const m = t.decode(new StrictBufferReader(buf)) as unknown as Decoded;
     fix?.(m);
     return m;
   };

@@ -1,11 +1,10 @@
 import type { Http2Server } from 'node:http2';
 /**
  * The gRPC front of a node: Messenger and Peers services, grpc.health.v1, server
- * reflection and the /metrics endpoint, with the safe close of seed 001: stop accepting,
+ * reflection (src/api/reflection.ts) and the /metrics endpoint, with the safe close of seed 001: stop accepting,
  * drain in-flight work, end subscriber streams, close.
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { formatHostPort } from '../common';
 import type { MeshNodeInit, NodeConfig } from '../node';
@@ -17,11 +16,14 @@ import { watchTokensFile } from './auth';
 import { ApiGuard, registerGuardMetrics } from './auth-guard';
 import { fastMessengerDefinition } from './codec';
 import { ClientLimits, MemoryBudget, registerLimitMetrics } from './limits';
+import { closeDeadSessions, limitHeaderList } from './metadata-limit';
 import type { ActiveStreams } from './messenger-service';
 import { messengerService } from './messenger-service';
 import { registerNodeMetrics } from './node-metrics';
 import { peersService } from './peers-service';
-import { messagingPackage, serviceConstructors } from './proto';
+import { serviceConstructors } from './proto';
+import { REFLECTION_SERVICES, Reflection, addReflection, loadDescriptorSet } from './reflection';
+import { rejectMalformedBodies, withTolerantDeserializers } from './request-body';
 import type { TlsReloader } from './tls';
 import { DEFAULT_RELOAD_INTERVAL_MS, startTlsReloader } from './tls';
 
@@ -130,9 +132,11 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
     const ended = guard.sweep();
     if (ended > 0) log.info({ streams: ended }, 'ended streams of removed or expired tokens');
   };
+  let stopSessionWatch = (): void => undefined;
   const stopWatchers = (): void => {
     tls?.stop();
     tokens?.stop();
+    stopSessionWatch();
   };
 
   const maxMessage = cfg.maxMessageBytes + GRPC_MESSAGE_OVERHEAD;
@@ -141,24 +145,37 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
     'grpc.max_send_message_length': maxMessage,
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_permit_without_calls': 1,
-    // server spans first: the span covers the whole call, auth refusals included
+    // server spans first: the span covers the whole call, auth refusals included;
+    // malformed bodies last, so their INVALID_ARGUMENT passes through the others
     interceptors: messagingTracingEnabled()
-      ? [grpcServerSpans, guard.interceptor]
-      : [guard.interceptor],
+      ? [grpcServerSpans, guard.interceptor, rejectMalformedBodies]
+      : [guard.interceptor, rejectMalformedBodies],
   });
+  limitHeaderList(server);
   const { Messenger, Peers } = serviceConstructors();
   server.addService(
-    fastMessengerDefinition(Messenger.service),
+    withTolerantDeserializers(fastMessengerDefinition(Messenger.service)),
     messengerService(node, log.child({ component: 'api' }), active, guard)
   );
-  server.addService(Peers.service, peersService(node, log.child({ component: 'peers-api' })));
+  server.addService(
+    withTolerantDeserializers(Peers.service),
+    peersService(node, log.child({ component: 'peers-api' }))
+  );
   const health = new HealthImplementation({
     '': 'SERVING',
     'messaging.v1.Messenger': 'SERVING',
     'messaging.v1.Peers': 'SERVING',
   });
   health.addToServer(server);
-  new ReflectionService(messagingPackage().definition).addToServer(server);
+  addReflection(
+    server,
+    new Reflection(loadDescriptorSet(), [
+      'messaging.v1.Messenger',
+      'messaging.v1.Peers',
+      'grpc.health.v1.Health',
+      ...REFLECTION_SERVICES,
+    ])
+  );
 
   const grpcPort = await new Promise<number>((resolve, reject) => {
     const creds = tls?.credentials ?? ServerCredentials.createInsecure();
@@ -173,6 +190,7 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
   });
 
   widenHttp2Windows(server);
+  stopSessionWatch = closeDeadSessions(server);
 
   let metrics: MetricsServer | undefined;
   if (init.metrics ?? true) {

@@ -10,6 +10,7 @@ import { credentials, loadPackageDefinition, status } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import test from 'ava';
 import type { DeliveryBatch, RequestResponse, WireDelivery } from '../../../src/api';
+import { protoDir } from '../../../src/api';
 import { collect, serverStream, startTestNode, unary, waitFor } from '../../helpers/node';
 
 function grpcClient(
@@ -67,7 +68,7 @@ test('health answers SERVING, then NOT_SERVING while draining', async t => {
 
 test('server reflection lists the services and serves the proto', async t => {
   const node = await startTestNode();
-  const reflDir = join(require.resolve('@grpc/reflection/package.json'), '..', 'build', 'proto');
+  const reflDir = protoDir();
   const refl = grpcClient(
     'grpc/reflection/v1/reflection.proto',
     reflDir,
