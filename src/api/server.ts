@@ -20,6 +20,7 @@ import { ClientLimits, MemoryBudget, registerLimitMetrics } from './limits';
 import type { ActiveStreams } from './messenger-service';
 import { messengerService } from './messenger-service';
 import { registerNodeMetrics } from './node-metrics';
+import { RpcMetrics } from './rpc-metrics';
 import { peersService } from './peers-service';
 import { messagingPackage, serviceConstructors } from './proto';
 import type { TlsReloader } from './tls';
@@ -136,17 +137,28 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
   };
 
   const maxMessage = cfg.maxMessageBytes + GRPC_MESSAGE_OVERHEAD;
+  const { Messenger, Peers } = serviceConstructors();
+  const metricsOn = init.metrics ?? true;
+  // Calls by method and status; every Messenger and Peers method is exported from the start.
+  const rpcMetrics = metricsOn
+    ? new RpcMetrics(
+        [Messenger.service, Peers.service].flatMap(svc => Object.values(svc).map(m => m.path))
+      )
+    : undefined;
+  const interceptors = [
+    // calls first (every status counted), then server spans (the span covers the whole
+    // call, auth refusals included), then the guard
+    ...(rpcMetrics ? [rpcMetrics.interceptor] : []),
+    ...(messagingTracingEnabled() ? [grpcServerSpans] : []),
+    guard.interceptor,
+  ];
   const server = new Server({
     'grpc.max_receive_message_length': maxMessage,
     'grpc.max_send_message_length': maxMessage,
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_permit_without_calls': 1,
-    // server spans first: the span covers the whole call, auth refusals included
-    interceptors: messagingTracingEnabled()
-      ? [grpcServerSpans, guard.interceptor]
-      : [guard.interceptor],
+    interceptors,
   });
-  const { Messenger, Peers } = serviceConstructors();
   server.addService(
     fastMessengerDefinition(Messenger.service),
     messengerService(node, log.child({ component: 'api' }), active, guard)
@@ -175,10 +187,13 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
   widenHttp2Windows(server);
 
   let metrics: MetricsServer | undefined;
-  if (init.metrics ?? true) {
+  if (metricsOn) {
     try {
-      metrics = await startMetrics(cfg.metricsListen.host, cfg.metricsListen.port);
+      metrics = await startMetrics(cfg.metricsListen.host, cfg.metricsListen.port, {
+        nodeId: cfg.nodeId,
+      });
       registerNodeMetrics(metrics.meter, node);
+      rpcMetrics?.attach(metrics.meter);
       registerLimitMetrics(metrics.meter, guard.limits, guard.budget);
       registerGuardMetrics(metrics.meter, guard);
     } catch (err) {

@@ -7,8 +7,10 @@ export { startTracing, tracingRequested } from './tracing';
 export type { TracingHandle } from './tracing';
 export { createLogger, silentLogger } from './logger';
 export type { Logger, LoggerInit } from './logger';
-export { startMetrics } from './metrics';
-export type { MetricsServer } from './metrics';
+export { startMetrics, withUnitSuffix, prometheusUnitSuffix } from './metrics';
+export type { MetricsServer, MetricsInit } from './metrics';
+export { startProcessMetrics, GC_DURATION_BUCKETS_S } from './process-metrics';
+export type { ProcessMetricsHandle } from './process-metrics';
 export {
   setMessagingTracing,
   messagingTracingEnabled,
