@@ -3,8 +3,30 @@
  * it), pino logging with trace ids, and the Prometheus metrics endpoint. Used by all
  * layers above.
  */
-export { startTracing, tracingRequested } from './tracing';
-export type { TracingHandle } from './tracing';
+export {
+  startTracing,
+  tracingRequested,
+  resolveTraceConfig,
+  JsonLineSpanExporter,
+  TRACE_EXPORTERS,
+  OTLP_PROTOCOLS,
+} from './tracing';
+export type {
+  TracingHandle,
+  TracingInit,
+  TraceConfig,
+  TraceExporterName,
+  OtlpProtocol,
+} from './tracing';
+export {
+  RateLimitedLog,
+  routeOtelDiagnostics,
+  pinoDiagLogger,
+  diagLevelFromEnv,
+  otelExportErrors,
+  DIAG_INTERVAL_MS,
+} from './otel-diagnostics';
+export type { ExportTarget, OtelDiagnostics } from './otel-diagnostics';
 export { createLogger, silentLogger } from './logger';
 export type { Logger, LoggerInit } from './logger';
 export { startMetrics, withUnitSuffix, prometheusUnitSuffix } from './metrics';

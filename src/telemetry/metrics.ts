@@ -16,6 +16,7 @@ import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporte
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { otelExportErrors } from './otel-diagnostics';
 import { startProcessMetrics } from './process-metrics';
 
 export interface MetricsServer {
@@ -90,6 +91,13 @@ export async function startMetrics(
   });
   const meter = provider.getMeter('meshwire');
   const processMetrics = (init.processMetrics ?? true) ? startProcessMetrics(meter) : undefined;
+  meter
+    .createObservableCounter('meshwire.trace.export.errors', {
+      description:
+        'Errors reported by the OpenTelemetry SDK (failed span export batches); each is logged, rate-limited',
+      unit: '{error}',
+    })
+    .addCallback(r => r.observe(otelExportErrors()));
   const serve = (res: ServerResponse): void => {
     exporter.collect().then(
       ({ resourceMetrics, errors }) => {
