@@ -31,7 +31,7 @@ export { createLogger, silentLogger } from './logger';
 export type { Logger, LoggerInit } from './logger';
 export { startMetrics, withUnitSuffix, prometheusUnitSuffix } from './metrics';
 export type { MetricsServer, MetricsInit } from './metrics';
-export { startProcessMetrics, GC_DURATION_BUCKETS_S } from './process-metrics';
+export { startProcessMetrics } from './process-metrics';
 export type { ProcessMetricsHandle } from './process-metrics';
 export {
   setMessagingTracing,

@@ -1,17 +1,14 @@
 /**
  * Process and runtime metrics, with the names operators know from the Prometheus Node.js
  * client: RSS, V8 heap used/total, external memory, CPU seconds, start time, GC pause
- * time by kind, event-loop lag (mean, max, p99 since the previous scrape) and
+ * time and count by kind, event-loop lag (mean, max, p99 since the previous scrape) and
  * utilisation, and active handles. Everything but GC pauses is read at scrape time from
- * node:process and node:perf_hooks; GC pauses come from a PerformanceObserver.
+ * node:process and node:perf_hooks; GC pauses are summed by a PerformanceObserver.
  */
 import { constants as perfConstants, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { PerformanceObserver } from 'node:perf_hooks';
 import type { EventLoopUtilization, IntervalHistogram } from 'node:perf_hooks';
 import type { Meter } from '@opentelemetry/api';
-
-/** GC pause buckets, seconds (minor collections are well under a millisecond). */
-export const GC_DURATION_BUCKETS_S = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1];
 
 /** perf_hooks GC kind -> the `kind` label. */
 const GC_KINDS: Record<number, string> = {
@@ -72,11 +69,23 @@ export function startProcessMetrics(meter: Meter): ProcessMetricsHandle {
     description: 'Handles and requests keeping the event loop alive (sockets, timers...)',
     unit: '{handle}',
   });
-  const gc = meter.createHistogram('nodejs.gc_duration', {
-    description: 'Garbage collection pauses, by kind (minor, major, incremental, weakcb)',
+  const gcPause = meter.createObservableCounter('nodejs.gc.pause', {
+    description:
+      'Time spent in garbage collection pauses, by kind (minor, major, incremental, weakcb)',
     unit: 's',
-    advice: { explicitBucketBoundaries: GC_DURATION_BUCKETS_S },
   });
+  const gcPauses = meter.createObservableCounter('nodejs.gc.pauses', {
+    description: 'Garbage collection pauses, by kind',
+    unit: '{pause}',
+  });
+  // Every kind from the start, at zero (rate() needs a series before the first pause).
+  const gcTotals = new Map<
+    string,
+    { seconds: number; count: number; attributes: { kind: string } }
+  >();
+  for (const kind of [...Object.values(GC_KINDS), 'other']) {
+    gcTotals.set(kind, { seconds: 0, count: 0, attributes: { kind } });
+  }
 
   const startedS = Math.round(Date.now() / 1000 - process.uptime());
   const delay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
@@ -103,16 +112,36 @@ export function startProcessMetrics(meter: Meter): ProcessMetricsHandle {
       obs.observe(utilization, performance.eventLoopUtilization(now, elu).utilization);
       elu = now;
       obs.observe(handles, process.getActiveResourcesInfo().length);
+      for (const g of gcTotals.values()) {
+        obs.observe(gcPause, g.seconds, g.attributes);
+        obs.observe(gcPauses, g.count, g.attributes);
+      }
     },
-    [rss, heapUsed, heapTotal, external, cpu, start, lag, lagMax, lagP99, utilization, handles]
+    [
+      rss,
+      heapUsed,
+      heapTotal,
+      external,
+      cpu,
+      start,
+      lag,
+      lagMax,
+      lagP99,
+      utilization,
+      handles,
+      gcPause,
+      gcPauses,
+    ]
   );
 
   const observer = new PerformanceObserver(list => {
     for (const entry of list.getEntries()) {
       // Node 16+ puts the GC kind in `detail` (the typings of PerformanceEntry lack it).
       const detail = (entry as { detail?: { kind?: number } }).detail;
-      const kind = GC_KINDS[detail?.kind ?? -1] ?? 'other';
-      gc.record(entry.duration / 1000, { kind });
+      const totals = gcTotals.get(GC_KINDS[detail?.kind ?? -1] ?? 'other');
+      if (!totals) continue;
+      totals.seconds += entry.duration / 1000;
+      totals.count++;
     }
   });
   observer.observe({ entryTypes: ['gc'] });
