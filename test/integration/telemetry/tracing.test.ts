@@ -155,6 +155,8 @@ test.serial(
       [OtlpSpanKind.PRODUCER, OtlpSpanKind.CONSUMER, OtlpSpanKind.CONSUMER, OtlpSpanKind.PRODUCER]
     );
     t.is(server.service, 'meshwire-a');
+    // Each node is told apart in the trace store: service.instance.id is the node id.
+    t.is(server.serviceInstanceId, 'trace-a');
 
     // Attributes (messaging semantic conventions).
     t.like(send.attributes, {
