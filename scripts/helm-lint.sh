@@ -66,7 +66,8 @@ for f in "$FIXTURES"/values-*.yaml; do
 done
 # The same chart with a few --set overrides, as operators type them.
 render set-overrides --set replicaCount=1 --set podDisruptionBudget.enabled=false \
-  --set service.type=LoadBalancer --set otel.endpoint=http://otel-collector.observability:4317
+  --set service.type=LoadBalancer --set otel.endpoint=http://otel-collector.observability:4317 \
+  --set grafanaDashboard.enabled=true
 
 shopt -s nullglob
 invalid=("$FIXTURES"/invalid-*.yaml)

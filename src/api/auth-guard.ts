@@ -31,6 +31,12 @@ const REQUEST_PATH = '/messaging.v1.Messenger/Request';
 
 export type AuthRejectReason = 'unauthenticated' | 'permission_denied';
 
+/** Every auth refusal reason, for metrics (each exported at zero from the start). */
+export const AUTH_REJECT_REASONS: readonly AuthRejectReason[] = [
+  'unauthenticated',
+  'permission_denied',
+];
+
 /** Who a call belongs to, as the interceptor found it. */
 export interface CallIdentity {
   principal: Principal;
@@ -269,6 +275,6 @@ export function registerGuardMetrics(meter: Meter, guard: ApiGuard): void {
       unit: '{call}',
     })
     .addCallback(r => {
-      for (const [reason, v] of Object.entries(guard.rejected.snapshot())) r.observe(v, { reason });
+      for (const reason of AUTH_REJECT_REASONS) r.observe(guard.rejected.get(reason), { reason });
     });
 }

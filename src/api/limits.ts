@@ -24,6 +24,14 @@ export const DELIVERY_OVERHEAD_BYTES = 256;
 export type LimitName =
   'streams_per_client' | 'subscriptions_per_client' | 'in_flight_per_client' | 'memory_budget';
 
+/** Every limit, for metrics (each exported at zero before its first refusal). */
+export const LIMIT_NAMES: readonly LimitName[] = [
+  'streams_per_client',
+  'subscriptions_per_client',
+  'in_flight_per_client',
+  'memory_budget',
+];
+
 export interface LimitsInit {
   /** Concurrent streaming calls (SendStream, Subscribe, RequestStream, RespondStream). */
   maxStreamsPerClient?: number;
@@ -200,8 +208,13 @@ export function registerLimitMetrics(
       unit: '{call}',
     })
     .addCallback(r => {
-      for (const [limit, v] of Object.entries(limits.rejected.snapshot())) r.observe(v, { limit });
-      r.observe(budget.refused, { limit: 'memory_budget' });
+      // Every limit at zero from the start (memory_budget is counted by the budget).
+      const counts: Record<string, number> = {};
+      for (const limit of LIMIT_NAMES) counts[limit] = 0;
+      for (const [limit, v] of Object.entries(limits.rejected.snapshot()))
+        counts[limit] = (counts[limit] ?? 0) + v;
+      counts.memory_budget += budget.refused;
+      for (const [limit, v] of Object.entries(counts)) r.observe(v, { limit });
     });
   meter
     .createObservableGauge('meshwire.subscriber.buffered.bytes', {

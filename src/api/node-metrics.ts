@@ -1,9 +1,71 @@
 /**
  * Node-level metrics read at scrape time from the node's own counters, so the message
- * path pays nothing for them. Names follow OpenTelemetry conventions with units.
+ * path pays nothing for them. Names follow OpenTelemetry conventions with units; /metrics
+ * turns them into Prometheus names (src/telemetry/metrics.ts). Every drop reason is
+ * exported at zero from the start, so alerts on rate() have a series before the first drop.
  */
 import type { Meter } from '@opentelemetry/api';
+import type { ClusterDropReason, SenderDropReason } from '../dispatch';
 import type { MeshNode } from '../node';
+import type { NodeDropReason } from '../node/node';
+import type { ReplyDropReason } from '../node/reply-table';
+import type { SubscriptionDropReason } from '../node/subscription';
+import type { EngineDropReason, SocketDropReason } from '../transport';
+
+type MessageDropReason =
+  SubscriptionDropReason | ReplyDropReason | NodeDropReason | ClusterDropReason | SenderDropReason;
+
+/** Every reason a message can be dropped for (meshwire_messages_dropped_total{reason}). */
+export const MESSAGE_DROP_REASONS = [
+  'no_subscribers',
+  'slow_consumer_drop_oldest',
+  'slow_consumer_drop_newest',
+  'unknown_or_expired_token',
+  'unresolved_queue_full',
+  'unresolved_ttl_expired',
+  'duplicate',
+  'unknown_peer',
+  'sender_queue_full',
+  'ttl_expired',
+  'peer_unreachable',
+  'shutdown',
+  'link_send_failed',
+] as const satisfies readonly MessageDropReason[];
+
+/** UDP driver drops the socket adds to its own (src/transport/rudp-socket.ts stats()). */
+type DriverDropReason = 'send_error' | 'send_queue_full' | 'receive_error';
+
+/** Every reason the UDP socket or a connection drops a datagram for. */
+export const DATAGRAM_DROP_REASONS = [
+  'unknown_connection',
+  'malformed',
+  'bad_auth',
+  'oversized',
+  'version',
+  'half_open_limit',
+  'connection_limit',
+  'reset_rate_limited',
+  'closed',
+  'replay',
+  'duplicate_handshake',
+  'amplification',
+  'flow_control',
+  'not_ready',
+  'send_error',
+  'send_queue_full',
+  'receive_error',
+] as const satisfies readonly (SocketDropReason | EngineDropReason | DriverDropReason)[];
+
+// Compile-time completeness: a reason added to a union but not to its list fails the build.
+type Missing<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : Exclude<All, Listed>;
+const messageReasonsComplete: Missing<MessageDropReason, (typeof MESSAGE_DROP_REASONS)[number]> =
+  true;
+const datagramReasonsComplete: Missing<
+  SocketDropReason | EngineDropReason | DriverDropReason,
+  (typeof DATAGRAM_DROP_REASONS)[number]
+> = true;
+void messageReasonsComplete;
+void datagramReasonsComplete;
 
 export function registerNodeMetrics(meter: Meter, node: MeshNode): void {
   meter
@@ -44,7 +106,10 @@ export function registerNodeMetrics(meter: Meter, node: MeshNode): void {
       unit: '{message}',
     })
     .addCallback(r => {
-      const reasons: Record<string, number> = { ...node.droppedByClosedSubscriptions };
+      const reasons: Record<string, number> = {};
+      for (const reason of MESSAGE_DROP_REASONS) reasons[reason] = 0;
+      for (const [k, v] of Object.entries(node.droppedByClosedSubscriptions))
+        reasons[k] = (reasons[k] ?? 0) + v;
       for (const s of node.router.subscriptions()) {
         for (const [k, v] of Object.entries(s.drops.snapshot())) reasons[k] = (reasons[k] ?? 0) + v;
       }
@@ -58,6 +123,7 @@ export function registerNodeMetrics(meter: Meter, node: MeshNode): void {
       for (const [reason, v] of Object.entries(reasons)) r.observe(v, { reason });
     });
   // Messages sent/received, open streams, request latency, per-peer transport, queues.
+  node.telemetry.transport.declareDatagramDropReasons(DATAGRAM_DROP_REASONS);
   node.telemetry.attach(meter);
   // Per peer: messages waiting for resolution (unresolved) or in the peer's sender queue.
   node.telemetry.transport.registerQueueSource(() => {

@@ -20,6 +20,7 @@ import { closeDeadSessions, limitHeaderList } from './metadata-limit';
 import type { ActiveStreams } from './messenger-service';
 import { messengerService } from './messenger-service';
 import { registerNodeMetrics } from './node-metrics';
+import { RpcMetrics } from './rpc-metrics';
 import { peersService } from './peers-service';
 import { serviceConstructors } from './proto';
 import { REFLECTION_SERVICES, Reflection, addReflection, loadDescriptorSet } from './reflection';
@@ -140,19 +141,31 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
   };
 
   const maxMessage = cfg.maxMessageBytes + GRPC_MESSAGE_OVERHEAD;
+  const { Messenger, Peers } = serviceConstructors();
+  const metricsOn = init.metrics ?? true;
+  // Calls by method and status; every Messenger and Peers method is exported from the start.
+  const rpcMetrics = metricsOn
+    ? new RpcMetrics(
+        [Messenger.service, Peers.service].flatMap(svc => Object.values(svc).map(m => m.path))
+      )
+    : undefined;
+  const interceptors = [
+    // calls first (every status counted), then server spans (the span covers the whole
+    // call, auth refusals included), then the guard
+    ...(rpcMetrics ? [rpcMetrics.interceptor] : []),
+    ...(messagingTracingEnabled() ? [grpcServerSpans] : []),
+    guard.interceptor,
+    // malformed bodies last, so their INVALID_ARGUMENT passes through the others
+    rejectMalformedBodies,
+  ];
   const server = new Server({
     'grpc.max_receive_message_length': maxMessage,
     'grpc.max_send_message_length': maxMessage,
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_permit_without_calls': 1,
-    // server spans first: the span covers the whole call, auth refusals included;
-    // malformed bodies last, so their INVALID_ARGUMENT passes through the others
-    interceptors: messagingTracingEnabled()
-      ? [grpcServerSpans, guard.interceptor, rejectMalformedBodies]
-      : [guard.interceptor, rejectMalformedBodies],
+    interceptors,
   });
   limitHeaderList(server);
-  const { Messenger, Peers } = serviceConstructors();
   server.addService(
     withTolerantDeserializers(fastMessengerDefinition(Messenger.service)),
     messengerService(node, log.child({ component: 'api' }), active, guard)
@@ -193,10 +206,13 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
   stopSessionWatch = closeDeadSessions(server);
 
   let metrics: MetricsServer | undefined;
-  if (init.metrics ?? true) {
+  if (metricsOn) {
     try {
-      metrics = await startMetrics(cfg.metricsListen.host, cfg.metricsListen.port);
+      metrics = await startMetrics(cfg.metricsListen.host, cfg.metricsListen.port, {
+        nodeId: cfg.nodeId,
+      });
       registerNodeMetrics(metrics.meter, node);
+      rpcMetrics?.attach(metrics.meter);
       registerLimitMetrics(metrics.meter, guard.limits, guard.budget);
       registerGuardMetrics(metrics.meter, guard);
     } catch (err) {

@@ -1,20 +1,25 @@
 /**
- * `meshwire serve`: tracing first (before grpc-js loads), then config, logger and the
- * node. SIGTERM/SIGINT drain and exit 0; a second signal exits at once.
+ * `meshwire serve`: config and logger, then tracing (before grpc-js loads: the gRPC
+ * modules are imported only after it), then the node. Invalid OTEL_* settings stop the
+ * start with one line and exit code 2 (startTracing throws InvalidArgumentError, which
+ * main.ts prints). SIGTERM/SIGINT drain and exit 0; a second signal exits at once.
  */
+import { loadConfig } from '../node/config';
+import { createLogger } from '../telemetry/logger';
 import { startTracing } from '../telemetry/tracing';
 
 export async function serve(argv: string[]): Promise<void> {
-  const tracing = startTracing('meshwire');
-  // Loaded after tracing so the gRPC instrumentation can patch grpc-js.
-  const { loadConfig } = await import('../node/config');
-  const { createLogger } = await import('../telemetry/logger');
-  const { startMeshwire } = await import('../api/server');
-
   const config = loadConfig({ argv, env: process.env });
   const log = createLogger({ level: config.logLevel, base: { node_id: config.nodeId } });
+  const tracing = startTracing({ serviceName: 'meshwire', nodeId: config.nodeId, logger: log });
+  // Loaded after tracing, so the SDK is in place before grpc-js is.
+  const { startMeshwire } = await import('../api/server');
+
   const server = await startMeshwire({ config, logger: log });
-  if (tracing.enabled) log.info('exporting traces over OTLP');
+  const { exporter, endpoint, protocol } = tracing.config;
+  if (exporter === 'otlp') log.info({ endpoint, protocol }, 'exporting traces over OTLP');
+  else if (exporter === 'console')
+    log.info('printing spans as JSON lines (OTEL_TRACES_EXPORTER=console)');
   else log.info('traces off: set OTEL_EXPORTER_OTLP_ENDPOINT to export them over OTLP');
 
   let signals = 0;

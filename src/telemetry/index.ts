@@ -3,12 +3,36 @@
  * it), pino logging with trace ids, and the Prometheus metrics endpoint. Used by all
  * layers above.
  */
-export { startTracing, tracingRequested } from './tracing';
-export type { TracingHandle } from './tracing';
+export {
+  startTracing,
+  tracingRequested,
+  resolveTraceConfig,
+  JsonLineSpanExporter,
+  TRACE_EXPORTERS,
+  OTLP_PROTOCOLS,
+} from './tracing';
+export type {
+  TracingHandle,
+  TracingInit,
+  TraceConfig,
+  TraceExporterName,
+  OtlpProtocol,
+} from './tracing';
+export {
+  RateLimitedLog,
+  routeOtelDiagnostics,
+  pinoDiagLogger,
+  diagLevelFromEnv,
+  otelExportErrors,
+  DIAG_INTERVAL_MS,
+} from './otel-diagnostics';
+export type { ExportTarget, OtelDiagnostics } from './otel-diagnostics';
 export { createLogger, silentLogger } from './logger';
 export type { Logger, LoggerInit } from './logger';
-export { startMetrics } from './metrics';
-export type { MetricsServer } from './metrics';
+export { startMetrics, withUnitSuffix, prometheusUnitSuffix } from './metrics';
+export type { MetricsServer, MetricsInit } from './metrics';
+export { startProcessMetrics } from './process-metrics';
+export type { ProcessMetricsHandle } from './process-metrics';
 export {
   setMessagingTracing,
   messagingTracingEnabled,

@@ -84,7 +84,7 @@ function addInto(t: PeerTotals, s: TransportStatsLike): void {
   if (s.drops) for (const [k, v] of Object.entries(s.drops)) t.drops[k] = (t.drops[k] ?? 0) + v;
 }
 
-/** Queues whose depth is exported (DESIGN.md section 3). */
+/** Queues whose depth is exported (docs/observability.md, `meshwire_queue_depth`). */
 export type QueueKind = 'unresolved' | 'peer_sender' | 'subscriber' | (string & {});
 
 interface QueueEntry {
@@ -102,6 +102,7 @@ export class TransportMetrics {
   private readonly sockets = new Set<SocketStatsSource>();
   private readonly retired = new Map<string, PeerTotals>();
   private readonly queues = new Set<QueueEntry>();
+  private knownDatagramDropReasons: readonly string[] = [];
   private readonly queueSources = new Set<
     () => Array<{ kind: QueueKind; depth: number; attributes?: Attributes }>
   >();
@@ -143,6 +144,14 @@ export class TransportMetrics {
   registerSocket(source: SocketStatsSource): () => void {
     this.sockets.add(source);
     return () => this.sockets.delete(source);
+  }
+
+  /**
+   * Datagram drop reasons exported at zero before the first drop of each, so an alert on
+   * `rate(...)` has a series from the start (the node layer passes the transport's list).
+   */
+  declareDatagramDropReasons(reasons: readonly string[]): void {
+    this.knownDatagramDropReasons = [...reasons];
   }
 
   /** Registers a queue whose depth is read at scrape time (e.g. one per peer sender). */
@@ -252,7 +261,7 @@ export class TransportMetrics {
       description: 'Congestion window of the connection to a peer',
       unit: 'By',
     });
-    const inFlight = meter.createObservableGauge('meshwire.transport.bytes_in_flight', {
+    const inFlight = meter.createObservableGauge('meshwire.transport.in_flight', {
       description: 'Bytes sent to a peer and not yet acknowledged',
       unit: 'By',
     });
@@ -276,11 +285,11 @@ export class TransportMetrics {
       description: 'Packets received from a peer',
       unit: '{packet}',
     });
-    const bytesSent = meter.createObservableCounter('meshwire.transport.bytes.sent', {
+    const bytesSent = meter.createObservableCounter('meshwire.transport.sent', {
       description: 'Bytes sent to a peer (datagrams)',
       unit: 'By',
     });
-    const bytesReceived = meter.createObservableCounter('meshwire.transport.bytes.received', {
+    const bytesReceived = meter.createObservableCounter('meshwire.transport.received', {
       description: 'Bytes received from a peer (datagrams)',
       unit: 'By',
     });
@@ -328,6 +337,7 @@ export class TransportMetrics {
         }
         for (const q of this.queueDepths()) obs.observe(depth, q.depth, q.attributes);
         const socketDrops: Record<string, number> = {};
+        for (const reason of this.knownDatagramDropReasons) socketDrops[reason] = 0;
         for (const sock of this.sockets) {
           try {
             const st = sock.stats();

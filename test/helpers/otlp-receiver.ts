@@ -35,6 +35,8 @@ export interface ReceivedSpan {
   status: { code: number; message: string };
   /** service.name of the exporting resource. */
   service: string;
+  /** service.instance.id of the exporting resource ('' when absent). */
+  serviceInstanceId: string;
   startNs: bigint;
   endNs: bigint;
 }
@@ -137,6 +139,7 @@ export async function startOtlpReceiver(init: OtlpReceiverInit = {}): Promise<Ot
       for (const rs of call.request.resourceSpans ?? []) {
         const resource = attrs((rs.resource as { attributes?: KeyValue[] })?.attributes);
         const service = String(resource['service.name'] ?? '');
+        const serviceInstanceId = String(resource['service.instance.id'] ?? '');
         for (const ss of (rs.scopeSpans as Array<{ spans: Array<Record<string, unknown>> }>) ??
           []) {
           spanCount += ss.spans?.length ?? 0;
@@ -159,6 +162,7 @@ export async function startOtlpReceiver(init: OtlpReceiverInit = {}): Promise<Ot
               })),
               status: { code: Number(status.code ?? 0), message: String(status.message ?? '') },
               service,
+              serviceInstanceId,
               startNs: BigInt(String(s.startTimeUnixNano ?? '0')),
               endNs: BigInt(String(s.endTimeUnixNano ?? '0')),
             });

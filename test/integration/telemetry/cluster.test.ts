@@ -296,10 +296,13 @@ test.serial(
       sum(textB, 'meshwire_transport_packets_lost_total');
     t.true(retrans > 0, `retransmissions ${retrans}`);
     t.true(lost > 0, `packets lost ${lost}`);
-    t.regex(textA, /^meshwire_transport_srtt\{[^}]*meshwire_peer_id="node-b"[^}]*\} [0-9.e-]+$/m);
-    t.regex(textA, /^meshwire_transport_cwnd\{[^}]*meshwire_peer_id="node-b"[^}]*\} [1-9]/m);
-    t.true(textA.includes('# UNIT meshwire_transport_srtt s\n'));
-    t.true(textA.includes('# UNIT meshwire_transport_cwnd By\n'));
+    t.regex(
+      textA,
+      /^meshwire_transport_srtt_seconds\{[^}]*meshwire_peer_id="node-b"[^}]*\} [0-9.e-]+$/m
+    );
+    t.regex(textA, /^meshwire_transport_cwnd_bytes\{[^}]*meshwire_peer_id="node-b"[^}]*\} [1-9]/m);
+    t.true(textA.includes('# UNIT meshwire_transport_srtt_seconds s\n'));
+    t.true(textA.includes('# UNIT meshwire_transport_cwnd_bytes By\n'));
     t.true(textA.includes('# UNIT meshwire_transport_retransmissions_total {packet}\n'));
     t.true(sum(textB, 'meshwire_transport_datagrams_dropped_total') > 0, 'junk datagram counted');
     t.regex(textA, /^meshwire_transport_info\{[^}]*aead_backend="openssl"[^}]*\} 1$/m);

@@ -155,6 +155,8 @@ test.serial(
       [OtlpSpanKind.PRODUCER, OtlpSpanKind.CONSUMER, OtlpSpanKind.CONSUMER, OtlpSpanKind.PRODUCER]
     );
     t.is(server.service, 'meshwire-a');
+    // Each node is told apart in the trace store: service.instance.id is the node id.
+    t.is(server.serviceInstanceId, 'trace-a');
 
     // Attributes (messaging semantic conventions).
     t.like(send.attributes, {
@@ -245,7 +247,7 @@ test.serial('/metrics: documented names and units', async t => {
     meshwire_messages_received_total: ['counter', '{message}'],
     meshwire_messages_delivered_total: ['counter', '{message}'],
     meshwire_messages_dropped_total: ['counter', '{message}'],
-    meshwire_request_duration: ['histogram', 's'],
+    meshwire_request_duration_seconds: ['histogram', 's'],
     meshwire_subscriber_queue_depth: ['gauge', '{message}'],
     meshwire_subscriptions_active: ['gauge', '{subscription}'],
     meshwire_requests_pending: ['gauge', '{request}'],
@@ -255,8 +257,8 @@ test.serial('/metrics: documented names and units', async t => {
     t.regex(text, new RegExp(`^# TYPE ${name} ${type}$`, 'm'), name);
     t.true(text.includes(`# UNIT ${name} ${unit}\n`), `${name} unit ${unit}`);
   }
-  t.regex(text, /^meshwire_request_duration_count\{[^}]*outcome="ok"[^}]*\} [1-9]/m);
-  t.regex(text, /^meshwire_request_duration_bucket\{[^}]*le="0.001"[^}]*\} \d+/m);
+  t.regex(text, /^meshwire_request_duration_seconds_count\{[^}]*outcome="ok"[^}]*\} [1-9]/m);
+  t.regex(text, /^meshwire_request_duration_seconds_bucket\{[^}]*le="0.001"[^}]*\} \d+/m);
   t.regex(text, /^meshwire_messages_sent_total\{[^}]*kind="request"[^}]*\} [1-9]/m);
   t.regex(text, /^meshwire_messages_received_total\{[^}]*source="local"[^}]*\} [1-9]/m);
   t.regex(text, /^meshwire_messages_dropped_total\{[^}]*reason="no_subscribers"[^}]*\} [1-9]/m);

@@ -63,7 +63,7 @@ test('transport figures per peer: gauges while open, counters kept after close',
   let all = await points(reader);
   t.is(value(all, 'meshwire.transport.srtt', { 'meshwire.peer.id': 'node-b' }), 0.0125);
   t.is(value(all, 'meshwire.transport.cwnd', { 'meshwire.peer.id': 'node-b' }), 14720);
-  t.is(value(all, 'meshwire.transport.bytes_in_flight', { 'meshwire.peer.id': 'node-b' }), 3000);
+  t.is(value(all, 'meshwire.transport.in_flight', { 'meshwire.peer.id': 'node-b' }), 3000);
   t.is(value(all, 'meshwire.transport.retransmissions', { 'meshwire.peer.id': 'node-b' }), 4);
   t.is(value(all, 'meshwire.transport.packets.lost', { 'meshwire.peer.id': 'node-b' }), 3);
   t.is(
