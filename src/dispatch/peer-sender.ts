@@ -86,7 +86,11 @@ export type SenderState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'clo
  * How a sender dials (the cluster's RudpSocket, or a test double). `signal` aborts the
  * attempt when the sender closes meanwhile.
  */
-export type Dialer = (address: HostPort, timeoutMs: number, signal?: AbortSignal) => Promise<Duplex>;
+export type Dialer = (
+  address: HostPort,
+  timeoutMs: number,
+  signal?: AbortSignal
+) => Promise<Duplex>;
 
 export interface PeerSenderInit {
   address: HostPort;

@@ -379,7 +379,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     min: 100,
     max: 86_400_000,
     description:
-      "a sender for target.address outside the peer directory is closed after this long unused (its queued messages are dropped)",
+      'a sender for target.address outside the peer directory is closed after this long unused (its queued messages are dropped)',
     default: '60000',
   },
   {
