@@ -15,7 +15,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import test from 'ava';
 import type { Clock, Timer } from '../../../src/common';
-import { systemClock } from '../../../src/common';
+import { parseCidrList, systemClock } from '../../../src/common';
 import { RudpSocket } from '../../../src/transport';
 import type { TestNode } from '../../helpers/node';
 import { startTestNode, unary, waitFor } from '../../helpers/node';
@@ -202,5 +202,39 @@ test.serial(
       text,
       /^meshwire_messages_dropped_total\{[^}]*reason="address_senders_full"[^}]*\} [1-9]/m
     );
+  }
+);
+
+test.serial(
+  'through gRPC: addressTargets=false is FAILED_PRECONDITION, an address outside addressTargetCidrs PERMISSION_DENIED',
+  async t => {
+    const off = await startTestNode({ nodeId: 'addr-off', addressTargets: false });
+    const narrow = await startTestNode({
+      nodeId: 'addr-narrow',
+      addressTargetCidrs: parseCidrList('10.0.0.0/8,fd00::/8'),
+    });
+    try {
+      const req = (address: string) => ({
+        target: { address },
+        message: { topic: 't', payload: Buffer.from('x') },
+      });
+      for (const method of ['Send', 'Request']) {
+        const e1 = await t.throwsAsync<ServiceError>(
+          unary(off.clients.messenger, method, req('127.0.0.1:9'))
+        );
+        t.is(e1?.code, status.FAILED_PRECONDITION, method);
+        t.regex(e1?.details ?? '', /addressTargets/);
+        const e2 = await t.throwsAsync<ServiceError>(
+          unary(narrow.clients.messenger, method, req('127.0.0.1:9'))
+        );
+        t.is(e2?.code, status.PERMISSION_DENIED, method);
+        t.regex(e2?.details ?? '', /addressTargetCidrs/);
+      }
+      // Inside the list it is accepted (ACCEPTED: queued for the address sender).
+      await t.notThrowsAsync(unary(narrow.clients.messenger, 'Send', req('10.255.255.1:9')));
+      t.is(narrow.server.node.cluster?.addressSenderCount, 1);
+    } finally {
+      await Promise.all([off.close(), narrow.close()]);
+    }
   }
 );
