@@ -211,7 +211,7 @@ test.serial(
     const off = await startTestNode({ nodeId: 'addr-off', addressTargets: false });
     const narrow = await startTestNode({
       nodeId: 'addr-narrow',
-      addressTargetCidrs: parseCidrList('10.0.0.0/8,fd00::/8'),
+      addressTargetCidrs: parseCidrList('127.0.0.2/32,fd00::/8'),
     });
     try {
       const req = (address: string) => ({
@@ -231,7 +231,9 @@ test.serial(
         t.regex(e2?.details ?? '', /addressTargetCidrs/);
       }
       // Inside the list it is accepted (ACCEPTED: queued for the address sender).
-      await t.notThrowsAsync(unary(narrow.clients.messenger, 'Send', req('10.255.255.1:9')));
+      await t.notThrowsAsync(
+        unary(narrow.clients.messenger, 'Send', req(`127.0.0.2:${await deadPort()}`))
+      );
       t.is(narrow.server.node.cluster?.addressSenderCount, 1);
     } finally {
       await Promise.all([off.close(), narrow.close()]);
