@@ -475,7 +475,8 @@ export class Cluster implements LinkHandler {
         next = Math.min(next, due);
       }
     }
-    if (next !== Infinity) this.scheduleAddressSweep(next - now);
+    // At most about 16 sweeps per idle period however the uses are spread (each is O(n)).
+    if (next !== Infinity) this.scheduleAddressSweep(Math.max(next - now, idle / 16));
   }
 
   /** Live senders for address targets outside the directory (a metric). */

@@ -9,6 +9,7 @@ import type { HostPort, Message } from '../../../src/common';
 import { CidrSet, ManualClock, UnavailableError, parseCidrList } from '../../../src/common';
 import type { AddressTargetLimits, ClusterHandler, Dialer } from '../../../src/dispatch';
 import { Cluster } from '../../../src/dispatch';
+import { createDuplexPair } from '../../../src/mux';
 import { PeerDirectory } from '../../../src/peers';
 
 const msg = (): Message => ({ id: '', topic: 't', payload: Buffer.from('x'), headers: {} });
@@ -196,4 +197,54 @@ test('an address that becomes a directory peer address is no longer an address s
   t.true(dials.length > before + 2, 'it retries forever like any directory peer');
   t.is(cluster.addressSenderRetirements.get('idle'), 0);
   cluster.close();
+});
+
+test('a live link with a request awaiting its answer is in use: retired only once idle after the reply', async t => {
+  const clock = new ManualClock();
+  let answer: ((m: Message) => void) | undefined;
+  const far = new Cluster({
+    localId: 'far',
+    directory: new PeerDirectory(),
+    handler: {
+      ...handler,
+      onRequest: () =>
+        new Promise(resolve => (answer = reply => resolve({ reply, responderPeer: 'far' }))),
+    },
+    dial: () => Promise.reject(new UnavailableError('not used')),
+    clock,
+    maxMessageBytes: 1024,
+    pingIntervalMs: 0,
+  });
+  const near = new Cluster({
+    localId: 'near',
+    directory: new PeerDirectory(),
+    handler,
+    // An in-memory link to `far`, as if its UDP address answered.
+    dial: () => {
+      const [mine, theirs] = createDuplexPair();
+      far.accept(theirs);
+      return Promise.resolve(mine);
+    },
+    clock,
+    maxMessageBytes: 1024,
+    pingIntervalMs: 0,
+    addressTargets: { idleTimeoutMs: 1000 },
+  });
+  const reply = near.request({ address: '127.0.0.9:7401' }, msg(), { timeoutMs: 60_000 });
+  for (let i = 0; i < 20 && !answer; i++) await flush();
+  t.truthy(answer, 'the request reached the far node');
+  clock.advance(5000); // long past the idle timeout, but the request is outstanding
+  t.is(near.addressSenderCount, 1);
+  answer?.({ id: 'r', topic: '', payload: Buffer.from('ok'), headers: {} });
+  const r = await reply;
+  t.is(r.reply.payload.toString(), 'ok');
+  t.is(r.responderPeer, 'far');
+  // The last sweep (at 5000 ms) saw the request outstanding: idle from then on.
+  clock.advance(999);
+  t.is(near.addressSenderCount, 1);
+  clock.advance(1);
+  t.is(near.addressSenderCount, 0);
+  t.is(near.addressSenderRetirements.get('idle'), 1);
+  near.close();
+  far.close();
 });
