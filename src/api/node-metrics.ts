@@ -122,6 +122,23 @@ export function registerNodeMetrics(meter: Meter, node: MeshNode): void {
         reasons[k] = (reasons[k] ?? 0) + v;
       for (const [reason, v] of Object.entries(reasons)) r.observe(v, { reason });
     });
+  // Senders for target.address outside the peer directory (bounded, see src/dispatch/cluster.ts).
+  meter
+    .createObservableGauge('meshwire.cluster.address_senders', {
+      description:
+        'Senders for target.address outside the peer directory (at most maxAddressSenders)',
+      unit: '{sender}',
+    })
+    .addCallback(r => r.observe(node.cluster?.addressSenderCount ?? 0));
+  meter
+    .createObservableCounter('meshwire.cluster.address_senders.retired', {
+      description: 'Senders for address targets retired, by reason (idle: addressSenderIdleMs)',
+      unit: '{sender}',
+    })
+    .addCallback(r => {
+      const retired = node.cluster?.addressSenderRetirements;
+      r.observe(retired?.get('idle') ?? 0, { reason: 'idle' });
+    });
   // Messages sent/received, open streams, request latency, per-peer transport, queues.
   node.telemetry.transport.declareDatagramDropReasons(DATAGRAM_DROP_REASONS);
   node.telemetry.attach(meter);

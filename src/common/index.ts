@@ -26,6 +26,8 @@ export type { Clock, Timer } from './clock';
 export { DropCounter } from './drops';
 export { parseHostPort, formatHostPort } from './address';
 export type { HostPort } from './address';
+export { CidrSet, parseCidr, parseCidrList, formatCidr } from './cidr';
+export type { Cidr } from './cidr';
 export { BoundedRing } from './ring';
 export type { Message, Target, Interest } from './message';
 export { tuneRuntime, runtimeFlags, V8_FLAGS } from './runtime';

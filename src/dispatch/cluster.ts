@@ -2,16 +2,22 @@
  * The cluster side of a node: one UDP socket (RudpSocket), a DirectSender that maps
  * peer ids to per-address PeerSenders (seed 000) with a bounded unresolved queue, the
  * inbound links peers opened to us, duplicate suppression, and interest advertisement.
+ * Senders for `target.address` outside the peer directory are bounded: allowed CIDRs, a
+ * cap, retirement after an idle timeout, and no retrying once their queue is empty.
  * The node layer above decides what goes where (topics, queue groups); this layer moves
  * it and reports how it went.
  */
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Clock, HostPort, Interest, Message, Timer } from '../common';
 import {
   BoundedRing,
+  CidrSet,
   DeadlineExceededError,
   DropCounter,
+  FailedPreconditionError,
+  PermissionDeniedError,
   ResourceExhaustedError,
   UnavailableError,
   formatHostPort,
@@ -46,6 +52,39 @@ export interface ClusterHandler {
 
 export type ClusterTarget = { peerId: string } | { address: string };
 
+/**
+ * Limits on senders for `target.address` outside the peer directory (config keys
+ * addressTargets, maxAddressSenders, addressSenderIdleMs, addressTargetCidrs in
+ * src/node/config.ts).
+ */
+export interface AddressTargetLimits {
+  /** False: every `target.address` is refused with FAILED_PRECONDITION. @default true */
+  enabled: boolean;
+  /** Address senders at most; past it RESOURCE_EXHAUSTED. @default 256 */
+  maxSenders: number;
+  /** An address sender unused this long is retired. @default 60000 */
+  idleTimeoutMs: number;
+  /** Addresses allowed; outside them PERMISSION_DENIED. @default any (0.0.0.0/0, ::/0) */
+  allowed: CidrSet;
+}
+
+export const DEFAULT_ADDRESS_TARGET_LIMITS: AddressTargetLimits = {
+  enabled: true,
+  maxSenders: 256,
+  idleTimeoutMs: 60_000,
+  allowed: new CidrSet([
+    { address: '0.0.0.0', prefix: 0, family: 4 },
+    { address: '::', prefix: 0, family: 6 },
+  ]),
+};
+
+export type AddressSenderRetireReason = 'idle';
+
+interface AddressSenderUse {
+  sender: PeerSender;
+  lastUsedAt: number;
+}
+
 export interface ClusterInit {
   localId: string;
   log?: ClusterLogger;
@@ -70,6 +109,8 @@ export interface ClusterInit {
   backoffMaxMs?: number;
   /** Sequence numbers remembered per origin for duplicate suppression. @default 16384 */
   dedupWindow?: number;
+  /** Bounds on senders for address targets. @default DEFAULT_ADDRESS_TARGET_LIMITS */
+  addressTargets?: Partial<AddressTargetLimits>;
 }
 
 /**
@@ -83,7 +124,16 @@ function messageBytes(message: Message): number {
 }
 
 export type ClusterDropReason =
-  'unresolved_queue_full' | 'unresolved_ttl_expired' | 'duplicate' | 'unknown_peer';
+  | 'unresolved_queue_full'
+  | 'unresolved_ttl_expired'
+  | 'duplicate'
+  | 'unknown_peer'
+  /** target.address refused: maxAddressSenders reached. */
+  | 'address_senders_full'
+  /** target.address refused: outside addressTargetCidrs. */
+  | 'address_not_allowed'
+  /** target.address refused: addressTargets is false. */
+  | 'address_targets_disabled';
 
 interface Unresolved {
   items: BoundedRing<SenderItem>;
@@ -121,6 +171,12 @@ export class Cluster implements LinkHandler {
   private readonly inbound = new Map<string, Set<PeerLink>>();
   private readonly allInbound = new Set<PeerLink>();
   private readonly dedup: DedupWindow;
+  /** Senders for address targets outside the directory (a subset of `senders`). */
+  private readonly addressSenders = new Map<string, AddressSenderUse>();
+  private addressSweep: Timer | undefined;
+  private readonly addressLimits: AddressTargetLimits;
+  /** Address senders retired, by reason (exported as a counter). */
+  readonly addressSenderRetirements = new DropCounter<AddressSenderRetireReason>();
   private closed = false;
   private readonly onPut = (entry: PeerEntry): void => this.syncSenders(entry);
   private readonly onDelete = (entry: PeerEntry): void => this.removePeer(entry.id);
@@ -130,6 +186,14 @@ export class Cluster implements LinkHandler {
     this.localId = init.localId;
     this.directory = init.directory;
     this.dedup = new DedupWindow(init.dedupWindow ?? 16_384);
+    const a = init.addressTargets ?? {};
+    const d = DEFAULT_ADDRESS_TARGET_LIMITS;
+    this.addressLimits = {
+      enabled: a.enabled ?? d.enabled,
+      maxSenders: a.maxSenders ?? d.maxSenders,
+      idleTimeoutMs: a.idleTimeoutMs ?? d.idleTimeoutMs,
+      allowed: a.allowed ?? d.allowed,
+    };
     this.directory.on('put', this.onPut);
     this.directory.on('delete', this.onDelete);
     for (const e of this.directory.list()) this.syncSenders(e);
@@ -223,7 +287,7 @@ export class Cluster implements LinkHandler {
 
   // --- senders ---------------------------------------------------------------------
 
-  private senderFor(address: HostPort, expectedId: string): PeerSender {
+  private senderFor(address: HostPort, expectedId: string, retryForever = true): PeerSender {
     const key = formatHostPort(address);
     let s = this.senders.get(key);
     if (!s) {
@@ -240,6 +304,7 @@ export class Cluster implements LinkHandler {
         connectTimeoutMs: this.init.connectTimeoutMs,
         backoffBaseMs: this.init.backoffBaseMs,
         backoffMaxMs: this.init.backoffMaxMs,
+        retryForever,
         log: this.init.log,
         onLinkUp: (_sender, link) => {
           void link.sendInterest({
@@ -252,6 +317,8 @@ export class Cluster implements LinkHandler {
       this.senders.set(key, s);
     } else if (expectedId && !s.expectedId) {
       s.expectedId = expectedId;
+      // An address target's sender now serves a directory peer: no longer bounded.
+      if (this.addressSenders.delete(key)) s.keepRetrying();
     }
     return s;
   }
@@ -291,6 +358,7 @@ export class Cluster implements LinkHandler {
 
   private retire(key: string, s: PeerSender): void {
     this.senders.delete(key);
+    if (this.addressSenders.get(key)?.sender === s) this.addressSenders.delete(key);
     for (const [k, v] of Object.entries(s.drops.snapshot())) {
       this.closedSenderDrops[k] = (this.closedSenderDrops[k] ?? 0) + v;
     }
@@ -362,12 +430,97 @@ export class Cluster implements LinkHandler {
     while ((item = q.items.shift())) item.reject(err);
   }
 
+  /**
+   * An address target: the sender of a directory peer at that address, else an address
+   * sender (checked against addressTargetCidrs, capped by maxAddressSenders).
+   */
+  private submitToAddress(address: string, item: SenderItem): void {
+    const lim = this.addressLimits;
+    if (!lim.enabled) {
+      this.drops.add('address_targets_disabled');
+      throw new FailedPreconditionError(
+        `target.address is turned off on node ${this.localId} (config key addressTargets is false): address the node by peer_id instead`
+      );
+    }
+    const addr = parseHostPort(address, 'target address');
+    if (!lim.allowed.matchesAll) {
+      if (isIP(addr.host) === 0) {
+        this.drops.add('address_not_allowed');
+        throw new PermissionDeniedError(
+          `target address "${address}" is a host name; node ${this.localId} allows only IP addresses inside addressTargetCidrs (${lim.allowed.toString()})`
+        );
+      }
+      if (!lim.allowed.has(addr.host)) {
+        this.drops.add('address_not_allowed');
+        throw new PermissionDeniedError(
+          `target address "${address}" is outside addressTargetCidrs (${lim.allowed.toString()}) of node ${this.localId}`
+        );
+      }
+    }
+    const key = formatHostPort(addr);
+    const now = this.init.clock.now();
+    const existing = this.senders.get(key);
+    if (existing) {
+      const use = this.addressSenders.get(key);
+      if (use) use.lastUsedAt = now;
+      existing.submit(item);
+      return;
+    }
+    if (this.addressSenders.size >= lim.maxSenders) {
+      this.drops.add('address_senders_full');
+      throw new ResourceExhaustedError(
+        `node ${this.localId} already has ${this.addressSenders.size} senders for address targets, the most allowed (maxAddressSenders); one is retired after ${lim.idleTimeoutMs} ms unused (addressSenderIdleMs); retry later, or add the node as a peer (PutPeer) and send by peer_id`
+      );
+    }
+    const sender = this.senderFor(addr, '', false);
+    this.addressSenders.set(key, { sender, lastUsedAt: now });
+    this.scheduleAddressSweep(lim.idleTimeoutMs);
+    sender.submit(item);
+  }
+
+  /** One timer for all address senders, due when the least recently used one is. */
+  private scheduleAddressSweep(delayMs: number): void {
+    if (this.addressSweep || this.closed) return;
+    this.addressSweep = this.init.clock.setTimer(delayMs, () => {
+      this.addressSweep = undefined;
+      this.sweepAddressSenders();
+    });
+  }
+
+  /** Retires address senders unused for idleTimeoutMs (nothing awaiting an answer). */
+  private sweepAddressSenders(): void {
+    const now = this.init.clock.now();
+    const idle = this.addressLimits.idleTimeoutMs;
+    let next = Infinity;
+    for (const [key, use] of this.addressSenders) {
+      // Work handed to a live link and not answered yet: the link is in use.
+      if (use.sender.inFlight > 0) use.lastUsedAt = now;
+      const due = use.lastUsedAt + idle;
+      if (due <= now) {
+        use.sender.close(
+          `its sender for address target ${key} was retired after ${idle} ms unused (addressSenderIdleMs)`,
+          'address_sender_retired'
+        );
+        this.retire(key, use.sender);
+        this.addressSenderRetirements.add('idle');
+      } else {
+        next = Math.min(next, due);
+      }
+    }
+    // At most about 16 sweeps per idle period however the uses are spread (each is O(n)).
+    if (next !== Infinity) this.scheduleAddressSweep(Math.max(next - now, idle / 16));
+  }
+
+  /** Live senders for address targets outside the directory (a metric). */
+  get addressSenderCount(): number {
+    return this.addressSenders.size;
+  }
+
   /** Routes an item to a peer id or address; throws for immediate refusals. */
   private route(target: ClusterTarget, item: SenderItem, failFast: boolean): void {
     if (this.closed) throw new UnavailableError(`node ${this.localId} is shutting down`);
     if ('address' in target) {
-      const addr = parseHostPort(target.address, 'target address');
-      this.senderFor(addr, '').submit(item);
+      this.submitToAddress(target.address, item);
       return;
     }
     const entry = this.directory.get(target.peerId);
@@ -571,8 +724,11 @@ export class Cluster implements LinkHandler {
     this.closed = true;
     this.directory.off('put', this.onPut);
     this.directory.off('delete', this.onDelete);
+    this.addressSweep?.cancel();
+    this.addressSweep = undefined;
     for (const s of this.senders.values()) s.close();
     this.senders.clear();
+    this.addressSenders.clear();
     this.sendersByPeer.clear();
     for (const id of [...this.unresolved.keys()]) {
       this.failUnresolved(id, new UnavailableError(`node ${this.localId} is shutting down`));

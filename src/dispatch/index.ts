@@ -4,13 +4,15 @@
  * holds an unresolved queue with TTL, accepts peers' links, suppresses duplicates and
  * carries interest advertisements. Knows nodes and messages, not subscriptions.
  */
-export { Cluster } from './cluster';
+export { Cluster, DEFAULT_ADDRESS_TARGET_LIMITS } from './cluster';
 export type {
   ClusterInit,
   ClusterHandler,
   ClusterTarget,
   ClusterPeerStatus,
   ClusterDropReason,
+  AddressTargetLimits,
+  AddressSenderRetireReason,
 } from './cluster';
 export { PeerSender } from './peer-sender';
 export type {

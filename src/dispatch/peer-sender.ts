@@ -5,6 +5,10 @@
  * once (counted). While the peer is unreachable, callers that wait for an answer
  * (requests, DELIVERED sends) fail fast with UNAVAILABLE; fire-and-forget messages wait
  * in the queue until their TTL.
+ *
+ * A sender with `retryForever: false` (the cluster's senders for address targets) gives
+ * up after a failure once its queue is empty: no retry timer, no handshake traffic, until
+ * work is submitted again (and not before its backoff delay has passed).
  */
 import type { Duplex } from 'node:stream';
 import type { Clock, HostPort, Message, Timer } from '../common';
@@ -86,12 +90,25 @@ export function removeExpired(
 }
 
 export type SenderDropReason =
-  'sender_queue_full' | 'ttl_expired' | 'peer_unreachable' | 'shutdown' | 'link_send_failed';
+  | 'sender_queue_full'
+  | 'ttl_expired'
+  | 'peer_unreachable'
+  | 'shutdown'
+  | 'link_send_failed'
+  /** Queued for an address target whose sender was retired (idle, see cluster.ts). */
+  | 'address_sender_retired';
 
 export type SenderState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'closed';
 
-/** How a sender dials (the cluster's RudpSocket, or a test double). */
-export type Dialer = (address: HostPort, timeoutMs: number) => Promise<Duplex>;
+/**
+ * How a sender dials (the cluster's RudpSocket, or a test double). `signal` aborts the
+ * attempt when the sender closes meanwhile.
+ */
+export type Dialer = (
+  address: HostPort,
+  timeoutMs: number,
+  signal?: AbortSignal
+) => Promise<Duplex>;
 
 export interface PeerSenderInit {
   address: HostPort;
@@ -111,6 +128,11 @@ export interface PeerSenderInit {
   backoffBaseMs?: number;
   /** @default 5000 */
   backoffMaxMs?: number;
+  /**
+   * Keep reconnecting with backoff while nothing is queued. False: give up after a
+   * failure once the queue is empty (address targets). @default true
+   */
+  retryForever?: boolean;
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
   /** Called when a link is up (after HELLO) and when it goes down. */
@@ -145,6 +167,15 @@ export class PeerSender {
   private sweepTimer: Timer | undefined;
   private outstanding = 0;
   private idleWaiters: Array<() => void> = [];
+  private retryForever: boolean;
+  /** Gave up after a failure with nothing queued: no retry timer until work arrives. */
+  private dormant = false;
+  /** Clock time before which a dormant sender does not dial again (its backoff). */
+  private retryAt = 0;
+  /** Aborts the dial in progress (close). */
+  private dialAbort: AbortController | undefined;
+  /** A link still in its HELLO exchange (closed by close()). */
+  private pendingLink: PeerLink | undefined;
 
   constructor(init: PeerSenderInit) {
     this.init = init;
@@ -153,6 +184,29 @@ export class PeerSender {
     this.expectedId = init.expectedId;
     this.queue = new BoundedRing<SenderItem>(init.queueCapacity ?? 10_000);
     this.queueBytesLimit = init.queueBytes ?? 64 * 1024 * 1024;
+    this.retryForever = init.retryForever ?? true;
+  }
+
+  /** Items handed to the live link and not yet answered. */
+  get inFlight(): number {
+    return this.outstanding;
+  }
+
+  /** True while the sender has given up (retryForever false, failed, nothing queued). */
+  get gaveUp(): boolean {
+    return this.dormant;
+  }
+
+  /**
+   * Turns `retryForever` on (an address target's sender became a directory peer's): a
+   * sender that had given up retries after the rest of its backoff delay.
+   */
+  keepRetrying(): void {
+    this.retryForever = true;
+    if (this.dormant && this.state === 'backoff') {
+      this.dormant = false;
+      this.armRetry(Math.max(0, this.retryAt - this.init.clock.now()));
+    }
   }
 
   /** Items queued plus items handed to the link and not yet answered. */
@@ -185,6 +239,11 @@ export class PeerSender {
       throw new UnavailableError(`sender for ${this.key} is closed (node shutting down)`);
     }
     const waits = waitsForAnswer(item);
+    if (this.dormant && this.init.clock.now() >= this.retryAt) {
+      // Gave up earlier and its backoff has passed: a new attempt for this work.
+      this.dormant = false;
+      this.state = 'idle';
+    }
     if (this.state === 'backoff' && waits) {
       this.drops.add('peer_unreachable');
       throw this.unreachableError();
@@ -203,6 +262,11 @@ export class PeerSender {
     this.queuedBytes += item.bytes;
     this.ensureSweep();
     if (this.state === 'idle') this.connect();
+    else if (this.dormant) {
+      // Fire-and-forget work for a sender that gave up: retry when its backoff ends.
+      this.dormant = false;
+      this.armRetry(Math.max(0, this.retryAt - this.init.clock.now()));
+    }
   }
 
   private unreachableError(): UnavailableError {
@@ -218,12 +282,16 @@ export class PeerSender {
 
   private connect(): void {
     this.state = 'connecting';
+    this.dormant = false;
     this.retryTimer?.cancel();
     this.retryTimer = undefined;
     const timeoutMs = this.init.connectTimeoutMs ?? 3000;
+    const abort = new AbortController();
+    this.dialAbort = abort;
     this.init
-      .dial(this.address, timeoutMs)
+      .dial(this.address, timeoutMs, abort.signal)
       .then(async duplex => {
+        if (this.dialAbort === abort) this.dialAbort = undefined;
         const link = new PeerLink(duplex, {
           role: 'outbound',
           handler: this.init.handler,
@@ -235,11 +303,19 @@ export class PeerSender {
           onDrop: (reason, n) => this.drops.add(reason, n),
         });
         link.on('close', err => this.onLinkClosed(link, err));
+        // close() ran while dialling (it aborts the dial).
+        if (abort.signal.aborted) {
+          link.close();
+          return;
+        }
+        this.pendingLink = link;
         try {
           this.remoteId = await link.hello(timeoutMs);
         } catch (err) {
           link.close(err as Error);
           throw err;
+        } finally {
+          if (this.pendingLink === link) this.pendingLink = undefined;
         }
         if (this.state === 'closed') {
           link.close();
@@ -253,7 +329,10 @@ export class PeerSender {
         this.init.onLinkUp?.(this, link);
         this.flush();
       })
-      .catch((err: Error) => this.onConnectFailed(err));
+      .catch((err: Error) => {
+        if (this.dialAbort === abort) this.dialAbort = undefined;
+        this.onConnectFailed(err);
+      });
   }
 
   private onConnectFailed(err: Error): void {
@@ -294,10 +373,28 @@ export class PeerSender {
     const exp = Math.min(max, base * 2 ** Math.min(this.failures - 1, 16));
     // Full jitter in [exp/2, exp] so restarted peers are not hit in lockstep.
     const delay = exp / 2 + (this.init.random ?? Math.random)() * (exp / 2);
-    this.retryTimer = this.init.clock.setTimer(delay, () => {
+    if (!this.retryForever && this.queue.length === 0) {
+      this.giveUp(delay);
+      return;
+    }
+    this.armRetry(delay);
+  }
+
+  private armRetry(delayMs: number): void {
+    this.retryTimer?.cancel();
+    this.retryTimer = this.init.clock.setTimer(delayMs, () => {
       this.retryTimer = undefined;
-      if (this.state === 'backoff') this.connect();
+      if (this.state !== 'backoff') return;
+      // Nothing left to deliver (sent items failed, queued ones expired): stop here.
+      if (!this.retryForever && this.queue.length === 0) this.giveUp(0);
+      else this.connect();
     });
+  }
+
+  /** Stops retrying (state stays 'backoff'); the next submit after `delayMs` dials again. */
+  private giveUp(delayMs: number): void {
+    this.dormant = true;
+    this.retryAt = this.init.clock.now() + delayMs;
   }
 
   /** Fails queued items whose callers wait for an answer; fire-and-forget ones stay. */
@@ -422,15 +519,25 @@ export class PeerSender {
     });
   }
 
-  /** Stops: queued work fails, the link closes gracefully. Idempotent. */
-  close(reason = 'node shutting down'): void {
+  /**
+   * Stops: queued work fails (counted as `dropReason`), a dial in progress is aborted, the
+   * link closes gracefully. Idempotent.
+   */
+  close(reason = 'node shutting down', dropReason: SenderDropReason = 'shutdown'): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.dormant = false;
     this.retryTimer?.cancel();
+    this.retryTimer = undefined;
     this.sweepTimer?.cancel();
+    this.sweepTimer = undefined;
+    this.dialAbort?.abort();
+    this.dialAbort = undefined;
+    this.pendingLink?.close();
+    this.pendingLink = undefined;
     let item: SenderItem | undefined;
     while ((item = this.queue.shift())) {
-      this.drops.add('shutdown');
+      this.drops.add(dropReason);
       item.reject(
         new UnavailableError(`message for peer ${this.expectedId || this.key} not sent: ${reason}`)
       );

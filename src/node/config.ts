@@ -11,8 +11,8 @@ import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { HostPort } from '../common';
-import { InvalidArgumentError, parseHostPort } from '../common';
+import type { Cidr, HostPort } from '../common';
+import { InvalidArgumentError, parseCidrList, parseHostPort } from '../common';
 import { AEAD_BACKEND_PREFERENCES, UDP_DRIVER_PREFERENCES } from '../transport';
 import type { AeadBackendPreference, UdpDriverPreference } from '../transport';
 
@@ -68,6 +68,14 @@ export interface NodeConfig {
   memoryBudgetBytes?: number;
   /** Bytes of messages waiting per unresolved peer. @default 16777216 */
   unresolvedQueueBytes?: number;
+  /** Whether Send/Request may name `target.address` (false: FAILED_PRECONDITION). @default true */
+  addressTargets?: boolean;
+  /** Senders for address targets outside the peer directory, at most. @default 256 */
+  maxAddressSenders?: number;
+  /** An address target's sender unused this long is retired. @default 60000 */
+  addressSenderIdleMs?: number;
+  /** Ranges `target.address` must fall in (PERMISSION_DENIED outside). @default any */
+  addressTargetCidrs?: Cidr[];
 }
 
 type Kind =
@@ -79,6 +87,10 @@ type Kind =
   | 'string'
   | 'file'
   | 'int'
+  /** true or false. */
+  | 'bool'
+  /** Comma-separated CIDRs (IPv4 and IPv6), or a list of them in a file. */
+  | 'cidrList'
   /** One of `choices`. */
   | 'choice';
 
@@ -339,6 +351,46 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
       'bytes of messages waiting per peer that is not resolved yet (senders get RESOURCE_EXHAUSTED past it)',
     default: '16777216',
   },
+  {
+    key: 'addressTargets',
+    flag: '--address-targets',
+    env: 'MESHWIRE_ADDRESS_TARGETS',
+    kind: 'bool',
+    description:
+      'whether Send and Request may name target.address (a UDP host:port); false: FAILED_PRECONDITION, use peer ids',
+    default: 'true',
+  },
+  {
+    key: 'maxAddressSenders',
+    flag: '--max-address-senders',
+    env: 'MESHWIRE_MAX_ADDRESS_SENDERS',
+    kind: 'int',
+    min: 1,
+    max: 65_536,
+    description:
+      'senders for target.address outside the peer directory, at most (RESOURCE_EXHAUSTED past it)',
+    default: '256',
+  },
+  {
+    key: 'addressSenderIdleMs',
+    flag: '--address-sender-idle-ms',
+    env: 'MESHWIRE_ADDRESS_SENDER_IDLE_MS',
+    kind: 'int',
+    min: 100,
+    max: 86_400_000,
+    description:
+      'a sender for target.address outside the peer directory is closed after this long unused (its queued messages are dropped)',
+    default: '60000',
+  },
+  {
+    key: 'addressTargetCidrs',
+    flag: '--address-target-cidrs',
+    env: 'MESHWIRE_ADDRESS_TARGET_CIDRS',
+    kind: 'cidrList',
+    description:
+      'comma-separated CIDRs (IPv4 and IPv6) target.address must fall in (PERMISSION_DENIED outside; host names only when both 0.0.0.0/0 and ::/0 are listed)',
+    default: '0.0.0.0/0,::/0',
+  },
 ];
 
 const CONFIG_FILE_FLAG = '--config';
@@ -461,6 +513,23 @@ function convert(spec: KeySpec, raw: unknown): unknown {
         .max(spec.max ?? Number.MAX_SAFE_INTEGER)
         .parse(n);
     }
+    case 'bool': {
+      if (raw === true || raw === 'true') return true;
+      if (raw === false || raw === 'false') return false;
+      throw new InvalidArgumentError('not a boolean');
+    }
+    case 'cidrList': {
+      if (typeof raw !== 'string' && !Array.isArray(raw)) {
+        throw new InvalidArgumentError('not a list of CIDRs');
+      }
+      const list = parseCidrList(raw as string | string[]);
+      if (list.length === 0) {
+        throw new InvalidArgumentError(
+          'the list is empty (to refuse every address target, set addressTargets to false)'
+        );
+      }
+      return list;
+    }
     case 'choice': {
       const choices = spec.choices ?? [];
       const v = z.string().parse(raw);
@@ -491,6 +560,10 @@ function allowedText(spec: KeySpec, err: unknown): string {
         return 'a path to an existing file';
       case 'string':
         return 'a non-empty string';
+      case 'bool':
+        return 'true or false';
+      case 'cidrList':
+        return 'comma-separated CIDRs such as "10.0.0.0/8,fd00::/8" (a bare address is a /32 or /128)';
     }
   })();
   let why = '';

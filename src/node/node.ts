@@ -11,6 +11,7 @@ import { isIP } from 'node:net';
 import type { Clock, HostPort, Interest, Message, Target } from '../common';
 import {
   CancelledError,
+  CidrSet,
   DeadlineExceededError,
   DropCounter,
   FailedPreconditionError,
@@ -287,7 +288,7 @@ export class MeshNode {
         return conn;
       };
       this.telemetry.transport.registerSocket(socket);
-      dial = (addr, timeoutMs) => socket.connect(addr, { timeoutMs }).then(watch);
+      dial = (addr, timeoutMs, signal) => socket.connect(addr, { timeoutMs, signal }).then(watch);
       onAccept = accept => socket.on('connection', (c: RudpConnection) => accept(watch(c)));
       this.transportClose = () => socket.close();
     } else {
@@ -305,6 +306,12 @@ export class MeshNode {
       clock: this.clock,
       maxMessageBytes: this.config.maxMessageBytes,
       unresolvedBytes: this.config.unresolvedQueueBytes,
+      addressTargets: {
+        enabled: this.config.addressTargets,
+        maxSenders: this.config.maxAddressSenders,
+        idleTimeoutMs: this.config.addressSenderIdleMs,
+        allowed: this.config.addressTargetCidrs && new CidrSet(this.config.addressTargetCidrs),
+      },
       pingIntervalMs: ping,
       pongTimeoutMs: ping * 3,
     });

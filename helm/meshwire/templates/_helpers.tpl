@@ -129,6 +129,10 @@ auth: /etc/meshwire/auth
   "drainTimeoutMs" (int .Values.node.drainTimeoutMs)
   "maxMessageBytes" (int .Values.node.maxMessageBytes)
   "logLevel" .Values.node.logLevel
+  "addressTargets" .Values.node.addressTargets.enabled
+  "maxAddressSenders" (int .Values.node.addressTargets.maxSenders)
+  "addressSenderIdleMs" (int .Values.node.addressTargets.idleTimeoutMs)
+  "addressTargetCidrs" .Values.node.addressTargets.allowedCidrs
 -}}
 {{- if .Values.tls.enabled -}}
 {{- $_ := set $cfg "tlsCertFile" (printf "%s/%s" $paths.tls .Values.tls.certKey) -}}

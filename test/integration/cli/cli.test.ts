@@ -113,6 +113,10 @@ test('serve --help lists every option with its default', async t => {
     '--log-level',
     '--tls-cert-file',
     '--auth-tokens-file',
+    '--address-targets',
+    '--max-address-senders',
+    '--address-sender-idle-ms',
+    '--address-target-cidrs',
     '--config',
   ]) {
     t.true(r.stdout.includes(flag), flag);
@@ -123,6 +127,8 @@ test('serve --help lists every option with its default', async t => {
     /--grpc-listen <value> gRPC API listen address host:port \(default: "127\.0\.0\.1:7400"\) \(env MESHWIRE_GRPC_LISTEN\)/
   );
   t.regex(flat, /\(default: "10000"\) \(env MESHWIRE_DRAIN_TIMEOUT_MS\)/);
+  t.regex(flat, /\(default: "256"\) \(env MESHWIRE_MAX_ADDRESS_SENDERS\)/);
+  t.regex(flat, /\(default: "0\.0\.0\.0\/0,::\/0"\) \(env MESHWIRE_ADDRESS_TARGET_CIDRS\)/);
 });
 
 test('a client command against no server exits 3 (unavailable)', async t => {

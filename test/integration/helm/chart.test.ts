@@ -227,6 +227,44 @@ test('node.extraConfig: transport keys (jumbo datagrams, AEAD backend, UDP drive
   }
 });
 
+test('node.addressTargets: defaults and set values reach the real config loader', t => {
+  const root = tmpRoot();
+  try {
+    const defaults = loadConfig({ argv: [], env: materializePod(render(), 0, NS, root).env });
+    t.is(defaults.addressTargets, true);
+    t.is(defaults.maxAddressSenders, 256);
+    t.is(defaults.addressSenderIdleMs, 60000);
+    t.deepEqual(
+      defaults.addressTargetCidrs?.map(c => `${c.address}/${c.prefix}`),
+      ['0.0.0.0/0', '::/0']
+    );
+    const objects = render({
+      set: [
+        'node.addressTargets.enabled=false',
+        'node.addressTargets.maxSenders=16',
+        'node.addressTargets.idleTimeoutMs=5000',
+        'node.addressTargets.allowedCidrs={10.0.0.0/8,fd00::/8}',
+      ],
+    });
+    const cfg = loadConfig({ argv: [], env: materializePod(objects, 0, NS, root).env });
+    t.is(cfg.addressTargets, false);
+    t.is(cfg.maxAddressSenders, 16);
+    t.is(cfg.addressSenderIdleMs, 5000);
+    t.deepEqual(
+      cfg.addressTargetCidrs?.map(c => `${c.address}/${c.prefix}`),
+      ['10.0.0.0/8', 'fd00::/8']
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('node.addressTargets.allowedCidrs: a host name fails helm with the key named', t => {
+  const r = helm(templateArgs({ set: ['node.addressTargets.allowedCidrs={example.com}'] }));
+  t.not(r.status, 0);
+  t.regex(r.stderr, /addressTargets\/allowedCidrs/);
+});
+
 test('5 replicas in another namespace: every node gets the four others, never itself', t => {
   const objects = render({
     valuesFiles: ['values-replicas-5.yaml'],

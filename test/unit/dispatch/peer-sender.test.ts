@@ -97,3 +97,53 @@ test('a full sender queue refuses at once with RESOURCE_EXHAUSTED, counted', asy
   sender.close();
   t.is(sender.drops.get('shutdown'), 3);
 });
+
+test('retryForever false: after a failure with nothing queued the sender gives up; new work dials again after its backoff', async t => {
+  const clock = new ManualClock();
+  const attempts: number[] = [];
+  const sender = new PeerSender({
+    address: { host: '10.9.9.9', port: 1 },
+    expectedId: '',
+    dial: () => {
+      attempts.push(clock.now());
+      return Promise.reject(new UnavailableError('connect timed out'));
+    },
+    handler,
+    clock,
+    maxMessageBytes: 1024,
+    random: () => 1,
+    backoffBaseMs: 1000,
+    retryForever: false,
+  });
+  const req = item('request', clock);
+  sender.submit(req.it);
+  await flush();
+  t.is(req.outcome.err?.name, 'UnavailableError');
+  t.true(sender.gaveUp, 'nothing queued: no retry');
+  // Within its backoff (1 s) a waiting caller fails fast, without a dial.
+  const within = t.throws(() => sender.submit(item('request', clock).it));
+  t.is(within?.name, 'UnavailableError');
+  clock.advance(60_000);
+  await flush();
+  t.is(attempts.length, 1, 'no retries while given up');
+  t.is(clock.pendingTimers, 0);
+  sender.submit(item('message', clock, 5000).it);
+  await flush();
+  t.is(attempts.length, 2, 'backoff long passed: a new attempt at once');
+  t.is(sender.state, 'backoff');
+  t.false(sender.gaveUp, 'a queued message keeps it retrying until its TTL');
+  const early = t.throws(() => sender.submit(item('request', clock).it));
+  t.is(early?.name, 'UnavailableError');
+  for (let i = 0; i < 20; i++) {
+    clock.advance(500);
+    await flush();
+  }
+  t.true(attempts.length > 2);
+  t.true(sender.gaveUp, 'the message expired: it gave up again');
+  const n = attempts.length;
+  clock.advance(60_000);
+  await flush();
+  t.is(attempts.length, n);
+  t.is(sender.drops.get('ttl_expired'), 1);
+  sender.close();
+});

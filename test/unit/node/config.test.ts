@@ -151,3 +151,80 @@ test('unresolvedQueueBytes: default, environment, and a value below the minimum'
   const err = t.throws(() => loadConfig({ argv: ['--unresolved-queue-bytes', '10'], env: {} }));
   t.regex(err?.message ?? '', /unresolvedQueueBytes = "10" \(from --unresolved-queue-bytes\)/);
 });
+
+test('address target keys: defaults are on, 256 senders, 60 s idle, any address', t => {
+  const cfg = loadConfig({ argv: [], env: {} });
+  t.is(cfg.addressTargets, true);
+  t.is(cfg.maxAddressSenders, 256);
+  t.is(cfg.addressSenderIdleMs, 60000);
+  t.deepEqual(cfg.addressTargetCidrs, [
+    { address: '0.0.0.0', prefix: 0, family: 4 },
+    { address: '::', prefix: 0, family: 6 },
+  ]);
+});
+
+test('address target keys from flags, environment and a file (a YAML list of CIDRs)', t => {
+  const flags = loadConfig({
+    argv: ['--address-targets', 'false', '--max-address-senders', '8'],
+    env: {
+      MESHWIRE_ADDRESS_SENDER_IDLE_MS: '1500',
+      MESHWIRE_ADDRESS_TARGET_CIDRS: '10.0.0.0/8, fd00::/8',
+    },
+  });
+  t.is(flags.addressTargets, false);
+  t.is(flags.maxAddressSenders, 8);
+  t.is(flags.addressSenderIdleMs, 1500);
+  t.deepEqual(flags.addressTargetCidrs, [
+    { address: '10.0.0.0', prefix: 8, family: 4 },
+    { address: 'fd00::', prefix: 8, family: 6 },
+  ]);
+  const file = join(dir, 'addr.yaml');
+  writeFileSync(file, 'addressTargets: true\naddressTargetCidrs:\n  - 192.168.0.0/16\n  - "::1"\n');
+  const fromFile = loadConfig({ argv: ['--config', file], env: {} });
+  t.is(fromFile.addressTargets, true);
+  t.deepEqual(fromFile.addressTargetCidrs, [
+    { address: '192.168.0.0', prefix: 16, family: 4 },
+    { address: '::1', prefix: 128, family: 6 },
+  ]);
+});
+
+const badAddressKeys: Array<[string, string[], RegExp]> = [
+  [
+    'addressTargets',
+    ['--address-targets', 'maybe'],
+    /^invalid config: addressTargets = "maybe" \(from --address-targets\): .*allowed: true or false$/,
+  ],
+  [
+    'maxAddressSenders',
+    ['--max-address-senders', '0'],
+    /maxAddressSenders = "0" \(from --max-address-senders\).*an integer from 1 to 65536/,
+  ],
+  [
+    'addressSenderIdleMs',
+    ['--address-sender-idle-ms', '5'],
+    /addressSenderIdleMs = "5" \(from --address-sender-idle-ms\).*an integer from 100 to 86400000/,
+  ],
+  [
+    'addressTargetCidrs prefix',
+    ['--address-target-cidrs', '10.0.0.0/33'],
+    /addressTargetCidrs = "10\.0\.0\.0\/33" \(from --address-target-cidrs\): .*prefix length must be a number from 0 to 32.*allowed: comma-separated CIDRs/,
+  ],
+  [
+    'addressTargetCidrs name',
+    ['--address-target-cidrs', 'example.com/8'],
+    /addressTargetCidrs = "example\.com\/8" .*not an IP address/,
+  ],
+  [
+    'addressTargetCidrs empty',
+    ['--address-target-cidrs', ','],
+    /addressTargetCidrs = "," .*set addressTargets to false/,
+  ],
+];
+for (const [name, argv, re] of badAddressKeys) {
+  test(`bad ${name} stops with one line naming key, value and what is allowed`, t => {
+    const err = t.throws(() => loadConfig({ argv, env: {} }));
+    t.is(err?.name, 'InvalidArgumentError');
+    t.regex(err?.message ?? '', re);
+    t.false((err?.message ?? '').includes('\n'));
+  });
+}
