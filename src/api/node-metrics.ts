@@ -30,6 +30,10 @@ export const MESSAGE_DROP_REASONS = [
   'peer_unreachable',
   'shutdown',
   'link_send_failed',
+  'address_sender_retired',
+  'address_senders_full',
+  'address_not_allowed',
+  'address_targets_disabled',
 ] as const satisfies readonly MessageDropReason[];
 
 /** UDP driver drops the socket adds to its own (src/transport/rudp-socket.ts stats()). */

@@ -17,6 +17,7 @@ const msg = (): Message => ({ id: '', topic: 't', payload: Buffer.from('x'), hea
 const handler: ClusterHandler = {
   onMessage: () => 0,
   onRequest: () => Promise.reject(new Error('no')),
+  onRespond: () => undefined,
   onPeerInterest: () => undefined,
   onPeerGone: () => undefined,
   localInterests: () => [],
