@@ -16,7 +16,7 @@ import type {
 import { ServerInterceptingCall, status } from '@grpc/grpc-js';
 import type { Meter } from '@opentelemetry/api';
 import type { MeshwireError } from '../common';
-import { DropCounter, InternalError, PermissionDeniedError } from '../common';
+import { DropCounter, InternalError, PermissionDeniedError, UnauthenticatedError } from '../common';
 import { validatePattern, validateTopic } from '../node';
 import type { Principal, TokenStore } from './auth';
 import { ANONYMOUS, bearerToken } from './auth';
@@ -43,11 +43,32 @@ export function addressKey(peer: string): string {
   return `addr:${m ? m[1] : peer}`;
 }
 
+/** Where refusals are logged (a pino logger fits). */
+export interface RefusalLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/** Refusal lines logged per window and reason; past it they are counted, not logged. */
+export const REFUSAL_LOG_BURST = 20;
+export const REFUSAL_LOG_WINDOW_MS = 10_000;
+
 export interface ApiGuardInit {
   /** Tokens when auth is on; undefined: auth off, every caller is ANONYMOUS. */
   tokens?: TokenStore;
   limits: ClientLimits;
   budget: MemoryBudget;
+  /** Logs refusals (rate-limited, with the token's name when known, never the token). */
+  log?: RefusalLogger;
+  /** Milliseconds, for the log rate limit. @default Date.now */
+  now?: () => number;
+}
+
+/** Who was refused, for the log line. */
+interface RefusalContext {
+  method?: string;
+  /** grpc-js peer string of the caller ("ipv4:1.2.3.4:5"). */
+  peer?: string;
+  tokenName?: string;
 }
 
 export class ApiGuard {
@@ -59,11 +80,57 @@ export class ApiGuard {
   private readonly identities = new WeakMap<Metadata, CallIdentity>();
   /** Open streaming calls with a token, ended by sweep() when the token goes. */
   private readonly streams = new Set<{ principal: Principal; end(details: string): void }>();
+  private readonly log: RefusalLogger | undefined;
+  private readonly now: () => number;
+  /** Log rate limit per reason: window start, lines logged in it, lines suppressed. */
+  private readonly logWindows = new Map<
+    AuthRejectReason,
+    { start: number; logged: number; suppressed: number }
+  >();
 
   constructor(init: ApiGuardInit) {
     this.tokens = init.tokens;
     this.limits = init.limits;
     this.budget = init.budget;
+    this.log = init.log;
+    this.now = init.now ?? Date.now;
+  }
+
+  /**
+   * Counts a refusal and logs it: at most REFUSAL_LOG_BURST lines per reason every
+   * REFUSAL_LOG_WINDOW_MS; the first line of the next window says how many were not
+   * logged. The line names the token (when known), never the token itself: refusal
+   * messages are built from token names only.
+   */
+  private refuse(reason: AuthRejectReason, err: MeshwireError, ctx: RefusalContext): void {
+    this.rejected.add(reason);
+    if (!this.log) return;
+    const now = this.now();
+    let w = this.logWindows.get(reason);
+    if (!w || now - w.start >= REFUSAL_LOG_WINDOW_MS) {
+      const suppressed = w?.suppressed ?? 0;
+      w = { start: now, logged: 0, suppressed };
+      this.logWindows.set(reason, w);
+    }
+    if (w.logged >= REFUSAL_LOG_BURST) {
+      w.suppressed++;
+      return;
+    }
+    w.logged++;
+    const tokenName =
+      ctx.tokenName ?? (err instanceof UnauthenticatedError ? err.tokenName : undefined);
+    this.log.warn(
+      {
+        reason,
+        ...(ctx.method ? { method: ctx.method } : {}),
+        ...(ctx.peer ? { peer: ctx.peer } : {}),
+        ...(tokenName !== undefined ? { token_name: tokenName } : {}),
+        error: err.message,
+        ...(w.suppressed > 0 ? { not_logged_before: w.suppressed } : {}),
+      },
+      'call refused'
+    );
+    w.suppressed = 0;
   }
 
   get authEnabled(): boolean {
@@ -96,12 +163,17 @@ export class ApiGuard {
           onReceiveMetadata: (metadata, mdNext) => {
             let identity: CallIdentity;
             try {
-              identity = this.identify(metadata, call.getPeer());
+              identity = this.identify(metadata, call.getPeer(), path);
               if (path.startsWith(PEERS_PREFIX) && !identity.principal.admin) {
-                this.rejected.add('permission_denied');
-                throw new PermissionDeniedError(
+                const err = new PermissionDeniedError(
                   `token "${identity.principal.name}" may not use the Peers admin service: it needs "admin: true" in the tokens file`
                 );
+                this.refuse('permission_denied', err, {
+                  method: path,
+                  peer: call.getPeer(),
+                  tokenName: identity.principal.name,
+                });
+                throw err;
               }
               if (path === SUBSCRIBE_PATH) {
                 release = this.limits.acquire(identity.client, 'streams', 'subscriptions');
@@ -157,15 +229,16 @@ export class ApiGuard {
     for (const s of [...this.streams]) {
       if (tokens.stillValid(s.principal)) continue;
       ended++;
-      this.rejected.add('unauthenticated');
-      s.end(
-        `token "${s.principal.name}" was removed, changed or has expired: this stream is ended; reconnect with a valid token`
-      );
+      const details = `token "${s.principal.name}" was removed, changed or has expired: this stream is ended; reconnect with a valid token`;
+      this.refuse('unauthenticated', new UnauthenticatedError(details), {
+        tokenName: s.principal.name,
+      });
+      s.end(details);
     }
     return ended;
   }
 
-  private identify(metadata: Metadata, peer: string): CallIdentity {
+  private identify(metadata: Metadata, peer: string, method: string): CallIdentity {
     if (!this.tokens) {
       metadata.remove('authorization');
       return { principal: ANONYMOUS, client: addressKey(peer) };
@@ -177,7 +250,7 @@ export class ApiGuard {
       const principal = this.tokens.authenticate(token);
       return { principal, client: `token:${principal.name}` };
     } catch (err) {
-      this.rejected.add('unauthenticated');
+      this.refuse('unauthenticated', err as MeshwireError, { method, peer });
       throw err;
     }
   }
@@ -204,10 +277,11 @@ export class ApiGuard {
     }
     const v = p.publish.checkTopic(topic);
     if (!v.ok) {
-      this.rejected.add('permission_denied');
-      throw new PermissionDeniedError(
+      const err = new PermissionDeniedError(
         `token "${p.name}" may not publish to "${topic}": ${v.reason === 'denied' ? 'denied by' : 'not matched by publish'} ${v.rule}`
       );
+      this.refuse('permission_denied', err, { tokenName: p.name });
+      throw err;
     }
   }
 
@@ -219,14 +293,15 @@ export class ApiGuard {
       validatePattern(pattern); // INVALID_ARGUMENT before any permission question
       const v = p.subscribe.checkPattern(pattern);
       if (!v.ok) {
-        this.rejected.add('permission_denied');
-        throw new PermissionDeniedError(
+        const err = new PermissionDeniedError(
           `token "${p.name}" may not subscribe to "${pattern}": ${
             v.reason === 'denied'
               ? `it overlaps subscribe ${v.rule}`
               : `not every topic it matches is within subscribe ${v.rule}`
           }`
         );
+        this.refuse('permission_denied', err, { tokenName: p.name });
+        throw err;
       }
     }
   }
@@ -240,10 +315,11 @@ export class ApiGuard {
     const p = this.identity(metadata).principal;
     if (p === ANONYMOUS) return;
     if (p.subscribe.rules.allow.length === 0) {
-      this.rejected.add('permission_denied');
-      throw new PermissionDeniedError(
+      const err = new PermissionDeniedError(
         `token "${p.name}" may not respond: its subscribe rule allow [] allows nothing`
       );
+      this.refuse('permission_denied', err, { tokenName: p.name });
+      throw err;
     }
   }
 

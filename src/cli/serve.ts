@@ -10,9 +10,11 @@ export async function serve(argv: string[]): Promise<void> {
   const { loadConfig } = await import('../node/config');
   const { createLogger } = await import('../telemetry/logger');
   const { startMeshwire } = await import('../api/server');
+  const { routeGrpcLogs } = await import('../api/grpc-log');
 
   const config = loadConfig({ argv, env: process.env });
   const log = createLogger({ level: config.logLevel, base: { node_id: config.nodeId } });
+  routeGrpcLogs(log); // grpc-js's own messages as JSON lines, not raw "E ..." on stderr
   const server = await startMeshwire({ config, logger: log });
   if (tracing.enabled) log.info('exporting traces over OTLP');
   else log.info('traces off: set OTEL_EXPORTER_OTLP_ENDPOINT to export them over OTLP');

@@ -12,7 +12,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { HostPort } from '../common';
-import { InvalidArgumentError, parseHostPort } from '../common';
+import { formatHostPort, InvalidArgumentError, isLoopbackHost, parseHostPort } from '../common';
 import { AEAD_BACKEND_PREFERENCES, UDP_DRIVER_PREFERENCES } from '../transport';
 import type { AeadBackendPreference, UdpDriverPreference } from '../transport';
 
@@ -627,12 +627,28 @@ export function loadConfig(opts: LoadConfigOptions = {}): NodeConfig {
       'invalid config: tlsClientCaFile (mTLS) needs tlsCertFile and tlsKeyFile (TLS) as well'
     );
   }
+  assertClusterSecret(cfg);
   if (cfg.peerIds.length > 0 && cfg.peerDns === undefined) {
     throw new InvalidArgumentError(
       `invalid config: peerIds = ${show(cfg.peerIds.join(','))} needs peerDns (a DNS template with {id}) to resolve them`
     );
   }
   return cfg;
+}
+
+/**
+ * The built-in development secret is for loopback only: any meshwire process that reaches
+ * a node's UDP port with it joins the cluster and can claim any node id. Throws
+ * InvalidArgumentError (one line naming clusterSecretFile) when peerListen is not a
+ * loopback address and no cluster secret is set.
+ */
+export function assertClusterSecret(
+  cfg: Pick<NodeConfig, 'peerListen' | 'clusterSecretFile'>
+): void {
+  if (cfg.clusterSecretFile !== undefined || isLoopbackHost(cfg.peerListen.host)) return;
+  throw new InvalidArgumentError(
+    `invalid config: clusterSecretFile is not set and peerListen = ${show(formatHostPort(cfg.peerListen))} is not a loopback address: set clusterSecretFile (--cluster-secret-file, MESHWIRE_CLUSTER_SECRET_FILE) to a file holding the cluster secret; the built-in development secret is refused off loopback`
+  );
 }
 
 /** A peer to look for at start: a static address or a DNS name to resolve. */

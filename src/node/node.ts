@@ -46,7 +46,7 @@ import type { TransportLogger } from '../transport';
 import type { RudpConnection } from '../transport';
 import { RudpSocket } from '../transport';
 import type { NodeConfig } from './config';
-import { peerSeeds } from './config';
+import { assertClusterSecret, peerSeeds } from './config';
 import type { ReplyResult } from './reply-table';
 import { ReplyTable } from './reply-table';
 import { InterestTable } from './interest-table';
@@ -207,6 +207,7 @@ export class MeshNode {
     let dial: Dialer;
     let onAccept: (accept: (d: Duplex) => void) => void;
     if (t === 'udp') {
+      assertClusterSecret(this.config);
       const secret = this.config.clusterSecretFile
         ? readFileSync(this.config.clusterSecretFile)
         : undefined;
@@ -225,7 +226,6 @@ export class MeshNode {
       const st = socket.stats();
       this.init.logger?.info(
         {
-          component: 'transport',
           peer_listen: formatHostPort(socket.address()),
           aead: st.aead,
           aead_backend: st.aeadBackend,
