@@ -63,6 +63,42 @@ export interface ApiGuardInit {
   now?: () => number;
 }
 
+/**
+ * Rate-limited warning lines, per key: at most `burst` lines every `windowMs`; the first
+ * line of a later window says how many were not logged (`not_logged_before`).
+ */
+export class RateLimitedLog {
+  private readonly windows = new Map<
+    string,
+    { start: number; logged: number; suppressed: number }
+  >();
+
+  constructor(
+    private readonly log: RefusalLogger,
+    private readonly burst = REFUSAL_LOG_BURST,
+    private readonly windowMs = REFUSAL_LOG_WINDOW_MS,
+    private readonly now: () => number = Date.now
+  ) {}
+
+  /** Logs the line unless `key` used up its burst in this window; true if logged. */
+  warn(key: string, fields: Record<string, unknown>, msg: string): boolean {
+    const now = this.now();
+    let w = this.windows.get(key);
+    if (!w || now - w.start >= this.windowMs) {
+      w = { start: now, logged: 0, suppressed: w?.suppressed ?? 0 };
+      this.windows.set(key, w);
+    }
+    if (w.logged >= this.burst) {
+      w.suppressed++;
+      return false;
+    }
+    w.logged++;
+    this.log.warn(w.suppressed > 0 ? { ...fields, not_logged_before: w.suppressed } : fields, msg);
+    w.suppressed = 0;
+    return true;
+  }
+}
+
 /** Who was refused, for the log line. */
 interface RefusalContext {
   method?: string;
@@ -80,20 +116,15 @@ export class ApiGuard {
   private readonly identities = new WeakMap<Metadata, CallIdentity>();
   /** Open streaming calls with a token, ended by sweep() when the token goes. */
   private readonly streams = new Set<{ principal: Principal; end(details: string): void }>();
-  private readonly log: RefusalLogger | undefined;
-  private readonly now: () => number;
-  /** Log rate limit per reason: window start, lines logged in it, lines suppressed. */
-  private readonly logWindows = new Map<
-    AuthRejectReason,
-    { start: number; logged: number; suppressed: number }
-  >();
+  private readonly refusalLog: RateLimitedLog | undefined;
 
   constructor(init: ApiGuardInit) {
     this.tokens = init.tokens;
     this.limits = init.limits;
     this.budget = init.budget;
-    this.log = init.log;
-    this.now = init.now ?? Date.now;
+    this.refusalLog = init.log
+      ? new RateLimitedLog(init.log, REFUSAL_LOG_BURST, REFUSAL_LOG_WINDOW_MS, init.now)
+      : undefined;
   }
 
   /**
@@ -104,33 +135,20 @@ export class ApiGuard {
    */
   private refuse(reason: AuthRejectReason, err: MeshwireError, ctx: RefusalContext): void {
     this.rejected.add(reason);
-    if (!this.log) return;
-    const now = this.now();
-    let w = this.logWindows.get(reason);
-    if (!w || now - w.start >= REFUSAL_LOG_WINDOW_MS) {
-      const suppressed = w?.suppressed ?? 0;
-      w = { start: now, logged: 0, suppressed };
-      this.logWindows.set(reason, w);
-    }
-    if (w.logged >= REFUSAL_LOG_BURST) {
-      w.suppressed++;
-      return;
-    }
-    w.logged++;
+    if (!this.refusalLog) return;
     const tokenName =
       ctx.tokenName ?? (err instanceof UnauthenticatedError ? err.tokenName : undefined);
-    this.log.warn(
+    this.refusalLog.warn(
+      reason,
       {
         reason,
         ...(ctx.method ? { method: ctx.method } : {}),
         ...(ctx.peer ? { peer: ctx.peer } : {}),
         ...(tokenName !== undefined ? { token_name: tokenName } : {}),
         error: err.message,
-        ...(w.suppressed > 0 ? { not_logged_before: w.suppressed } : {}),
       },
       'call refused'
     );
-    w.suppressed = 0;
   }
 
   get authEnabled(): boolean {
