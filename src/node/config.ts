@@ -34,7 +34,7 @@ export interface NodeConfig {
   peerIds: string[];
   /** Namespace substituted for `{namespace}` in `peerDns`. @default default */
   namespace: string;
-  /** File holding the cluster secret; none means a development secret (with a warning). */
+  /** File holding the cluster secret; none: a development secret (with a warning), loopback only. */
   clusterSecretFile?: string;
   /** How long a stopping node lets in-flight work finish. @default 10000 */
   drainTimeoutMs: number;
@@ -168,7 +168,8 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     flag: '--cluster-secret-file',
     env: 'MESHWIRE_CLUSTER_SECRET_FILE',
     kind: 'file',
-    description: 'file holding the cluster secret; none: a development secret and a warning',
+    description:
+      'file holding the cluster secret; none: a development secret and a warning (loopback peerListen only)',
   },
   {
     key: 'drainTimeoutMs',
