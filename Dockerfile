@@ -24,6 +24,17 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
 # Runtime: distroless Node 20 (no shell, no package manager), as the "nonroot" user 65532.
 FROM gcr.io/distroless/nodejs20-debian12:nonroot
 WORKDIR /app
+# Every port on all interfaces (a container's loopback is unreachable from outside), so the
+# node's safe-default rules apply (docs/security.md): it refuses to start with the built-in
+# development cluster secret off loopback (exit 2, naming MESHWIRE_CLUSTER_SECRET_FILE),
+# and warns while gRPC is plaintext or unauthenticated. Run it with a mounted secret:
+#   openssl rand -base64 48 | tr -d '\n' > cluster-secret && chmod 0444 cluster-secret
+#   docker run -v "$PWD/cluster-secret:/etc/meshwire/cluster-secret:ro" \
+#     -e MESHWIRE_CLUSTER_SECRET_FILE=/etc/meshwire/cluster-secret \
+#     -p 7400:7400 -p 7401:7401/udp meshwire:0.1.0
+# and add MESHWIRE_AUTH_TOKENS_FILE / MESHWIRE_TLS_CERT_FILE + MESHWIRE_TLS_KEY_FILE the same
+# way. No secret path is set here: the Helm chart names its own in the config file, and
+# the environment would override it.
 ENV NODE_ENV=production \
     MESHWIRE_GRPC_LISTEN=0.0.0.0:7400 \
     MESHWIRE_PEER_LISTEN=0.0.0.0:7401 \

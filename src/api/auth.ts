@@ -229,7 +229,9 @@ export class TokenStore {
     }
     if (!found) throw new UnauthenticatedError('unknown token');
     if (this.now() >= found.expiresAtMs) {
-      throw new UnauthenticatedError(`token "${found.principal.name}" has expired`);
+      throw new UnauthenticatedError(`token "${found.principal.name}" has expired`, {
+        tokenName: found.principal.name,
+      });
     }
     return found.principal;
   }

@@ -6,7 +6,14 @@ import type { Http2Server } from 'node:http2';
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { formatHostPort } from '../common';
+import type { HostPort } from '../common';
+import {
+  formatHostPort,
+  isLoopbackHost,
+  isMeshwireError,
+  ListenError,
+  systemErrorReason,
+} from '../common';
 import type { MeshNodeInit, NodeConfig } from '../node';
 import { MeshNode } from '../node';
 import type { Logger, MetricsServer } from '../telemetry';
@@ -87,7 +94,27 @@ function widenHttp2Windows(server: Server): void {
   }
 }
 
-/** Starts a node with its gRPC server. Rejects if a port cannot be bound. */
+/** A ListenError for a listener that could not bind: key, address and the system's reason. */
+function listenError(key: string, addr: HostPort, err: unknown): ListenError {
+  return new ListenError(key, formatHostPort(addr), systemErrorReason(err), { cause: err });
+}
+
+/**
+ * What is exposed beyond this machine without protection: gRPC on a non-loopback address
+ * without TLS (plaintext) and/or without tokens (unauthenticated). Empty when safe.
+ */
+export function grpcExposure(cfg: NodeConfig): string[] {
+  if (isLoopbackHost(cfg.grpcListen.host)) return [];
+  const out: string[] = [];
+  if (!(cfg.tlsCertFile && cfg.tlsKeyFile)) out.push('plaintext');
+  if (!cfg.authTokensFile) out.push('unauthenticated');
+  return out;
+}
+
+/**
+ * Starts a node with its gRPC server. Rejects with a ListenError (one line: config key,
+ * address, reason) if a listener cannot bind, after releasing what was already bound.
+ */
 export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireServer> {
   const cfg = init.config;
   const log = init.logger ?? silentLogger();
@@ -99,10 +126,11 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
   try {
     await node.start();
   } catch (err) {
-    throw new Error(
-      `cannot start the peer transport on ${formatHostPort(cfg.peerListen)}: ${(err as Error).message}`
-    );
+    // Our own errors (a bad secret, an AEAD backend this machine lacks) say what is wrong.
+    throw isMeshwireError(err) ? err : listenError('peerListen', cfg.peerListen, err);
   }
+  // Stops the peer transport when a later listener fails (nothing is in flight yet).
+  const releaseNode = (): Promise<unknown> => node.drain(0).catch(() => undefined);
   const active: ActiveStreams = { subscriptions: new Set() };
   const reloadMs = init.reloadIntervalMs ?? DEFAULT_RELOAD_INTERVAL_MS;
   let sweep = (): void => undefined;
@@ -128,6 +156,7 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
     tokens: tokens?.store,
     limits: new ClientLimits(cfg),
     budget: new MemoryBudget(cfg.memoryBudgetBytes),
+    log: log.child({ component: 'auth' }),
   });
   sweep = () => {
     const ended = guard.sweep();
@@ -190,17 +219,20 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
     ])
   );
 
-  const grpcPort = await new Promise<number>((resolve, reject) => {
-    const creds = tls?.credentials ?? ServerCredentials.createInsecure();
-    server.bindAsync(formatHostPort(cfg.grpcListen), creds, (err, port) =>
-      err
-        ? (stopWatchers(),
-          reject(
-            new Error(`cannot listen for gRPC on ${formatHostPort(cfg.grpcListen)}: ${err.message}`)
-          ))
-        : resolve(port)
-    );
-  });
+  let grpcPort: number;
+  try {
+    grpcPort = await new Promise<number>((resolve, reject) => {
+      const creds = tls?.credentials ?? ServerCredentials.createInsecure();
+      server.bindAsync(formatHostPort(cfg.grpcListen), creds, (err, port) =>
+        err ? reject(err) : resolve(port)
+      );
+    });
+  } catch (err) {
+    stopWatchers();
+    server.forceShutdown();
+    await releaseNode();
+    throw listenError('grpcListen', cfg.grpcListen, err);
+  }
 
   widenHttp2Windows(server);
   stopSessionWatch = closeDeadSessions(server);
@@ -218,10 +250,24 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
     } catch (err) {
       stopWatchers();
       server.forceShutdown();
-      throw new Error(
-        `cannot serve metrics on ${formatHostPort(cfg.metricsListen)}: ${(err as Error).message}`
-      );
+      await releaseNode();
+      throw listenError('metricsListen', cfg.metricsListen, err);
     }
+  }
+  const exposure = grpcExposure(cfg);
+  if (exposure.length > 0) {
+    log.warn(
+      {
+        grpc: formatHostPort({ host: cfg.grpcListen.host, port: grpcPort }),
+        exposure,
+        fix: [
+          ...(exposure.includes('plaintext') ? ['set tlsCertFile and tlsKeyFile'] : []),
+          ...(exposure.includes('unauthenticated') ? ['set authTokensFile'] : []),
+          'or bind grpcListen to 127.0.0.1',
+        ].join('; '),
+      },
+      `SECURITY WARNING: gRPC is ${exposure.join(' and ')} on a non-loopback address: anyone who reaches it can ${exposure.includes('unauthenticated') ? 'send, subscribe and edit peers' : 'read the traffic'}`
+    );
   }
   log.info(
     {

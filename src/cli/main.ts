@@ -177,6 +177,9 @@ async function main(): Promise<void> {
     const e = err as Error & { details?: string };
     console.error(`meshwire: ${e.details || e.message}`);
     process.exitCode = exitCodeFor(err);
+    // A failed command ends now even if something it opened is still referenced (e.g. a
+    // listener that failed after others bound): the error line is already written.
+    setTimeout(() => process.exit(), 1000).unref();
   }
 }
 

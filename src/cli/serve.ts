@@ -14,6 +14,8 @@ export async function serve(argv: string[]): Promise<void> {
   const tracing = startTracing({ serviceName: 'meshwire', nodeId: config.nodeId, logger: log });
   // Loaded after tracing, so the SDK is in place before grpc-js is.
   const { startMeshwire } = await import('../api/server');
+  const { routeGrpcLogs } = await import('../api/grpc-log');
+  routeGrpcLogs(log); // grpc-js's own messages as JSON lines, not raw "E ..." on stderr
 
   const server = await startMeshwire({ config, logger: log });
   const { exporter, endpoint, protocol } = tracing.config;

@@ -1,5 +1,6 @@
 import { quote } from './text';
 import { isIP } from 'node:net';
+import { getSystemErrorMap } from 'node:util';
 import { InvalidArgumentError } from './errors';
 
 /** A host and port; IPv6 hosts are kept without brackets. */
@@ -66,4 +67,38 @@ export function parseHostPort(input: string, what: string, allowPortZero = false
 /** The canonical text form: "host:port" or "[v6]:port". */
 export function formatHostPort(addr: HostPort): string {
   return isIP(addr.host) === 6 ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
+}
+
+/**
+ * True when `host` only ever accepts traffic from this machine: 127.0.0.0/8, ::1,
+ * ::ffff:127.x or "localhost". Wildcards (0.0.0.0, ::) and every other address or name
+ * are reachable from elsewhere.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) {
+    if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
+    return mapped !== null && mapped[1].startsWith('127.');
+  }
+  return false;
+}
+
+/**
+ * The operating system's wording for a system error ("address already in use" for
+ * EADDRINUSE), read from `err.code` or from an E-code in the message (grpc-js wraps bind
+ * errors in its own text); else the error's message.
+ */
+export function systemErrorReason(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  const text = typeof e?.message === 'string' ? e.message : String(err);
+  const code = typeof e?.code === 'string' ? e.code : /\b(E[A-Z][A-Z0-9]+)\b/.exec(text)?.[1];
+  if (code) {
+    for (const [name, description] of getSystemErrorMap().values()) {
+      if (name === code) return description;
+    }
+  }
+  return text;
 }

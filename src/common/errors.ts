@@ -79,8 +79,11 @@ export class SlowConsumerError extends ResourceExhaustedError {
 
 export class UnauthenticatedError extends MeshwireError {
   static override readonly name: string = 'UnauthenticatedError';
-  constructor(message: string, options?: ErrorOptions) {
+  /** Name of the presented token when it is known (e.g. expired), for logs; never the token. */
+  readonly tokenName: string | undefined;
+  constructor(message: string, options?: ErrorOptions & { tokenName?: string }) {
     super('UNAUTHENTICATED', message, options);
+    this.tokenName = options?.tokenName;
   }
 }
 
@@ -96,6 +99,23 @@ export class FailedPreconditionError extends MeshwireError {
   static override readonly name: string = 'FailedPreconditionError';
   constructor(message: string, options?: ErrorOptions) {
     super('FAILED_PRECONDITION', message, options);
+  }
+}
+
+/**
+ * A listener (gRPC, UDP peer or metrics) could not bind. The message is one line naming
+ * the config key, the address and the reason, e.g.
+ * `grpcListen 127.0.0.1:7400: address already in use`.
+ */
+export class ListenError extends MeshwireError {
+  static override readonly name: string = 'ListenError';
+  /** The config key of the listener: grpcListen, peerListen or metricsListen. */
+  readonly key: string;
+  readonly address: string;
+  constructor(key: string, address: string, reason: string, options?: ErrorOptions) {
+    super('FAILED_PRECONDITION', `${key} ${address}: ${reason}`, options);
+    this.key = key;
+    this.address = address;
   }
 }
 

@@ -15,6 +15,7 @@ export {
   PermissionDeniedError,
   FailedPreconditionError,
   CancelledError,
+  ListenError,
   ProtocolError,
   ConnectionClosedError,
   InternalError,
@@ -24,7 +25,7 @@ export type { ErrorCode } from './errors';
 export { systemClock, ManualClock } from './clock';
 export type { Clock, Timer } from './clock';
 export { DropCounter } from './drops';
-export { parseHostPort, formatHostPort } from './address';
+export { parseHostPort, formatHostPort, isLoopbackHost, systemErrorReason } from './address';
 export type { HostPort } from './address';
 export { CidrSet, parseCidr, parseCidrList, formatCidr } from './cidr';
 export type { Cidr } from './cidr';

@@ -12,7 +12,13 @@ import { Command, CommanderError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Cidr, HostPort } from '../common';
-import { InvalidArgumentError, parseCidrList, parseHostPort } from '../common';
+import {
+  formatHostPort,
+  InvalidArgumentError,
+  isLoopbackHost,
+  parseCidrList,
+  parseHostPort,
+} from '../common';
 import { AEAD_BACKEND_PREFERENCES, UDP_DRIVER_PREFERENCES } from '../transport';
 import type { AeadBackendPreference, UdpDriverPreference } from '../transport';
 
@@ -34,7 +40,7 @@ export interface NodeConfig {
   peerIds: string[];
   /** Namespace substituted for `{namespace}` in `peerDns`. @default default */
   namespace: string;
-  /** File holding the cluster secret; none means a development secret (with a warning). */
+  /** File holding the cluster secret; none: a development secret (with a warning), loopback only. */
   clusterSecretFile?: string;
   /** How long a stopping node lets in-flight work finish. @default 10000 */
   drainTimeoutMs: number;
@@ -180,7 +186,8 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     flag: '--cluster-secret-file',
     env: 'MESHWIRE_CLUSTER_SECRET_FILE',
     kind: 'file',
-    description: 'file holding the cluster secret; none: a development secret and a warning',
+    description:
+      'file holding the cluster secret; none: a development secret and a warning (loopback peerListen only)',
   },
   {
     key: 'drainTimeoutMs',
@@ -700,12 +707,28 @@ export function loadConfig(opts: LoadConfigOptions = {}): NodeConfig {
       'invalid config: tlsClientCaFile (mTLS) needs tlsCertFile and tlsKeyFile (TLS) as well'
     );
   }
+  assertClusterSecret(cfg);
   if (cfg.peerIds.length > 0 && cfg.peerDns === undefined) {
     throw new InvalidArgumentError(
       `invalid config: peerIds = ${show(cfg.peerIds.join(','))} needs peerDns (a DNS template with {id}) to resolve them`
     );
   }
   return cfg;
+}
+
+/**
+ * The built-in development secret is for loopback only: any meshwire process that reaches
+ * a node's UDP port with it joins the cluster and can claim any node id. Throws
+ * InvalidArgumentError (one line naming clusterSecretFile) when peerListen is not a
+ * loopback address and no cluster secret is set.
+ */
+export function assertClusterSecret(
+  cfg: Pick<NodeConfig, 'peerListen' | 'clusterSecretFile'>
+): void {
+  if (cfg.clusterSecretFile !== undefined || isLoopbackHost(cfg.peerListen.host)) return;
+  throw new InvalidArgumentError(
+    `invalid config: clusterSecretFile is not set and peerListen = ${show(formatHostPort(cfg.peerListen))} is not a loopback address: set clusterSecretFile (--cluster-secret-file, MESHWIRE_CLUSTER_SECRET_FILE) to a file holding the cluster secret; the built-in development secret is refused off loopback`
+  );
 }
 
 /** A peer to look for at start: a static address or a DNS name to resolve. */

@@ -2,7 +2,14 @@
  * Node: one meshwire node's core — configuration, topic matching, the local router,
  * subscriptions with bounded buffers, reply tokens and the lifecycle. No gRPC here.
  */
-export { loadConfig, peerSeeds, expandPeerDns, addConfigOptions, CONFIG_KEYS } from './config';
+export {
+  loadConfig,
+  peerSeeds,
+  expandPeerDns,
+  addConfigOptions,
+  assertClusterSecret,
+  CONFIG_KEYS,
+} from './config';
 export type { NodeConfig, PeerSeed, LoadConfigOptions } from './config';
 export {
   MeshNode,

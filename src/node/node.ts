@@ -48,7 +48,7 @@ import type { TransportLogger } from '../transport';
 import type { RudpConnection } from '../transport';
 import { DEVELOPMENT_SECRET, RudpSocket } from '../transport';
 import type { NodeConfig } from './config';
-import { peerSeeds } from './config';
+import { assertClusterSecret, peerSeeds } from './config';
 import type { ReplyResult } from './reply-table';
 import { ReplyTable, replyTokenKey } from './reply-table';
 import { InterestTable } from './interest-table';
@@ -253,6 +253,7 @@ export class MeshNode {
     let dial: Dialer;
     let onAccept: (accept: (d: Duplex) => void) => void;
     if (t === 'udp') {
+      assertClusterSecret(this.config);
       const secret = this.config.clusterSecretFile
         ? readFileSync(this.config.clusterSecretFile)
         : undefined;
@@ -271,7 +272,6 @@ export class MeshNode {
       const st = socket.stats();
       this.init.logger?.info(
         {
-          component: 'transport',
           peer_listen: formatHostPort(socket.address()),
           aead: st.aead,
           aead_backend: st.aeadBackend,

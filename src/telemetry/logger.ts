@@ -12,7 +12,7 @@ export interface LoggerInit {
   level?: string;
   /** Fields on every line, e.g. { node_id }. */
   base?: Record<string, unknown>;
-  /** Where lines go. @default stdout */
+  /** Where lines go. @default stdout, written synchronously */
   destination?: pino.DestinationStream;
 }
 
@@ -31,7 +31,9 @@ export function createLogger(init: LoggerInit = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: label => ({ level: label }) },
   };
-  return init.destination ? pino(options, init.destination) : pino(options);
+  // Synchronous stdout: lines keep their order up to process.exit (an asynchronous stream
+  // flushed at exit could write "meshwire node stopped" before an earlier "draining").
+  return pino(options, init.destination ?? pino.destination({ dest: 1, sync: true }));
 }
 
 /** A logger that drops everything (tests, library use). */

@@ -213,7 +213,8 @@ export class RudpSocket extends EventEmitter {
     };
     if (!init.secret) {
       const msg = 'no cluster secret configured: using the built-in development secret';
-      if (init.logger) init.logger.warn({ component: 'transport' }, msg);
+      // The logger is the caller's transport logger (it names its component itself).
+      if (init.logger) init.logger.warn({}, msg);
       else process.emitWarning(msg, { code: 'MESHWIRE_DEV_SECRET' });
     }
     this.keys = new ClusterKeys(init.secret ?? DEVELOPMENT_SECRET);

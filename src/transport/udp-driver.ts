@@ -30,7 +30,11 @@ export class UdpDriver implements DatagramSocket {
   private handler: ((msg: Buffer, from: RemoteInfo) => void) | null = null;
   private closed = false;
 
+  /** An IPv6 (dual-stack) socket: IPv4 peers are reached through v4-mapped addresses. */
+  private readonly ipv6: boolean;
+
   private constructor(private readonly sock: Socket) {
+    this.ipv6 = sock.address().family === 'IPv6';
     sock.on('message', (msg, rinfo) => this.handler?.(msg, rinfo));
     sock.on('error', () => {
       this.sendErrors++;
@@ -61,7 +65,10 @@ export class UdpDriver implements DatagramSocket {
   send(parts: Buffer[], port: number, address: string): void {
     if (this.closed) return;
     try {
-      this.sock.send(parts, port, address);
+      // node:dgram does not map an IPv4 destination on an IPv6 socket itself (EINVAL):
+      // do what the batch driver does (native/udp_batch.c).
+      const to = this.ipv6 && isIP(address) === 4 ? `::ffff:${address}` : address;
+      this.sock.send(parts, port, to);
     } catch {
       this.sendErrors++;
     }

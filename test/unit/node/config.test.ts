@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { isLoopbackHost } from '../../../src/common';
 import { loadConfig, peerSeeds } from '../../../src/node';
 
 const dir = mkdtempSync(join(tmpdir(), 'mw-config-'));
@@ -117,10 +118,13 @@ test('unknown key in a config file is rejected', t => {
 });
 
 test('peer seeds: static peers and DNS-templated ids, never itself', t => {
+  const secret = join(dir, 'seeds-secret');
+  writeFileSync(secret, 'a cluster secret for this test\n');
   const cfg = loadConfig({
     env: {
       MESHWIRE_NODE_ID: 'meshwire-0',
       MESHWIRE_PEER_LISTEN: '0.0.0.0:7401',
+      MESHWIRE_CLUSTER_SECRET_FILE: secret,
       MESHWIRE_PEER_DNS: '{id}.meshwire-headless.{namespace}.svc.cluster.local',
       MESHWIRE_PEER_IDS: 'meshwire-0,meshwire-1,meshwire-2',
       MESHWIRE_NAMESPACE: 'prod',
@@ -228,3 +232,47 @@ for (const [name, argv, re] of badAddressKeys) {
     t.false((err?.message ?? '').includes('\n'));
   });
 }
+
+test('the development secret is refused on a non-loopback peerListen (0.0.0.0, [::], an address, a name)', t => {
+  for (const listen of ['0.0.0.0:0', '[::]:0', '10.1.2.3:7401', 'meshwire-0.example:7401']) {
+    const err = t.throws(() => loadConfig({ argv: ['--peer-listen', listen], env: {} }));
+    t.is(err?.name, 'InvalidArgumentError', listen);
+    t.regex(err?.message ?? '', /clusterSecretFile .*MESHWIRE_CLUSTER_SECRET_FILE/, listen);
+    t.notRegex(err?.message ?? '', /\n/, 'one line');
+  }
+  // loopback keeps the development secret (make run, tests); a secret file allows any address
+  for (const listen of ['127.0.0.1:0', '[::1]:0', 'localhost:0', '127.8.9.10:0']) {
+    t.notThrows(() => loadConfig({ argv: ['--peer-listen', listen], env: {} }), listen);
+  }
+  const secret = join(dir, 'secret');
+  writeFileSync(secret, 'a cluster secret for this test\n');
+  t.deepEqual(
+    loadConfig({ argv: ['--peer-listen', '[::]:7401', '--cluster-secret-file', secret], env: {} })
+      .peerListen,
+    { host: '::', port: 7401 }
+  );
+});
+
+test('isLoopbackHost: loopback only, never a wildcard', t => {
+  for (const h of [
+    '127.0.0.1',
+    '127.255.0.9',
+    '::1',
+    '::ffff:127.0.0.1',
+    'localhost',
+    'LOCALHOST',
+  ]) {
+    t.true(isLoopbackHost(h), h);
+  }
+  for (const h of [
+    '0.0.0.0',
+    '::',
+    '10.0.0.1',
+    '::ffff:10.0.0.1',
+    'fe80::1',
+    'example.com',
+    '128.0.0.1',
+  ]) {
+    t.false(isLoopbackHost(h), h);
+  }
+});

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import test from 'ava';
 import { Metadata } from '@grpc/grpc-js';
 import { bearerToken, parseTokensFile, TokenStore } from '../../../src/api/auth';
+import { RateLimitedLog } from '../../../src/api/auth-guard';
+import type { UnauthenticatedError } from '../../../src/common';
 import { addressKey } from '../../../src/api/auth-guard';
 import { FileSetWatcher } from '../../../src/api/tls';
 import { ManualClock } from '../../../src/common';
@@ -101,7 +103,15 @@ test('TokenStore: known, unknown, hashed and expired tokens', t => {
   t.true(store.stillValid(dated));
   now = Date.parse('2026-07-01T00:00:00Z');
   t.false(store.stillValid(dated));
-  t.regex(t.throws(() => store.authenticate('dated-token-0123456789'))?.message ?? '', /expired/);
+  const expired = t.throws<UnauthenticatedError>(() =>
+    store.authenticate('dated-token-0123456789')
+  );
+  t.regex(expired?.message ?? '', /expired/);
+  t.is(expired?.tokenName, 'dated', 'the name is known for the refusal log line');
+  t.is(
+    t.throws<UnauthenticatedError>(() => store.authenticate('nope-0123456789abcdef'))?.tokenName,
+    undefined
+  );
 });
 
 test('bearerToken parses the authorization header', t => {
@@ -152,4 +162,29 @@ test('FileSetWatcher reports a change once per new content, on the injected cloc
   clock.advance(5000);
   t.deepEqual(seen, ['one', 'two', 'one']);
   t.deepEqual(errors, []);
+});
+
+test('refusal lines are rate-limited per reason; the next window counts what was not logged', t => {
+  const lines: Array<Record<string, unknown>> = [];
+  let now = 1_000;
+  const log = new RateLimitedLog(
+    { warn: (obj: object) => lines.push(obj as Record<string, unknown>) },
+    3,
+    10_000,
+    () => now
+  );
+  for (let i = 0; i < 5; i++) log.warn('unauthenticated', { i }, 'call refused');
+  t.true(
+    log.warn('permission_denied', { i: 'p' }, 'call refused'),
+    'another reason has its own burst'
+  );
+  t.deepEqual(
+    lines.map(l => l.i),
+    [0, 1, 2, 'p']
+  );
+  now += 10_000;
+  t.true(log.warn('unauthenticated', { i: 5 }, 'call refused'));
+  t.deepEqual(lines[4], { i: 5, not_logged_before: 2 });
+  t.true(log.warn('unauthenticated', { i: 6 }, 'call refused'));
+  t.deepEqual(lines[5], { i: 6 }, 'counted once');
 });
