@@ -7,6 +7,7 @@
  *
  * grpc.health.v1 is always open (the kubelet's probes carry no token).
  */
+import { quote } from '../common';
 import type {
   Metadata,
   ServerInterceptingCallInterface,
@@ -100,7 +101,7 @@ export class ApiGuard {
               if (path.startsWith(PEERS_PREFIX) && !identity.principal.admin) {
                 this.rejected.add('permission_denied');
                 throw new PermissionDeniedError(
-                  `token "${identity.principal.name}" may not use the Peers admin service: it needs "admin: true" in the tokens file`
+                  `token ${quote(identity.principal.name)} may not use the Peers admin service: it needs "admin: true" in the tokens file`
                 );
               }
               if (path === SUBSCRIBE_PATH) {
@@ -159,7 +160,7 @@ export class ApiGuard {
       ended++;
       this.rejected.add('unauthenticated');
       s.end(
-        `token "${s.principal.name}" was removed, changed or has expired: this stream is ended; reconnect with a valid token`
+        `token ${quote(s.principal.name)} was removed, changed or has expired: this stream is ended; reconnect with a valid token`
       );
     }
     return ended;
@@ -206,7 +207,7 @@ export class ApiGuard {
     if (!v.ok) {
       this.rejected.add('permission_denied');
       throw new PermissionDeniedError(
-        `token "${p.name}" may not publish to "${topic}": ${v.reason === 'denied' ? 'denied by' : 'not matched by publish'} ${v.rule}`
+        `token ${quote(p.name)} may not publish to ${quote(topic)}: ${v.reason === 'denied' ? 'denied by' : 'not matched by publish'} ${v.rule}`
       );
     }
   }
@@ -221,7 +222,7 @@ export class ApiGuard {
       if (!v.ok) {
         this.rejected.add('permission_denied');
         throw new PermissionDeniedError(
-          `token "${p.name}" may not subscribe to "${pattern}": ${
+          `token ${quote(p.name)} may not subscribe to ${quote(pattern)}: ${
             v.reason === 'denied'
               ? `it overlaps subscribe ${v.rule}`
               : `not every topic it matches is within subscribe ${v.rule}`
@@ -242,7 +243,7 @@ export class ApiGuard {
     if (p.subscribe.rules.allow.length === 0) {
       this.rejected.add('permission_denied');
       throw new PermissionDeniedError(
-        `token "${p.name}" may not respond: its subscribe rule allow [] allows nothing`
+        `token ${quote(p.name)} may not respond: its subscribe rule allow [] allows nothing`
       );
     }
   }

@@ -2,6 +2,8 @@
  * messaging.v1.Messenger handlers: decode and validate requests, call the node, map
  * errors through status.ts. Streams honour gRPC backpressure (write() returning false).
  */
+import { quote } from '../common';
+import { Metadata } from '@grpc/grpc-js';
 import type {
   handleBidiStreamingCall,
   handleClientStreamingCall,
@@ -35,6 +37,12 @@ import type {
   WireTarget,
 } from './proto';
 import { errorFields, toServiceError } from './status';
+
+/** Replies one RespondStream may have on their way to other nodes at once (then it pauses). */
+const MAX_FORWARDING_REPLIES = 1024;
+
+/** Initial-metadata key of Subscribe: sent once the subscription is registered on the node. */
+export const SUBSCRIPTION_ID_HEADER = 'meshwire-subscription-id';
 
 /** Pending requests one RequestStream may have at once. */
 export const MAX_PIPELINED_REQUESTS = 4096;
@@ -241,6 +249,10 @@ export function messengerService(
     }
     guard?.budget.track(sub, call.request.bufferSize || node.config.subscriberBufferSize);
     active.subscriptions.add(sub);
+    // Response headers say the subscription is live: a client waits for them, not probes.
+    const ready = new Metadata();
+    ready.set(SUBSCRIPTION_ID_HEADER, String(sub.id));
+    call.sendMetadata(ready);
     node.telemetry.trackStream(call, 'Subscribe');
     let waitingForDrain = false;
     const pump = (): void => {
@@ -342,7 +354,7 @@ export function messengerService(
         return;
       }
       if (pending.has(id)) {
-        fail(new InvalidArgumentError(`request_id "${id}" is already pending on this stream`));
+        fail(new InvalidArgumentError(`request_id ${quote(id)} is already pending on this stream`));
         return;
       }
       if (pending.size >= MAX_PIPELINED_REQUESTS) {
@@ -402,8 +414,16 @@ export function messengerService(
   const Respond: handleUnaryCall<RespondRequest, Record<string, never>> = (call, callback) => {
     try {
       guard?.checkRespond(call.metadata);
-      node.respond(call.request.replyTo, call.request.message as Message);
-      callback(null, {});
+      const forwarded = node.respond(call.request.replyTo, call.request.message as Message);
+      if (!forwarded) {
+        callback(null, {});
+        return;
+      }
+      // The token names another node: the reply is forwarded there first.
+      forwarded.then(
+        () => callback(null, {}),
+        err => callback(toServiceError(err, internal))
+      );
     } catch (err) {
       callback(toServiceError(err, internal));
     }
@@ -422,16 +442,40 @@ export function messengerService(
     node.telemetry.trackStream(call, 'RespondStream', ['end', 'cancelled', 'close']);
     let accepted = 0;
     let rejected = 0;
+    /** Replies being forwarded to the nodes that issued their tokens. */
+    let forwarding = 0;
+    let ended = false;
+    const finish = (): void => {
+      if (ended && forwarding === 0) callback(null, { accepted, rejected });
+    };
     call.on('data', (req: RespondRequest) => {
       try {
-        node.respond(req.replyTo, req.message as Message);
-        accepted++;
+        const forwarded = node.respond(req.replyTo, req.message as Message);
+        if (!forwarded) {
+          accepted++;
+          return;
+        }
+        forwarding++;
+        if (forwarding >= MAX_FORWARDING_REPLIES && !call.isPaused()) call.pause();
+        forwarded
+          .then(
+            () => accepted++,
+            () => rejected++
+          )
+          .finally(() => {
+            forwarding--;
+            if (call.isPaused() && forwarding < MAX_FORWARDING_REPLIES) call.resume();
+            finish();
+          });
       } catch {
         // Unknown or expired tokens are normal for late replies: counted, not fatal.
         rejected++;
       }
     });
-    call.on('end', () => callback(null, { accepted, rejected }));
+    call.on('end', () => {
+      ended = true;
+      finish();
+    });
     call.on('error', () => undefined);
   };
 

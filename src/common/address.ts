@@ -1,3 +1,4 @@
+import { quote } from './text';
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from './errors';
 
@@ -23,36 +24,36 @@ export function parseHostPort(input: string, what: string, allowPortZero = false
     const end = value.indexOf(']');
     if (end < 0 || value[end + 1] !== ':') {
       throw new InvalidArgumentError(
-        `${what} "${input}" is not a valid address: expected "[ipv6]:port"`
+        `${what} ${quote(input)} is not a valid address: expected "[ipv6]:port"`
       );
     }
     host = value.slice(1, end);
     portText = value.slice(end + 2);
     if (isIP(host) !== 6) {
-      throw new InvalidArgumentError(`${what} "${input}": "${host}" is not an IPv6 address`);
+      throw new InvalidArgumentError(`${what} ${quote(input)}: ${quote(host)} is not an IPv6 address`);
     }
   } else {
     const colon = value.lastIndexOf(':');
     if (colon <= 0 || value.indexOf(':') !== colon) {
       throw new InvalidArgumentError(
-        `${what} "${input}" is not a valid address: expected "host:port" (IPv6 as "[::1]:port")`
+        `${what} ${quote(input)} is not a valid address: expected "host:port" (IPv6 as "[::1]:port")`
       );
     }
     host = value.slice(0, colon);
     portText = value.slice(colon + 1);
     if (isIP(host) === 0 && !HOSTNAME_RE.test(host)) {
       throw new InvalidArgumentError(
-        `${what} "${input}": "${host}" is not an IP address or host name`
+        `${what} ${quote(input)}: ${quote(host)} is not an IP address or host name`
       );
     }
   }
   if (!/^\d{1,5}$/.test(portText)) {
-    throw new InvalidArgumentError(`${what} "${input}": port must be a number from 1 to 65535`);
+    throw new InvalidArgumentError(`${what} ${quote(input)}: port must be a number from 1 to 65535`);
   }
   const port = Number(portText);
   if (port > 65535 || (port === 0 && !allowPortZero)) {
     throw new InvalidArgumentError(
-      `${what} "${input}": port must be a number from ${allowPortZero ? 0 : 1} to 65535`
+      `${what} ${quote(input)}: port must be a number from ${allowPortZero ? 0 : 1} to 65535`
     );
   }
   return { host, port };

@@ -29,3 +29,4 @@ export type { HostPort } from './address';
 export { BoundedRing } from './ring';
 export type { Message, Target, Interest } from './message';
 export { tuneRuntime, runtimeFlags, V8_FLAGS } from './runtime';
+export { quote, MAX_QUOTED_CHARS } from './text';

@@ -5,6 +5,7 @@
  * The node layer above decides what goes where (topics, queue groups); this layer moves
  * it and reports how it went.
  */
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Clock, HostPort, Interest, Message, Timer } from '../common';
 import {
@@ -36,6 +37,8 @@ export interface ClusterHandler {
     timeoutMs: number,
     signal: AbortSignal
   ): Promise<{ reply: Message; responderPeer: string }>;
+  /** A reply handed over by a peer for a request whose token this node issued. */
+  onRespond(token: string, reply: Message, responderPeer: string): void;
   onPeerInterest(peerId: string, update: InterestUpdate): void;
   onPeerGone(peerId: string): void;
   localInterests(): Interest[];
@@ -65,8 +68,18 @@ export interface ClusterInit {
   connectTimeoutMs?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
-  /** Ids remembered per origin for duplicate suppression. @default 16384 */
+  /** Sequence numbers remembered per origin for duplicate suppression. @default 16384 */
   dedupWindow?: number;
+}
+
+/**
+ * Bytes a queued message holds: the payload, the client's strings and the framing. Queue
+ * limits count these, so nothing a client sends sits in a queue unaccounted for.
+ */
+function messageBytes(message: Message): number {
+  let n = 64 + message.payload.length + message.id.length + message.topic.length;
+  for (const k in message.headers) n += k.length + (message.headers[k]?.length ?? 0);
+  return n;
 }
 
 export type ClusterDropReason =
@@ -90,6 +103,10 @@ export interface ClusterPeerStatus {
 
 export class Cluster implements LinkHandler {
   readonly localId: string;
+  /** This process run: peers key duplicate suppression on node id plus instance. */
+  readonly instanceId = randomBytes(9).toString('base64url');
+  /** The next message's sequence number (unique per instance, never reused). */
+  private nextSeq = 0;
   readonly drops = new DropCounter<ClusterDropReason>();
   /** Drops counted by senders that were closed, so exported totals never go down. */
   private readonly closedSenderDrops: Record<string, number> = {};
@@ -172,12 +189,27 @@ export class Cluster implements LinkHandler {
     this.init.handler.onPeerInterest(link.peerId, update);
   }
 
-  onMessage(message: Message, origin: string, scope: DeliveryScope): number {
-    if (!this.dedup.firstSeen(origin, message.id)) {
+  onMessage(
+    message: Message,
+    origin: string,
+    scope: DeliveryScope,
+    seq: number,
+    dedupOrigin: string
+  ): number {
+    if (seq >= 0 && !this.dedup.firstSeen(dedupOrigin, seq)) {
       this.drops.add('duplicate');
       return 0;
     }
     return this.init.handler.onMessage(message, origin, scope);
+  }
+
+  onRespond(token: string, reply: Message, responderPeer: string): void {
+    this.init.handler.onRespond(token, reply, responderPeer);
+  }
+
+  /** Duplicate-suppression memory (for /metrics and tests). */
+  dedupStats(): { origins: number; bytes: number } {
+    return { origins: this.dedup.originCount, bytes: this.dedup.bytes };
   }
 
   onRequest(
@@ -381,8 +413,9 @@ export class Cluster implements LinkHandler {
           message,
           scope: opts.scope ?? ALL_SUBSCRIBERS,
           wantCount: opts.wantCount ?? false,
+          seq: this.nextSeq++,
           expiresAt: this.init.clock.now() + ttl,
-          bytes: message.payload.length + 64,
+          bytes: messageBytes(message),
           resolve,
           reject,
         },
@@ -408,8 +441,9 @@ export class Cluster implements LinkHandler {
         message,
         scope: opts.scope ?? ALL_SUBSCRIBERS,
         wantCount: false,
+        seq: this.nextSeq++,
         expiresAt: this.init.clock.now() + ttl,
-        bytes: message.payload.length + 64,
+        bytes: messageBytes(message),
         resolve: noop,
         // Expiry and unreachable peers are counted where they happen (sender, queue).
         reject: noop,
@@ -431,12 +465,42 @@ export class Cluster implements LinkHandler {
           kind: 'request',
           message,
           expiresAt: this.init.clock.now() + opts.timeoutMs,
-          bytes: message.payload.length + 64,
+          bytes: messageBytes(message),
           signal: opts.signal,
           resolve,
           reject,
         },
         opts.failFast ?? false
+      );
+    });
+  }
+
+  /**
+   * Hands a client's reply to the peer that issued its reply token. Resolves once that
+   * peer completed the request; rejects with its answer (NOT_FOUND, saying why) or when
+   * it cannot be reached.
+   */
+  respond(
+    peerId: string,
+    token: string,
+    reply: Message,
+    responderPeer: string,
+    timeoutMs: number
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.route(
+        { peerId },
+        {
+          kind: 'respond',
+          token,
+          message: reply,
+          responderPeer,
+          expiresAt: this.init.clock.now() + timeoutMs,
+          bytes: messageBytes(reply) + token.length,
+          resolve,
+          reject,
+        },
+        true
       );
     });
   }

@@ -25,17 +25,32 @@ import {
   encodeHello,
   encodeInterest,
   encodeMessageBody,
+  encodeRespond,
+  decodeRespond,
   ALL_SUBSCRIBERS,
 } from './wire';
 
 /** What a link needs from the cluster above it (implemented by Cluster). */
 export interface LinkHandler {
   readonly localId: string;
+  /** This run of the local process (HELLO's instance). */
+  readonly instanceId: string;
   /** Inbound HELLO: throw to refuse the connection. */
   onHello(link: PeerLink, hello: Hello): void;
   onInterest(link: PeerLink, update: InterestUpdate): void;
-  /** A forwarded message: deliver locally, return how many subscriptions took it. */
-  onMessage(message: Message, origin: string, scope: DeliveryScope): number;
+  /**
+   * A forwarded message: deliver locally, return how many subscriptions took it. `seq` is
+   * the sender's sequence number (-1: none) and `dedupOrigin` names the sending process.
+   */
+  onMessage(
+    message: Message,
+    origin: string,
+    scope: DeliveryScope,
+    seq: number,
+    dedupOrigin: string
+  ): number;
+  /** A reply a peer's client gave for a request this node issued the token of. */
+  onRespond(token: string, reply: Message, responderPeer: string): void | Promise<void>;
   /** A request from the peer; resolves with the reply. */
   onRequest(
     message: Message,
@@ -79,6 +94,10 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   readonly duplex: Duplex;
   /** The peer's node id, known once HELLO is done. */
   peerId = '';
+  /** The peer's process run (HELLO), '' for peers that do not say. */
+  peerInstance = '';
+  /** Key of the peer's messages in duplicate suppression: node id and process run. */
+  private dedupOrigin = '';
   private readonly mux: Mux;
   private readonly control: RpcConnection;
   private readonly data: RpcConnection;
@@ -143,7 +162,11 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     const res = await this.control.request(
       {
         op: Op.HELLO,
-        body: encodeHello({ nodeId: this.handler.localId, expectedId: this.expectedId }),
+        body: encodeHello({
+          nodeId: this.handler.localId,
+          expectedId: this.expectedId,
+          instance: this.handler.instanceId,
+        }),
       },
       { timeoutMs }
     );
@@ -155,8 +178,14 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
       this.close(err);
       throw err;
     }
-    this.peerId = answer.nodeId;
+    this.setPeer(answer.nodeId, answer.instance);
     return answer.nodeId;
+  }
+
+  private setPeer(id: string, instance: string): void {
+    this.peerId = id;
+    this.peerInstance = instance;
+    this.dedupOrigin = `${id}#${instance}`;
   }
 
   private describeRemote(): string {
@@ -178,9 +207,15 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
           setImmediate(() => this.close(err));
           throw err;
         }
-        this.peerId = hello.nodeId;
+        this.setPeer(hello.nodeId, hello.instance);
         this.handler.onHello(this, hello);
-        return { body: encodeHello({ nodeId: this.handler.localId, expectedId: hello.nodeId }) };
+        return {
+          body: encodeHello({
+            nodeId: this.handler.localId,
+            expectedId: hello.nodeId,
+            instance: this.handler.instanceId,
+          }),
+        };
       }
       case Op.INTEREST:
         if (!this.peerId) throw new ProtocolError('INTEREST before HELLO');
@@ -196,14 +231,20 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     if (!this.peerId) throw new ProtocolError('data before HELLO');
     switch (env.op) {
       case Op.MESSAGE: {
-        const { message, origin, scope } = decodeMessageBody(env.body, env.headers);
-        const n = this.handler.onMessage(message, origin || this.peerId, scope);
+        const { message, origin, scope, seq } = decodeMessageBody(env.body, env.headers);
+        const n = this.handler.onMessage(
+          message,
+          origin || this.peerId,
+          scope,
+          seq,
+          this.dedupOrigin
+        );
         return { body: encodeCount(n) };
       }
       case Op.MESSAGE_BATCH: {
         for (const item of decodeBatch(env.body)) {
-          const { message, origin, scope } = decodeMessageBody(item, env.headers);
-          this.handler.onMessage(message, origin || this.peerId, scope);
+          const { message, origin, scope, seq } = decodeMessageBody(item, env.headers);
+          this.handler.onMessage(message, origin || this.peerId, scope, seq, this.dedupOrigin);
         }
         return;
       }
@@ -217,6 +258,11 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
             headers: r.reply.headers,
             body: encodeMessageBody(r.reply, r.responderPeer, ALL_SUBSCRIBERS),
           }));
+      }
+      case Op.RESPOND: {
+        const { token, reply, responderPeer } = decodeRespond(env.body, env.headers);
+        const done = this.handler.onRespond(token, reply, responderPeer || this.peerId);
+        return done ? done.then(() => ({})) : {};
       }
       default:
         throw new ProtocolError(`unknown data op ${env.op}`);
@@ -237,13 +283,14 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     message: Message,
     scope: DeliveryScope,
     wantCount: boolean,
-    timeoutMs?: number
+    timeoutMs?: number,
+    seq = -1
   ): Promise<number> {
     this.flushBatch();
     const env: EnvelopeInit = {
       op: Op.MESSAGE,
       headers: message.headers,
-      body: encodeMessageBody(message, this.handler.localId, scope),
+      body: encodeMessageBody(message, this.handler.localId, scope, false, seq),
     };
     if (!wantCount) return this.data.oneway(env).then(() => 0);
     return this.data.request(env, { timeoutMs }).then(res => decodeCount(res.body));
@@ -255,10 +302,10 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
    * transport writes) is paid once per batch, not once per message. Order with other
    * data-channel traffic is kept: any other send flushes the batch first.
    */
-  enqueueMessage(message: Message, scope: DeliveryScope): void {
+  enqueueMessage(message: Message, scope: DeliveryScope, seq = -1): void {
     if (this.closedWith) throw this.closedWith;
     const origin = this.handler.localId;
-    const plan = this.batch.plan(message, origin, scope);
+    const plan = this.batch.plan(message, origin, scope, seq);
     if (this.batch.bytes + plan.size > this.maxBatchBytes && this.batch.count > 0) {
       this.flushBatch();
     }
@@ -296,6 +343,23 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     );
     const { message: reply, origin } = decodeMessageBody(res.body, res.headers);
     return { reply, responderPeer: origin };
+  }
+
+  /**
+   * Hands a client's reply to this peer, which issued its reply token. Rejects with the
+   * peer's answer (NOT_FOUND when the request is gone there, saying why).
+   */
+  async respond(
+    token: string,
+    reply: Message,
+    responderPeer: string,
+    timeoutMs: number
+  ): Promise<void> {
+    this.flushBatch();
+    await this.data.request(
+      { op: Op.RESPOND, headers: reply.headers, body: encodeRespond(token, reply, responderPeer) },
+      { timeoutMs }
+    );
   }
 
   /** Transport figures when the duplex is a RudpConnection. */

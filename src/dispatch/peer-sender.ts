@@ -28,6 +28,8 @@ export type SenderItem =
       scope: DeliveryScope;
       /** Wait for the peer's DELIVERED count. */
       wantCount: boolean;
+      /** This node's sequence number for the message (duplicate suppression at the peer). */
+      seq: number;
       /** Absolute clock time after which the item is dropped. */
       expiresAt: number;
       bytes: number;
@@ -42,7 +44,23 @@ export type SenderItem =
       signal?: AbortSignal;
       resolve(r: { reply: Message; responderPeer: string }): void;
       reject(err: Error): void;
+    }
+  | {
+      /** A client's reply, for the peer that issued its reply token. */
+      kind: 'respond';
+      token: string;
+      message: Message;
+      responderPeer: string;
+      expiresAt: number;
+      bytes: number;
+      resolve(): void;
+      reject(err: Error): void;
     };
+
+/** True for work whose caller waits for the peer's answer (never kept while unreachable). */
+function waitsForAnswer(item: SenderItem): boolean {
+  return item.kind !== 'message' || item.wantCount;
+}
 
 /**
  * Removes the items of `queue` whose `expiresAt` has passed, keeping the order of the
@@ -166,7 +184,7 @@ export class PeerSender {
       this.drops.add('shutdown');
       throw new UnavailableError(`sender for ${this.key} is closed (node shutting down)`);
     }
-    const waits = item.kind === 'request' || item.wantCount;
+    const waits = waitsForAnswer(item);
     if (this.state === 'backoff' && waits) {
       this.drops.add('peer_unreachable');
       throw this.unreachableError();
@@ -288,7 +306,7 @@ export class PeerSender {
     let item: SenderItem | undefined;
     while ((item = this.queue.shift())) {
       this.queuedBytes -= item.bytes;
-      if (item.kind === 'request' || item.wantCount) {
+      if (waitsForAnswer(item)) {
         this.drops.add('peer_unreachable');
         item.reject(this.unreachableError());
       } else {
@@ -343,7 +361,7 @@ export class PeerSender {
     if (item.kind === 'message' && !item.wantCount) {
       // Fire-and-forget: batched on the link; accepted once queued there.
       try {
-        link.enqueueMessage(item.message, item.scope);
+        link.enqueueMessage(item.message, item.scope, item.seq);
         done();
         item.resolve(0);
       } catch (err) {
@@ -351,10 +369,21 @@ export class PeerSender {
         item.reject(err as Error);
       }
     } else if (item.kind === 'message') {
-      link.sendMessage(item.message, item.scope, item.wantCount, remaining).then(
+      link.sendMessage(item.message, item.scope, item.wantCount, remaining, item.seq).then(
         n => {
           done();
           item.resolve(n);
+        },
+        (err: Error) => {
+          done();
+          item.reject(err);
+        }
+      );
+    } else if (item.kind === 'respond') {
+      link.respond(item.token, item.message, item.responderPeer, remaining).then(
+        () => {
+          done();
+          item.resolve();
         },
         (err: Error) => {
           done();

@@ -13,6 +13,8 @@
  *   var len, origin node id (sender for messages, responder for replies)
  *   var len, message id
  *   var len, topic
+ *   [var seq]                        if flag 16: the sending node's sequence number, the
+ *                                    key of duplicate suppression (dedup.ts)
  *   [var count, (var len, group)*]   if flag 2
  *   payload: every remaining byte
  * Message headers travel as envelope headers.
@@ -30,6 +32,11 @@ export enum Op {
   REQUEST = 4,
   /** Oneway: many fire-and-forget messages (each with its own headers) in one envelope. */
   MESSAGE_BATCH = 5,
+  /**
+   * Request: a reply handed to another node of the cluster, for the pending request its
+   * reply token names (the reply goes to the node that issued the token).
+   */
+  RESPOND = 6,
 }
 
 /** Which local subscriptions a forwarded message is for. */
@@ -48,6 +55,7 @@ const FLAG_PLAIN = 1;
 const FLAG_GROUPS = 2;
 const FLAG_ALL_GROUPS = 4;
 const FLAG_HEADERS = 8;
+const FLAG_SEQ = 16;
 
 function varintSize(n: number): number {
   let size = 1;
@@ -105,6 +113,8 @@ export interface BodyPlan {
   topicLen: number;
   groupLens: number[];
   headerLens: number[] | undefined;
+  /** The sending node's sequence number, or -1 for none (replies). */
+  seq: number;
 }
 
 const NO_GROUPS: number[] = [];
@@ -113,7 +123,8 @@ function planMessageBody(
   msg: Message,
   origin: string,
   scope: DeliveryScope,
-  inlineHeaders: boolean
+  inlineHeaders: boolean,
+  seq: number
 ): BodyPlan {
   const originLen = Buffer.byteLength(origin);
   const idLen = Buffer.byteLength(msg.id);
@@ -127,6 +138,7 @@ function planMessageBody(
     varintSize(topicLen) +
     topicLen +
     msg.payload.length;
+  if (seq >= 0) size += varintSize(seq);
   const groupLens =
     scope.groups.length === 0 ? NO_GROUPS : scope.groups.map(g => Buffer.byteLength(g));
   if (groupLens.length > 0) {
@@ -146,7 +158,7 @@ function planMessageBody(
     }
     size += varintSize(count);
   }
-  return { size, originLen, idLen, topicLen, groupLens, headerLens };
+  return { size, originLen, idLen, topicLen, groupLens, headerLens, seq };
 }
 
 /** Writes a planned body at `pos`; returns the position after it. */
@@ -163,13 +175,15 @@ function writeMessageBody(
     (scope.plain ? FLAG_PLAIN : 0) |
     (groupLens.length > 0 ? FLAG_GROUPS : 0) |
     (scope.allGroups ? FLAG_ALL_GROUPS : 0) |
-    (headerLens ? FLAG_HEADERS : 0);
+    (headerLens ? FLAG_HEADERS : 0) |
+    (plan.seq >= 0 ? FLAG_SEQ : 0);
   pos = writeVarint(buf, pos, plan.originLen);
   pos += buf.write(origin, pos, plan.originLen, 'utf8');
   pos = writeVarint(buf, pos, plan.idLen);
   pos += buf.write(msg.id, pos, plan.idLen, 'utf8');
   pos = writeVarint(buf, pos, plan.topicLen);
   pos += buf.write(msg.topic, pos, plan.topicLen, 'utf8');
+  if (plan.seq >= 0) pos = writeVarint(buf, pos, plan.seq);
   if (groupLens.length > 0) {
     pos = writeVarint(buf, pos, groupLens.length);
     for (let i = 0; i < groupLens.length; i++) {
@@ -191,14 +205,18 @@ function writeMessageBody(
   return pos;
 }
 
-/** Encodes a message body (payload copied once into the result). */
+/**
+ * Encodes a message body (payload copied once into the result). `seq` is the sending
+ * node's sequence number for duplicate suppression; -1 for none.
+ */
 export function encodeMessageBody(
   msg: Message,
   origin: string,
   scope: DeliveryScope,
-  inlineHeaders = false
+  inlineHeaders = false,
+  seq = -1
 ): Buffer {
-  const plan = planMessageBody(msg, origin, scope, inlineHeaders);
+  const plan = planMessageBody(msg, origin, scope, inlineHeaders, seq);
   const buf = Buffer.allocUnsafe(plan.size);
   writeMessageBody(buf, 0, msg, origin, scope, plan);
   return buf;
@@ -229,8 +247,8 @@ export class BatchEncoder {
   }
 
   /** Plans `msg` (its `size` is what adding it takes, for the caller's flush decision). */
-  plan(msg: Message, origin: string, scope: DeliveryScope): BodyPlan {
-    return planMessageBody(msg, origin, scope, true);
+  plan(msg: Message, origin: string, scope: DeliveryScope, seq = -1): BodyPlan {
+    return planMessageBody(msg, origin, scope, true, seq);
   }
 
   /** Appends a planned message (with its length prefix). */
@@ -269,6 +287,8 @@ export interface DecodedBody {
   message: Message;
   origin: string;
   scope: DeliveryScope;
+  /** The sending node's sequence number, -1 when the body has none. */
+  seq: number;
 }
 
 /** Decodes a message body; the payload is a view into `body` (no copy). */
@@ -280,6 +300,7 @@ export function decodeMessageBody(body: Buffer, headers: Record<string, string>)
   const origin = r.string();
   const id = r.string();
   const topic = r.string();
+  const seq = flags & FLAG_SEQ ? r.varint() : -1;
   const groups: string[] = [];
   if (flags & FLAG_GROUPS) {
     const n = r.varint();
@@ -304,24 +325,55 @@ export function decodeMessageBody(body: Buffer, headers: Record<string, string>)
       plain: (flags & FLAG_PLAIN) !== 0,
       groups,
     },
+    seq,
   };
 }
 
-/** HELLO request body: who I am and whom I meant to reach ('' when dialling an address). */
+/**
+ * RESPOND request body: var len, reply token; then the reply as a message body (its
+ * origin is the node whose client answered). Headers travel as envelope headers.
+ */
+export function encodeRespond(token: string, reply: Message, responderPeer: string): Buffer {
+  const tokenLen = Buffer.byteLength(token);
+  const body = encodeMessageBody(reply, responderPeer, ALL_SUBSCRIBERS);
+  const buf = Buffer.allocUnsafe(varintSize(tokenLen) + tokenLen + body.length);
+  const pos = writeVarint(buf, 0, tokenLen);
+  buf.write(token, pos, tokenLen, 'utf8');
+  body.copy(buf, pos + tokenLen);
+  return buf;
+}
+
+export function decodeRespond(
+  body: Buffer,
+  headers: Record<string, string>
+): { token: string; reply: Message; responderPeer: string } {
+  const r = new Reader(body);
+  const token = r.string();
+  const { message, origin } = decodeMessageBody(body.subarray(r.pos), headers);
+  return { token, reply: message, responderPeer: origin };
+}
+
+/**
+ * HELLO request body: who I am, whom I meant to reach ('' when dialling an address), and
+ * this run of my process (a random id: a restarted node numbers its messages afresh, so
+ * duplicate suppression keys on node id plus instance).
+ */
 export interface Hello {
   nodeId: string;
   expectedId: string;
+  instance: string;
 }
 
 export function encodeHello(h: Hello): Buffer {
-  return Buffer.from(JSON.stringify({ n: h.nodeId, e: h.expectedId }));
+  return Buffer.from(JSON.stringify({ n: h.nodeId, e: h.expectedId, i: h.instance }));
 }
 
 export function decodeHello(body: Buffer): Hello {
   try {
-    const v = JSON.parse(body.toString('utf8')) as { n?: unknown; e?: unknown };
+    const v = JSON.parse(body.toString('utf8')) as { n?: unknown; e?: unknown; i?: unknown };
     if (typeof v.n !== 'string' || typeof v.e !== 'string') throw new Error('fields');
-    return { nodeId: v.n, expectedId: v.e };
+    if (v.i !== undefined && (typeof v.i !== 'string' || v.i.length > 64)) throw new Error('i');
+    return { nodeId: v.n, expectedId: v.e, instance: typeof v.i === 'string' ? v.i : '' };
   } catch {
     throw new ProtocolError('malformed HELLO');
   }

@@ -3,6 +3,7 @@
  * the peer directory and the lifecycle (running -> draining -> stopped, seed 001's safe
  * close). The gRPC API calls into it; it knows nothing of gRPC.
  */
+import { quote } from '../common';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
@@ -44,11 +45,11 @@ import {
 } from '../telemetry';
 import type { TransportLogger } from '../transport';
 import type { RudpConnection } from '../transport';
-import { RudpSocket } from '../transport';
+import { DEVELOPMENT_SECRET, RudpSocket } from '../transport';
 import type { NodeConfig } from './config';
 import { peerSeeds } from './config';
 import type { ReplyResult } from './reply-table';
-import { ReplyTable } from './reply-table';
+import { ReplyTable, replyTokenKey } from './reply-table';
 import { InterestTable } from './interest-table';
 import { Router } from './router';
 import type { SlowConsumerPolicy, Subscription } from './subscription';
@@ -91,6 +92,15 @@ export interface SubscribeOptions {
 export const MAX_HEADERS = 64;
 /** Same as the rpc envelope's limit, so whatever a node accepts can cross to a peer. */
 export const MAX_HEADER_BYTES = 16 * 1024;
+/** How long a reply forwarded to the node that issued its token may take to get there. */
+const FORWARDED_REPLY_TIMEOUT_MS = 10_000;
+
+/** Largest client-chosen message id, in UTF-8 bytes. */
+export const MAX_MESSAGE_ID_BYTES = 256;
+/** Largest header key, in UTF-8 bytes (values are bounded by MAX_HEADER_BYTES in total). */
+export const MAX_HEADER_KEY_BYTES = 256;
+/** Largest reply_to a Respond may carry (tokens this cluster issues are far shorter). */
+export const MAX_REPLY_TO_BYTES = 512;
 /** Patterns one Subscribe may carry. */
 export const MAX_PATTERNS_PER_SUBSCRIPTION = 256;
 /** Largest max_batch a subscriber may ask for. */
@@ -99,6 +109,17 @@ export const MAX_BATCH_LIMIT = 1024;
 export const MAX_SUBSCRIBER_BUFFER = 65536;
 
 export type NodeState = 'running' | 'draining' | 'stopped';
+
+const EMPTY_PAYLOAD = Buffer.alloc(0);
+
+function checkIdBytes(id: string, what: string): void {
+  const bytes = Buffer.byteLength(id);
+  if (bytes > MAX_MESSAGE_ID_BYTES) {
+    throw new InvalidArgumentError(
+      `${what}: message.id ${quote(id)} is too long; at most ${MAX_MESSAGE_ID_BYTES} bytes are allowed`
+    );
+  }
+}
 
 /** Valid topics remembered to skip re-validation on the hot path. */
 const VALID_TOPIC_CACHE = 10_000;
@@ -180,7 +201,11 @@ export class MeshNode {
     this.config = init.config;
     this.id = init.config.nodeId;
     this.clock = init.clock ?? systemClock;
-    this.replies = new ReplyTable(this.clock);
+    this.replies = new ReplyTable(
+      this.clock,
+      this.id,
+      replyTokenKey(this.readClusterSecret() ?? DEVELOPMENT_SECRET)
+    );
     this.selfAddress = formatHostPort(init.config.peerListen);
     for (const seed of peerSeeds(init.config)) {
       const existing = this.directory.get(seed.id);
@@ -198,6 +223,19 @@ export class MeshNode {
     this.router.on('interest', (added, removed) =>
       this.cluster?.broadcastInterest({ snapshot: false, add: added, remove: removed })
     );
+  }
+
+  /**
+   * The cluster secret (undefined without a secret file: the development secret). A file
+   * that cannot be read here fails start() with the reason, where it is read again.
+   */
+  private readClusterSecret(): Buffer | undefined {
+    if (!this.config.clusterSecretFile) return undefined;
+    try {
+      return readFileSync(this.config.clusterSecretFile);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Binds the peer transport and starts the cluster and DNS resolution. */
@@ -349,7 +387,7 @@ export class MeshNode {
   prepare(message: Message | null | undefined, what: 'send' | 'request' | 'reply'): Message {
     if (!message) {
       throw new InvalidArgumentError(
-        `${what}: message is missing: set message.topic and message.payload`
+        `${what}: message is missing: set message.topic (and message.payload, which may be empty)`
       );
     }
     if ((what !== 'reply' || message.topic) && !this.validTopics.has(message.topic)) {
@@ -364,18 +402,26 @@ export class MeshNode {
         `${what}: payload is ${size} bytes; the maximum is ${this.config.maxMessageBytes} (maxMessageBytes)`
       );
     }
-    if (size === 0 && what !== 'reply') {
-      throw new InvalidArgumentError(
-        `${what}: payload is empty: a message must carry at least one byte`
-      );
-    }
+    // A UTF-16 unit is at most 3 UTF-8 bytes: count bytes only for ids that may be too long.
+    if (message.id && message.id.length * 3 > MAX_MESSAGE_ID_BYTES) checkIdBytes(message.id, what);
     // Decoders may hand us a shared frozen empty map; later layers add trace headers.
     const headers = message.headers && !Object.isFrozen(message.headers) ? message.headers : {};
-    let headerBytes = 0;
+    let units = 0;
     let count = 0;
     for (const k in headers) {
       count++;
-      headerBytes += k.length + (headers[k]?.length ?? 0);
+      if (k.length * 3 > MAX_HEADER_KEY_BYTES && Buffer.byteLength(k) > MAX_HEADER_KEY_BYTES) {
+        throw new InvalidArgumentError(
+          `${what}: header key ${quote(k)} is too long; keys may have at most ${MAX_HEADER_KEY_BYTES} bytes`
+        );
+      }
+      units += k.length + (headers[k]?.length ?? 0);
+    }
+    // Exact UTF-8 bytes only when the UTF-16 length allows going over (what the wire checks).
+    let headerBytes = units;
+    if (units * 3 > MAX_HEADER_BYTES) {
+      headerBytes = 0;
+      for (const k in headers) headerBytes += Buffer.byteLength(k) + Buffer.byteLength(headers[k] ?? '');
     }
     if (count > MAX_HEADERS || headerBytes > MAX_HEADER_BYTES) {
       throw new InvalidArgumentError(
@@ -384,7 +430,7 @@ export class MeshNode {
     }
     if (!message.id) message.id = `${this.idPrefix}${(this.idCounter++).toString(36)}`;
     message.headers = headers;
-    message.payload ??= Buffer.alloc(0);
+    message.payload ??= EMPTY_PAYLOAD;
     return message;
   }
 
@@ -409,7 +455,7 @@ export class MeshNode {
 
   private requireCluster(target: ClusterTarget): Cluster {
     if (this.cluster) return this.cluster;
-    const name = 'peerId' in target ? `peer "${target.peerId}"` : `address "${target.address}"`;
+    const name = 'peerId' in target ? `peer ${quote(target.peerId)}` : `address ${quote(target.address)}`;
     throw new UnavailableError(
       `${name} is unreachable: node ${this.id} runs without a cluster transport`
     );
@@ -540,7 +586,7 @@ export class MeshNode {
           const peer = this.cluster ? this.interest.pickResponder(msg.topic) : undefined;
           if (!peer) {
             throw new NoRespondersError(
-              `no responders for "${msg.topic}" on node ${this.id} or its peers`
+              `no responders for ${quote(msg.topic)} on node ${this.id} or its peers`
             );
           }
           where = { peerId: peer };
@@ -582,7 +628,8 @@ export class MeshNode {
     const topic = msg.topic;
     const pending = this.replies.register(
       timeoutMs,
-      () => new DeadlineExceededError(`request on "${topic}" got no reply within ${timeoutMs} ms`)
+      () => new DeadlineExceededError(`request on ${quote(topic)} got no reply within ${timeoutMs} ms`),
+      topic
     );
     if (origin === this.id) this.telemetry.receivedLocal++;
     else this.telemetry.receivedFromPeers++;
@@ -594,13 +641,22 @@ export class MeshNode {
     );
     rx?.end(routed ? 1 : 0);
     if (!routed) {
-      pending.cancel(new NoRespondersError(`no responders for "${topic}" on node ${this.id}`));
+      pending.cancel(new NoRespondersError(`no responders for ${quote(topic)} on node ${this.id}`));
       return pending.promise;
     }
     this.pendingCancels.add(pending.cancel);
     let onAbort: (() => void) | undefined;
     if (signal) {
-      onAbort = () => pending.cancel(new CancelledError('request cancelled by the caller'));
+      // A peer's request aborts when its deadline passes (rpc HandlerContext): that is a
+      // timeout, not a cancel, whichever of the two timers fires first.
+      onAbort = () =>
+        pending.cancel(
+          signal.reason instanceof DeadlineExceededError
+            ? new DeadlineExceededError(
+                `request on ${quote(topic)} got no reply within ${timeoutMs} ms`
+              )
+            : new CancelledError('request cancelled by the caller')
+        );
       signal.addEventListener('abort', onAbort, { once: true });
     }
     return pending.promise.finally(() => {
@@ -609,23 +665,71 @@ export class MeshNode {
     });
   }
 
-  /** Answers a request by its reply token. NotFoundError when unknown or expired. */
-  respond(replyTo: string, message: Message): void {
+  /**
+   * Answers a request by its reply token, on whichever node of the cluster the client
+   * called: a token issued by another node is forwarded there (the promise settles when
+   * that node has the reply). NotFoundError says why a request is gone; a token this
+   * cluster did not issue is InvalidArgumentError.
+   */
+  respond(replyTo: string, message: Message): void | Promise<void> {
     if (!replyTo) {
       throw new InvalidArgumentError(
         'respond: reply_to is missing: pass the Delivery.reply_to of the request'
       );
     }
-    const msg = this.prepare(message, 'reply');
-    this.telemetry.sentReplies++;
-    const span = startRespondSpan(msg, this.id);
-    const resolved = this.replies.resolve(replyTo, { reply: msg, responderPeer: this.id });
-    endSpan(span, resolved ? undefined : 'unknown or expired reply token');
-    if (!resolved) {
-      throw new NotFoundError(
-        `respond: reply_to "${replyTo.slice(0, 64)}" is unknown or expired (the requester timed out, was cancelled, or the token is wrong)`
+    if (replyTo.length > MAX_REPLY_TO_BYTES) {
+      throw new InvalidArgumentError(
+        `respond: reply_to is ${Buffer.byteLength(replyTo)} bytes; reply tokens have at most ${MAX_REPLY_TO_BYTES}: pass the Delivery.reply_to of the request unchanged`
       );
     }
+    const msg = this.prepare(message, 'reply');
+    const token = this.replies.parse(replyTo);
+    if (!token) {
+      throw new InvalidArgumentError(
+        `respond: reply_to ${quote(replyTo)} is not a reply token of this cluster: pass the Delivery.reply_to of the request unchanged`
+      );
+    }
+    this.telemetry.sentReplies++;
+    const span = startRespondSpan(msg, this.id);
+    if (token.issuer === this.id) {
+      try {
+        this.resolveReply(token.opaque, msg);
+        endSpan(span);
+      } catch (err) {
+        endSpan(span, (err as Error).message);
+        throw err;
+      }
+      return;
+    }
+    if (!this.cluster) {
+      const err = new UnavailableError(
+        `respond: the request came through node ${quote(token.issuer)}, and node ${this.id} runs without a cluster transport`
+      );
+      endSpan(span, err.message);
+      throw err;
+    }
+    return this.cluster.respond(token.issuer, replyTo, msg, this.id, FORWARDED_REPLY_TIMEOUT_MS).then(
+      () => endSpan(span),
+      (err: Error) => {
+        endSpan(span, err.message);
+        throw err;
+      }
+    );
+  }
+
+  /** Completes a request this node issued the token of; NotFoundError says why it is gone. */
+  private resolveReply(opaque: string, reply: Message): void {
+    const result = this.replies.resolve(opaque, { reply, responderPeer: this.id });
+    if (result === true) return;
+    const why =
+      result === 'unknown'
+        ? `is unknown to node ${this.id} (issued before it restarted, or long finished)`
+        : result === 'already answered'
+          ? 'was already answered (a request takes the first reply)'
+          : result === 'node stopped'
+            ? `ended when node ${this.id} stopped`
+            : `is gone: the requester ${result}`;
+    throw new NotFoundError(`respond: the request this reply_to names ${why}`);
   }
 
   // --- ClusterHandler: what peers ask of this node -----------------------------------
@@ -657,6 +761,16 @@ export class MeshNode {
       return Promise.reject(new UnavailableError(`node ${this.id} has stopped`));
     }
     return this.track(this.requestLocal(message, timeoutMs, signal, origin));
+  }
+
+  onRespond(token: string, reply: Message, _responderPeer: string): void {
+    const parsed = this.replies.parse(token);
+    if (!parsed || parsed.issuer !== this.id) {
+      throw new InvalidArgumentError(
+        `respond: reply_to was not issued by node ${this.id}, or not by this cluster`
+      );
+    }
+    this.resolveReply(parsed.opaque, reply);
   }
 
   onPeerInterest(peerId: string, update: InterestUpdate): void {
@@ -698,7 +812,7 @@ export class MeshNode {
     }
     if (opts.queueGroup && !/^[A-Za-z0-9_.-]{1,128}$/.test(opts.queueGroup)) {
       throw new InvalidArgumentError(
-        `subscribe: queue_group "${opts.queueGroup}" is not valid: use 1 to 128 characters of A-Z a-z 0-9 _ . -`
+        `subscribe: queue_group ${quote(opts.queueGroup)} is not valid: use 1 to 128 characters of A-Z a-z 0-9 _ . -`
       );
     }
     const sub = this.router.subscribe({
@@ -752,19 +866,19 @@ export class MeshNode {
   putPeer(id: string, addresses: string[]): PeerStatus {
     validatePeerId(id);
     if (id === this.id) {
-      throw new InvalidArgumentError(`peer id "${id}" is this node's own id`);
+      throw new InvalidArgumentError(`peer id ${quote(id)} is this node's own id`);
     }
     if (!addresses || addresses.length === 0) {
       throw new InvalidArgumentError(
-        `peer "${id}": addresses is empty: give at least one "host:port"`
+        `peer ${quote(id)}: addresses is empty: give at least one "host:port"`
       );
     }
-    const parsed: HostPort[] = addresses.map(a => parseHostPort(a, `peer "${id}" address`));
+    const parsed: HostPort[] = addresses.map(a => parseHostPort(a, `peer ${quote(id)} address`));
     const names = parsed.filter(a => isIP(a.host) === 0);
     if (names.length > 0) {
       if (parsed.length > 1) {
         throw new InvalidArgumentError(
-          `peer "${id}": give either one DNS name or IP addresses, not both`
+          `peer ${quote(id)}: give either one DNS name or IP addresses, not both`
         );
       }
       return this.peerStatus(

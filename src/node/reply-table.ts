@@ -1,10 +1,19 @@
 /**
  * Reply tokens for requests delivered to local subscribers: token -> waiting requester.
  * Each entry owns its timer and removes itself on reply, timeout, cancel or close, so
- * nothing outlives its request. Tokens are unguessable, so one client cannot answer
- * another's request by guessing.
+ * nothing outlives its request.
+ *
+ * A token names the node that issued it, so a Respond sent to any node of the cluster
+ * can be forwarded here: `<node id>~<opaque id>~<mac>`. The opaque id is unguessable (a
+ * per-process prefix, a counter and 8 random bytes); the MAC (HMAC-SHA256 under a key
+ * derived from the cluster secret, cut to 96 bits) means no client can make up a token
+ * that sends other nodes forwarding replies anywhere. Node ids never contain `~`.
+ *
+ * When a request is gone, the table remembers why for a while (bounded): a late Respond
+ * learns whether the requester timed out, cancelled, was already answered, or whether the
+ * token is unknown here (issued by an earlier run of this node, or long forgotten).
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock, DeadlineExceededError, Message, Timer } from '../common';
 import { DropCounter } from '../common';
 
@@ -18,19 +27,55 @@ interface Pending {
   resolve(r: ReplyResult): void;
   reject(err: Error): void;
   timer: Timer;
+  /** The request's topic: a reply without a topic gets it. */
+  topic: string;
 }
 
 export type ReplyDropReason = 'unknown_or_expired_token';
 
+/** Why a request is no longer waiting. */
+export type GoneReason = 'timed out' | 'cancelled' | 'already answered' | 'node stopped';
+
+/** A token taken apart (the MAC checked). */
+export interface ParsedToken {
+  /** The node that issued the token and holds the waiting request. */
+  issuer: string;
+  /** The table's key for the request. */
+  opaque: string;
+}
+
+const SEPARATOR = '~';
+const MAC_BYTES = 12;
+/** Outcomes remembered for late replies. */
+const GONE_MEMORY = 8192;
+
+/** The key reply tokens are MACed with: HKDF of the cluster secret, its own label. */
+export function replyTokenKey(clusterSecret: Buffer): Buffer {
+  return Buffer.from(
+    hkdfSync('sha256', clusterSecret, 'meshwire', 'meshwire reply token v1', 32) as ArrayBuffer
+  );
+}
+
 export class ReplyTable {
   private readonly pending = new Map<string, Pending>();
+  /** Recently finished requests and why, oldest first (bounded by GONE_MEMORY). */
+  private readonly gone = new Map<string, GoneReason>();
   private readonly prefix: string;
   private counter = 0;
   private readonly entropy = Buffer.alloc(4096);
   private entropyPos = this.entropy.length;
   readonly drops = new DropCounter<ReplyDropReason>();
 
-  constructor(private readonly clock: Clock) {
+  /**
+   * @param nodeId the issuing node, named in every token
+   * @param key the MAC key (replyTokenKey of the cluster secret); every node of a cluster
+   *   must use the same one
+   */
+  constructor(
+    private readonly clock: Clock,
+    private readonly nodeId = 'local',
+    private readonly key: Buffer = replyTokenKey(randomBytes(32))
+  ) {
     this.prefix = randomBytes(6).toString('base64url');
   }
 
@@ -49,6 +94,31 @@ export class ReplyTable {
     return s;
   }
 
+  private mac(issuer: string, opaque: string): Buffer {
+    return createHmac('sha256', this.key)
+      .update(issuer)
+      .update(SEPARATOR)
+      .update(opaque)
+      .digest()
+      .subarray(0, MAC_BYTES);
+  }
+
+  /**
+   * Takes a token apart and checks its MAC. Undefined for anything this cluster did not
+   * issue (malformed, forged, or MACed under another cluster secret).
+   */
+  parse(token: string): ParsedToken | undefined {
+    const a = token.indexOf(SEPARATOR);
+    const b = token.indexOf(SEPARATOR, a + 1);
+    if (a <= 0 || b <= a + 1 || token.indexOf(SEPARATOR, b + 1) !== -1) return undefined;
+    const issuer = token.slice(0, a);
+    const opaque = token.slice(a + 1, b);
+    const given = Buffer.from(token.slice(b + 1), 'base64url');
+    if (given.length !== MAC_BYTES) return undefined;
+    if (!timingSafeEqual(given, this.mac(issuer, opaque))) return undefined;
+    return { issuer, opaque };
+  }
+
   /**
    * Registers a waiting request. The timeout error is made only when the timeout fires:
    * capturing a stack per request cost 13% of the request path (profiled), and the caller
@@ -56,19 +126,25 @@ export class ReplyTable {
    */
   register(
     timeoutMs: number,
-    timeoutError: () => DeadlineExceededError
+    timeoutError: () => DeadlineExceededError,
+    topic = ''
   ): { token: string; promise: Promise<ReplyResult>; cancel(err: Error): void } {
-    const token = `${this.prefix}.${(this.counter++).toString(36)}.${this.randomPart()}`;
+    const opaque = `${this.prefix}${(this.counter++).toString(36)}.${this.randomPart()}`;
+    const token = `${this.nodeId}${SEPARATOR}${opaque}${SEPARATOR}${this.mac(this.nodeId, opaque).toString('base64url')}`;
     let cancel!: (err: Error) => void;
     const promise = new Promise<ReplyResult>((resolve, reject) => {
       const timer = this.clock.setTimer(timeoutMs, () => {
-        if (this.pending.delete(token)) reject(timeoutError());
+        if (this.pending.delete(opaque)) {
+          this.remember(opaque, 'timed out');
+          reject(timeoutError());
+        }
       });
-      this.pending.set(token, { resolve, reject, timer });
+      this.pending.set(opaque, { resolve, reject, timer, topic });
       cancel = (err: Error) => {
-        const p = this.pending.get(token);
+        const p = this.pending.get(opaque);
         if (!p) return;
-        this.pending.delete(token);
+        this.pending.delete(opaque);
+        this.remember(opaque, 'cancelled');
         p.timer.cancel();
         p.reject(err);
       };
@@ -76,27 +152,43 @@ export class ReplyTable {
     return { token, promise, cancel };
   }
 
-  /** Completes a request. Returns false when the token is unknown or expired (counted). */
-  resolve(token: string, result: ReplyResult): boolean {
-    const p = this.pending.get(token);
+  private remember(opaque: string, why: GoneReason): void {
+    if (this.gone.size >= GONE_MEMORY) {
+      const oldest = this.gone.keys().next().value;
+      if (oldest !== undefined) this.gone.delete(oldest);
+    }
+    this.gone.set(opaque, why);
+  }
+
+  /**
+   * Completes a request by its opaque id (ParsedToken.opaque). Returns true, or why the
+   * request is not waiting ('unknown' when this table never saw it or forgot it); counted.
+   * A reply without a topic gets the request's.
+   */
+  resolve(opaque: string, result: ReplyResult): true | GoneReason | 'unknown' {
+    const p = this.pending.get(opaque);
     if (!p) {
       this.drops.add('unknown_or_expired_token');
-      return false;
+      return this.gone.get(opaque) ?? 'unknown';
     }
-    this.pending.delete(token);
+    this.pending.delete(opaque);
+    this.remember(opaque, 'already answered');
     p.timer.cancel();
+    if (!result.reply.topic) result.reply.topic = p.topic;
     p.resolve(result);
     return true;
   }
 
-  has(token: string): boolean {
-    return this.pending.has(token);
+  /** True while the request with this opaque id waits for a reply. */
+  has(opaque: string): boolean {
+    return this.pending.has(opaque);
   }
 
   /** Fails every pending request (node shutdown). */
   closeAll(err: Error): void {
-    for (const [token, p] of this.pending) {
-      this.pending.delete(token);
+    for (const [opaque, p] of this.pending) {
+      this.pending.delete(opaque);
+      this.remember(opaque, 'node stopped');
       p.timer.cancel();
       p.reject(err);
     }

@@ -3,6 +3,7 @@
  * tokens of [A-Za-z0-9_-]; in patterns `*` matches exactly one token and `>` (last token
  * only) matches one or more trailing tokens. Pure logic, no I/O.
  */
+import { quote } from '../common';
 import { InvalidArgumentError } from '../common';
 
 /** Longest topic or pattern accepted, in characters. */
@@ -26,7 +27,7 @@ function checkShape(text: string, what: string): string[] {
   const tokens = text.split('.');
   if (tokens.length > MAX_TOPIC_TOKENS) {
     throw new InvalidArgumentError(
-      `${what} "${text}" has ${tokens.length} tokens; at most ${MAX_TOPIC_TOKENS} are allowed`
+      `${what} ${quote(text)} has ${tokens.length} tokens; at most ${MAX_TOPIC_TOKENS} are allowed`
     );
   }
   return tokens;
@@ -39,14 +40,14 @@ export function validateTopic(topic: string): string[] {
     const t = tokens[i];
     if (t === '*' || t === '>') {
       throw new InvalidArgumentError(
-        `topic "${topic}" contains the wildcard "${t}": wildcards are only allowed in subscriptions`
+        `topic ${quote(topic)} contains the wildcard ${quote(t)}: wildcards are only allowed in subscriptions`
       );
     }
     if (!TOKEN_RE.test(t)) {
       throw new InvalidArgumentError(
         t.length === 0
-          ? `topic "${topic}" has an empty token (leading, trailing or double dot)`
-          : `topic "${topic}" has an invalid token "${t}": tokens use only A-Z a-z 0-9 _ -`
+          ? `topic ${quote(topic)} has an empty token (leading, trailing or double dot)`
+          : `topic ${quote(topic)} has an invalid token ${quote(t)}: tokens use only A-Z a-z 0-9 _ -`
       );
     }
   }
@@ -62,7 +63,7 @@ export function validatePattern(pattern: string): string[] {
     if (t === '>') {
       if (i !== tokens.length - 1) {
         throw new InvalidArgumentError(
-          `subscription pattern "${pattern}": ">" must be the last token`
+          `subscription pattern ${quote(pattern)}: ">" must be the last token`
         );
       }
       continue;
@@ -70,8 +71,8 @@ export function validatePattern(pattern: string): string[] {
     if (!TOKEN_RE.test(t)) {
       throw new InvalidArgumentError(
         t.length === 0
-          ? `subscription pattern "${pattern}" has an empty token (leading, trailing or double dot)`
-          : `subscription pattern "${pattern}" has an invalid token "${t}": tokens use only A-Z a-z 0-9 _ - and the wildcards * and >`
+          ? `subscription pattern ${quote(pattern)} has an empty token (leading, trailing or double dot)`
+          : `subscription pattern ${quote(pattern)} has an invalid token ${quote(t)}: tokens use only A-Z a-z 0-9 _ - and the wildcards * and >`
       );
     }
   }

@@ -2,6 +2,7 @@
  * The peer directory: a watchable map peer id -> addresses, fed by static config, DNS
  * and the Peers API. Senders and resolvers watch it; entries carry where they came from.
  */
+import { quote } from '../common';
 import { EventEmitter } from 'node:events';
 import type { HostPort } from '../common';
 import { InvalidArgumentError, NotFoundError } from '../common';
@@ -31,7 +32,7 @@ const PEER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 export function validatePeerId(id: string): void {
   if (typeof id !== 'string' || !PEER_ID_RE.test(id)) {
     throw new InvalidArgumentError(
-      `peer id "${id}" is not valid: use 1 to 128 characters of A-Z a-z 0-9 _ . - starting with a letter or digit`
+      `peer id ${quote(id)} is not valid: use 1 to 128 characters of A-Z a-z 0-9 _ . - starting with a letter or digit`
     );
   }
 }
@@ -95,7 +96,7 @@ export class PeerDirectory extends EventEmitter<DirectoryEvents> {
   /** Removes a peer; NotFoundError for an unknown id. */
   delete(id: string): PeerEntry {
     const entry = this.entries.get(id);
-    if (!entry) throw new NotFoundError(`peer "${id}" is not in the directory`);
+    if (!entry) throw new NotFoundError(`peer ${quote(id)} is not in the directory`);
     this.entries.delete(id);
     this.emit('delete', entry);
     return entry;

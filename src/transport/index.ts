@@ -40,5 +40,6 @@ export type { CongestionAlgorithm, CongestionController } from './congestion';
 export { packetize } from './packetizer';
 export type { PacketizerContext, PacketPlan } from './packetizer';
 export { ClusterKeys } from './packet-protection';
+export { DEVELOPMENT_SECRET } from './constants';
 export { AEAD_BACKEND_PREFERENCES } from './packet-protection';
 export type { AeadAlgorithm, AeadBackend, AeadBackendPreference } from './packet-protection';

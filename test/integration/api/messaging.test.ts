@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import type { ServiceError } from '@grpc/grpc-js';
+import type { Metadata, ServiceError } from '@grpc/grpc-js';
 import test from 'ava';
 import type { TestNode } from '../../helpers/node';
 import {
@@ -106,6 +106,7 @@ test.serial('request/respond round trip', async t => {
     message: { topic: 'math.double', payload: body('21') },
   });
   t.is(res.reply.payload.toString(), '42');
+  t.is(res.reply.topic, 'math.double', 'a reply without a topic carries the request topic');
   t.is(res.responderPeer, 'test-node');
   r.stream.cancel();
 });
@@ -132,6 +133,7 @@ test.serial('request times out with DEADLINE_EXCEEDED and the token is cleaned u
     })
   );
   t.is(late?.code, status.NOT_FOUND);
+  t.regex(late?.details ?? '', /the requester timed out/);
   t.is(node.server.node.replies.size, 0);
   silent.stream.cancel();
 });
@@ -301,10 +303,34 @@ const invalid: Array<[string, string, unknown, RegExp]> = [
     /payload is 65537 bytes; the maximum is 65536/,
   ],
   [
-    'empty payload',
+    'message id over 256 bytes',
     'Send',
-    { message: { topic: 'a', payload: Buffer.alloc(0) } },
-    /payload is empty/,
+    { message: { id: 'i'.repeat(100_000), topic: 'a', payload: body('x') } },
+    /message.id "i{100}…" \(100000 bytes\) is too long; at most 256 bytes/,
+  ],
+  [
+    'header key over 256 bytes',
+    'Send',
+    { message: { topic: 'a', payload: body('x'), headers: { ['k'.repeat(300)]: 'v' } } },
+    /header key "k{100}…" \(300 bytes\) is too long/,
+  ],
+  [
+    'a 100 KB peer id is echoed in at most 100 characters',
+    'Request',
+    { target: { peerId: 'p'.repeat(100_000) }, message: { topic: 'a', payload: body('x') } },
+    /peer id "p{100}…" \(100000 bytes\) is not valid/,
+  ],
+  [
+    'reply_to that this cluster did not issue',
+    'Respond',
+    { replyTo: 'nope', message: { payload: body('x') } },
+    /reply_to "nope" is not a reply token of this cluster/,
+  ],
+  [
+    'reply_to over 512 bytes',
+    'Respond',
+    { replyTo: 'r'.repeat(100_000), message: { payload: body('x') } },
+    /reply_to is 100000 bytes; reply tokens have at most 512/,
   ],
   ['missing message', 'Send', {}, /message is missing/],
   [
@@ -368,9 +394,19 @@ test('Send to this node by its own id delivers locally', async t => {
   t.is(res.delivered, 0);
 });
 
-test('Respond with an unknown token is NOT_FOUND', async t => {
-  const err = await t.throwsAsync<ServiceError>(
-    unary(m(), 'Respond', { replyTo: 'nope', message: { payload: body('x') } })
-  );
-  t.is(err?.code, status.NOT_FOUND);
+test('an empty payload is a message like any other', async t => {
+  const sub = serverStream<DeliveryBatch>(m(), 'Subscribe', { topics: ['empty.x'] });
+  sub.on('error', () => undefined); // cancelled at the end
+  // The response headers say the subscription is live: no probing.
+  const headers = await new Promise<Metadata>(resolve => sub.once('metadata', resolve));
+  t.regex(String(headers.get('meshwire-subscription-id')[0]), /^s\d+$/);
+  const got = new Promise<DeliveryBatch>(resolve => sub.once('data', resolve));
+  const res = await unary<SendResponse>(m(), 'Send', {
+    message: { topic: 'empty.x', payload: Buffer.alloc(0) },
+    ack: 'DELIVERED',
+  });
+  t.is(res.delivered, 1);
+  const batch = await got;
+  t.is(batch.deliveries[0].message.payload.length, 0);
+  sub.cancel();
 });

@@ -8,6 +8,8 @@ import { ALL_SUBSCRIBERS, PeerSender } from '../../../src/dispatch';
 const msg: Message = { id: '1', topic: 't', payload: Buffer.from('x'), headers: {} };
 const handler: LinkHandler = {
   localId: 'me',
+  instanceId: 'i1',
+  onRespond: () => undefined,
   onHello: () => undefined,
   onInterest: () => undefined,
   onMessage: () => 0,
@@ -28,6 +30,7 @@ function item(kind: 'message' | 'request', clock: ManualClock, ttl = 1000) {
           kind,
           scope: ALL_SUBSCRIBERS,
           wantCount: false,
+          seq: 0,
           ...base,
           resolve: (n: number) => (outcome.ok = n),
         }

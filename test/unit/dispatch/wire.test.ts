@@ -1,6 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { DedupWindow, decodeMessageBody, encodeMessageBody } from '../../../src/dispatch';
+import { DEDUP_BYTES_PER_ENTRY } from '../../../src/dispatch/dedup';
 import { BatchEncoder, decodeBatch } from '../../../src/dispatch/wire';
 
 /** The MESSAGE_BATCH format written the plain way: varint count, then varint length + body. */
@@ -84,15 +85,30 @@ test('truncated or garbage bodies are protocol errors, never crashes', t => {
 
 test('dedup window: repeats are caught within the window, memory is bounded', t => {
   const w = new DedupWindow(3, 2);
-  t.true(w.firstSeen('a', '1'));
-  t.false(w.firstSeen('a', '1'));
-  t.true(w.firstSeen('b', '1'), 'ids are per origin');
-  for (const id of ['2', '3', '4']) t.true(w.firstSeen('a', id));
-  t.true(w.firstSeen('a', '1'), 'the oldest id left the window of 3');
+  t.true(w.firstSeen('a', 1));
+  t.false(w.firstSeen('a', 1));
+  t.true(w.firstSeen('b', 1), 'sequence numbers are per origin');
+  for (const seq of [2, 3, 4]) t.true(w.firstSeen('a', seq));
+  t.true(w.firstSeen('a', 1), 'the oldest number left the window of 3');
   // A third origin evicts the oldest one (a): memory stays bounded at 2 origins.
-  t.true(w.firstSeen('c', 'x'));
-  t.false(w.firstSeen('b', '1'), 'b is still remembered');
-  t.true(w.firstSeen('a', '4'), 'a was forgotten');
+  t.true(w.firstSeen('c', 9));
+  t.false(w.firstSeen('b', 1), 'b is still remembered');
+  t.true(w.firstSeen('a', 4), 'a was forgotten');
+  t.is(w.originCount, 2);
+});
+
+test('dedup window: an entry budget across origins forgets the oldest origins, never the current one', t => {
+  const w = new DedupWindow(1000, 100, 256);
+  for (let i = 0; i < 200; i++) t.true(w.firstSeen('old', i));
+  for (let i = 0; i < 200; i++) t.true(w.firstSeen('new', i));
+  t.true(w.bytes <= 256 * DEDUP_BYTES_PER_ENTRY, `bytes ${w.bytes}`);
+  t.false(w.firstSeen('new', 150), 'the current origin keeps its window');
+  t.true(w.firstSeen('old', 5), 'the oldest origin was forgotten');
+  // numbers up to 2^53 work as keys
+  t.true(w.firstSeen('big', 2 ** 53 - 1));
+  t.false(w.firstSeen('big', 2 ** 53 - 1));
+  t.true(w.firstSeen('big', 2 ** 32 + 7));
+  t.true(w.firstSeen('big', 7));
 });
 
 test('interest plan: plain subscribers everywhere, each queue group once, local members first', t => {
@@ -264,7 +280,7 @@ test('property: dedup catches every repeat within the last window/2 ids and neve
         const accepted: number[] = []; // ids accepted so far, newest last
         const half = Math.floor(window / 2);
         for (const id of ids) {
-          const first = w.firstSeen('o', String(id));
+          const first = w.firstSeen('o', id);
           const recent = accepted.slice(-half).includes(id);
           const ever = accepted.includes(id);
           if (recent && first) return false; // a repeat within window/2 got through
@@ -295,12 +311,12 @@ test('property: dedup remembers exactly the last `window` ids per origin (growth
       ),
       ([window, seq]) => {
         const w = new DedupWindow(window);
-        const model = new Map<string, string[]>([
+        const model = new Map<string, number[]>([
           ['a', []],
           ['b', []],
         ]);
         for (const [origin, n] of seq) {
-          const id = `id-${n}`;
+          const id = n;
           const remembered = model.get(origin)!;
           const expected = !remembered.includes(id);
           if (w.firstSeen(origin, id) !== expected) return false;

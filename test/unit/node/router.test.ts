@@ -2,6 +2,7 @@ import test from 'ava';
 import type { Message } from '../../../src/common';
 import { DeadlineExceededError, ManualClock } from '../../../src/common';
 import { ReplyTable, Router } from '../../../src/node';
+import { replyTokenKey } from '../../../src/node/reply-table';
 
 const msg = (topic: string, body = 'x'): Message => ({
   id: '',
@@ -124,22 +125,54 @@ test('interest events follow the first subscriber and the last unsubscribe', t =
   t.deepEqual(r.interests(), []);
 });
 
-test('reply table: reply, timeout, unknown token and close leave nothing behind', async t => {
+test('reply table: reply, timeout, cancel, unknown token and close leave nothing behind, and say why', async t => {
   const clock = new ManualClock();
-  const table = new ReplyTable(clock);
-  const ok = table.register(100, () => new DeadlineExceededError('timeout'));
+  const table = new ReplyTable(clock, 'node-b');
+  const ok = table.register(100, () => new DeadlineExceededError('timeout'), 'orders.get');
   const late = table.register(100, () => new DeadlineExceededError('timeout'));
+  const cancelled = table.register(100, () => new DeadlineExceededError('timeout'));
   const closed = table.register(1000, () => new DeadlineExceededError('timeout'));
   t.not(ok.token, late.token);
-  t.true(table.resolve(ok.token, { reply: msg('r'), responderPeer: 'p' }));
+  const parsed = table.parse(ok.token);
+  t.is(parsed?.issuer, 'node-b');
+  const reply = msg('');
+  t.true(table.resolve(parsed!.opaque, { reply, responderPeer: 'p' }));
   t.is((await ok.promise).responderPeer, 'p');
+  t.is(reply.topic, 'orders.get', 'a reply without a topic gets the request topic');
+  t.is(table.resolve(parsed!.opaque, { reply: msg('r'), responderPeer: 'p' }), 'already answered');
+  cancelled.cancel(new Error('gone'));
+  await t.throwsAsync(cancelled.promise, { message: 'gone' });
+  t.is(table.resolve(table.parse(cancelled.token)!.opaque, { reply: msg('r'), responderPeer: 'p' }), 'cancelled');
   clock.advance(100);
   const err = await t.throwsAsync(late.promise);
   t.is(err?.name, 'DeadlineExceededError');
-  t.false(table.resolve(late.token, { reply: msg('r'), responderPeer: 'p' }));
-  t.is(table.drops.get('unknown_or_expired_token'), 1);
+  t.is(table.resolve(table.parse(late.token)!.opaque, { reply: msg('r'), responderPeer: 'p' }), 'timed out');
+  t.is(table.resolve('never-issued', { reply: msg('r'), responderPeer: 'p' }), 'unknown');
+  t.is(table.drops.get('unknown_or_expired_token'), 4);
   table.closeAll(new Error('bye'));
   await t.throwsAsync(closed.promise, { message: 'bye' });
+  t.is(table.resolve(table.parse(closed.token)!.opaque, { reply: msg('r'), responderPeer: 'p' }), 'node stopped');
   t.is(table.size, 0);
   t.is(clock.pendingTimers, 0);
+});
+
+test('reply tokens: any node with the cluster key can verify them; forged, altered or foreign ones fail', t => {
+  const clock = new ManualClock();
+  const key = replyTokenKey(Buffer.from('cluster secret one'));
+  const b = new ReplyTable(clock, 'node-b', key);
+  const c = new ReplyTable(clock, 'node-c', key);
+  const other = new ReplyTable(clock, 'node-b', replyTokenKey(Buffer.from('another cluster')));
+  const { token, promise } = b.register(1000, () => new DeadlineExceededError('timeout'));
+  promise.catch(() => undefined);
+  t.deepEqual(c.parse(token), b.parse(token), 'another node of the cluster reads the issuer');
+  t.is(c.parse(token)?.issuer, 'node-b');
+  t.is(other.parse(token), undefined, 'a token of another cluster');
+  const [issuer, opaque, mac] = token.split('~');
+  t.is(c.parse(`node-x~${opaque}~${mac}`), undefined, 'issuer changed');
+  t.is(c.parse(`${issuer}~${opaque}x~${mac}`), undefined, 'opaque id changed');
+  t.is(c.parse(`${issuer}~${opaque}`), undefined, 'no MAC');
+  t.is(c.parse(`${issuer}~${opaque}~${mac}~x`), undefined, 'extra part');
+  t.is(c.parse('garbage'), undefined);
+  t.is(c.parse(''), undefined);
+  b.closeAll(new Error('done'));
 });
