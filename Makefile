@@ -47,10 +47,12 @@ test: lint build helm-lint
 test-unit: build
 	$(NODE) node_modules/.bin/ava $(AVA_ARGS) 'dist/test/unit/**/*.test.js'
 
+# One node; ARGS go to `meshwire serve`, e.g. make run ARGS='--log-level debug --node-id a'.
 run: build
 	$(NODE) dist/src/cli/main.js serve $(ARGS)
 
-# Three nodes on loopback with static peers (DESIGN.md section 9).
+# Three nodes on loopback with static peers (docs/design.md, "Configuration"); ports from
+# MESHWIRE_CLUSTER_BASE_PORT and MESHWIRE_CLUSTER_METRICS_PORT (scripts/cluster.sh).
 cluster: build
 	bash scripts/cluster.sh
 
