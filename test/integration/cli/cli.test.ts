@@ -298,6 +298,35 @@ test('every command prints proto3 JSON field names (lowerCamelCase, as buf curl)
     }
     // uint64 fields are strings in the proto3 JSON mapping.
     t.is(typeof peer.srttUs, 'string');
+    // The same message as `buf curl --emit-defaults` prints it: same names, same JSON types.
+    const buf = await new Promise<{ code: number; stdout: string; stderr: string }>(res => {
+      execFile(
+        join(__dirname, '../../../../node_modules/.bin/buf'),
+        [
+          'curl',
+          '--schema',
+          join(__dirname, '../../../../proto'),
+          '--protocol',
+          'grpc',
+          '--http2-prior-knowledge',
+          '--emit-defaults',
+          `http://${server}/messaging.v1.Peers/ListPeers`,
+        ],
+        { timeout: 60_000 },
+        (err, stdout, stderr) =>
+          res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr })
+      );
+    });
+    t.is(buf.code, 0, buf.stderr);
+    const bufPeer = (
+      JSON.parse(buf.stdout) as { peers: Array<Record<string, unknown>> }
+    ).peers.find(p => p.id === 'node-b');
+    const shape = (o: Record<string, unknown>): string[] =>
+      Object.entries(o)
+        .map(([k, v]) => `${k}:${Array.isArray(v) ? 'array' : typeof v}`)
+        .sort();
+    t.deepEqual(shape(peer), shape(bufPeer ?? {}));
+    t.deepEqual(peer.addresses, bufPeer?.addresses);
     const all = [sent, delivery, response, peer].flatMap(v => keysOf(v));
     t.deepEqual(
       all.filter(k => !/^[a-z][a-zA-Z0-9]*$/.test(k)),
