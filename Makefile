@@ -65,10 +65,12 @@ DESCRIPTOR_PROTOS := messaging/v1/messaging.proto grpc/health/v1/health.proto \
 descriptors:
 	protoc -Iproto --include_imports --include_source_info -o proto/descriptors.binpb $(DESCRIPTOR_PROTOS)
 
+# One node; ARGS go to `meshwire serve`, e.g. make run ARGS='--log-level debug --node-id a'.
 run: apt-deps-build build
 	$(NODE) dist/src/cli/main.js serve $(ARGS)
 
-# Three nodes on loopback with static peers (DESIGN.md section 9).
+# Three nodes on loopback with static peers (docs/design.md, "Configuration"); ports from
+# MESHWIRE_CLUSTER_BASE_PORT and MESHWIRE_CLUSTER_METRICS_PORT (scripts/cluster.sh).
 cluster: build
 	bash scripts/cluster.sh
 

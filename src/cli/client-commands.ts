@@ -1,6 +1,7 @@
 /**
  * Client commands of the CLI. Each talks to one node over gRPC and prints results on
- * stdout (JSON lines for deliveries), errors on stderr; exit codes in exit-codes.ts.
+ * stdout, one JSON line per proto message in the proto3 JSON mapping (output.ts), errors
+ * on stderr; exit codes in exit-codes.ts.
  */
 import { readFileSync } from 'node:fs';
 import type { Client, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
@@ -8,14 +9,9 @@ import { InvalidArgumentError } from '../common';
 import { clientSecurity } from '../api/auth-client';
 import type { ClientInit } from '../api/client';
 import { createClients } from '../api/client';
-import type {
-  DeliveryBatch,
-  RequestResponse,
-  SendResponse,
-  WireMessage,
-  WirePeerInfo,
-} from '../api/proto';
+import type { DeliveryBatch, RequestResponse, SendResponse, WirePeerInfo } from '../api/proto';
 import { EXIT } from './exit-codes';
+import { jsonLine, writeRaw } from './output';
 
 type Opts = Record<string, unknown>;
 
@@ -82,14 +78,9 @@ function printError(err: ServiceError): void {
   console.error(`meshwire: ${err.details || err.message}`);
 }
 
-function deliveryJson(m: WireMessage, extra: Record<string, unknown>): string {
-  return JSON.stringify({
-    id: m.id,
-    topic: m.topic,
-    payload: m.payload.toString('utf8'),
-    headers: m.headers,
-    ...extra,
-  });
+/** --text: payloads as UTF-8 text where valid. */
+function payloadOpts(opts: Opts): { text: boolean } {
+  return { text: opts.text === true };
 }
 
 export async function sendCommand(topic: string, payload: string, opts: Opts): Promise<void> {
@@ -104,7 +95,7 @@ export async function sendCommand(topic: string, payload: string, opts: Opts): P
         message: { topic, payload: body, headers },
         ack: String(opts.ack).toUpperCase(),
       });
-      console.log(JSON.stringify(res));
+      console.log(jsonLine('SendResponse', res, undefined));
     }
   } finally {
     close();
@@ -124,24 +115,24 @@ export async function subCommand(patterns: string[], opts: Opts): Promise<void> 
       queueGroup: opts.queueGroup ?? '',
       maxBatch,
     });
+    // Output is written in order; the command ends once the last write is out.
+    let written: Promise<void> = Promise.resolve();
     call.on('data', (batch: DeliveryBatch) => {
       if (batch.dropped > 0)
         console.error(`meshwire: ${batch.dropped} deliveries dropped (slow consumer)`);
       for (const d of batch.deliveries) {
         if (limit !== undefined && seen >= limit) break;
         seen++;
-        console.log(
-          opts.raw
-            ? d.message.payload.toString('utf8')
-            : deliveryJson(d.message, {
-                source_peer: d.sourcePeer,
-                reply_to: d.replyTo || undefined,
-              })
-        );
+        const payload = d.message.payload;
+        const out = opts.raw
+          ? payload
+          : jsonLine('Delivery', d, { path: ['message'], bytes: payload }, payloadOpts(opts)) +
+            '\n';
+        written = written.then(() => writeRaw(typeof out === 'string' ? Buffer.from(out) : out));
       }
       if (limit !== undefined && seen >= limit) {
         call.cancel();
-        resolve();
+        void written.then(resolve, reject);
       }
     });
     call.on('error', (err: ServiceError) => {
@@ -170,7 +161,16 @@ export async function requestCommand(topic: string, payload: string, opts: Opts)
       },
       timeoutMs + 1000
     );
-    console.log(deliveryJson(res.reply, { responder_peer: res.responderPeer }));
+    if (opts.raw) await writeRaw(res.reply.payload);
+    else
+      console.log(
+        jsonLine(
+          'RequestResponse',
+          res,
+          { path: ['reply'], bytes: res.reply.payload },
+          payloadOpts(opts)
+        )
+      );
   } finally {
     close();
   }
@@ -222,7 +222,7 @@ export async function peersList(opts: Opts): Promise<void> {
   const { peers, close } = createClients(String(opts.server), security(opts));
   try {
     const res = await unary<{ peers: WirePeerInfo[] }>(peers, 'ListPeers', {});
-    for (const p of res.peers) console.log(JSON.stringify(p));
+    for (const p of res.peers) console.log(jsonLine('PeerInfo', p, undefined));
   } finally {
     close();
   }
@@ -232,7 +232,7 @@ export async function peersPut(id: string, addresses: string[], opts: Opts): Pro
   const { peers, close } = createClients(String(opts.server), security(opts));
   try {
     const res = await unary<{ peer: WirePeerInfo }>(peers, 'PutPeer', { id, addresses });
-    console.log(JSON.stringify(res.peer));
+    console.log(jsonLine('PeerInfo', res.peer, undefined));
   } finally {
     close();
   }

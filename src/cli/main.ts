@@ -10,6 +10,8 @@
  * Tracing must start before @grpc/grpc-js loads, so grpc-dependent modules are required
  * lazily inside the commands.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { tuneRuntime } from '../common/runtime';
 import { addConfigOptions } from '../node/config';
@@ -17,8 +19,23 @@ import { EXIT, exitCodeFor } from './exit-codes';
 
 tuneRuntime();
 
+/** The version in the package.json above this file (src/cli, dist/src/cli, or /app in the image). */
+function packageVersion(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 5; i++) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'meshwire' && pkg.version) return pkg.version;
+    }
+    dir = dirname(dir);
+  }
+  return 'unknown';
+}
+
 const program = new Command('meshwire')
   .description('meshwire: a gRPC messaging mesh over reliable UDP')
+  .version(packageVersion(), '-V, --version', 'print the meshwire version')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
@@ -94,13 +111,19 @@ targetOptions(
 
 program
   .command('sub')
-  .description('subscribe and print each delivery as a JSON line')
+  .description('subscribe and print each delivery as a JSON line (messaging.v1.Delivery)')
   .argument('<patterns...>', 'topic patterns; * matches one token, > the rest')
   .addOption(serverOption())
   .option('-q, --queue-group <name>', 'queue group (one member gets each message)')
   .option('--count <n>', 'exit after n deliveries')
   .option('--max-batch <n>', 'deliveries per stream message', '64')
-  .option('--raw', 'print payloads only, one per line')
+  .option('--text', 'print payloads as UTF-8 text where valid (default: base64, proto3 JSON)')
+  .addOption(
+    new Option(
+      '--raw',
+      'write the payload bytes only, exactly as received (no JSON, nothing added)'
+    ).conflicts('text')
+  )
   .action(async (patterns: string[], opts: Record<string, unknown>) => {
     const { subCommand } = await import('./client-commands');
     await subCommand(patterns, opts);
@@ -109,11 +132,17 @@ program
 targetOptions(
   program
     .command('request')
-    .description('send a request and print the first reply')
+    .description('send a request and print the first reply (messaging.v1.RequestResponse)')
     .argument('<topic>')
     .argument('[payload]', 'payload text; "-" for standard input', '-')
     .addOption(serverOption())
     .option('--timeout-ms <ms>', 'how long to wait for the reply', '5000')
+    .option('--text', 'print the payload as UTF-8 text where valid (default: base64, proto3 JSON)')
+    .addOption(
+      new Option('--raw', 'write the reply payload bytes only, exactly as received').conflicts(
+        'text'
+      )
+    )
 ).action(async (topic: string, payload: string, opts: Record<string, unknown>) => {
   const { requestCommand } = await import('./client-commands');
   await requestCommand(topic, payload, opts);

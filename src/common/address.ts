@@ -17,7 +17,15 @@ const HOSTNAME_RE =
  * (e.g. "grpcListen") with what is allowed. `allowPortZero` permits ephemeral ports (listen
  * addresses in tests).
  */
+/** Longest "host:port" accepted: a 253-character DNS name, a colon and a port, with room. */
+export const MAX_ADDRESS_CHARS = 261;
+
 export function parseHostPort(input: string, what: string, allowPortZero = false): HostPort {
+  if (input.length > MAX_ADDRESS_CHARS) {
+    throw new InvalidArgumentError(
+      `${what} ${quote(input)} is too long: an address has at most ${MAX_ADDRESS_CHARS} characters`
+    );
+  }
   const value = input.trim();
   let host: string;
   let portText: string;

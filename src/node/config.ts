@@ -4,7 +4,7 @@
  * the value, where it came from and what is allowed.
  *
  * The key table below is the contract shared with the CLI (`--help`), the Helm chart and
- * the tests (DESIGN.md section 9): add keys, never rename them.
+ * the tests (docs/design.md, "Configuration"): add keys, never rename them.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';

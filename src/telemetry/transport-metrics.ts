@@ -84,7 +84,7 @@ function addInto(t: PeerTotals, s: TransportStatsLike): void {
   if (s.drops) for (const [k, v] of Object.entries(s.drops)) t.drops[k] = (t.drops[k] ?? 0) + v;
 }
 
-/** Queues whose depth is exported (docs/observability.md, `meshwire_queue_depth`). */
+/** Queues whose depth is exported (docs/design.md, "Bounded queues"). */
 export type QueueKind = 'unresolved' | 'peer_sender' | 'subscriber' | (string & {});
 
 interface QueueEntry {

@@ -1,6 +1,6 @@
 /**
  * The folder layout is the architecture: a layer imports only from layers below it
- * (DESIGN.md section 3). This reads every source file's imports and checks the order.
+ * (docs/design.md, "Layers"). This reads every source file's imports and checks the order.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';

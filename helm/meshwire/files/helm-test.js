@@ -88,7 +88,11 @@ async function main() {
     [CLI, 'sub', topic, '--count', '1', '--server', `${subNode}:${port}`, ...cliFlags],
     { env: cliEnv }
   );
+  // The CLI prints deliveries in the proto3 JSON mapping, so the payload is base64 there
+  // (older CLIs printed the text): look for either.
+  const payloadB64 = Buffer.from(payload).toString('base64');
   let received = '';
+  const got = () => received.includes(payload) || received.includes(payloadB64);
   sub.stdout.on('data', d => (received += d));
   sub.stderr.on('data', d => process.stderr.write(d));
   let subExit;
@@ -97,7 +101,7 @@ async function main() {
 
   // The subscription (and, across nodes, its interest) takes a moment to be in place:
   // send again until the subscriber prints the payload or time runs out.
-  while (Date.now() < deadline && !received.includes(payload)) {
+  while (Date.now() < deadline && !got()) {
     if (subExit !== undefined) fail(`meshwire sub exited with ${subExit}: ${received}`);
     const send = spawnSync(
       process.execPath,
@@ -108,7 +112,7 @@ async function main() {
     await new Promise(r => setTimeout(r, 1000));
   }
   sub.kill();
-  if (!received.includes(payload)) {
+  if (!got()) {
     fail(
       `no delivery of ${payload} on ${subNode} within the timeout; subscriber printed: ${received}`
     );

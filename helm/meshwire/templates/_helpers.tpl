@@ -116,13 +116,62 @@ tls: /etc/meshwire/tls
 auth: /etc/meshwire/auth
 {{- end -}}
 
-{{/* The node's config file (MESHWIRE_CONFIG), keys of DESIGN.md section 9. */}}
+{{/* listenAddress as the host part of host:port ("[::]" for IPv6). */}}
+{{- define "meshwire.listenHost" -}}
+{{- if contains ":" .Values.listenAddress -}}
+{{- printf "[%s]" .Values.listenAddress -}}
+{{- else -}}
+{{- .Values.listenAddress -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Where the gRPC certificate comes from: "existing" (tls.existingSecret), "certManager"
+(tls.certManager.enabled) or "generated" (by this chart, kept across upgrades).
+*/}}
+{{- define "meshwire.tlsSource" -}}
+{{- if .Values.tls.existingSecret -}}
+existing
+{{- else if .Values.tls.certManager.enabled -}}
+certManager
+{{- else -}}
+generated
+{{- end -}}
+{{- end -}}
+
+{{- define "meshwire.tlsSecretName" -}}
+{{- default (printf "%s-tls" (include "meshwire.fullname" .)) .Values.tls.existingSecret -}}
+{{- end -}}
+
+{{/*
+"true" when the TLS Secret is known to hold the CA (caKey): the chart's own CA, or mTLS
+(which needs it). The node container then mounts it too, for `kubectl exec` clients.
+*/}}
+{{- define "meshwire.tlsHasCa" -}}
+{{- $src := include "meshwire.tlsSource" . -}}
+{{- if or .Values.tls.clientAuth (eq $src "generated") (and (eq $src "certManager") (not .Values.tls.certManager.issuerRef.name)) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* Names the gRPC server certificate holds: the client Service, every pod, loopback. */}}
+{{- define "meshwire.tlsDnsNames" -}}
+{{- $full := include "meshwire.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- $domain := .Values.clusterDomain -}}
+{{- $headless := include "meshwire.headlessName" . -}}
+{{- $names := list $full (printf "%s.%s" $full $ns) (printf "%s.%s.svc" $full $ns) (printf "%s.%s.svc.%s" $full $ns $domain) (printf "*.%s.%s.svc.%s" $headless $ns $domain) (printf "%s.%s.svc.%s" $headless $ns $domain) "localhost" -}}
+{{- toYaml $names -}}
+{{- end -}}
+
+{{/* The node's config file (MESHWIRE_CONFIG), keys of docs/design.md, "Configuration". */}}
 {{- define "meshwire.nodeConfig" -}}
 {{- $paths := include "meshwire.paths" . | fromYaml -}}
+{{- $host := include "meshwire.listenHost" . -}}
 {{- $cfg := dict
-  "grpcListen" (printf "0.0.0.0:%d" (int .Values.ports.grpc))
-  "peerListen" (printf "0.0.0.0:%d" (int .Values.ports.peer))
-  "metricsListen" (printf "0.0.0.0:%d" (int .Values.ports.metrics))
+  "grpcListen" (printf "%s:%d" $host (int .Values.ports.grpc))
+  "peerListen" (printf "%s:%d" $host (int .Values.ports.peer))
+  "metricsListen" (printf "%s:%d" $host (int .Values.ports.metrics))
   "peerDns" (include "meshwire.peerDns" .)
   "peerIds" (include "meshwire.peerIds" .)
   "clusterSecretFile" (printf "%s/%s" $paths.cluster .Values.clusterSecret.key)

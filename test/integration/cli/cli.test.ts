@@ -1,4 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'ava';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
@@ -14,6 +17,59 @@ function run(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Runs the CLI with `stdin` as its standard input; stdout kept as bytes. */
+function runBytes(
+  args: string[],
+  stdin?: Buffer,
+  timeoutMs = 20_000
+): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+  return new Promise(resolve => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: 'pipe' });
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', code => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout: Buffer.concat(out), stderr });
+    });
+    child.stdin.end(stdin ?? Buffer.alloc(0));
+  });
+}
+
+/** Every key, at any depth, of a parsed JSON value (map keys of `headers` excluded). */
+function keysOf(value: unknown, out: string[] = []): string[] {
+  if (Array.isArray(value)) for (const v of value) keysOf(v, out);
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      out.push(k);
+      if (k !== 'headers') keysOf(v, out);
+    }
+  }
+  return out;
+}
+
+/** Sends `payload` (from stdin) until the subscriber has it; returns the last send's JSON. */
+async function sendUntilDelivered(
+  t: { is(a: unknown, b: unknown, m?: string): void },
+  server: string,
+  topic: string,
+  payload: Buffer,
+  extra: string[] = []
+): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 50; i++) {
+    const r = await runBytes(
+      ['send', topic, '-', '-s', server, '--ack', 'delivered', ...extra],
+      payload
+    );
+    t.is(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout.toString()) as Record<string, unknown>;
+    if (res.delivered === 1) return res;
+  }
+  throw new Error(`${topic}: never delivered`);
 }
 
 async function startServe(): Promise<{ server: string; node: NodeProcess }> {
@@ -52,14 +108,15 @@ test('serve, sub, send, request, reply-with, peers; SIGTERM exits 0', async t =>
     }
     const s = await sub;
     t.is(s.code, 0, s.stderr);
+    // One messaging.v1.Delivery in the proto3 JSON mapping: bytes are base64.
     const line = JSON.parse(s.stdout.trim()) as {
-      topic: string;
-      payload: string;
-      headers: Record<string, string>;
+      message: { topic: string; payload: string; headers: Record<string, string> };
+      sourcePeer: string;
     };
-    t.is(line.topic, 'cli.hello');
-    t.is(line.payload, 'hi there');
-    t.is(line.headers.a, 'b');
+    t.is(line.message.topic, 'cli.hello');
+    t.is(Buffer.from(line.message.payload, 'base64').toString('utf8'), 'hi there');
+    t.is(line.message.headers.a, 'b');
+    t.is(line.sourcePeer, 'cli-node');
 
     const responder = run(['reply-with', 'cli.svc', 'pong', '-s', server, '--count', '1']);
     let reply: { code: number; stdout: string; stderr: string } | undefined;
@@ -68,7 +125,12 @@ test('serve, sub, send, request, reply-with, peers; SIGTERM exits 0', async t =>
       if (reply.code !== 3) break; // 3: no responders yet
     }
     t.is(reply?.code, 0, reply?.stderr);
-    t.is((JSON.parse(reply?.stdout ?? '{}') as { payload: string }).payload, 'pong');
+    const res = JSON.parse(reply?.stdout ?? '{}') as {
+      reply: { payload: string };
+      responderPeer: string;
+    };
+    t.is(Buffer.from(res.reply.payload, 'base64').toString('utf8'), 'pong');
+    t.is(res.responderPeer, 'cli-node');
     t.is((await responder).code, 0);
 
     const noResp = await run(['request', 'cli.none', 'x', '-s', server]);
@@ -135,4 +197,150 @@ test('a client command against no server exits 3 (unavailable)', async t => {
   const [port] = await freePorts(1);
   const r = await run(['send', 'a.b', 'x', '-s', `127.0.0.1:${port}`]);
   t.is(r.code, 3);
+});
+
+test('--version prints the version of package.json and exits 0', async t => {
+  const pkg = JSON.parse(readFileSync(join(__dirname, '../../../../package.json'), 'utf8')) as {
+    version: string;
+  };
+  for (const flag of ['--version', '-V']) {
+    const r = await run([flag]);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout.trim(), pkg.version);
+  }
+});
+
+test('a binary payload round-trips byte-exact: send from stdin, sub --raw and JSON base64, request --raw and JSON, --text', async t => {
+  const { node, server } = await startServe();
+  // Every byte value, and sequences that are not UTF-8 (a lone continuation byte, 0xff).
+  const payload = Buffer.concat([
+    Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+    Buffer.from([0x80, 0xff, 0xfe, 0x0a, 0x0d, 0x00]),
+    randomBytes(4096),
+  ]);
+  try {
+    // sub --raw: the bytes and nothing else.
+    const raw = runBytes(['sub', 'bin.raw', '-s', server, '--count', '1', '--raw']);
+    await sendUntilDelivered(t, server, 'bin.raw', payload);
+    const r = await raw;
+    t.is(r.code, 0, r.stderr);
+    t.true(r.stdout.equals(payload), `sub --raw wrote ${r.stdout.length} bytes`);
+
+    // sub (JSON): base64 that decodes to the same bytes; --text cannot make them text.
+    const json = runBytes(['sub', 'bin.json', '-s', server, '--count', '1']);
+    await sendUntilDelivered(t, server, 'bin.json', payload);
+    const text = runBytes(['sub', 'bin.json2', '-s', server, '--count', '1', '--text']);
+    await sendUntilDelivered(t, server, 'bin.json2', payload);
+    const line = JSON.parse((await json).stdout.toString()) as { message: { payload: string } };
+    t.true(Buffer.from(line.message.payload, 'base64').equals(payload));
+    const textLine = JSON.parse((await text).stdout.toString()) as {
+      message: { payload: string; payloadEncoding?: string };
+    };
+    t.is(textLine.message.payloadEncoding, 'base64', 'not UTF-8: kept as base64 and said so');
+    t.true(Buffer.from(textLine.message.payload, 'base64').equals(payload));
+
+    // --text with UTF-8 payload prints the text itself.
+    const utf8 = runBytes(['sub', 'bin.text', '-s', server, '--count', '1', '--text']);
+    await sendUntilDelivered(t, server, 'bin.text', Buffer.from('grüße ✓\n'));
+    const utf8Line = JSON.parse((await utf8).stdout.toString()) as {
+      message: { payload: string; payloadEncoding?: string };
+    };
+    t.is(utf8Line.message.payload, 'grüße ✓\n');
+    t.is(utf8Line.message.payloadEncoding, undefined);
+
+    // request: the echo responder returns the bytes; --raw writes them exactly, JSON as base64.
+    const responder = run(['reply-with', 'bin.echo', '--echo', '-s', server, '--count', '2']);
+    let reply: { code: number; stdout: Buffer; stderr: string } | undefined;
+    for (let i = 0; i < 50; i++) {
+      reply = await runBytes(['request', 'bin.echo', '-', '-s', server, '--raw'], payload);
+      if (reply.code !== 3) break; // 3: no responders yet
+    }
+    t.is(reply?.code, 0, reply?.stderr);
+    t.true(reply?.stdout.equals(payload), `request --raw wrote ${reply?.stdout.length} bytes`);
+    const jr = await runBytes(['request', 'bin.echo', '-', '-s', server], payload);
+    t.is(jr.code, 0, jr.stderr);
+    const res = JSON.parse(jr.stdout.toString()) as { reply: { payload: string } };
+    t.true(Buffer.from(res.reply.payload, 'base64').equals(payload));
+    t.is((await responder).code, 0);
+
+    // --raw and --text together are a usage error.
+    t.is((await run(['sub', 'x', '-s', server, '--raw', '--text'])).code, 2);
+  } finally {
+    await node.kill('SIGTERM');
+  }
+  t.is(await node.exited, 0);
+});
+
+test('every command prints proto3 JSON field names (lowerCamelCase, as buf curl): send, sub, request, peers', async t => {
+  const { node, server } = await startServe();
+  try {
+    const sub = runBytes(['sub', 'names.>', '-s', server, '--count', '1']);
+    const sent = await sendUntilDelivered(t, server, 'names.a', Buffer.from('x'), ['-H', 'k=v']);
+    t.deepEqual(Object.keys(sent).sort(), ['delivered', 'id']);
+    const delivery = JSON.parse((await sub).stdout.toString()) as Record<string, unknown>;
+    t.deepEqual(Object.keys(delivery).sort(), ['message', 'replyTo', 'sourcePeer']);
+
+    const responder = run(['reply-with', 'names.svc', 'pong', '-s', server, '--count', '1']);
+    let reply: { code: number; stdout: string; stderr: string } | undefined;
+    for (let i = 0; i < 50; i++) {
+      reply = await run(['request', 'names.svc', 'ping', '-s', server, '--timeout-ms', '2000']);
+      if (reply.code !== 3) break;
+    }
+    t.is(reply?.code, 0, reply?.stderr);
+    const response = JSON.parse(reply?.stdout ?? '{}') as Record<string, unknown>;
+    t.deepEqual(Object.keys(response).sort(), ['reply', 'responderPeer']);
+    await responder;
+
+    t.is((await run(['peers', 'put', 'node-b', '127.0.0.1:7411', '-s', server])).code, 0);
+    const peers = await run(['peers', 'list', '-s', server]);
+    const peer = peers.stdout
+      .trim()
+      .split('\n')
+      .map(l => JSON.parse(l) as Record<string, unknown>)
+      .find(p => p.id === 'node-b');
+    if (!peer) throw new Error(`no node-b in ${peers.stdout}`);
+    for (const key of ['srttUs', 'inFlight', 'queueDepth', 'lastError', 'lastSeenUnixMs']) {
+      t.true(key in peer, `PeerInfo.${key}`);
+    }
+    // uint64 fields are strings in the proto3 JSON mapping.
+    t.is(typeof peer.srttUs, 'string');
+    // The same message as `buf curl --emit-defaults` prints it: same names, same JSON types.
+    const buf = await new Promise<{ code: number; stdout: string; stderr: string }>(res => {
+      execFile(
+        join(__dirname, '../../../../node_modules/.bin/buf'),
+        [
+          'curl',
+          '--schema',
+          join(__dirname, '../../../../proto'),
+          '--protocol',
+          'grpc',
+          '--http2-prior-knowledge',
+          '--emit-defaults',
+          `http://${server}/messaging.v1.Peers/ListPeers`,
+        ],
+        { timeout: 60_000 },
+        (err, stdout, stderr) =>
+          res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr })
+      );
+    });
+    t.is(buf.code, 0, buf.stderr);
+    const bufPeer = (
+      JSON.parse(buf.stdout) as { peers: Array<Record<string, unknown>> }
+    ).peers.find(p => p.id === 'node-b');
+    const shape = (o: Record<string, unknown>): string[] =>
+      Object.entries(o)
+        .map(([k, v]) => `${k}:${Array.isArray(v) ? 'array' : typeof v}`)
+        .sort();
+    t.deepEqual(shape(peer), shape(bufPeer ?? {}));
+    t.deepEqual(peer.addresses, bufPeer?.addresses);
+    const all = [sent, delivery, response, peer].flatMap(v => keysOf(v));
+    t.deepEqual(
+      all.filter(k => !/^[a-z][a-zA-Z0-9]*$/.test(k)),
+      [],
+      'no snake_case or other field names'
+    );
+  } finally {
+    await node.kill('SIGTERM');
+  }
+  t.is(await node.exited, 0);
 });

@@ -6,6 +6,7 @@
  * which then names the other replicas as its DNS peers.
  */
 import test from 'ava';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,13 +86,18 @@ test('defaults: StatefulSet, headless Service and peer DNS template agree on nam
   t.is(cfg.metricsListen, '0.0.0.0:9464');
 });
 
-test('defaults: native gRPC probes, and preStop plus grace period outlast the drain timeout', t => {
+test('defaults: TCP probes of the TLS gRPC port (native gRPC probes without TLS), and preStop plus grace period outlast the drain timeout', t => {
   const objects = render();
   const sts = find(objects, 'StatefulSet', FULL);
   const c = nodeContainer(sts);
+  // The kubelet's gRPC probe cannot speak TLS, which is on by default.
   for (const probe of [c.readinessProbe, c.livenessProbe]) {
-    t.deepEqual(probe.grpc, { port: 7400, service: '' });
+    t.deepEqual(probe.tcpSocket, { port: 'grpc' });
     t.true(probe.periodSeconds >= 1);
+  }
+  const plain = nodeContainer(find(render({ set: ['tls.enabled=false'] }), 'StatefulSet'));
+  for (const probe of [plain.readinessProbe, plain.livenessProbe]) {
+    t.deepEqual(probe.grpc, { port: 7400, service: '' });
   }
   const preStopSeconds = c.lifecycle.preStop.sleep.seconds as number;
   t.true(preStopSeconds > 0);
@@ -161,12 +167,14 @@ test('defaults: the cluster secret is a mounted Secret file, never in env or the
   t.false(elsewhere.includes(value));
   t.false(elsewhere.includes(secret.data['cluster-secret'] as string));
 
-  // With existingSecret the chart makes no Secret and mounts the operator's.
+  // With existingSecret (cluster secret, tokens, TLS: the GitOps way) the chart makes no
+  // Secret, so nothing depends on a lookup, and mounts the operator's.
   const own = render({ valuesFiles: ['values-auth-existing.yaml'] });
   t.is(findAll(own, 'Secret').length, 0);
   const ownVols = find(own, 'StatefulSet').spec.template.spec.volumes as K8sObject[];
   t.truthy(ownVols.find(v => v.secret?.secretName === 'meshwire-cluster'));
   t.truthy(ownVols.find(v => v.secret?.secretName === 'meshwire-tokens'));
+  t.truthy(ownVols.find(v => v.secret?.secretName === 'meshwire-tls'));
   t.is(nodeConfigFile(own).clusterSecretFile, '/etc/meshwire/cluster/secret');
 });
 
@@ -201,7 +209,13 @@ test('replica 0 of 3: the real config loader accepts the rendered config and pee
     );
     t.truthy(cfg.authTokensFile, 'auth is on by default in the chart');
     t.true(readFileSync(cfg.authTokensFile as string, 'utf8').includes('tokens:'));
-    t.is(cfg.tlsCertFile, undefined);
+    // TLS is on by default, from the chart-generated Secret.
+    const tls = find(objects, 'Secret', `${FULL}-tls`);
+    t.is(
+      readFileSync(cfg.tlsCertFile as string, 'utf8'),
+      Buffer.from(tls.data['tls.crt'] as string, 'base64').toString('utf8')
+    );
+    t.truthy(cfg.tlsKeyFile);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -335,7 +349,13 @@ test('auth: on by default with a generated tokens Secret whose test token stays 
   );
 
   const off = render({ valuesFiles: ['values-auth-off.yaml'] });
-  t.is(findAll(off, 'Secret').length, 1, 'only the cluster secret');
+  t.deepEqual(
+    findAll(off, 'Secret')
+      .map(s => s.metadata.name as string)
+      .sort(),
+    [`${FULL}-cluster`, `${FULL}-tls`],
+    'only the cluster secret and the TLS certificate'
+  );
   t.false('authTokensFile' in nodeConfigFile(off));
   const root = tmpRoot();
   try {
@@ -459,6 +479,8 @@ test('schema: negative replicas, a bad port and an unknown key are rejected with
     [['-f', 'test/fixtures/helm/invalid-negative-replicas.yaml'], /replicaCount/],
     [['-f', 'test/fixtures/helm/invalid-port.yaml'], /ports\/peer/],
     [['-f', 'test/fixtures/helm/invalid-unknown-key.yaml'], /'replicas' not allowed/],
+    [['--set', 'listenAddress=localhost'], /listenAddress/],
+    [['--set', 'tls.clientAuth=true'], /tls\.clientAuth needs tls\.existingSecret/],
   ];
   for (const [args, re] of cases) {
     const fixed = args.map(a => (a.startsWith('test/') ? join(__dirname, '../../../..', a) : a));
@@ -468,4 +490,201 @@ test('schema: negative replicas, a bad port and an unknown key are rejected with
   }
   // And the defaults themselves pass the schema.
   t.is(helm(templateArgs()).status, 0);
+});
+
+function secretText(obj: K8sObject, key: string): string {
+  return Buffer.from(obj.data[key] as string, 'base64').toString('utf8');
+}
+
+test('TLS on by default: a generated CA and server certificate for the Services, every pod and loopback; the node config and the helm test use them', t => {
+  const objects = render();
+  const tls = find(objects, 'Secret', `${FULL}-tls`);
+  const ca = new X509Certificate(secretText(tls, 'ca.crt'));
+  const cert = new X509Certificate(secretText(tls, 'tls.crt'));
+  t.true(ca.ca, 'ca.crt is a CA');
+  t.false(cert.ca);
+  t.true(cert.verify(ca.publicKey), 'the server certificate is signed by the CA');
+  t.true(cert.checkIssued(ca));
+  for (const host of [
+    `${FULL}.${NS}.svc.cluster.local`,
+    `${FULL}.${NS}`,
+    FULL,
+    `${FULL}-0.${HEADLESS}.${NS}.svc.cluster.local`,
+    `${FULL}-2.${HEADLESS}.${NS}.svc.cluster.local`,
+    'localhost',
+  ]) {
+    t.truthy(cert.checkHost(host), `certificate names ${host}`);
+  }
+  t.is(cert.checkIP('127.0.0.1'), '127.0.0.1', 'port-forward and kubectl exec reach 127.0.0.1');
+  t.is(cert.checkIP('::1'), '::1');
+  t.is(cert.checkHost(`${FULL}.other.svc.cluster.local`), undefined);
+  // The private key belongs to the certificate.
+  t.true(secretText(tls, 'tls.key').includes('PRIVATE KEY'));
+
+  const cfg = nodeConfigFile(objects);
+  t.is(cfg.tlsCertFile, '/etc/meshwire/tls/tls.crt');
+  t.is(cfg.tlsKeyFile, '/etc/meshwire/tls/tls.key');
+  t.false('tlsClientCaFile' in cfg, 'no mTLS by default');
+  const sts = find(objects, 'StatefulSet', FULL);
+  const vol = (sts.spec.template.spec.volumes as K8sObject[]).find(v => v.name === 'tls');
+  t.is(vol?.secret.secretName, `${FULL}-tls`);
+  t.deepEqual(
+    (vol?.secret.items as K8sObject[]).map(i => i.key),
+    ['tls.crt', 'tls.key', 'ca.crt'],
+    'the CA too, for kubectl exec clients'
+  );
+  // The kubelet's gRPC probe cannot speak TLS.
+  t.deepEqual(nodeContainer(sts).readinessProbe.tcpSocket, { port: 'grpc' });
+
+  const pod = objects.find(
+    o => o.kind === 'Pod' && o.metadata.annotations?.['helm.sh/hook'] === 'test'
+  ) as K8sObject;
+  const env = Object.fromEntries(
+    (pod.spec.containers[0].env as K8sObject[]).map(e => [e.name, e.value])
+  );
+  t.is(env.TEST_TLS_CA_FILE, '/etc/meshwire/tls/ca.crt');
+  const testVol = (pod.spec.volumes as K8sObject[]).find(v => v.name === 'tls');
+  t.is(testVol?.secret.secretName, `${FULL}-tls`);
+  t.deepEqual(testVol?.secret.items, [{ key: 'ca.crt', path: 'ca.crt' }]);
+
+  // Every render of a fresh install makes a new CA (an upgrade keeps the one in the cluster).
+  const again = render({ release: 'mw', namespace: NS, set: ['replicaCount=3'] });
+  t.not(find(again, 'Secret', `${FULL}-tls`).data['ca.crt'], tls.data['ca.crt']);
+});
+
+test('TLS sources: tls.existingSecret and cert-manager render no generated certificate; plaintext only when asked', t => {
+  const existing = render({ set: ['tls.existingSecret=my-tls'] });
+  t.false(findAll(existing, 'Secret').some(s => s.metadata.name === `${FULL}-tls`));
+  t.is(findAll(existing, 'Certificate').length, 0);
+  const vol = (find(existing, 'StatefulSet').spec.template.spec.volumes as K8sObject[]).find(
+    v => v.name === 'tls'
+  );
+  t.is(vol?.secret.secretName, 'my-tls');
+  t.deepEqual(
+    (vol?.secret.items as K8sObject[]).map(i => i.key),
+    ['tls.crt', 'tls.key'],
+    'an existing Secret need not hold a CA unless mTLS is on'
+  );
+  t.is(nodeConfigFile(existing).tlsCertFile, '/etc/meshwire/tls/tls.crt');
+
+  const cm = render({ valuesFiles: ['values-tls-certmanager.yaml'] });
+  t.false(findAll(cm, 'Secret').some(s => s.metadata.name === `${FULL}-tls`));
+  const certs = findAll(cm, 'Certificate');
+  const server = find(certs, 'Certificate', `${FULL}-tls`);
+  t.is(server.spec.secretName, `${FULL}-tls`);
+  t.true((server.spec.dnsNames as string[]).includes(`*.${HEADLESS}.${NS}.svc.cluster.local`));
+  t.deepEqual(server.spec.ipAddresses, ['127.0.0.1', '::1']);
+  // No issuer given: the chart's self-signed CA chain signs it.
+  const caCert = find(certs, 'Certificate', `${FULL}-ca`);
+  t.true(caCert.spec.isCA);
+  const caIssuer = find(findAll(cm, 'Issuer'), 'Issuer', server.spec.issuerRef.name);
+  t.is(caIssuer.spec.ca.secretName, caCert.spec.secretName);
+  t.is(caCert.spec.issuerRef.name, `${FULL}-selfsigned`);
+  t.deepEqual(find(findAll(cm, 'Issuer'), 'Issuer', `${FULL}-selfsigned`).spec, {
+    selfSigned: {},
+  });
+  const cmVol = (find(cm, 'StatefulSet').spec.template.spec.volumes as K8sObject[]).find(
+    v => v.name === 'tls'
+  );
+  t.is(cmVol?.secret.secretName, server.spec.secretName);
+
+  // Your own issuer: only the server Certificate.
+  const own = render({
+    set: [
+      'tls.certManager.enabled=true',
+      'tls.certManager.issuerRef.name=corp-ca',
+      'tls.certManager.issuerRef.kind=ClusterIssuer',
+    ],
+  });
+  t.is(findAll(own, 'Issuer').length, 0);
+  t.deepEqual(find(own, 'Certificate').spec.issuerRef, {
+    name: 'corp-ca',
+    kind: 'ClusterIssuer',
+    group: 'cert-manager.io',
+  });
+
+  const plain = render({ set: ['tls.enabled=false'] });
+  t.false(findAll(plain, 'Secret').some(s => s.metadata.name === `${FULL}-tls`));
+  t.false('tlsCertFile' in nodeConfigFile(plain));
+  t.deepEqual(nodeContainer(find(plain, 'StatefulSet')).readinessProbe.grpc, {
+    port: 7400,
+    service: '',
+  });
+});
+
+test('listenAddress "::" (IPv6-only clusters): every listen key binds [::] and the real loader accepts it', t => {
+  const objects = render({ valuesFiles: ['values-tls-off-ipv6.yaml'] });
+  const cfg = nodeConfigFile(objects);
+  t.is(cfg.grpcListen, '[::]:7400');
+  t.is(cfg.peerListen, '[::]:7401');
+  t.is(cfg.metricsListen, '[::]:9464');
+  const root = tmpRoot();
+  try {
+    const loaded = loadConfig({ argv: [], env: materializePod(objects, 0, NS, root).env });
+    t.deepEqual(loaded.grpcListen, { host: '::', port: 7400 });
+    t.deepEqual(loaded.peerListen, { host: '::', port: 7401 });
+    t.deepEqual(loaded.metricsListen, { host: '::', port: 9464 });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+/** NOTES.txt as `helm install --dry-run=client` prints it (`helm template` skips it). */
+function notes(args: string[], release = 'mw', namespace = NS): string {
+  const r = helm([
+    'install',
+    release,
+    join(__dirname, '../../../../helm/meshwire'),
+    '--dry-run=client',
+    '--namespace',
+    namespace,
+    ...args,
+  ]);
+  if (r.status !== 0) throw new Error(`helm install --dry-run failed: ${r.stderr}`);
+  const i = r.stdout.indexOf('\nNOTES:\n');
+  if (i < 0) throw new Error(`no NOTES in:\n${r.stdout}`);
+  return r.stdout.slice(i + '\nNOTES:\n'.length);
+}
+
+test('NOTES: real names (no {id} or {namespace}), no npx, commands with TLS and the CA the chart mounts', t => {
+  const text = notes([], 'edge', 'messaging');
+  const full = 'edge-meshwire';
+  t.notRegex(text, /\{[a-zA-Z_]+\}/, 'no unexpanded placeholders');
+  t.false(text.includes('npx'), 'npx would fetch an unrelated package outside a checkout');
+  t.true(text.includes(`${full}.messaging.svc.cluster.local:7400`), 'the client Service');
+  t.true(text.includes(`port-forward svc/${full} 7400:7400`));
+  t.true(text.includes(`${full}-0.${full}-headless.messaging.svc.cluster.local`));
+  // kubectl exec into a real pod, with the CLI at its place in the image and the CA the
+  // node container mounts.
+  const exec = text.split('\n').find(l => l.includes('kubectl -n messaging exec'));
+  t.truthy(exec);
+  t.regex(
+    exec ?? '',
+    new RegExp(`exec ${full}-0 -- /nodejs/bin/node /app/dist/src/cli/main\\.js `)
+  );
+  t.regex(exec ?? '', / --tls-ca-file \/etc\/meshwire\/tls\/ca\.crt /);
+  t.regex(exec ?? '', / --token "\$MESHWIRE_TOKEN"/);
+  const objects = render({ release: 'edge', namespace: 'messaging' });
+  const sts = find(objects, 'StatefulSet', full);
+  const mount = (nodeContainer(sts).volumeMounts as K8sObject[]).find(m => m.name === 'tls');
+  t.is(mount?.mountPath, '/etc/meshwire/tls');
+  // grpcurl and buf curl verify with the CA fetched from the real Secret name.
+  t.true(text.includes(`get secret ${full}-tls -o jsonpath='{.data.ca\\.crt}'`));
+  t.regex(text, /grpcurl -cacert ca\.crt -H "authorization: Bearer \$MESHWIRE_TOKEN"/);
+  t.regex(text, /buf curl --protocol grpc --cacert ca\.crt .* https:\/\/127\.0\.0\.1:7400\//);
+  t.true(text.includes(`get secret ${full}-auth -o jsonpath='{.data.admin-token}'`));
+
+  // Plaintext when asked, still without placeholders or npx; GitOps advice only when
+  // something is generated.
+  const plain = notes(['--set', 'tls.enabled=false']);
+  t.notRegex(plain, /\{[a-zA-Z_]+\}/);
+  t.false(plain.includes('npx'));
+  t.regex(plain, /grpcurl -plaintext/);
+  t.false(plain.includes('--tls-ca-file'));
+  const gitops = notes([
+    '-f',
+    join(__dirname, '../../../../test/fixtures/helm/values-auth-existing.yaml'),
+  ]);
+  t.false(gitops.includes('helm template'), 'nothing generated: no lookup caveat');
+  t.true(text.includes('helm template'), 'generated secrets: the lookup caveat');
 });

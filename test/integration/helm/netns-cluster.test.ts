@@ -6,7 +6,8 @@
  * its DNS name, then a Send/Subscribe round trip through the image's CLI from pod 2 to a
  * subscriber on pod 0, which needs the nodes to have found each other through peerDns.
  * Then a SIGTERM to every pod must drain and exit 0.
- * Default values: auth on, the driver using the generated helm-test token.
+ * Default values: auth and TLS on, the driver using the generated helm-test token and
+ * verifying every pod by its DNS name against the generated CA.
  */
 import test from 'ava';
 import { join } from 'node:path';
@@ -25,6 +26,9 @@ test('3 pods in separate network namespaces find each other by headless DNS: hea
   const tokenFile = join(cluster.root, 'helm-test-token');
   const auth = find(objects, 'Secret', 'mw-meshwire-auth');
   writeFileSync(tokenFile, Buffer.from(auth.data['test-token'] as string, 'base64'));
+  const caFile = join(cluster.root, 'helm-test-ca.crt');
+  const tls = find(objects, 'Secret', 'mw-meshwire-tls');
+  writeFileSync(caFile, Buffer.from(tls.data['ca.crt'] as string, 'base64'));
   t.is(cluster.pods.length, 3);
 
   // Health on every pod by its DNS name, then across nodes (the nodes found each other
@@ -38,6 +42,7 @@ test('3 pods in separate network namespaces find each other by headless DNS: hea
       TEST_GRPC_PORT: '7400',
       TEST_TIMEOUT_SECONDS: '80',
       TEST_TOKEN_FILE: tokenFile,
+      TEST_TLS_CA_FILE: caFile,
     },
     110_000
   );

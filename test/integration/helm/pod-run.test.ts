@@ -21,7 +21,7 @@ import { credentials, makeGenericClientConstructor, Metadata } from '@grpc/grpc-
 import { service as healthService } from 'grpc-health-check';
 import { createClients } from '../../../src/api';
 import type { K8sObject } from './chart-helpers';
-import { CHART, ROOT, find, materializePod, nodeContainer, render } from './chart-helpers';
+import { CHART, ROOT, find, helm, materializePod, nodeContainer, render } from './chart-helpers';
 import { makeCerts } from './test-certs';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -74,6 +74,8 @@ interface RunningPod {
   metrics: number;
   root: string;
   objects: K8sObject[];
+  /** Mount path in the container -> where the test wrote it. */
+  mounts: Record<string, string>;
   node: ChildProcess;
   exit: Promise<Exit>;
   /** SIGTERM, wait for the exit, remove the pod's files. */
@@ -95,11 +97,12 @@ async function startPod(
   const root = mkdtempSync(join(confined ? '/var/tmp' : tmpdir(), 'meshwire-pod-'));
   chmodSync(root, 0o755);
   const [cmd, ...args] = confined ? confine(objects, root) : [process.execPath, CLI, 'serve'];
+  const view = materializePod(objects, 0, 'prod', root, 'worker-1', external);
   const node = spawn(cmd as string, args, {
     cwd: root,
     env: {
       PATH: process.env.PATH,
-      ...materializePod(objects, 0, 'prod', root, 'worker-1', external).env,
+      ...view.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -109,6 +112,7 @@ async function startPod(
     metrics,
     root,
     objects,
+    mounts: view.mounts,
     node,
     exit,
     stop: async () => {
@@ -181,6 +185,13 @@ async function runDriver(pod: RunningPod, extraEnv: Record<string, string>): Pro
   return run(driver, 110_000);
 }
 
+/** Writes the CA of the chart-generated TLS Secret (what the test hook pod mounts). */
+function caFile(pod: RunningPod): string {
+  const file = join(pod.root, 'helm-test-ca.crt');
+  writeFileSync(file, secretValue(pod.objects, 'mw-meshwire-tls', 'ca.crt'));
+  return file;
+}
+
 /** Writes what the test hook pod mounts: the helm-test token from the generated Secret. */
 function testTokenFile(pod: RunningPod): string {
   const file = join(pod.root, 'helm-test-token');
@@ -193,7 +204,11 @@ test('replica 0 run from its rendered config under its securityContext (uid 6553
   t.is(find(pod.objects, 'StatefulSet').spec.replicas, 3);
   let stopped: Exit | undefined;
   try {
-    const result = await runDriver(pod, { TEST_TOKEN_FILE: testTokenFile(pod) });
+    // TLS is on by default: the driver verifies the node with the generated CA.
+    const result = await runDriver(pod, {
+      TEST_TOKEN_FILE: testTokenFile(pod),
+      TEST_TLS_CA_FILE: caFile(pod),
+    });
     if (result.code !== 0) {
       stopped = await pod.stop();
       t.log(stopped.out);
@@ -269,14 +284,18 @@ function call(client: Client, method: string, req: unknown, token?: string): Pro
   );
 }
 
-test('default values (auth on): the generated tokens file is accepted and means admin-all, helm-test only helm-test.>', async t => {
+test('default values (auth and TLS on): the generated tokens file is accepted and means admin-all, helm-test only helm-test.>; plaintext is refused', async t => {
   const pod = await startPod([]);
   const admin = secretValue(pod.objects, 'mw-meshwire-auth', 'admin-token');
   const tester = secretValue(pod.objects, 'mw-meshwire-auth', 'test-token');
   const address = `127.0.0.1:${pod.grpc}`;
+  // The generated certificate names 127.0.0.1: verified against the generated CA.
+  const tls = credentials.createSsl(
+    Buffer.from(secretValue(pod.objects, 'mw-meshwire-tls', 'ca.crt'))
+  );
   const Health = makeGenericClientConstructor(healthService, 'Health');
-  const health = new Health(address, credentials.createInsecure());
-  const { messenger, peers, close } = createClients(address);
+  const health = new Health(address, tls);
+  const { messenger, peers, close } = createClients(address, { credentials: tls });
   try {
     // The kubelet's gRPC probe sends no token: health must answer anyway (retried while
     // the node starts).
@@ -305,6 +324,22 @@ test('default values (auth on): the generated tokens file is accepted and means 
     t.is(await send('orders.new', admin), 0);
     t.is(await call(peers, 'ListPeers', {}, tester), PERMISSION_DENIED);
     t.is(await call(peers, 'ListPeers', {}, admin), 0);
+
+    // Tokens never cross in plaintext: a plaintext client is not served.
+    const plain = createClients(address);
+    try {
+      t.not(
+        await call(
+          plain.messenger,
+          'Send',
+          { message: { topic: 'helm-test.a', payload: Buffer.from('x') } },
+          tester
+        ),
+        0
+      );
+    } finally {
+      plain.close();
+    }
   } finally {
     health.close();
     close();
@@ -313,5 +348,57 @@ test('default values (auth on): the generated tokens file is accepted and means 
     // Tokens are never logged.
     t.false(exit.out.includes(admin));
     t.false(exit.out.includes(tester));
+  }
+});
+
+test('NOTES: the `kubectl exec` CLI commands it prints work as printed against the pod (TLS with the mounted CA, the admin token)', async t => {
+  const pod = await startPod([]);
+  try {
+    const r = helm([
+      'install',
+      'mw',
+      CHART,
+      '--dry-run=client',
+      '--namespace',
+      'prod',
+      '--set',
+      `ports.grpc=${pod.grpc}`,
+      '--set',
+      `ports.peer=${pod.grpc + 1}`,
+    ]);
+    t.is(r.status, 0, r.stderr);
+    const notes = r.stdout.slice(r.stdout.indexOf('\nNOTES:\n'));
+    const execs = notes
+      .split('\n')
+      .filter(l => l.includes('kubectl -n prod exec mw-meshwire-0 -- '))
+      .map(l => l.slice(l.indexOf(' -- ') + 4).trim());
+    t.is(execs.length, 2, notes);
+    const admin = secretValue(pod.objects, 'mw-meshwire-auth', 'admin-token');
+    for (const line of execs) {
+      // What kubectl would run in the container: the image's node and CLI, the mounted files.
+      const argv = line
+        .split(' ')
+        .map(a => (a === '"$MESHWIRE_TOKEN"' ? admin : a))
+        .map(a => (a === '/nodejs/bin/node' ? process.execPath : a))
+        .map(a => a.replace(/^\/app\//, `${ROOT}/`))
+        .map(a =>
+          a.replace(/^\/etc\/meshwire\/tls\//, `${pod.mounts['/etc/meshwire/tls'] as string}/`)
+        );
+      t.true(argv.includes('--tls-ca-file'), line);
+      let result: Exit | undefined;
+      // The node may still be starting: retry while it is unavailable (exit 3).
+      for (let i = 0; i < 60; i++) {
+        result = await run(
+          spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }),
+          20_000
+        );
+        if (result.code !== 3) break;
+        await new Promise(res => setTimeout(res, 500));
+      }
+      t.is(result?.code, 0, `${line}\n${result?.out ?? ''}`);
+    }
+  } finally {
+    const exit = await pod.stop();
+    t.is(exit.code, 0, exit.out);
   }
 });
