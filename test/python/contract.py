@@ -300,11 +300,18 @@ check("timeouts: Send DELIVERED that cannot complete by the deadline is DEADLINE
       code in ("DEADLINE_EXCEEDED", "UNAVAILABLE"), code)
 code, details = status_of(lambda: request("A", pb.RequestRequest(message=pb.Message(topic="nobody.home", payload=b"x"))))
 check("statuses: a Request with no responder anywhere is UNAVAILABLE at once", code == "UNAVAILABLE", (code, details))
-# a caller's cancel
+# a caller's cancel: the caller sees CANCELLED, and the responder's node is told
+waiter = Sub("B", ["svc.cancel"])
 fut = req_call.future(pb.RequestRequest(target=pb.Target(peer_id=NODE_ID["B"]),
-                                        message=pb.Message(topic="nobody.cancel", payload=b"x"), timeout_ms=5000))
+                                        message=pb.Message(topic="svc.cancel", payload=b"x"), timeout_ms=10000))
+token = waiter.wait(1)[0].reply_to
 fut.cancel()
 check("statuses: a cancelled Request is CANCELLED at the caller", fut.cancelled(), fut)
+time.sleep(0.2)  # the cancel travels A -> B; give it the head start a real late reply has
+late = status_of(lambda: respond("C", pb.RespondRequest(reply_to=token, message=pb.Message(payload=b"x"))))
+check("statuses: a reply to a cancelled request is NOT_FOUND saying it was cancelled",
+      late[0] == "NOT_FOUND" and "cancelled" in late[1], late)
+waiter.close()
 
 # --- 7/8. Oversized metadata, malformed bodies -------------------------------------------
 for size in (100_000, 1_000_000):

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 /**
  * Cluster faults in one process: nodes whose peer transport runs over the seeded
  * virtual network (loss, duplication, reordering), and peers that never resolve.
@@ -19,12 +22,23 @@ import { RudpSocket, VirtualNetwork } from '../../../src/transport';
 import type { TestNode } from '../../helpers/node';
 import { bidi, collect, serverStream, startTestNode, unary, waitFor } from '../../helpers/node';
 
+const SECRET_FILE = join(mkdtempSync(join(tmpdir(), 'mw-faults-')), 'secret');
+writeFileSync(SECRET_FILE, 'the virtual cluster of this test\n');
+
 async function virtualNode(net: VirtualNetwork, id: string, host: string): Promise<TestNode> {
   const vsock = net.socket(host, 7401);
   const sock = await RudpSocket.bind({ socket: vsock, clock: systemClock });
   const config = {
     ...loadConfig({
-      argv: ['--grpc-listen', '127.0.0.1:0', '--peer-listen', `${host}:7401`],
+      // a virtual, non-loopback address: the development secret is refused there
+      argv: [
+        '--grpc-listen',
+        '127.0.0.1:0',
+        '--peer-listen',
+        `${host}:7401`,
+        '--cluster-secret-file',
+        SECRET_FILE,
+      ],
       env: {},
     }),
     nodeId: id,
