@@ -4,7 +4,11 @@ import type { NodeConfig } from '../../src/node';
 import type { TestNode } from './node';
 import { startTestNode, unary, waitFor } from './node';
 
-/** Starts `ids.length` nodes and tells each about all the others through PutPeer. */
+/**
+ * Starts `ids.length` nodes, tells each about all the others through PutPeer, and waits
+ * until every node is connected to every other: from then on a Subscribe's response
+ * headers cover all of them.
+ */
 export async function startCluster(
   ids: string[],
   overrides: Partial<NodeConfig> = {}
@@ -20,7 +24,32 @@ export async function startCluster(
       });
     }
   }
+  await waitForConnected(nodes);
   return nodes;
+}
+
+interface PeerList {
+  peers: Array<{ id: string; state: string }>;
+}
+
+/**
+ * Waits until each node lists every other as 'connected' (ListPeers). A Subscribe's
+ * headers cover only the peers connected when it registers, so subscribe after this.
+ */
+export async function waitForConnected(nodes: TestNode[], timeoutMs = 10_000): Promise<void> {
+  const start = Date.now();
+  for (const n of nodes) {
+    const others = nodes.filter(o => o !== n).map(o => o.server.node.id);
+    for (;;) {
+      const { peers } = await unary<PeerList>(n.clients.peers, 'ListPeers', {});
+      const missing = others.filter(id => !peers.some(p => p.id === id && p.state === 'connected'));
+      if (missing.length === 0) break;
+      if (Date.now() - start > timeoutMs) {
+        throw new Error(`${n.server.node.id} is not connected to ${missing.join(', ')}`);
+      }
+      await new Promise(r => setTimeout(r, 10));
+    }
+  }
 }
 
 /** Waits until `node` has learned a peer's interest matching `pattern`. */
