@@ -1,4 +1,5 @@
 /** Test helpers for clusters of real nodes (gRPC + reliable UDP on loopback). */
+import type { Client } from '@grpc/grpc-js';
 import { formatHostPort } from '../../src/common';
 import type { NodeConfig } from '../../src/node';
 import type { TestNode } from './node';
@@ -33,22 +34,32 @@ interface PeerList {
 }
 
 /**
- * Waits until each node lists every other as 'connected' (ListPeers). A Subscribe's
- * headers cover only the peers connected when it registers, so subscribe after this.
+ * Waits until the node behind `peers` (a Peers client) lists each of `ids` as 'connected'
+ * (ListPeers). A Subscribe's headers cover only the peers connected when it registers.
  */
-export async function waitForConnected(nodes: TestNode[], timeoutMs = 10_000): Promise<void> {
+export async function waitForPeersConnected(
+  peers: Client,
+  ids: string[],
+  timeoutMs = 10_000
+): Promise<void> {
   const start = Date.now();
+  for (;;) {
+    const list = await unary<PeerList>(peers, 'ListPeers', {});
+    const missing = ids.filter(id => !list.peers.some(p => p.id === id && p.state === 'connected'));
+    if (missing.length === 0) return;
+    if (Date.now() - start > timeoutMs) {
+      const states = list.peers.map(p => `${p.id}=${p.state}`).join(', ');
+      throw new Error(`not connected to ${missing.join(', ')} (${states})`);
+    }
+    await new Promise(r => setTimeout(r, 10));
+  }
+}
+
+/** Waits until every node lists every other as 'connected'; subscribe after this. */
+export async function waitForConnected(nodes: TestNode[], timeoutMs = 10_000): Promise<void> {
   for (const n of nodes) {
     const others = nodes.filter(o => o !== n).map(o => o.server.node.id);
-    for (;;) {
-      const { peers } = await unary<PeerList>(n.clients.peers, 'ListPeers', {});
-      const missing = others.filter(id => !peers.some(p => p.id === id && p.state === 'connected'));
-      if (missing.length === 0) break;
-      if (Date.now() - start > timeoutMs) {
-        throw new Error(`${n.server.node.id} is not connected to ${missing.join(', ')}`);
-      }
-      await new Promise(r => setTimeout(r, 10));
-    }
+    await waitForPeersConnected(n.clients.peers, others, timeoutMs);
   }
 }
 
