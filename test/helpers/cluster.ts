@@ -1,10 +1,15 @@
 /** Test helpers for clusters of real nodes (gRPC + reliable UDP on loopback). */
+import type { Client } from '@grpc/grpc-js';
 import { formatHostPort } from '../../src/common';
 import type { NodeConfig } from '../../src/node';
 import type { TestNode } from './node';
 import { startTestNode, unary, waitFor } from './node';
 
-/** Starts `ids.length` nodes and tells each about all the others through PutPeer. */
+/**
+ * Starts `ids.length` nodes, tells each about all the others through PutPeer, and waits
+ * until every node is connected to every other: from then on a Subscribe's response
+ * headers cover all of them.
+ */
 export async function startCluster(
   ids: string[],
   overrides: Partial<NodeConfig> = {}
@@ -20,7 +25,42 @@ export async function startCluster(
       });
     }
   }
+  await waitForConnected(nodes);
   return nodes;
+}
+
+interface PeerList {
+  peers: Array<{ id: string; state: string }>;
+}
+
+/**
+ * Waits until the node behind `peers` (a Peers client) lists each of `ids` as 'connected'
+ * (ListPeers). A Subscribe's headers cover only the peers connected when it registers.
+ */
+export async function waitForPeersConnected(
+  peers: Client,
+  ids: string[],
+  timeoutMs = 10_000
+): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    const list = await unary<PeerList>(peers, 'ListPeers', {});
+    const missing = ids.filter(id => !list.peers.some(p => p.id === id && p.state === 'connected'));
+    if (missing.length === 0) return;
+    if (Date.now() - start > timeoutMs) {
+      const states = list.peers.map(p => `${p.id}=${p.state}`).join(', ');
+      throw new Error(`not connected to ${missing.join(', ')} (${states})`);
+    }
+    await new Promise(r => setTimeout(r, 10));
+  }
+}
+
+/** Waits until every node lists every other as 'connected'; subscribe after this. */
+export async function waitForConnected(nodes: TestNode[], timeoutMs = 10_000): Promise<void> {
+  for (const n of nodes) {
+    const others = nodes.filter(o => o !== n).map(o => o.server.node.id);
+    await waitForPeersConnected(n.clients.peers, others, timeoutMs);
+  }
 }
 
 /** Waits until `node` has learned a peer's interest matching `pattern`. */

@@ -6,10 +6,18 @@ import type {
   ClientDuplexStream,
   ClientReadableStream,
   ClientWritableStream,
+  Metadata,
   ServiceError,
 } from '@grpc/grpc-js';
-import type { MeshwireClients, MeshwireServer, MeshwireServerInit } from '../../src/api';
+import type {
+  DeliveryBatch,
+  MeshwireClients,
+  MeshwireServer,
+  MeshwireServerInit,
+  WireDelivery,
+} from '../../src/api';
 import { createClients, startMeshwire } from '../../src/api';
+import { SUBSCRIPTION_ID_HEADER } from '../../src/api/messenger-service';
 import type { NodeConfig } from '../../src/node';
 import { loadConfig } from '../../src/node';
 
@@ -139,7 +147,75 @@ export function collect<T>(stream: ClientReadableStream<{ deliveries: T[]; dropp
   return state;
 }
 
-/** Waits until the node has `n` open subscriptions (Subscribe is asynchronous). */
+/**
+ * Resolves with a Subscribe call's response headers, which the node sends once the
+ * subscription is live on it and on every peer node connected at that moment: a client
+ * may publish (here or on any connected node) as soon as this resolves. Rejects if the
+ * call fails or ends first, or after `timeoutMs`. Attach the stream's own 'error'
+ * handler (collect does) for errors after this settles.
+ */
+export function subscribed(
+  stream: ClientReadableStream<unknown>,
+  timeoutMs = 10_000
+): Promise<Metadata> {
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      stream.off('metadata', onMetadata);
+      stream.off('error', onError);
+      stream.off('end', onEnd);
+      stream.off('status', onEnd);
+    };
+    const onMetadata = (md: Metadata): void => {
+      // Only the node's "subscription is live" headers count.
+      if (md.get(SUBSCRIPTION_ID_HEADER).length === 0) return;
+      done();
+      resolve(md);
+    };
+    const onError = (err: ServiceError): void => {
+      done();
+      reject(err);
+    };
+    const onEnd = (): void => {
+      done();
+      reject(new Error('Subscribe ended before its response headers'));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no Subscribe response headers within ${timeoutMs} ms`));
+    }, timeoutMs);
+    stream.on('metadata', onMetadata);
+    stream.on('error', onError);
+    stream.on('end', onEnd);
+    stream.on('status', onEnd);
+  });
+}
+
+/** The subscription id (e.g. "s12") in Subscribe's response headers. */
+export function subscriptionId(headers: Metadata): string {
+  return String(headers.get(SUBSCRIPTION_ID_HEADER)[0]);
+}
+
+/**
+ * Opens a Subscribe on `messenger` (a client), collects its deliveries, and resolves once
+ * its response headers say the subscription is live; rejects if the call fails first.
+ */
+export async function openSubscription(
+  messenger: Client,
+  req: Record<string, unknown>,
+  timeoutMs = 10_000
+): Promise<{
+  stream: ClientReadableStream<DeliveryBatch>;
+  state: ReturnType<typeof collect<WireDelivery>>;
+  id: string;
+}> {
+  const stream = serverStream<DeliveryBatch>(messenger, 'Subscribe', req);
+  const state = collect<WireDelivery>(stream);
+  const headers = await subscribed(stream, timeoutMs);
+  return { stream, state, id: subscriptionId(headers) };
+}
+
+/** The node's open subscriptions (for waiting on them going down after a cancel). */
 export function subscriptions(node: TestNode): number {
   return node.server.node.router.subscriptionCount;
 }

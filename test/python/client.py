@@ -28,12 +28,18 @@ def unary(name, req, resp_cls, timeout=10):
 
 
 def subscribe(req):
+    """Opens a Subscribe and returns it once its response headers arrived: the node sends
+    them when the subscription is live, so a Send right after is delivered (no probing)."""
     call = channel.unary_stream(
         "/messaging.v1.Messenger/Subscribe",
         request_serializer=lambda m: m.SerializeToString(),
         response_deserializer=pb.DeliveryBatch.FromString,
     )
-    return call(req)
+    stream = call(req, timeout=60)
+    headers = dict(stream.initial_metadata())  # blocks until the headers (or the call ends)
+    if "meshwire-subscription-id" not in headers:
+        raise SystemExit(f"Subscribe ended without its headers: {stream.code()} {stream.details()}")
+    return stream
 
 
 result = {}
@@ -54,26 +60,19 @@ def reader():
 
 t = threading.Thread(target=reader, daemon=True)
 t.start()
-# Keep sending until the subscription (registered asynchronously) sees one.
-sent_id = None
-for _ in range(50):
-    r = unary("Send", pb.SendRequest(
-        message=pb.Message(topic="py.events.created", payload=b"from-python", headers={"lang": "python"}),
-        ack=pb.DELIVERED), pb.SendResponse)
-    if r.delivered > 0:
-        sent_id = r.id
-        break
-    ready.wait(0.1)
+r = unary("Send", pb.SendRequest(
+    message=pb.Message(topic="py.events.created", payload=b"from-python", headers={"lang": "python"}),
+    ack=pb.DELIVERED), pb.SendResponse)
+sent_id = r.id
 ready.wait(5)
 sub.cancel()
-result["send_delivered"] = bool(sent_id)
+result["send_delivered"] = r.delivered == 1
 result["received_payload"] = received[0].message.payload.decode() if received else None
 result["received_header"] = received[0].message.headers.get("lang") if received else None
 result["received_id_matches"] = bool(received) and received[0].message.id == sent_id
 
 # Respond: a responder subscription answering requests with the payload reversed.
 responder = subscribe(pb.SubscribeRequest(topics=["py.rpc.reverse"]))
-answered = threading.Event()
 
 
 def respond_loop():
@@ -82,21 +81,12 @@ def respond_loop():
             unary("Respond", pb.RespondRequest(
                 reply_to=d.reply_to, message=pb.Message(payload=d.message.payload[::-1])),
                 pb.RespondResponse)
-            answered.set()
 
 
 threading.Thread(target=respond_loop, daemon=True).start()
-reply = None
-for _ in range(50):
-    try:
-        reply = unary("Request", pb.RequestRequest(
-            message=pb.Message(topic="py.rpc.reverse", payload=b"abc"), timeout_ms=2000),
-            pb.RequestResponse)
-        break
-    except grpc.RpcError as e:
-        if e.code() != grpc.StatusCode.UNAVAILABLE:  # no responders yet
-            raise
-        answered.wait(0.1)
+reply = unary("Request", pb.RequestRequest(
+    message=pb.Message(topic="py.rpc.reverse", payload=b"abc"), timeout_ms=2000),
+    pb.RequestResponse)
 responder.cancel()
 result["reply_payload"] = reply.reply.payload.decode() if reply else None
 result["responder_peer"] = reply.responder_peer if reply else None

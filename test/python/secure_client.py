@@ -42,18 +42,23 @@ def send(topic, token):
 
 
 def sub(pattern, token):
+    """("OK", "") once the node's response headers say the subscription is live (no
+    waiting on a deadline); the status of a refused one."""
     md = [("authorization", f"Bearer {token}")]
     mc = channel.unary_stream("/messaging.v1.Messenger/Subscribe",
                               request_serializer=lambda m: m.SerializeToString(),
                               response_deserializer=pb.DeliveryBatch.FromString)
-    it = mc(pb.SubscribeRequest(topics=[pattern]), metadata=md, timeout=1)
+    it = mc(pb.SubscribeRequest(topics=[pattern]), metadata=md, timeout=10)
     try:
-        next(iter(it))
-        return "OK", ""
+        # Blocks until the headers, or the end of a refused call (then there are none).
+        if "meshwire-subscription-id" in dict(it.initial_metadata() or ()):
+            return "OK", ""
+        next(iter(it))  # a refused call raises its status here
+        return "NO_HEADERS", "a delivery came without the subscription headers"
     except grpc.RpcError as e:
-        if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-            return "OK", ""  # accepted, nothing to deliver before the timeout
         return e.code().name, e.details()
+    finally:
+        it.cancel()
 
 
 result = {

@@ -9,9 +9,9 @@ import type {
 import { credentials, loadPackageDefinition, status } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import test from 'ava';
-import type { DeliveryBatch, RequestResponse, WireDelivery } from '../../../src/api';
+import type { RequestResponse } from '../../../src/api';
 import { protoDir } from '../../../src/api';
-import { collect, serverStream, startTestNode, unary, waitFor } from '../../helpers/node';
+import { openSubscription, startTestNode, unary, waitFor } from '../../helpers/node';
 
 function grpcClient(
   protoFile: string,
@@ -48,10 +48,7 @@ test('health answers SERVING, then NOT_SERVING while draining', async t => {
   );
   // Hold the drain open with an unanswered request, then look at health.
   const m = node.clients.messenger;
-  const state = collect<WireDelivery>(
-    serverStream<DeliveryBatch>(m, 'Subscribe', { topics: ['h.q'] })
-  );
-  await waitFor(() => node.server.node.router.subscriptionCount === 1);
+  const { state } = await openSubscription(m, { topics: ['h.q'] });
   const inflight = unary(m, 'Request', { message: { topic: 'h.q', payload: Buffer.from('q') } });
   await waitFor(() => state.items.length === 1);
   const shutdown = node.server.shutdown();
@@ -100,9 +97,7 @@ test('server reflection lists the services and serves the proto', async t => {
 test('graceful shutdown: new work refused, in-flight request finishes, streams end cleanly', async t => {
   const node = await startTestNode({ drainTimeoutMs: 5000 });
   const m = node.clients.messenger;
-  const sub = serverStream<DeliveryBatch>(m, 'Subscribe', { topics: ['svc.slow'] });
-  const state = collect<WireDelivery>(sub);
-  await waitFor(() => node.server.node.router.subscriptionCount === 1);
+  const { state } = await openSubscription(m, { topics: ['svc.slow'] });
   const inflight = unary<RequestResponse>(m, 'Request', {
     message: { topic: 'svc.slow', payload: Buffer.from('q') },
     timeoutMs: 5000,
@@ -131,9 +126,7 @@ test('graceful shutdown: new work refused, in-flight request finishes, streams e
 test('drain timeout: a request that never gets a reply is failed at shutdown', async t => {
   const node = await startTestNode({ drainTimeoutMs: 200 });
   const m = node.clients.messenger;
-  const sub = serverStream<DeliveryBatch>(m, 'Subscribe', { topics: ['svc.never'] });
-  collect<WireDelivery>(sub);
-  await waitFor(() => node.server.node.router.subscriptionCount === 1);
+  await openSubscription(m, { topics: ['svc.never'] });
   const inflight = unary(m, 'Request', {
     message: { topic: 'svc.never', payload: Buffer.from('q') },
     timeoutMs: 10_000,

@@ -1,13 +1,15 @@
 import { status } from '@grpc/grpc-js';
-import type { Metadata, ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import test from 'ava';
 import type { TestNode } from '../../helpers/node';
 import {
   bidi,
   clientStream,
-  collect,
+  openSubscription,
   serverStream,
   startTestNode,
+  subscribed,
+  subscriptionId,
   unary,
   waitFor,
 } from '../../helpers/node';
@@ -31,19 +33,8 @@ test.after.always(async () => {
 const m = () => node.clients.messenger;
 const body = (s: string) => Buffer.from(s);
 
-async function subscribe(req: Record<string, unknown>) {
-  const router = node.server.node.router;
-  const before = new Set([...router.subscriptions()].map(s => s.id));
-  const stream = serverStream<DeliveryBatch>(m(), 'Subscribe', req);
-  const state = collect<WireDelivery>(stream);
-  // Subscribe is asynchronous: wait until the node has registered this one.
-  await waitFor(
-    () => [...router.subscriptions()].some(s => !before.has(s.id)) || state.error !== undefined,
-    5000,
-    'subscription'
-  );
-  return { stream, state };
-}
+/** Subscribes and waits for the response headers: the subscription is live. */
+const subscribe = (req: Record<string, unknown>) => openSubscription(m(), req);
 
 test.serial('send reaches wildcard subscribers and only them', async t => {
   const all = await subscribe({ topics: ['orders.>'] });
@@ -398,8 +389,7 @@ test('an empty payload is a message like any other', async t => {
   const sub = serverStream<DeliveryBatch>(m(), 'Subscribe', { topics: ['empty.x'] });
   sub.on('error', () => undefined); // cancelled at the end
   // The response headers say the subscription is live: no probing.
-  const headers = await new Promise<Metadata>(resolve => sub.once('metadata', resolve));
-  t.regex(String(headers.get('meshwire-subscription-id')[0]), /^s\d+$/);
+  t.regex(subscriptionId(await subscribed(sub)), /^s\d+$/);
   const got = new Promise<DeliveryBatch>(resolve => sub.once('data', resolve));
   const res = await unary<SendResponse>(m(), 'Send', {
     message: { topic: 'empty.x', payload: Buffer.alloc(0) },

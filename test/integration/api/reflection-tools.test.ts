@@ -8,17 +8,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import type { DeliveryBatch, WireDelivery } from '../../../src/api';
 import { protoDir } from '../../../src/api';
 import type { TestNode } from '../../helpers/node';
-import {
-  collect,
-  serverStream,
-  startTestNode,
-  subscriptions,
-  unary,
-  waitFor,
-} from '../../helpers/node';
+import { openSubscription, startTestNode, unary, waitFor } from '../../helpers/node';
 
 const ROOT = join(__dirname, '..', '..', '..', '..');
 const BUF = join(ROOT, 'node_modules', '.bin', 'buf');
@@ -102,9 +94,7 @@ test('buf curl Request: UNAVAILABLE without a responder, the reply with one', as
 
     // A JS responder answers the request buf curl sends.
     const m = node.clients.messenger;
-    const sub = serverStream<DeliveryBatch>(m, 'Subscribe', { topics: ['buf.rpc'] });
-    const state = collect<WireDelivery>(sub);
-    await waitFor(() => subscriptions(node) === 1);
+    const { stream: sub, state } = await openSubscription(m, { topics: ['buf.rpc'] });
     const replied = waitFor(() => state.items.length === 1, 20_000, 'the request').then(() =>
       unary(m, 'Respond', {
         replyTo: state.items[0].replyTo,
@@ -139,14 +129,23 @@ test('buf curl Subscribe (server streaming) prints a delivery published after it
       '--http2-prior-knowledge',
       '--timeout',
       '20s',
+      // -v prints the response headers (on stderr): they say the subscription is live.
+      '-v',
       url(node, '/messaging.v1.Messenger/Subscribe'),
       '-d',
       JSON.stringify({ topics: ['buf.stream.>'] }),
     ]);
     let out = '';
+    let err = '';
     proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise(resolve => proc?.on('exit', resolve));
-    await waitFor(() => subscriptions(node) === 1, 20_000, 'buf curl to subscribe');
+    await waitFor(
+      // e.g. "buf: < (#2) Meshwire-Subscription-Id: s1"
+      () => /< \(#\d+\) meshwire-subscription-id: s\d+$/im.test(err),
+      20_000,
+      'the Subscribe response headers from buf curl'
+    );
     const sent = await unary<{ id: string }>(node.clients.messenger, 'Send', {
       message: { topic: 'buf.stream.x', payload: Buffer.from('streamed') },
     });

@@ -6,11 +6,10 @@ import type {
   RequestResponse,
   SendResponse,
   SendStreamResponse,
-  WireDelivery,
 } from '../../../src/api';
 import type { TestNode } from '../../helpers/node';
-import { bidi, collect, serverStream, unary, waitFor } from '../../helpers/node';
-import { startCluster, stopAll, waitForInterest } from '../../helpers/cluster';
+import { bidi, openSubscription, unary, waitFor } from '../../helpers/node';
+import { startCluster, stopAll } from '../../helpers/cluster';
 
 let nodes: TestNode[];
 let a: TestNode, b: TestNode, c: TestNode;
@@ -22,20 +21,9 @@ test.after.always(() => stopAll(nodes));
 
 const body = (s: string) => Buffer.from(s);
 
-async function subscribe(node: TestNode, req: Record<string, unknown>) {
-  const router = node.server.node.router;
-  const before = new Set([...router.subscriptions()].map(s => s.id));
-  const stream = serverStream<DeliveryBatch>(node.clients.messenger, 'Subscribe', {
-    maxBatch: 64,
-    bufferSize: 20000,
-    ...req,
-  });
-  const state = collect<WireDelivery>(stream);
-  await waitFor(
-    () => [...router.subscriptions()].some(s => !before.has(s.id)) || state.error !== undefined
-  );
-  return { stream, state };
-}
+/** Subscribes on `node` and waits for the response headers: live there and on its peers. */
+const subscribe = (node: TestNode, req: Record<string, unknown>) =>
+  openSubscription(node.clients.messenger, { maxBatch: 64, bufferSize: 20000, ...req });
 
 test.serial('Send to a peer id delivers on that node, with DELIVERED count', async t => {
   const sub = await subscribe(b, { topics: ['direct.>'] });
@@ -95,8 +83,6 @@ test.serial(
   async t => {
     const onB = await subscribe(b, { topics: ['news.sports.*'] });
     const onC = await subscribe(c, { topics: ['news.weather.>'] });
-    await waitForInterest(a, 'node-b', 'news.sports.*');
-    await waitForInterest(a, 'node-c', 'news.weather.>');
     const r1 = await unary<SendResponse>(a.clients.messenger, 'Send', {
       message: { topic: 'news.sports.football', payload: body('goal') },
       ack: 'DELIVERED',
@@ -128,8 +114,6 @@ test.serial('a queue group spanning the cluster gets each message exactly once',
     await subscribe(b, { topics: ['work.>'], queueGroup: 'w' }),
     await subscribe(c, { topics: ['work.>'], queueGroup: 'w' }),
   ];
-  await waitForInterest(a, 'node-b', 'work.>', 'w');
-  await waitForInterest(a, 'node-c', 'work.>', 'w');
   const N = 200;
   for (let i = 0; i < N; i++) {
     await unary(a.clients.messenger, 'Send', {
@@ -171,7 +155,6 @@ test.serial('cross-node Request/Respond, by target and by interest', async t => 
   });
   t.is(byTarget.reply.payload.toString(), 'echo:1');
   t.is(byTarget.responderPeer, 'node-c');
-  await waitForInterest(b, 'node-c', 'svc.echo');
   const byInterest = await unary<RequestResponse>(b.clients.messenger, 'Request', {
     message: { topic: 'svc.echo', payload: body('2') },
   });
@@ -191,6 +174,28 @@ test.serial('Request to a peer with no responder is UNAVAILABLE at once', async 
   t.is(err?.code, status.UNAVAILABLE);
   t.regex(err?.details ?? '', /no responders/);
 });
+
+test.serial(
+  'Subscribe headers on C mean a Send by interest from A is delivered at once (20 fresh topics, no retries)',
+  async t => {
+    for (let i = 0; i < 20; i++) {
+      // A pattern no node has seen before, so A learns of it only through this Subscribe.
+      const pattern = i % 2 ? `ready.t${i}.>` : `ready.t${i}.x`;
+      const topic = `ready.t${i}.x`;
+      const sub = await subscribe(c, { topics: [pattern] });
+      t.regex(sub.id, /^s\d+$/);
+      const res = await unary<SendResponse>(a.clients.messenger, 'Send', {
+        message: { topic, payload: body(String(i)) },
+        ack: 'DELIVERED',
+      });
+      t.is(res.delivered, 1, `${topic} right after the headers of ${pattern} on node-c`);
+      await waitFor(() => sub.state.items.length === 1);
+      t.is(sub.state.items[0].message.payload.toString(), String(i));
+      t.is(sub.state.items[0].sourcePeer, 'node-a');
+      sub.stream.cancel();
+    }
+  }
+);
 
 test.serial(
   'ListPeers shows connected peers with RTT; DeletePeer removes one at runtime',

@@ -20,7 +20,16 @@ import { loadConfig } from '../../../src/node';
 import type { LinkConditions } from '../../../src/transport';
 import { RudpSocket, VirtualNetwork } from '../../../src/transport';
 import type { TestNode } from '../../helpers/node';
-import { bidi, collect, serverStream, startTestNode, unary, waitFor } from '../../helpers/node';
+import {
+  bidi,
+  collect,
+  openSubscription,
+  serverStream,
+  startTestNode,
+  subscribed,
+  unary,
+  waitFor,
+} from '../../helpers/node';
 
 const SECRET_FILE = join(mkdtempSync(join(tmpdir(), 'mw-faults-')), 'secret');
 writeFileSync(SECRET_FILE, 'the virtual cluster of this test\n');
@@ -89,7 +98,7 @@ test('5% loss with duplication and reordering: 10,000 messages arrive exactly on
       bufferSize: 65536,
     });
     const state = collect<WireDelivery>(stream);
-    await waitFor(() => b.server.node.router.subscriptionCount === 1);
+    await subscribed(stream);
     const call = bidi<unknown, SendStreamResponse>(a.clients.messenger, 'SendStream');
     const acks: SendStreamResponse[] = [];
     call.on('data', (r: SendStreamResponse) => acks.push(r));
@@ -202,12 +211,9 @@ test('a flood that overruns a peer queue gets RESOURCE_EXHAUSTED; other clients 
     t.regex(exhausted?.errorMessage ?? '', /queue for peer silent is full/);
     t.true((a.server.node.cluster?.dropCounts().sender_queue_full ?? 0) >= 1);
     // The node still serves local work.
-    const sub = collect<WireDelivery>(
-      serverStream<DeliveryBatch>(a.clients.messenger, 'Subscribe', { topics: ['ok'] })
-    );
-    await waitFor(() => a.server.node.router.subscriptionCount === 1);
+    const sub = await openSubscription(a.clients.messenger, { topics: ['ok'] });
     await unary(a.clients.messenger, 'Send', { message: { topic: 'ok', payload: body('fine') } });
-    await waitFor(() => sub.items.length === 1);
+    await waitFor(() => sub.state.items.length === 1);
     t.pass();
   } finally {
     await a.close();

@@ -10,9 +10,17 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import test from 'ava';
-import type { DeliveryBatch, SendResponse, WireDelivery } from '../../../src/api';
+import type { DeliveryBatch, SendResponse } from '../../../src/api';
 import { createClients } from '../../../src/api';
-import { collect, serverStream, startTestNode, unary, waitFor } from '../../helpers/node';
+import {
+  openSubscription,
+  serverStream,
+  startTestNode,
+  subscribed,
+  unary,
+  waitFor,
+} from '../../helpers/node';
+import { waitForPeersConnected } from '../../helpers/cluster';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
 import { spawnNode } from '../../helpers/processes';
@@ -54,21 +62,20 @@ test('a node killed mid-traffic: requests fail fast with UNAVAILABLE, messages q
         }
       });
       s.on('error', () => undefined);
-      return s;
+      // The response headers say the responder is live on B.
+      return subscribed(s);
     };
-    respondOn(cb);
+    await respondOn(cb);
+    // A reaches B once its link is up (targeted requests fail fast until then).
+    await waitForPeersConnected(ca.peers, ['node-b']);
     let ok = 0;
-    for (let i = 0; i < 100 && ok < 20; i++) {
-      try {
-        await unary(ca.messenger, 'Request', {
-          target: { peerId: 'node-b' },
-          message: { topic: 'svc.x', payload: body('p') },
-          timeoutMs: 2000,
-        });
-        ok++;
-      } catch {
-        await new Promise(r => setTimeout(r, 50));
-      }
+    for (let i = 0; i < 20; i++) {
+      await unary(ca.messenger, 'Request', {
+        target: { peerId: 'node-b' },
+        message: { topic: 'svc.x', payload: body('p') },
+        timeoutMs: 2000,
+      });
+      ok++;
     }
     t.is(ok, 20, 'requests flow before the kill');
     // Kill B hard while requests are in flight.
@@ -118,21 +125,15 @@ test('a node killed mid-traffic: requests fail fast with UNAVAILABLE, messages q
     cb.close();
     b = await spawnNode('node-b', flags(gb, pb, mb));
     cb = createClients(`127.0.0.1:${gb}`);
-    respondOn(cb);
-    let resumed = false;
-    for (let i = 0; i < 200 && !resumed; i++) {
-      try {
-        const r = await unary<{ reply: { payload: Buffer } }>(ca.messenger, 'Request', {
-          target: { peerId: 'node-b' },
-          message: { topic: 'svc.x', payload: body('again') },
-          timeoutMs: 1000,
-        });
-        resumed = r.reply.payload.toString() === 'again';
-      } catch {
-        await new Promise(r => setTimeout(r, 100));
-      }
-    }
-    t.true(resumed, 'requests to the restarted node succeed');
+    await respondOn(cb);
+    // A reconnects (its sender retries with backoff): wait for that, then one request.
+    await waitForPeersConnected(ca.peers, ['node-b'], 20_000);
+    const r = await unary<{ reply: { payload: Buffer } }>(ca.messenger, 'Request', {
+      target: { peerId: 'node-b' },
+      message: { topic: 'svc.x', payload: body('again') },
+      timeoutMs: 5000,
+    });
+    t.is(r.reply.payload.toString(), 'again', 'requests to the restarted node succeed');
   } finally {
     ca.close();
     cb.close();
@@ -197,10 +198,7 @@ test('DNS peers: resolved through a real DNS server, re-resolved when the record
         },
         3000
       );
-    const sub1 = collect<WireDelivery>(
-      serverStream<DeliveryBatch>(b1.clients.messenger, 'Subscribe', { topics: ['dns.t'] })
-    );
-    await waitFor(() => b1.server.node.router.subscriptionCount === 1);
+    const sub1 = await openSubscription(b1.clients.messenger, { topics: ['dns.t'] });
     await waitFor(
       () => (a.server.node.directory.get('node-b')?.addresses.length ?? 0) > 0,
       10_000,
@@ -210,7 +208,7 @@ test('DNS peers: resolved through a real DNS server, re-resolved when the record
       { host: '127.0.0.2', port: peerPort },
     ]);
     t.is((await sendToB()).delivered, 1);
-    await waitFor(() => sub1.items.length === 1);
+    await waitFor(() => sub1.state.items.length === 1);
     // B moves to a new address; the record changes; A follows.
     await b1.close();
     nodes.pop();
@@ -219,10 +217,7 @@ test('DNS peers: resolved through a real DNS server, re-resolved when the record
       peerListen: { host: '127.0.0.3', port: peerPort },
     });
     nodes.push(b2);
-    const sub2 = collect<WireDelivery>(
-      serverStream<DeliveryBatch>(b2.clients.messenger, 'Subscribe', { topics: ['dns.t'] })
-    );
-    await waitFor(() => b2.server.node.router.subscriptionCount === 1);
+    const sub2 = await openSubscription(b2.clients.messenger, { topics: ['dns.t'] });
     writeFileSync(hosts, '127.0.0.3 node-b.mesh.test\n');
     dns.kill('SIGHUP');
     await waitFor(
@@ -230,16 +225,8 @@ test('DNS peers: resolved through a real DNS server, re-resolved when the record
       10_000,
       're-resolution'
     );
-    let delivered = 0;
-    for (let i = 0; i < 50 && delivered === 0; i++) {
-      delivered = await sendToB().then(
-        r => r.delivered,
-        () => 0
-      );
-      if (delivered === 0) await new Promise(r => setTimeout(r, 100));
-    }
-    t.is(delivered, 1);
-    await waitFor(() => sub2.items.length >= 1);
+    t.is((await sendToB()).delivered, 1);
+    await waitFor(() => sub2.state.items.length === 1);
   } finally {
     for (const n of nodes) await n.close();
     dns.kill();

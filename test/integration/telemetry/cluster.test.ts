@@ -17,6 +17,8 @@ import { systemTool } from '../../../bench/common/system-tool';
 import type { MeshwireClients } from '../../../src/api';
 import { createClients } from '../../../src/api';
 import type { WireDelivery, WireMessage } from '../../../src/api/proto';
+import { waitForPeersConnected } from '../../helpers/cluster';
+import { subscribed } from '../../helpers/node';
 import type { OtlpReceiver, ReceivedSpan } from '../../helpers/otlp-receiver';
 import { OtlpSpanKind, startOtlpReceiver } from '../../helpers/otlp-receiver';
 import type { NodeProcess } from './node-process';
@@ -94,6 +96,9 @@ test.before(async () => {
   ]);
   ca = createClients(a.grpc);
   cb = createClients(b.grpc);
+  // Requests go out on A's link to B, replies come back on B's link to A.
+  await waitForPeersConnected(ca.peers, ['node-b'], 20_000);
+  await waitForPeersConnected(cb.peers, ['node-a'], 20_000);
 });
 
 test.after.always(async () => {
@@ -103,12 +108,15 @@ test.after.always(async () => {
   await receiver?.close();
 });
 
-/** A responder on `clients`' node answering with the delivered headers. */
-function responder(
+/**
+ * A responder on `clients`' node answering with the delivered headers; resolves once the
+ * response headers say the subscription is live.
+ */
+async function responder(
   clients: MeshwireClients,
   topic: string,
   seen: WireDelivery[]
-): ClientReadableStream<unknown> {
+): Promise<ClientReadableStream<unknown>> {
   const m = clients.messenger as unknown as Record<string, (...a: unknown[]) => unknown>;
   const stream = m.Subscribe.call(clients.messenger, { topics: [topic] }) as ClientReadableStream<{
     deliveries: WireDelivery[];
@@ -127,18 +135,8 @@ function responder(
     }
   });
   stream.on('error', () => undefined);
+  await subscribed(stream);
   return stream;
-}
-
-async function retry<T>(fn: () => Promise<T>, attempts = 200): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (i >= attempts) throw err;
-      await new Promise(r => setTimeout(r, 25));
-    }
-  }
 }
 
 const named = (spans: ReceivedSpan[], traceId: string, name: string): ReceivedSpan | undefined =>
@@ -148,25 +146,18 @@ test.serial(
   'Request from a traced client through node A to a responder on node B: one trace',
   async t => {
     const seen: WireDelivery[] = [];
-    const sub = responder(cb, 'svc.remote', seen);
-    let clientSpan!: Span;
-    const res = await retry(async () => {
-      clientSpan = tracer.startSpan('client Request svc.remote', { kind: SpanKind.CLIENT });
-      try {
-        return await call<{ reply: WireMessage; responderPeer: string }>(
-          ca.messenger,
-          'Request',
-          {
-            target: { peerId: 'node-b' },
-            message: { topic: 'svc.remote', payload: Buffer.from('ping'), headers: {} },
-            timeoutMs: 2000,
-          },
-          tracedMetadata(clientSpan)
-        );
-      } finally {
-        clientSpan.end();
-      }
-    });
+    const sub = await responder(cb, 'svc.remote', seen);
+    const clientSpan = tracer.startSpan('client Request svc.remote', { kind: SpanKind.CLIENT });
+    const res = await call<{ reply: WireMessage; responderPeer: string }>(
+      ca.messenger,
+      'Request',
+      {
+        target: { peerId: 'node-b' },
+        message: { topic: 'svc.remote', payload: Buffer.from('ping'), headers: {} },
+        timeoutMs: 2000,
+      },
+      tracedMetadata(clientSpan)
+    ).finally(() => clientSpan.end());
     sub.cancel();
     t.is(res.responderPeer, 'node-b');
     t.is(res.reply.payload.toString(), 're:ping');
@@ -217,15 +208,13 @@ test.serial(
   'datagram loss (nftables): retransmission, loss and drop counters move on /metrics',
   async t => {
     const seen: WireDelivery[] = [];
-    const sub = responder(cb, 'svc.lossy', seen);
-    // Warm up the path (connection, interest) before the loss starts.
-    await retry(() =>
-      call(ca.messenger, 'Request', {
-        target: { peerId: 'node-b' },
-        message: { topic: 'svc.lossy', payload: Buffer.from('w'), headers: {} },
-        timeoutMs: 2000,
-      })
-    );
+    const sub = await responder(cb, 'svc.lossy', seen);
+    // One request before the loss starts: the responder answers it.
+    await call(ca.messenger, 'Request', {
+      target: { peerId: 'node-b' },
+      message: { topic: 'svc.lossy', payload: Buffer.from('w'), headers: {} },
+      timeoutMs: 2000,
+    });
     const table = `meshwire_tele_${process.pid}`;
     const nft = (...args: string[]): void => {
       execFileSync(systemTool('nft'), args, { stdio: 'pipe' });

@@ -9,6 +9,7 @@ import { Metadata } from '@grpc/grpc-js';
 import test from 'ava';
 import { createClients } from '../../../src/api';
 import type { WireDelivery } from '../../../src/api/proto';
+import { subscribed, waitFor } from '../../helpers/node';
 import { scrape, startNodeProcess } from './node-process';
 
 /** Listens where an OTLP exporter would connect by default (localhost:4317). */
@@ -39,6 +40,8 @@ test('no OTEL_*: node serves, headers untouched, nothing exported', async t => {
     const seen: WireDelivery[] = [];
     stream.on('data', b => seen.push(...b.deliveries));
     stream.on('error', () => undefined);
+    // The response headers say the subscription is live: one Send, no probing.
+    await subscribed(stream);
     // A client sends traceparent metadata and a traceparent header of its own.
     const md = new Metadata();
     md.set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
@@ -46,19 +49,17 @@ test('no OTEL_*: node serves, headers untouched, nothing exported', async t => {
       traceparent: '00-11111111111111111111111111111111-2222222222222222-01',
       app: 'x',
     };
-    for (let i = 0; i < 200 && seen.length === 0; i++) {
-      await new Promise<void>((resolve, reject) =>
-        (m.Send as (...a: unknown[]) => void).call(
-          clients.messenger,
-          { message: { topic: 'plain.one', payload: Buffer.from('p'), headers } },
-          md,
-          (err: ServiceError | null) => (err ? reject(err) : resolve())
-        )
-      );
-      await new Promise(r => setTimeout(r, 10));
-    }
+    const sent = await new Promise<{ delivered: number }>((resolve, reject) =>
+      (m.Send as (...a: unknown[]) => void).call(
+        clients.messenger,
+        { message: { topic: 'plain.one', payload: Buffer.from('p'), headers }, ack: 'DELIVERED' },
+        md,
+        (err: ServiceError | null, res: { delivered: number }) => (err ? reject(err) : resolve(res))
+      )
+    );
+    t.is(sent.delivered, 1);
+    await waitFor(() => seen.length === 1, 5000, 'the delivery');
     stream.cancel();
-    t.true(seen.length > 0);
     // The node added nothing: the client's own headers arrive exactly as sent.
     t.deepEqual({ ...seen[0].message.headers }, headers);
     const text = await scrape(node.metricsPort);

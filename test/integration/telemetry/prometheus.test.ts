@@ -16,6 +16,8 @@ import { AUTH_REJECT_REASONS } from '../../../src/api/auth-guard';
 import { LIMIT_NAMES } from '../../../src/api/limits';
 import { DATAGRAM_DROP_REASONS, MESSAGE_DROP_REASONS } from '../../../src/api/node-metrics';
 import type { WireDelivery } from '../../../src/api/proto';
+import { waitForPeersConnected } from '../../helpers/cluster';
+import { subscribed } from '../../helpers/node';
 import type { MetricFamily } from '../../helpers/promql';
 import {
   dashboardExpressions,
@@ -222,8 +224,14 @@ test.serial(
   }
 );
 
-/** A responder on node B answering every request on `topic`. */
-function responder(clients: MeshwireClients, topic: string): ClientReadableStream<unknown> {
+/**
+ * A responder on node B answering every request on `topic`; resolves once the response
+ * headers say the subscription is live.
+ */
+async function responder(
+  clients: MeshwireClients,
+  topic: string
+): Promise<ClientReadableStream<unknown>> {
   const m = clients.messenger as unknown as Record<string, (...a: unknown[]) => unknown>;
   const stream = m.Subscribe.call(clients.messenger, { topics: [topic] }) as ClientReadableStream<{
     deliveries: WireDelivery[];
@@ -238,6 +246,7 @@ function responder(clients: MeshwireClients, topic: string): ClientReadableStrea
     }
   });
   stream.on('error', () => undefined);
+  await subscribed(stream);
   return stream;
 }
 
@@ -252,19 +261,18 @@ test.serial(
 
     // Traffic: requests from a client of A answered by a responder on B (across the peer
     // transport), so A has request latency, peer connections and transport figures.
-    const sub = responder(cb, 'metrics.echo');
+    // Requests go out on A's link to B, replies come back on B's link to A.
+    await waitForPeersConnected(ca.peers, ['node-b'], 20_000);
+    await waitForPeersConnected(cb.peers, ['node-a'], 20_000);
+    const sub = await responder(cb, 'metrics.echo');
     let answered = 0;
-    for (let i = 0; i < 50 && answered < 5; i++) {
-      try {
-        await call(ca.messenger, 'Request', {
-          target: { peerId: 'node-b' },
-          message: { topic: 'metrics.echo', payload: Buffer.from('ping'), headers: {} },
-          timeoutMs: 2000,
-        });
-        answered++;
-      } catch {
-        // B's subscription may not have reached A yet: try again
-      }
+    for (let i = 0; i < 5; i++) {
+      await call(ca.messenger, 'Request', {
+        target: { peerId: 'node-b' },
+        message: { topic: 'metrics.echo', payload: Buffer.from('ping'), headers: {} },
+        timeoutMs: 2000,
+      });
+      answered++;
     }
     sub.cancel();
     t.is(answered, 5, 'requests answered across the peers');

@@ -17,6 +17,7 @@ import test from 'ava';
 import type { MeshwireClients } from '../../../src/api';
 import { createClients } from '../../../src/api';
 import type { WireDelivery, WireMessage } from '../../../src/api/proto';
+import { subscribed, waitFor } from '../../helpers/node';
 import type { OtlpReceiver, ReceivedSpan } from '../../helpers/otlp-receiver';
 import { OtlpSpanKind, startOtlpReceiver } from '../../helpers/otlp-receiver';
 import type { NodeProcess } from './node-process';
@@ -72,8 +73,14 @@ test.after.always(async () => {
   await receiver?.close();
 });
 
-/** Subscribes and answers every request with the delivered headers (continuing the trace). */
-function responder(topic: string, seen: WireDelivery[]): ClientReadableStream<unknown> {
+/**
+ * Subscribes and answers every request with the delivered headers (continuing the trace);
+ * resolves once the response headers say the subscription is live.
+ */
+async function responder(
+  topic: string,
+  seen: WireDelivery[]
+): Promise<ClientReadableStream<unknown>> {
   const m = clients.messenger as unknown as Record<string, (...a: unknown[]) => unknown>;
   const stream = m.Subscribe.call(clients.messenger, { topics: [topic] }) as ClientReadableStream<{
     deliveries: WireDelivery[];
@@ -92,19 +99,8 @@ function responder(topic: string, seen: WireDelivery[]): ClientReadableStream<un
     }
   });
   stream.on('error', () => undefined);
+  await subscribed(stream);
   return stream;
-}
-
-/** Retries `fn` while the subscription is not yet registered (Subscribe is asynchronous). */
-async function untilResponders<T>(fn: () => Promise<T>): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (i > 100) throw err;
-      await new Promise(r => setTimeout(r, 20));
-    }
-  }
 }
 
 const byName = (spans: ReceivedSpan[], traceId: string, name: string): ReceivedSpan | undefined =>
@@ -114,21 +110,14 @@ test.serial(
   'Request: client span -> server span -> send -> receive -> process -> Respond -> reply, one trace',
   async t => {
     const seen: WireDelivery[] = [];
-    const sub = responder('svc.echo', seen);
-    let clientSpan!: Span;
-    const res = await untilResponders(async () => {
-      clientSpan = tracer.startSpan('client Request svc.echo', { kind: SpanKind.CLIENT });
-      try {
-        return await call<{ reply: WireMessage; responderPeer: string }>(
-          clients.messenger,
-          'Request',
-          { message: { topic: 'svc.echo', payload: Buffer.from('ping'), headers: {} } },
-          tracedMetadata(clientSpan)
-        );
-      } finally {
-        clientSpan.end();
-      }
-    });
+    const sub = await responder('svc.echo', seen);
+    const clientSpan = tracer.startSpan('client Request svc.echo', { kind: SpanKind.CLIENT });
+    const res = await call<{ reply: WireMessage; responderPeer: string }>(
+      clients.messenger,
+      'Request',
+      { message: { topic: 'svc.echo', payload: Buffer.from('ping'), headers: {} } },
+      tracedMetadata(clientSpan)
+    ).finally(() => clientSpan.end());
     sub.cancel();
     const traceId = clientSpan.spanContext().traceId;
     t.is(res.reply.payload.toString(), 'pong');
@@ -200,27 +189,22 @@ test.serial(
 
 test.serial('Send: deliveries carry a traceparent with the sender’s trace id', async t => {
   const seen: WireDelivery[] = [];
-  const sub = responder('evt.>', seen);
+  const sub = await responder('evt.>', seen);
   const senderSpan = tracer.startSpan('client Send', { kind: SpanKind.CLIENT });
   const traceId = senderSpan.spanContext().traceId;
-  await untilResponders(async () => {
-    const r = await call<{ delivered: number }>(
-      clients.messenger,
-      'Send',
-      {
-        message: { topic: 'evt.created', payload: Buffer.from('e1'), headers: { app: 'kept' } },
-        ack: 'DELIVERED',
-      },
-      tracedMetadata(senderSpan)
-    );
-    if (r.delivered < 1) throw new Error('not yet subscribed');
-    return r;
-  });
+  const r = await call<{ delivered: number }>(
+    clients.messenger,
+    'Send',
+    {
+      message: { topic: 'evt.created', payload: Buffer.from('e1'), headers: { app: 'kept' } },
+      ack: 'DELIVERED',
+    },
+    tracedMetadata(senderSpan)
+  );
   senderSpan.end();
-  const start = Date.now();
-  while (seen.length === 0 && Date.now() - start < 5000) await new Promise(r => setTimeout(r, 10));
+  t.is(r.delivered, 1);
+  await waitFor(() => seen.length === 1, 5000, 'the delivery');
   sub.cancel();
-  t.true(seen.length >= 1);
   for (const d of seen) {
     t.is(parentOf(d.message.headers.traceparent).traceId, traceId);
     t.is(d.message.headers.app, 'kept');
