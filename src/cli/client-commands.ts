@@ -4,7 +4,7 @@
  * on stderr; exit codes in exit-codes.ts.
  */
 import { readFileSync } from 'node:fs';
-import type { Client, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
+import type { Client, ClientReadableStream, Metadata, ServiceError } from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../common';
 import { clientSecurity } from '../api/auth-client';
 import type { ClientInit } from '../api/client';
@@ -102,6 +102,18 @@ export async function sendCommand(topic: string, payload: string, opts: Opts): P
   }
 }
 
+/**
+ * Says on stderr (stdout stays data only) when the node has the subscription live, here
+ * and on its connected peers (Subscribe's response headers): scripts wait for this line
+ * instead of probing.
+ */
+function announceReady(call: ClientReadableStream<DeliveryBatch>, patterns: string[]): void {
+  call.once('metadata', (md: Metadata) => {
+    const id = String(md.get('meshwire-subscription-id')[0] ?? '');
+    console.error(`meshwire: subscribed to ${patterns.join(' ')}${id ? ` (${id})` : ''}`);
+  });
+}
+
 export async function subCommand(patterns: string[], opts: Opts): Promise<void> {
   const { messenger, close } = createClients(String(opts.server), security(opts));
   const limit = positiveInt(opts.count, '--count');
@@ -115,6 +127,7 @@ export async function subCommand(patterns: string[], opts: Opts): Promise<void> 
       queueGroup: opts.queueGroup ?? '',
       maxBatch,
     });
+    announceReady(call, patterns);
     // Output is written in order; the command ends once the last write is out.
     let written: Promise<void> = Promise.resolve();
     call.on('data', (batch: DeliveryBatch) => {
@@ -189,6 +202,7 @@ export async function replyCommand(pattern: string, payload: string, opts: Opts)
       queueGroup: opts.queueGroup ?? '',
       maxBatch: 64,
     });
+    announceReady(call, [pattern]);
     call.on('data', (batch: DeliveryBatch) => {
       for (const d of batch.deliveries) {
         if (!d.replyTo) continue;

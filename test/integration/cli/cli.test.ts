@@ -40,6 +40,39 @@ function runBytes(
   });
 }
 
+/**
+ * Starts a CLI command that subscribes (`sub`, `reply-with`); `ready` resolves when it
+ * says on stderr that the subscription is live (Subscribe's response headers).
+ */
+function startSubscriber(args: string[]): {
+  ready: Promise<void>;
+  done: Promise<{ code: number; stdout: Buffer; stderr: string }>;
+} {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: 'pipe' });
+  const out: Buffer[] = [];
+  let stderr = '';
+  let onReady!: () => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    onReady = resolve;
+    child.on('close', () => reject(new Error(`exited before subscribing: ${stderr}`)));
+  });
+  ready.catch(() => undefined);
+  child.stdout.on('data', (d: Buffer) => out.push(d));
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (stderr.includes('meshwire: subscribed to')) onReady();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const done = new Promise<{ code: number; stdout: Buffer; stderr: string }>(resolve =>
+    child.on('close', code => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout: Buffer.concat(out), stderr });
+    })
+  );
+  child.stdin.end();
+  return { ready, done };
+}
+
 /** Every key, at any depth, of a parsed JSON value (map keys of `headers` excluded). */
 function keysOf(value: unknown, out: string[] = []): string[] {
   if (Array.isArray(value)) for (const v of value) keysOf(v, out);
@@ -52,24 +85,22 @@ function keysOf(value: unknown, out: string[] = []): string[] {
   return out;
 }
 
-/** Sends `payload` (from stdin) until the subscriber has it; returns the last send's JSON. */
-async function sendUntilDelivered(
+/** Sends `payload` (from stdin) to a live subscriber; returns the send's JSON. */
+async function sendDelivered(
   t: { is(a: unknown, b: unknown, m?: string): void },
   server: string,
   topic: string,
   payload: Buffer,
   extra: string[] = []
 ): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 50; i++) {
-    const r = await runBytes(
-      ['send', topic, '-', '-s', server, '--ack', 'delivered', ...extra],
-      payload
-    );
-    t.is(r.code, 0, r.stderr);
-    const res = JSON.parse(r.stdout.toString()) as Record<string, unknown>;
-    if (res.delivered === 1) return res;
-  }
-  throw new Error(`${topic}: never delivered`);
+  const r = await runBytes(
+    ['send', topic, '-', '-s', server, '--ack', 'delivered', ...extra],
+    payload
+  );
+  t.is(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout.toString()) as Record<string, unknown>;
+  t.is(res.delivered, 1, `${topic}: delivered`);
+  return res;
 }
 
 async function startServe(): Promise<{ server: string; node: NodeProcess }> {
@@ -88,24 +119,22 @@ async function startServe(): Promise<{ server: string; node: NodeProcess }> {
 test('serve, sub, send, request, reply-with, peers; SIGTERM exits 0', async t => {
   const { node, server } = await startServe();
   try {
-    const sub = run(['sub', 'cli.>', '-s', server, '--count', '1']);
-    // The subscription is asynchronous: send until it is delivered.
-    let delivered = false;
-    for (let i = 0; i < 50 && !delivered; i++) {
-      const r = await run([
-        'send',
-        'cli.hello',
-        'hi there',
-        '-s',
-        server,
-        '--ack',
-        'delivered',
-        '-H',
-        'a=b',
-      ]);
-      t.is(r.code, 0, r.stderr);
-      delivered = (JSON.parse(r.stdout) as { delivered: number }).delivered === 1;
-    }
+    const subscriber = startSubscriber(['sub', 'cli.>', '-s', server, '--count', '1']);
+    await subscriber.ready; // the subscription is live: one send is enough
+    const r = await run([
+      'send',
+      'cli.hello',
+      'hi there',
+      '-s',
+      server,
+      '--ack',
+      'delivered',
+      '-H',
+      'a=b',
+    ]);
+    t.is(r.code, 0, r.stderr);
+    t.is((JSON.parse(r.stdout) as { delivered: number }).delivered, 1);
+    const sub = subscriber.done.then(x => ({ ...x, stdout: x.stdout.toString() }));
     const s = await sub;
     t.is(s.code, 0, s.stderr);
     // One messaging.v1.Delivery in the proto3 JSON mapping: bytes are base64.
@@ -118,12 +147,26 @@ test('serve, sub, send, request, reply-with, peers; SIGTERM exits 0', async t =>
     t.is(line.message.headers.a, 'b');
     t.is(line.sourcePeer, 'cli-node');
 
-    const responder = run(['reply-with', 'cli.svc', 'pong', '-s', server, '--count', '1']);
-    let reply: { code: number; stdout: string; stderr: string } | undefined;
-    for (let i = 0; i < 50; i++) {
-      reply = await run(['request', 'cli.svc', 'ping', '-s', server, '--timeout-ms', '2000']);
-      if (reply.code !== 3) break; // 3: no responders yet
-    }
+    const responderRun = startSubscriber([
+      'reply-with',
+      'cli.svc',
+      'pong',
+      '-s',
+      server,
+      '--count',
+      '1',
+    ]);
+    await responderRun.ready;
+    const responder = responderRun.done;
+    const reply: { code: number; stdout: string; stderr: string } | undefined = await run([
+      'request',
+      'cli.svc',
+      'ping',
+      '-s',
+      server,
+      '--timeout-ms',
+      '2000',
+    ]);
     t.is(reply?.code, 0, reply?.stderr);
     const res = JSON.parse(reply?.stdout ?? '{}') as {
       reply: { payload: string };
@@ -220,17 +263,23 @@ test('a binary payload round-trips byte-exact: send from stdin, sub --raw and JS
   ]);
   try {
     // sub --raw: the bytes and nothing else.
-    const raw = runBytes(['sub', 'bin.raw', '-s', server, '--count', '1', '--raw']);
-    await sendUntilDelivered(t, server, 'bin.raw', payload);
+    const rawSub = startSubscriber(['sub', 'bin.raw', '-s', server, '--count', '1', '--raw']);
+    await rawSub.ready;
+    const raw = rawSub.done;
+    await sendDelivered(t, server, 'bin.raw', payload);
     const r = await raw;
     t.is(r.code, 0, r.stderr);
     t.true(r.stdout.equals(payload), `sub --raw wrote ${r.stdout.length} bytes`);
 
     // sub (JSON): base64 that decodes to the same bytes; --text cannot make them text.
-    const json = runBytes(['sub', 'bin.json', '-s', server, '--count', '1']);
-    await sendUntilDelivered(t, server, 'bin.json', payload);
-    const text = runBytes(['sub', 'bin.json2', '-s', server, '--count', '1', '--text']);
-    await sendUntilDelivered(t, server, 'bin.json2', payload);
+    const jsonSub = startSubscriber(['sub', 'bin.json', '-s', server, '--count', '1']);
+    await jsonSub.ready;
+    const json = jsonSub.done;
+    await sendDelivered(t, server, 'bin.json', payload);
+    const textSub = startSubscriber(['sub', 'bin.json2', '-s', server, '--count', '1', '--text']);
+    await textSub.ready;
+    const text = textSub.done;
+    await sendDelivered(t, server, 'bin.json2', payload);
     const line = JSON.parse((await json).stdout.toString()) as { message: { payload: string } };
     t.true(Buffer.from(line.message.payload, 'base64').equals(payload));
     const textLine = JSON.parse((await text).stdout.toString()) as {
@@ -240,8 +289,10 @@ test('a binary payload round-trips byte-exact: send from stdin, sub --raw and JS
     t.true(Buffer.from(textLine.message.payload, 'base64').equals(payload));
 
     // --text with UTF-8 payload prints the text itself.
-    const utf8 = runBytes(['sub', 'bin.text', '-s', server, '--count', '1', '--text']);
-    await sendUntilDelivered(t, server, 'bin.text', Buffer.from('grüße ✓\n'));
+    const utf8Sub = startSubscriber(['sub', 'bin.text', '-s', server, '--count', '1', '--text']);
+    await utf8Sub.ready;
+    const utf8 = utf8Sub.done;
+    await sendDelivered(t, server, 'bin.text', Buffer.from('grüße ✓\n'));
     const utf8Line = JSON.parse((await utf8).stdout.toString()) as {
       message: { payload: string; payloadEncoding?: string };
     };
@@ -249,12 +300,21 @@ test('a binary payload round-trips byte-exact: send from stdin, sub --raw and JS
     t.is(utf8Line.message.payloadEncoding, undefined);
 
     // request: the echo responder returns the bytes; --raw writes them exactly, JSON as base64.
-    const responder = run(['reply-with', 'bin.echo', '--echo', '-s', server, '--count', '2']);
-    let reply: { code: number; stdout: Buffer; stderr: string } | undefined;
-    for (let i = 0; i < 50; i++) {
-      reply = await runBytes(['request', 'bin.echo', '-', '-s', server, '--raw'], payload);
-      if (reply.code !== 3) break; // 3: no responders yet
-    }
+    const responderRun = startSubscriber([
+      'reply-with',
+      'bin.echo',
+      '--echo',
+      '-s',
+      server,
+      '--count',
+      '2',
+    ]);
+    await responderRun.ready;
+    const responder = responderRun.done;
+    const reply: { code: number; stdout: Buffer; stderr: string } | undefined = await runBytes(
+      ['request', 'bin.echo', '-', '-s', server, '--raw'],
+      payload
+    );
     t.is(reply?.code, 0, reply?.stderr);
     t.true(reply?.stdout.equals(payload), `request --raw wrote ${reply?.stdout.length} bytes`);
     const jr = await runBytes(['request', 'bin.echo', '-', '-s', server], payload);
@@ -274,18 +334,34 @@ test('a binary payload round-trips byte-exact: send from stdin, sub --raw and JS
 test('every command prints proto3 JSON field names (lowerCamelCase, as buf curl): send, sub, request, peers', async t => {
   const { node, server } = await startServe();
   try {
-    const sub = runBytes(['sub', 'names.>', '-s', server, '--count', '1']);
-    const sent = await sendUntilDelivered(t, server, 'names.a', Buffer.from('x'), ['-H', 'k=v']);
+    const subSub = startSubscriber(['sub', 'names.>', '-s', server, '--count', '1']);
+    await subSub.ready;
+    const sub = subSub.done;
+    const sent = await sendDelivered(t, server, 'names.a', Buffer.from('x'), ['-H', 'k=v']);
     t.deepEqual(Object.keys(sent).sort(), ['delivered', 'id']);
     const delivery = JSON.parse((await sub).stdout.toString()) as Record<string, unknown>;
     t.deepEqual(Object.keys(delivery).sort(), ['message', 'replyTo', 'sourcePeer']);
 
-    const responder = run(['reply-with', 'names.svc', 'pong', '-s', server, '--count', '1']);
-    let reply: { code: number; stdout: string; stderr: string } | undefined;
-    for (let i = 0; i < 50; i++) {
-      reply = await run(['request', 'names.svc', 'ping', '-s', server, '--timeout-ms', '2000']);
-      if (reply.code !== 3) break;
-    }
+    const responderRun = startSubscriber([
+      'reply-with',
+      'names.svc',
+      'pong',
+      '-s',
+      server,
+      '--count',
+      '1',
+    ]);
+    await responderRun.ready;
+    const responder = responderRun.done;
+    const reply: { code: number; stdout: string; stderr: string } | undefined = await run([
+      'request',
+      'names.svc',
+      'ping',
+      '-s',
+      server,
+      '--timeout-ms',
+      '2000',
+    ]);
     t.is(reply?.code, 0, reply?.stderr);
     const response = JSON.parse(reply?.stdout ?? '{}') as Record<string, unknown>;
     t.deepEqual(Object.keys(response).sort(), ['reply', 'responderPeer']);
