@@ -1,12 +1,10 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { protoDir } from '../../../src/api';
+import { PYTHON, pythonStubs } from '../../helpers/python';
 import { startTestNode } from '../../helpers/node';
 
-const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(__dirname, '..', '..', '..', '..', 'test', 'python', 'client.py');
 
 test('a Python grpcio client subscribes, sends, requests and responds', async t => {
@@ -14,12 +12,7 @@ test('a Python grpcio client subscribes, sends, requests and responds', async t 
     existsSync(PYTHON),
     'Debian python3 with python3-grpcio is installed by scripts/apt-deps.sh'
   );
-  const stubs = mkdtempSync(join(tmpdir(), 'mw-py-'));
-  execFileSync('protoc', [
-    `-I${protoDir()}`,
-    `--python_out=${stubs}`,
-    'messaging/v1/messaging.proto',
-  ]);
+  const stubs = pythonStubs();
   const node = await startTestNode();
   try {
     const out = await new Promise<string>((resolve, reject) => {

@@ -4,15 +4,12 @@
  * protobuf. Every Python call carries a deadline, so a hang would show up as
  * DEADLINE_EXCEEDED, and the assertions name the exact code expected instead.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import test from 'ava';
-import { protoDir } from '../../../src/api';
+import { PYTHON, pythonStubs } from '../../helpers/python';
 import { startTestNode } from '../../helpers/node';
 
-const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(__dirname, '..', '..', '..', '..', 'test', 'python', 'limits_client.py');
 
 interface Outcome {
@@ -23,12 +20,7 @@ interface Outcome {
 async function runLimits(
   mode: 'metadata' | 'malformed'
 ): Promise<Record<string, Outcome> & { after_send_id?: unknown }> {
-  const stubs = mkdtempSync(join(tmpdir(), 'mw-py-limits-'));
-  execFileSync('protoc', [
-    `-I${protoDir()}`,
-    `--python_out=${stubs}`,
-    'messaging/v1/messaging.proto',
-  ]);
+  const stubs = pythonStubs();
   const node = await startTestNode();
   try {
     const out = await new Promise<string>((resolve, reject) => {

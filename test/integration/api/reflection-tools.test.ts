@@ -3,18 +3,15 @@
  * the node's reflection, and Python's descriptor pool fed from the reflection service.
  */
 import type { ChildProcess } from 'node:child_process';
-import { execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import test from 'ava';
-import { protoDir } from '../../../src/api';
+import { PYTHON, pythonStubs } from '../../helpers/python';
 import type { TestNode } from '../../helpers/node';
 import { openSubscription, startTestNode, unary, waitFor } from '../../helpers/node';
 
 const ROOT = join(__dirname, '..', '..', '..', '..');
 const BUF = join(ROOT, 'node_modules', '.bin', 'buf');
-const PYTHON = '/usr/bin/python3';
 const REFLECTION_CLIENT = join(ROOT, 'test', 'python', 'reflection_client.py');
 
 interface Run {
@@ -165,12 +162,7 @@ test('buf curl Subscribe (server streaming) prints a delivery published after it
 });
 
 test('Python loads the reflected descriptors into a descriptor pool (HeadersEntry, snake_case, real file name) and calls Send with them', async t => {
-  const stubs = mkdtempSync(join(tmpdir(), 'mw-py-refl-'));
-  execFileSync('protoc', [
-    `-I${protoDir()}`,
-    `--python_out=${stubs}`,
-    'grpc/reflection/v1/reflection.proto',
-  ]);
+  const stubs = pythonStubs('grpc/reflection/v1/reflection.proto');
   const node = await startTestNode();
   try {
     const out = await new Promise<string>((resolve, reject) => {

@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 /**
  * Cluster faults in one process: nodes whose peer transport runs over the seeded
  * virtual network (loss, duplication, reordering), and peers that never resolve.
@@ -14,12 +11,10 @@ import type {
   SendStreamResponse,
   WireDelivery,
 } from '../../../src/api';
-import { startMeshwire, createClients } from '../../../src/api';
 import { systemClock } from '../../../src/common';
-import { loadConfig } from '../../../src/node';
 import type { LinkConditions } from '../../../src/transport';
-import { RudpSocket, VirtualNetwork } from '../../../src/transport';
-import type { TestNode } from '../../helpers/node';
+import { VirtualNetwork } from '../../../src/transport';
+import { virtualNode } from '../../helpers/virtual-node';
 import {
   bidi,
   collect,
@@ -30,50 +25,6 @@ import {
   unary,
   waitFor,
 } from '../../helpers/node';
-
-const SECRET_FILE = join(mkdtempSync(join(tmpdir(), 'mw-faults-')), 'secret');
-writeFileSync(SECRET_FILE, 'the virtual cluster of this test\n');
-
-async function virtualNode(net: VirtualNetwork, id: string, host: string): Promise<TestNode> {
-  const vsock = net.socket(host, 7401);
-  const sock = await RudpSocket.bind({ socket: vsock, clock: systemClock });
-  const config = {
-    ...loadConfig({
-      // a virtual, non-loopback address: the development secret is refused there
-      argv: [
-        '--grpc-listen',
-        '127.0.0.1:0',
-        '--peer-listen',
-        `${host}:7401`,
-        '--cluster-secret-file',
-        SECRET_FILE,
-      ],
-      env: {},
-    }),
-    nodeId: id,
-  };
-  const server = await startMeshwire({
-    config,
-    metrics: false,
-    node: {
-      transport: {
-        dial: (addr, timeoutMs) => sock.connect(addr, { timeoutMs }),
-        onAccept: accept => sock.on('connection', accept),
-        close: () => sock.close(),
-      },
-    },
-  });
-  const clients = createClients(server.grpcAddress);
-  return {
-    server,
-    clients,
-    address: server.grpcAddress,
-    close: async () => {
-      clients.close();
-      await server.shutdown();
-    },
-  };
-}
 
 const body = (s: string) => Buffer.from(s);
 

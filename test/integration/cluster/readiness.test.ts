@@ -7,47 +7,14 @@
  */
 import test from 'ava';
 import type { SendResponse } from '../../../src/api';
-import { createClients, startMeshwire } from '../../../src/api';
 import { systemClock } from '../../../src/common';
-import { loadConfig } from '../../../src/node';
-import { RudpSocket, VirtualNetwork } from '../../../src/transport';
+import { VirtualNetwork } from '../../../src/transport';
 import { stopAll, waitForConnected } from '../../helpers/cluster';
 import type { TestNode } from '../../helpers/node';
+import { virtualNode } from '../../helpers/virtual-node';
 import { openSubscription, unary, waitFor } from '../../helpers/node';
 
 const ONE_WAY_MS = 25;
-
-async function virtualNode(net: VirtualNetwork, id: string, host: string): Promise<TestNode> {
-  const sock = await RudpSocket.bind({ socket: net.socket(host, 7401), clock: systemClock });
-  const config = {
-    ...loadConfig({
-      argv: ['--grpc-listen', '127.0.0.1:0', '--peer-listen', `${host}:7401`],
-      env: {},
-    }),
-    nodeId: id,
-  };
-  const server = await startMeshwire({
-    config,
-    metrics: false,
-    node: {
-      transport: {
-        dial: (addr, timeoutMs) => sock.connect(addr, { timeoutMs }),
-        onAccept: accept => sock.on('connection', accept),
-        close: () => sock.close(),
-      },
-    },
-  });
-  const clients = createClients(server.grpcAddress);
-  return {
-    server,
-    clients,
-    address: server.grpcAddress,
-    close: async () => {
-      clients.close();
-      await server.shutdown();
-    },
-  };
-}
 
 const nodes: TestNode[] = [];
 test.before(async () => {

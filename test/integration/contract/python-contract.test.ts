@@ -4,17 +4,15 @@
  * Every check it prints is asserted here; after the whole battery every node still
  * serves and its resident memory is within 50 MB of where it started.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { protoDir } from '../../../src/api';
+import { PYTHON, pythonStubs } from '../../helpers/python';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
 import { spawnNode } from '../../helpers/processes';
 
-const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(__dirname, '..', '..', '..', '..', 'test', 'python', 'contract.py');
 
 /** Resident set size of a process, in MB (Linux /proc). */
@@ -32,12 +30,7 @@ interface Check {
 test('the proto contract from a Python client against three node processes', async t => {
   t.timeout(240_000);
   t.true(existsSync(PYTHON), 'Debian python3 with python3-grpcio (scripts/apt-deps.sh)');
-  const stubs = mkdtempSync(join(tmpdir(), 'mw-contract-'));
-  execFileSync('protoc', [
-    `-I${protoDir()}`,
-    `--python_out=${stubs}`,
-    'messaging/v1/messaging.proto',
-  ]);
+  const stubs = pythonStubs();
   const ports = await freePorts(9);
   const ids = ['node-a', 'node-b', 'node-c'];
   const peers = ids.map((id, i) => `${id}=127.0.0.1:${ports[3 * i + 1]}`).join(',');

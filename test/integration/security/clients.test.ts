@@ -1,9 +1,7 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import test from 'ava';
-import { protoDir } from '../../../src/api';
+import { PYTHON, pythonStubs } from '../../helpers/python';
 import {
   ADMIN_TOKEN,
   makePki,
@@ -14,7 +12,6 @@ import {
   writeTokens,
 } from './helpers';
 
-const PYTHON = '/usr/bin/python3';
 const ROOT = join(__dirname, '..', '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
@@ -39,12 +36,7 @@ function run(
 test('Python grpcio over TLS: tokens and topic permissions give the same answers as grpc-js', async t => {
   const pki = makePki();
   const srv = pki.issue('py-srv', 'node-py', true);
-  const stubs = mkdtempSync(join(tmpdir(), 'mw-py-sec-'));
-  execFileSync('protoc', [
-    `-I${protoDir()}`,
-    `--python_out=${stubs}`,
-    'messaging/v1/messaging.proto',
-  ]);
+  const stubs = pythonStubs();
   const node = await startSecureNode({
     tlsCertFile: srv.cert,
     tlsKeyFile: srv.key,
