@@ -28,7 +28,7 @@ interface Check {
 }
 
 test('the proto contract from a Python client against three node processes', async t => {
-  t.timeout(240_000);
+  t.timeout(300_000);
   t.true(existsSync(PYTHON), 'Debian python3 with python3-grpcio (scripts/apt-deps.sh)');
   const stubs = pythonStubs();
   const ports = await freePorts(9);
@@ -79,11 +79,12 @@ test('the proto contract from a Python client against three node processes', asy
     t.is(done?.done, checks.length, 'the script ran to its end');
     t.true(checks.length >= 40, `${checks.length} checks`);
     for (const c of checks) t.true(c.ok, `${c.check}: ${c.detail}`);
+    t.log(`${checks.filter(c => c.ok).length} of ${checks.length} contract checks passed`);
     // Memory a burst of large requests used is returned when V8's memory reducer runs on
     // an idle node (seconds later): wait for it, bounded.
     let rssAfter = nodes.map(n => rssMb(n.proc.pid as number));
     const samples: string[] = [];
-    for (let i = 0; i < 60 && rssAfter.some((r, k) => r - rssBefore[k] >= 50); i++) {
+    for (let i = 0; i < 180 && rssAfter.some((r, k) => r - rssBefore[k] >= 50); i++) {
       await new Promise(r => setTimeout(r, 500));
       rssAfter = nodes.map(n => rssMb(n.proc.pid as number));
       samples.push(rssAfter.map(r => r.toFixed(0)).join('/'));
