@@ -285,3 +285,25 @@ export function fastMessengerDefinition(def: ServiceDefinition): ServiceDefiniti
   set('RespondStream', decoder('RespondRequest'));
   return out as ServiceDefinition;
 }
+
+/**
+ * The Peers service with proto-loader's deserializers behind a strict check: proto-loader
+ * (protobufjs underneath) shortens a string that runs past the end of a truncated body;
+ * checking with the strict reader first makes that a malformed body (INVALID_ARGUMENT),
+ * as on Messenger. Admin calls are rare: decoding twice costs nothing that matters.
+ */
+export function strictPeersDefinition(def: ServiceDefinition): ServiceDefinition {
+  const out: Record<string, MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(def)) {
+    const check = type(`${name}Request`);
+    const decode = method.requestDeserialize;
+    out[name] = {
+      ...method,
+      requestDeserialize: (buf: Buffer) => {
+        check.decode(new StrictBufferReader(buf));
+        return decode(buf);
+      },
+    };
+  }
+  return out as ServiceDefinition;
+}

@@ -21,7 +21,7 @@ import { grpcServerSpans, messagingTracingEnabled, silentLogger, startMetrics } 
 import type { TokenFileHandle } from './auth';
 import { watchTokensFile } from './auth';
 import { ApiGuard, registerGuardMetrics } from './auth-guard';
-import { fastMessengerDefinition } from './codec';
+import { fastMessengerDefinition, strictPeersDefinition } from './codec';
 import { ClientLimits, MemoryBudget, registerLimitMetrics } from './limits';
 import { closeDeadSessions, limitHeaderList } from './metadata-limit';
 import type { ActiveStreams } from './messenger-service';
@@ -200,7 +200,7 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
     messengerService(node, log.child({ component: 'api' }), active, guard)
   );
   server.addService(
-    withTolerantDeserializers(Peers.service),
+    withTolerantDeserializers(strictPeersDefinition(Peers.service)),
     peersService(node, log.child({ component: 'peers-api' }))
   );
   const health = new HealthImplementation({

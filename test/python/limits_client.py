@@ -84,6 +84,10 @@ else:
         result[f"ListPeers/{body_name}"] = outcome(
             lambda: ch.unary_unary("/messaging.v1.Peers/ListPeers", request_serializer=ident,
                                    response_deserializer=ident)(body, timeout=DEADLINE_S))
+        # DeletePeerRequest.id is field 1: a truncated id must not shrink to "ab"
+        result[f"DeletePeer/{body_name}"] = outcome(
+            lambda: ch.unary_unary("/messaging.v1.Peers/DeletePeer", request_serializer=ident,
+                                   response_deserializer=ident)(body, timeout=DEADLINE_S))
     ch.close()
 
 # The node keeps serving: a normal call on a fresh channel.

@@ -55,7 +55,7 @@ test('metadata of 100 KB and 1 MB (one value or many headers) is RESOURCE_EXHAUS
 
 test('a request body that is not protobuf is INVALID_ARGUMENT "malformed request body" on unary, server- and bidi-streaming RPCs', async t => {
   const r = await runLimits('malformed');
-  for (const rpc of ['Send', 'Subscribe', 'SendStream', 'ListPeers']) {
+  for (const rpc of ['Send', 'Subscribe', 'SendStream', 'ListPeers', 'DeletePeer']) {
     for (const body of ['ff', 'truncated']) {
       const o = r[`${rpc}/${body}`];
       t.is(o?.code, 'INVALID_ARGUMENT', `${rpc} with a ${body} body`);
