@@ -31,10 +31,21 @@ export interface ThroughputResult {
 
 const nowNs = (): bigint => process.hrtime.bigint();
 
-/** Runs `op` one at a time and records each latency inside the window in an HDR histogram. */
+/** Told when the measurement window starts and ends (e.g. a CpuWindow of the servers). */
+export interface WindowHooks {
+  start(): void;
+  stop(): void;
+}
+
+/**
+ * Runs `op` one at a time and records each latency inside the window in an HDR histogram.
+ * `window.start()` runs just before the first recorded op and `window.stop()` just after
+ * the last one, so what it measures in between belongs to exactly `count` ops.
+ */
 export async function measureLatency(
   op: () => Promise<unknown>,
-  limits: LoopLimits
+  limits: LoopLimits,
+  window?: WindowHooks
 ): Promise<LatencyResult> {
   const rec = new LatencyRecorder();
   const t0 = nowNs();
@@ -42,19 +53,26 @@ export async function measureLatency(
   const end = warmEnd + BigInt(limits.durationMs) * 1_000_000n;
   let errors = 0;
   let firstError: string | undefined;
+  let inWindow = false;
   try {
     for (let i = 0; i < limits.maxOps; i++) {
-      const start = nowNs();
+      let start = nowNs();
       if (start >= end) break;
+      if (!inWindow && start >= warmEnd) {
+        inWindow = true;
+        window?.start();
+        start = nowNs();
+      }
       try {
         await op();
-        if (start >= warmEnd) rec.recordSince(start);
+        if (inWindow) rec.recordSince(start);
       } catch (e) {
         errors++;
         firstError ??= String(e);
         if (errors > 100) break;
       }
     }
+    if (inWindow) window?.stop();
     return { ...rec.summary(), errors, firstError };
   } finally {
     rec.destroy();

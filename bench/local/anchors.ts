@@ -8,8 +8,9 @@ import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { Worker, startServer, stopProcess, freeTcpPort, tcpAccepts } from '../common/proc';
 import type { LatencyResult, ThroughputResult } from '../common/load';
+import type { CpuLatencyResult } from '../common/cpu';
 import type { Scenario, System, Timing } from './scenario';
-import { MAX_OPS, checkErrors, runPubSub } from './scenario';
+import { MAX_OPS, checkErrors, cpuFigure, runPubSub } from './scenario';
 
 const script = (name: string): string => join(__dirname, name);
 
@@ -31,13 +32,19 @@ export class GrpcFloor implements System {
       {
         name: 'grpc_floor.unary_latency',
         run: async (t: Timing) => {
-          const r = await c().call<LatencyResult>('unaryLatency', {
+          const r = await c().call<CpuLatencyResult>('unaryLatency', {
             size: 128,
             ...t,
             maxOps: MAX_OPS,
+            cpuPids: [this._server!.pid!],
           });
           checkErrors('grpc_floor.unary_latency', r);
-          return { 'grpc_floor.unary_p50_us': r.p50_us, 'grpc_floor.unary_p99_us': r.p99_us };
+          return {
+            'grpc_floor.unary_p50_us': r.p50_us,
+            'grpc_floor.unary_p99_us': r.p99_us,
+            // the server's CPU (/proc) over the measured window, per call
+            ...cpuFigure('grpc_floor.server_cpu_us_per_call', r),
+          };
         },
       },
       {

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { BENCH_CHANNEL_OPTIONS, loadService, waitReady } from '../common/grpc';
 import { repoRoot } from '../common/results';
 import { serveWorker } from '../common/proc';
-import { measureLatency, measureThroughput, measureRate } from '../common/load';
+import { measureThroughput, measureRate } from '../common/load';
+import { measureLatencyCpu } from '../common/cpu';
 import type { LoopLimits } from '../common/load';
 
 interface EchoMessage {
@@ -47,6 +48,8 @@ function unary(payload: Buffer): Promise<void> {
 interface Params extends LoopLimits {
   size: number;
   concurrency?: number;
+  /** Processes whose CPU per call to report (the floor server). */
+  cpuPids?: number[];
 }
 
 serveWorker(
@@ -62,7 +65,7 @@ serveWorker(
     },
     unaryLatency: (p: Params) => {
       const payload = Buffer.alloc(p.size, 7);
-      return measureLatency(() => unary(payload), p);
+      return measureLatencyCpu(() => unary(payload), p, p.cpuPids);
     },
     unaryThroughput: (p: Params) => {
       const payload = Buffer.alloc(p.size, 7);

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { BENCH_CHANNEL_OPTIONS, loadService, waitReady } from '../common/grpc';
 import { repoRoot } from '../common/results';
 import { serveWorker, sleep } from '../common/proc';
-import { measureLatency, measureThroughput } from '../common/load';
+import { measureThroughput } from '../common/load';
+import { measureLatencyCpu } from '../common/cpu';
 import type { LoopLimits } from '../common/load';
 import { PublisherControl, SubscriberCounter } from './pubsub-parts';
 import type { PublishParams, SubscribeParams, Target } from './pubsub-parts';
@@ -116,6 +117,8 @@ interface RequestParams extends LoopLimits {
   concurrency?: number;
   /** The node to ask (cluster benchmark); unset: a node with a responder. */
   target?: Target;
+  /** Processes whose CPU per request to report (the node). */
+  cpuPids?: number[];
 }
 
 function request(subject: string, payload: Buffer, target?: Target): Promise<void> {
@@ -312,7 +315,7 @@ serveWorker(
     respond,
     requestLatency: (p: RequestParams) => {
       const payload = Buffer.alloc(p.size, 7);
-      return measureLatency(() => request(p.subject, payload, p.target), p);
+      return measureLatencyCpu(() => request(p.subject, payload, p.target), p, p.cpuPids);
     },
     // Until one request is answered (a responder on another node is reachable).
     waitRequest: async (p: { subject: string; target?: Target }) => {

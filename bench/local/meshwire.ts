@@ -14,12 +14,13 @@ import {
   freeUdpPort,
   tcpAccepts,
 } from '../common/proc';
-import type { LatencyResult, ThroughputResult } from '../common/load';
+import type { ThroughputResult } from '../common/load';
+import type { CpuLatencyResult } from '../common/cpu';
 import { repoRoot } from '../common/results';
 import { runtimeFlags } from '../../src/common/runtime';
 import { busyIdleMs, formatHotSpots, hotSpots, readNewestProfile } from '../common/cpuprofile';
 import type { Scenario, System, Timing } from './scenario';
-import { MAX_OPS, checkErrors, runPubSub } from './scenario';
+import { MAX_OPS, checkErrors, cpuFigure, runPubSub } from './scenario';
 import type { Target } from './pubsub-parts';
 
 const script = (name: string): string => join(__dirname, name);
@@ -135,35 +136,71 @@ export class Meshwire implements System {
       start('publisher', portA),
       start('subscriber', portB),
     ]);
-    // Sequential requests answered by unary Respond; pipelined ones by RespondStream.
+    // Sequential requests answered by unary Respond (bench.req) and by one RespondStream as
+    // the CLI's reply-with does (bench.req.stream); pipelined ones by RespondStream.
     await this._responder.call('respond', { subject: 'bench.req', mode: 'unary', maxBatch: 1 });
+    await this._responder.call('respond', {
+      subject: 'bench.req.stream',
+      mode: 'stream',
+      maxBatch: 64,
+    });
     await this._responder.call('respond', { subject: 'bench.rps', mode: 'stream', maxBatch: 64 });
     const target = this._init.crossNode?.target;
     if (target) {
-      for (const subject of ['bench.req', 'bench.rps']) {
+      for (const subject of ['bench.req', 'bench.req.stream', 'bench.rps']) {
         await this._requester.call('waitRequest', { subject, target }, 15_000);
       }
     }
   }
 
+  /** The node's pid, one node only (the CPU figures are of the one-node benchmark). */
+  private _cpuPids(): number[] | undefined {
+    if (this._init.crossNode) return undefined;
+    const pid = this._nodes[0]?.child.pid;
+    return pid === undefined ? undefined : [pid];
+  }
+
   requestScenarios(): Scenario[] {
     const n = this.name;
     const target = this._init.crossNode?.target;
-    return [
-      {
-        name: `${n}.request_latency`,
-        run: async (t: Timing) => {
-          const r = await this._requester!.call<LatencyResult>('requestLatency', {
-            subject: 'bench.req',
-            size: 128,
-            ...t,
-            maxOps: MAX_OPS,
-            target,
-          });
-          checkErrors(`${n}.request_latency`, r);
-          return { [`${n}.request_p50_us`]: r.p50_us, [`${n}.request_p99_us`]: r.p99_us };
-        },
+    const sequential = (
+      scenario: string,
+      subject: string,
+      figure: string,
+      cpu: string
+    ): Scenario => ({
+      name: `${n}.${scenario}`,
+      run: async (t: Timing) => {
+        const r = await this._requester!.call<CpuLatencyResult>('requestLatency', {
+          subject,
+          size: 128,
+          ...t,
+          maxOps: MAX_OPS,
+          target,
+          cpuPids: this._cpuPids(),
+        });
+        checkErrors(`${n}.${scenario}`, r);
+        return {
+          [`${n}.${figure}_p50_us`]: r.p50_us,
+          [`${n}.${figure}_p99_us`]: r.p99_us,
+          // the node's CPU (/proc) over the measured window, per request
+          ...cpuFigure(`${n}.${cpu}`, r),
+        };
       },
+    });
+    return [
+      sequential(
+        'request_latency',
+        'bench.req',
+        'request',
+        'node_cpu_us_per_request_unary_respond'
+      ),
+      sequential(
+        'request_stream_responder_latency',
+        'bench.req.stream',
+        'request_stream_responder',
+        'node_cpu_us_per_request'
+      ),
       {
         name: `${n}.request_rps_64`,
         run: async (t: Timing) => {

@@ -21,6 +21,7 @@ import { computeRatios, renderSection, RATIOS, targetMet } from './report';
 import type { Scenario, System, Timing } from './scenario';
 import { warmUpRound } from './scenario';
 import { tuneRuntime } from '../../src/common/runtime';
+import { clockTicksPerSecond, machineInfo } from '../common/cpu';
 
 const log = (s: string): void =>
   console.error(`[bench-local ${new Date().toISOString().slice(11, 19)}] ${s}`);
@@ -135,6 +136,8 @@ async function main(): Promise<void> {
           : '')
     );
   }
+  const machine = machineInfo();
+  log(`Node ${process.version} on ${machine.cpuModel}, Linux ${machine.kernel}`);
   const spread: Record<string, number[]> = {};
   for (const n of runs.names()) spread[n] = runs.runs(n).map(roundFigure);
   publishRun({
@@ -147,13 +150,25 @@ async function main(): Promise<void> {
     timing: opts.timing,
     smoke: opts.smoke,
     write: opts.write,
-    render: renderSection,
+    render: (f, r, meta) => renderSection(f, r, meta, machine),
+    extraMeta: {
+      cpu_model: machine.cpuModel,
+      kernel: machine.kernel,
+      clk_tck: clockTicksPerSecond(),
+    },
     log,
     notes: [
       'meshwire request p50/p99: unary Request, answered by a responder process through ' +
-        'Subscribe + unary Respond. request_rps_64: one RequestStream with 64 requests in ' +
-        'flight, answered through Subscribe (max_batch 64) + RespondStream. NATS: ' +
+        'Subscribe + unary Respond. request_stream_responder p50/p99: the same unary ' +
+        'Request, answered through Subscribe (max_batch 64) + one long-lived RespondStream, ' +
+        'as `meshwire reply-with` does. request_rps_64: one RequestStream with 64 requests ' +
+        'in flight, answered through Subscribe (max_batch 64) + RespondStream. NATS: ' +
         '`nc.request` (64 concurrent for the throughput). Floor: unary echo.',
+      'CPU per operation, in the windows of the sequential scenarios: ' +
+        '`meshwire.node_cpu_us_per_request` is the node process with the RespondStream ' +
+        'responder, `meshwire.node_cpu_us_per_request_unary_respond` with the unary ' +
+        'Respond one, `grpc_floor.server_cpu_us_per_call` the bare grpc-js echo server. ' +
+        'The clients and the responder are not counted.',
       "Pub/sub: every publisher is paced by a credit window fed by its subscriber's count " +
         '(65,536 messages at 128 B, 2,048 at 16 KiB), so no system drops and the figure is ' +
         'what is delivered. meshwire: SendStream with 256 (128 B) or 16 (16 KiB) messages ' +

@@ -6,6 +6,7 @@
 import type { Worker } from '../common/proc';
 import type { LatencyResult, ThroughputResult } from '../common/load';
 import type { Target } from './pubsub-parts';
+import type { CpuLatencyResult } from '../common/cpu';
 
 export interface Timing {
   warmupMs: number;
@@ -49,6 +50,12 @@ export function checkErrors(name: string, r: LatencyResult | ThroughputResult): 
   if (r.errors > 0) {
     throw new Error(`${name}: ${r.errors} errors, first: ${r.firstError ?? '?'}`);
   }
+}
+
+/** `{ [name]: CPU us per op }` when the run measured it, else nothing. */
+export function cpuFigure(name: string, r: CpuLatencyResult): Record<string, number> {
+  const v = r.cpuUsPerOp;
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? { [name]: v } : {};
 }
 
 export interface PubSubPlan {

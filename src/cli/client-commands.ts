@@ -4,7 +4,13 @@
  * on stderr; exit codes in exit-codes.ts.
  */
 import { readFileSync } from 'node:fs';
-import type { Client, ClientReadableStream, Metadata, ServiceError } from '@grpc/grpc-js';
+import type {
+  Client,
+  ClientReadableStream,
+  ClientWritableStream,
+  Metadata,
+  ServiceError,
+} from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../common';
 import { clientSecurity } from '../api/auth-client';
 import type { ClientInit } from '../api/client';
@@ -72,10 +78,6 @@ function unary<Res>(
       err ? reject(err) : resolve(res)
     );
   });
-}
-
-function printError(err: ServiceError): void {
-  console.error(`meshwire: ${err.details || err.message}`);
 }
 
 /** --text: payloads as UTF-8 text where valid. */
@@ -189,46 +191,126 @@ export async function requestCommand(topic: string, payload: string, opts: Opts)
   }
 }
 
+/** What the node says when a RespondStream ends (RespondStreamResponse; longs as numbers). */
+interface RespondSummary {
+  accepted: number;
+  rejected: number;
+}
+
+/**
+ * Answers every request on the pattern over one long-lived `RespondStream` (a unary
+ * `Respond` per request would cost the node a whole gRPC call each). The node counts the
+ * replies that reached a waiting requester (accepted) and those whose requester had given
+ * up (rejected) and says so when the stream ends; rejected replies are reported on stderr.
+ * `--count n`: once n replies are on the stream, it is ended; if the node accepted fewer
+ * (some requesters gave up), a new stream answers the next requests until n are accepted.
+ */
 export async function replyCommand(pattern: string, payload: string, opts: Opts): Promise<void> {
   const { messenger, close } = createClients(String(opts.server), security(opts));
   const limit = positiveInt(opts.count, '--count');
-  let answered = 0;
   const fixed = Buffer.from(payload, 'utf8');
+  const api = messenger as unknown as {
+    Subscribe(req: unknown): ClientReadableStream<DeliveryBatch>;
+    RespondStream(
+      cb: (err: ServiceError | null, res?: RespondSummary) => void
+    ): ClientWritableStream<unknown>;
+  };
+  let accepted = 0;
   await new Promise<void>((resolve, reject) => {
-    const call = (
-      messenger as unknown as { Subscribe(req: unknown): ClientReadableStream<DeliveryBatch> }
-    ).Subscribe({
+    let finished = false;
+    /** Set when the subscription is over or on SIGINT: the next summary ends the command. */
+    let stopping: { error?: ServiceError } | undefined;
+    const finish = (err?: ServiceError): void => {
+      if (finished) return;
+      finished = true;
+      call.cancel();
+      if (err) reject(err);
+      else resolve();
+    };
+    /** The open reply stream and the replies written on it; undefined while one is ending. */
+    let stream: { call: ClientWritableStream<unknown>; written: number } | undefined;
+    /** Requests that came while a stream was ending (--count): answered on the next one. */
+    const waiting: { replyTo: string; message: unknown }[] = [];
+    const open = (): void => {
+      const s = {
+        written: 0,
+        call: api.RespondStream((err, res) => {
+          if (err) {
+            // The stream itself failed (permission denied, node gone): nothing more can
+            // be answered (main.ts prints the error and picks the exit code).
+            finish(err);
+            return;
+          }
+          const a = res?.accepted ?? 0;
+          const r = res?.rejected ?? 0;
+          accepted += a;
+          if (r > 0) {
+            console.error(
+              `meshwire: ${r} of ${a + r} replies rejected (the requester had given up or ` +
+                'the reply_to was unknown)'
+            );
+          }
+          if (stopping || limit === undefined || accepted >= limit) {
+            finish(stopping?.error);
+            return;
+          }
+          open();
+          for (const w of waiting.splice(0)) answer(w);
+        }),
+      };
+      stream = s;
+    };
+    const end = (): void => {
+      const s = stream;
+      stream = undefined;
+      s?.call.end();
+    };
+    const answer = (reply: { replyTo: string; message: unknown }): void => {
+      const s = stream;
+      if (!s || (limit !== undefined && accepted + s.written >= limit)) {
+        if (limit !== undefined) waiting.push(reply);
+        return;
+      }
+      s.written++;
+      if (!s.call.write(reply)) {
+        // The node reads slower than requests come: stop reading deliveries meanwhile.
+        call.pause();
+        s.call.once('drain', () => call.resume());
+      }
+      if (limit !== undefined && accepted + s.written >= limit) end();
+    };
+    const call = api.Subscribe({
       topics: [pattern],
       queueGroup: opts.queueGroup ?? '',
       maxBatch: 64,
     });
     announceReady(call, [pattern]);
+    open();
     call.on('data', (batch: DeliveryBatch) => {
       for (const d of batch.deliveries) {
         if (!d.replyTo) continue;
-        const reply = {
-          topic: '',
-          payload: opts.echo ? d.message.payload : fixed,
-          headers: d.message.headers,
-        };
-        unary(messenger, 'Respond', { replyTo: d.replyTo, message: reply }).then(
-          () => {
-            answered++;
-            if (limit !== undefined && answered >= limit) {
-              call.cancel();
-              resolve();
-            }
+        answer({
+          replyTo: d.replyTo,
+          message: {
+            topic: '',
+            payload: opts.echo ? d.message.payload : fixed,
+            headers: d.message.headers,
           },
-          (err: ServiceError) => printError(err)
-        );
+        });
       }
     });
-    call.on('error', (err: ServiceError) => (err.code === 1 ? resolve() : reject(err)));
-    call.on('end', () => resolve());
-    process.once('SIGINT', () => {
-      call.cancel();
-      resolve();
+    // The subscription is over (cancelled, or the node ended it): the replies written so
+    // far are flushed by ending the stream, whose summary then finishes the command.
+    const stop = (error?: ServiceError): void => {
+      stopping ??= { error };
+      waiting.length = 0;
+      end();
+    };
+    call.on('error', (err: ServiceError) => {
+      if (err.code !== 1 /* CANCELLED by us */) stop(err);
     });
+    call.on('end', () => stop());
+    process.once('SIGINT', () => stop());
   }).finally(close);
 }
 

@@ -157,7 +157,7 @@ program
   .addOption(serverOption())
   .option('--echo', 'reply with the request payload')
   .option('-q, --queue-group <name>', 'queue group, to share requests among responders')
-  .option('--count <n>', 'exit after n replies')
+  .option('--count <n>', 'exit after n replies accepted by the node')
   .action(async (pattern: string, payload: string, opts: Record<string, unknown>) => {
     const { replyCommand } = await import('./client-commands');
     await replyCommand(pattern, payload, opts);

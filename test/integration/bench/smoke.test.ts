@@ -9,6 +9,7 @@ import { assertPositive, runSmoke } from '../../helpers/bench-smoke';
 const EXPECTED = [
   'grpc_floor.unary_p50_us',
   'grpc_floor.unary_p99_us',
+  'grpc_floor.server_cpu_us_per_call',
   'grpc_floor.unary_rps_64',
   'grpc_floor.stream_mps_128',
   'nats.request_p50_us',
@@ -18,6 +19,10 @@ const EXPECTED = [
   'nats.pubsub_mps_16k',
   'meshwire.request_p50_us',
   'meshwire.request_p99_us',
+  'meshwire.request_stream_responder_p50_us',
+  'meshwire.request_stream_responder_p99_us',
+  'meshwire.node_cpu_us_per_request',
+  'meshwire.node_cpu_us_per_request_unary_respond',
   'meshwire.request_rps_64',
   'meshwire.pubsub_mps_128',
   'meshwire.pubsub_mps_16k',
@@ -25,6 +30,9 @@ const EXPECTED = [
 
 const TARGET_RATIOS = [
   'request_p50_vs_floor_unary_p50',
+  'request_stream_responder_p50_vs_floor_unary_p50',
+  'node_cpu_per_request_vs_floor_server_cpu_per_call',
+  'request_p99_vs_floor_unary_p99',
   'pubsub_mps_128_vs_nats',
   'pubsub_mps_16k_vs_nats',
   'request_rps_64_vs_nats',
@@ -37,4 +45,8 @@ test('bench-local --smoke measures every scenario of meshwire, NATS and the gRPC
   // p99 is never below p50: a sign the histogram summary is read the right way round.
   t.true(result.figures['meshwire.request_p99_us']! >= result.figures['meshwire.request_p50_us']!);
   t.true(result.figures['nats.request_p99_us']! >= result.figures['nats.request_p50_us']!);
+  t.true(
+    result.figures['meshwire.request_stream_responder_p99_us']! >=
+      result.figures['meshwire.request_stream_responder_p50_us']!
+  );
 });
