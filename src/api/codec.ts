@@ -11,6 +11,8 @@ import type { Type } from 'protobufjs';
 import { BufferReader, Root } from 'protobufjs';
 import type { DeliveryBatch, WireDelivery, WireMessage } from './proto';
 import { MESSAGING_PROTO, protoDir } from './proto';
+import { LATENCY_TRACE, Stage, traceBegin, traceMark } from '../common';
+import type { StageId } from '../common';
 
 let root: Root | undefined;
 function types(): Root {
@@ -283,7 +285,56 @@ export function fastMessengerDefinition(def: ServiceDefinition): ServiceDefiniti
   );
   set('Respond', decoder('RespondRequest'));
   set('RespondStream', decoder('RespondRequest'));
+  if (LATENCY_TRACE) traceSerializers(out);
   return out as ServiceDefinition;
+}
+
+/** `fn` between two latency stamps; `begin` opens a new record (src/common/latency-trace.ts). */
+function stamped<A, R>(fn: (a: A) => R, start: StageId, end: StageId, begin = false) {
+  return (a: A): R => {
+    if (begin) traceBegin(start);
+    else traceMark(start);
+    const r = fn(a);
+    traceMark(end);
+    return r;
+  };
+}
+
+/**
+ * With MESHWIRE_LATENCY_TRACE=1 only: stamps around the Request decode (where a record
+ * begins), the delivery encode, the RespondStream decode and the Request reply encode.
+ */
+function traceSerializers(out: Record<string, MethodDefinition<unknown, unknown>>): void {
+  const req = out.Request;
+  if (req) {
+    req.requestDeserialize = stamped(
+      req.requestDeserialize,
+      Stage.GRPC_DECODE_START,
+      Stage.GRPC_DECODED,
+      true
+    );
+    req.responseSerialize = stamped(
+      req.responseSerialize,
+      Stage.REPLY_ENCODE_START,
+      Stage.REPLY_ENCODED
+    );
+  }
+  const sub = out.Subscribe;
+  if (sub) {
+    sub.responseSerialize = stamped(
+      sub.responseSerialize,
+      Stage.DELIVERY_ENCODE_START,
+      Stage.DELIVERY_ENCODED
+    );
+  }
+  const rs = out.RespondStream;
+  if (rs) {
+    rs.requestDeserialize = stamped(
+      rs.requestDeserialize,
+      Stage.RESPOND_DECODE_START,
+      Stage.RESPOND_DECODED
+    );
+  }
 }
 
 /**

@@ -3,6 +3,7 @@
  * errors through status.ts. Streams honour gRPC backpressure (write() returning false).
  */
 import { quote } from '../common';
+import { LATENCY_TRACE, Stage, traceMark } from '../common';
 import { Metadata } from '@grpc/grpc-js';
 import type {
   handleBidiStreamingCall,
@@ -256,7 +257,10 @@ export function messengerService(
       for (;;) {
         const batch = sub.take();
         if (!batch) return;
-        if (!call.write(traceDeliveries(batch, sub))) {
+        if (LATENCY_TRACE) traceMark(Stage.DELIVERY_WRITE);
+        const more = call.write(traceDeliveries(batch, sub));
+        if (LATENCY_TRACE) traceMark(Stage.DELIVERY_WRITTEN);
+        if (!more) {
           waitingForDrain = true;
           call.once('drain', () => {
             waitingForDrain = false;
@@ -287,6 +291,7 @@ export function messengerService(
   };
 
   const Request: handleUnaryCall<RequestRequest, RequestResponse> = (call, callback) => {
+    if (LATENCY_TRACE) traceMark(Stage.API_REQUEST);
     const abort = new AbortController();
     let settled = false;
     // grpc-js emits 'cancelled' for finished calls too; aborting then would only cost a
@@ -325,6 +330,7 @@ export function messengerService(
         r => {
           settled = true;
           callback(null, { reply: r.reply, responderPeer: r.responderPeer });
+          if (LATENCY_TRACE) traceMark(Stage.REPLY_WRITTEN);
         },
         err => {
           settled = true;
@@ -454,6 +460,7 @@ export function messengerService(
       if (ended && forwarding === 0) callback(null, { accepted, rejected });
     };
     call.on('data', (req: RespondRequest) => {
+      if (LATENCY_TRACE) traceMark(Stage.API_RESPOND);
       try {
         const forwarded = node.respond(req.replyTo, req.message as Message);
         if (!forwarded) {

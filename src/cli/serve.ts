@@ -4,6 +4,9 @@
  * start with one line and exit code 2 (startTracing throws InvalidArgumentError, which
  * main.ts prints). SIGTERM/SIGINT drain and exit 0; a second signal exits at once.
  */
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { LATENCY_TRACE, dumpLatencyTrace } from '../common/latency-trace';
 import { loadConfig } from '../node/config';
 import { createLogger } from '../telemetry/logger';
 import { startTracing } from '../telemetry/tracing';
@@ -43,4 +46,13 @@ export async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  if (LATENCY_TRACE) {
+    // The latency budget's stamps (bench/budget/run.ts reads them after the node exits).
+    const path = join(
+      process.env.MESHWIRE_LATENCY_TRACE_DIR || tmpdir(),
+      `meshwire-latency-${config.nodeId}.json`
+    );
+    log.info({ path }, 'latency trace on (MESHWIRE_LATENCY_TRACE=1): stamps written on exit');
+    process.on('exit', () => dumpLatencyTrace(path));
+  }
 }

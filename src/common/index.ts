@@ -33,3 +33,17 @@ export { BoundedRing } from './ring';
 export type { Message, Target, Interest } from './message';
 export { tuneRuntime, runtimeFlags, V8_FLAGS } from './runtime';
 export { quote, MAX_QUOTED_CHARS } from './text';
+export {
+  LATENCY_TRACE,
+  Stage,
+  STAGE_NAMES,
+  traceBegin,
+  traceMark,
+  tracePending,
+  traceCommit,
+  traceNow,
+  latencyRecords,
+  dumpLatencyTrace,
+  aggregateBudget,
+} from './latency-trace';
+export type { StageId, Budget, BudgetRow } from './latency-trace';

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Clock, HostPort, Interest, Message, Timer } from '../common';
+import { LATENCY_TRACE, Stage, traceMark } from '../common';
 import {
   BoundedRing,
   CidrSet,
@@ -611,6 +612,7 @@ export class Cluster implements LinkHandler {
     message: Message,
     opts: { timeoutMs: number; failFast?: boolean; signal?: AbortSignal }
   ): Promise<{ reply: Message; responderPeer: string }> {
+    if (LATENCY_TRACE) traceMark(Stage.DISPATCH_SEND);
     return new Promise((resolve, reject) => {
       this.route(
         target,

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Clock, Message } from '../common';
 import { FailedPreconditionError, ProtocolError, UnavailableError } from '../common';
+import { LATENCY_TRACE, Stage, traceMark } from '../common';
 import { Mux } from '../mux';
 import type { Envelope, EnvelopeInit, HandlerContext } from '../rpc';
 import { RpcConnection } from '../rpc';
@@ -252,6 +253,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
         return;
       }
       case Op.REQUEST: {
+        if (LATENCY_TRACE) traceMark(Stage.DISPATCH_IN);
         const { message, origin } = decodeMessageBody(env.body, env.headers);
         // The caller's remaining deadline travels in the envelope.
         const timeoutMs = env.timeoutMs > 0 ? env.timeoutMs : DEFAULT_REMOTE_TIMEOUT_MS;

@@ -16,6 +16,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Clock, MeshwireError, Timer } from '../common';
+import { LATENCY_TRACE, Stage, traceMark, tracePending } from '../common';
 import {
   CancelledError,
   ConnectionClosedError,
@@ -285,6 +286,7 @@ export class Mux extends EventEmitter<MuxEvents> {
       this.drops.add('queue_full');
       return false;
     }
+    if (LATENCY_TRACE) traceMark(Stage.MUX_QUEUED);
     return true;
   }
 
@@ -377,6 +379,7 @@ export class Mux extends EventEmitter<MuxEvents> {
     const flush = (): void => {
       if (batch.length === 0) return;
       this.stats.bytesOut += batchBytes;
+      if (LATENCY_TRACE) traceMark(Stage.MUX_FLUSH);
       if (batch.length === 1 || batchBytes < LARGE_BATCH_BYTES) {
         d.write(batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes), this.onWriteDone);
       } else {
@@ -454,6 +457,7 @@ export class Mux extends EventEmitter<MuxEvents> {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this._closeError) return;
+    if (LATENCY_TRACE) tracePending(Stage.MUX_IN);
     this.stats.bytesIn += chunk.length;
     let frames: Frame[];
     try {

@@ -4,6 +4,7 @@
  * close). The gRPC API calls into it; it knows nothing of gRPC.
  */
 import { quote } from '../common';
+import { LATENCY_TRACE, Stage, traceMark } from '../common';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
@@ -618,6 +619,7 @@ export class MeshNode {
         target: where === 'local' ? undefined : where,
         request: true,
       };
+      if (LATENCY_TRACE) traceMark(Stage.NODE_ROUTED);
       if (where === 'local') {
         return this.track(
           traceSend(msg, span, () => this.requestLocal(msg, timeoutMs, opts.signal))
@@ -661,6 +663,7 @@ export class MeshNode {
       origin,
       pending.token
     );
+    if (LATENCY_TRACE) traceMark(Stage.ROUTER_QUEUED);
     rx?.end(routed ? 1 : 0);
     if (!routed) {
       pending.cancel(new NoRespondersError(`no responders for ${quote(topic)} on node ${this.id}`));
@@ -744,6 +747,7 @@ export class MeshNode {
   /** Completes a request this node issued the token of; NotFoundError says why it is gone. */
   private resolveReply(opaque: string, reply: Message): void {
     const result = this.replies.resolve(opaque, { reply, responderPeer: this.id });
+    if (LATENCY_TRACE) traceMark(Stage.REPLY_RESOLVED);
     if (result === true) return;
     const why =
       result === 'unknown'

@@ -5,6 +5,7 @@
  * any more is abandoned and its response not sent.
  */
 import type { Clock, MeshwireError, Timer } from '../common';
+import { LATENCY_TRACE, Stage, traceCommit, traceMark } from '../common';
 import {
   CancelledError,
   ConnectionClosedError,
@@ -205,6 +206,7 @@ export class RpcConnection {
     let buf: Buffer;
     try {
       buf = encodeEnvelope(EnvelopeKind.REQUEST, call.id, call.remainingMs(this.clock.now()), env);
+      if (LATENCY_TRACE) traceMark(Stage.RPC_ENCODED);
     } catch (err) {
       call.fail(err as Error);
       return call.promise;
@@ -293,6 +295,7 @@ export class RpcConnection {
     let env: Envelope;
     try {
       env = decodeEnvelope(payload);
+      if (LATENCY_TRACE) traceCommit(Stage.RPC_DECODED);
     } catch (err) {
       // A bad envelope breaks the protocol of this connection: close it, like the mux does.
       this.drops.add('malformed_envelope');
@@ -407,6 +410,7 @@ export class RpcConnection {
     let buf: Buffer;
     try {
       buf = encodeEnvelope(EnvelopeKind.RESPONSE, id, 0, env);
+      if (LATENCY_TRACE) traceMark(Stage.RPC_ENCODED);
     } catch (err) {
       buf = this.errorResponse(id, `response could not be encoded: ${(err as Error).message}`);
     }

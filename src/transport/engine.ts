@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConnectionClosedError, ProtocolError, UnavailableError } from '../common/errors';
 import { DropCounter } from '../common/drops';
+import { LATENCY_TRACE, Stage, traceMark, tracePending, traceNow } from '../common/latency-trace';
 import { AckTracker } from './ack-tracker';
 import {
   AMPLIFICATION_FACTOR,
@@ -364,6 +365,7 @@ export class RudpEngine implements FrameSink {
     if (this.state === 'closing' || this.state === 'closed' || this.closeRequested) {
       throw new ConnectionClosedError('write after close');
     }
+    if (LATENCY_TRACE) traceMark(Stage.TRANSPORT_WRITE);
     this.sendBuf.write(data);
   }
 
@@ -490,6 +492,7 @@ export class RudpEngine implements FrameSink {
   }
 
   private onData(d: Buffer, now: number): void {
+    const tracedAt = LATENCY_TRACE ? traceNow() : 0;
     if (!this.keys || d.length < DATA_HEADER_LENGTH + TAG_LENGTH) {
       this.drops.add(this.keys ? 'malformed' : 'not_ready');
       return;
@@ -543,7 +546,13 @@ export class RudpEngine implements FrameSink {
       this.onPeerClose(this.packetClose, now);
       return;
     }
-    if (this.packetReadable) this.events.onReadable();
+    if (this.packetReadable) {
+      if (LATENCY_TRACE) {
+        tracePending(Stage.TRANSPORT_DATAGRAM_IN, tracedAt);
+        tracePending(Stage.TRANSPORT_OPENED);
+      }
+      this.events.onReadable();
+    }
   }
 
   // FrameSink: called by decodeFrames for one authenticated packet
@@ -1017,6 +1026,7 @@ export class RudpEngine implements FrameSink {
     const pn = this.nextPn++;
     writeDataHeader(buf, this.remoteCid as Buffer, pn);
     (this.keys as ConnectionKeys).send.seal(buf, DATA_HEADER_LENGTH, pos - DATA_HEADER_LENGTH, pn);
+    if (LATENCY_TRACE && fEnd > fStart) traceMark(Stage.TRANSPORT_SEALED);
     const p = new SentPacket();
     p.pn = pn;
     p.timeSent = now;
@@ -1044,6 +1054,7 @@ export class RudpEngine implements FrameSink {
     this.bytesSent += size;
     this.lastSend = now;
     this.emit([buf.subarray(0, size)]);
+    if (LATENCY_TRACE && fEnd > fStart) traceMark(Stage.TRANSPORT_SENT);
   }
 
   private sendClose(code: number, reason: string, now: number): void {

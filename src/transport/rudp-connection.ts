@@ -4,6 +4,7 @@
  */
 import { Duplex } from 'node:stream';
 import { ConnectionClosedError } from '../common/errors';
+import { LATENCY_TRACE, Stage, tracePending } from '../common/latency-trace';
 import { CloseCode } from './engine';
 import type { ConnectionStats, RudpEngine } from './engine';
 
@@ -48,6 +49,7 @@ export class RudpConnection extends Duplex {
 
   /** @internal engine event */
   onReadable(): void {
+    if (LATENCY_TRACE) tracePending(Stage.TRANSPORT_PULL);
     this.pull();
   }
 
