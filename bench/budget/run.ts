@@ -199,6 +199,10 @@ async function run(
     'Stamps are process.hrtime in the node processes only (MESHWIRE_LATENCY_TRACE=1); ' +
       'client and responder times are derived from gaps between node stamps and the ' +
       "client's own wall time, never by comparing clocks of two processes.",
+    "What a derived row holds beyond its name: the client row also holds the node's " +
+      'HTTP/2 and grpc-js work before grpc-js creates the Request call (frame and header ' +
+      'parsing) and after its status is sent (socket write); the responder row holds the ' +
+      "node's HTTP/2 write of the delivery and its read of the RespondStream frame.",
     'Derived rows subtract p50s from p50s (an approximation) and means from means (exact ' +
       'for the means). Shares are of the mean wall time seen by the client.'
   );

@@ -11,7 +11,7 @@ import type { Type } from 'protobufjs';
 import { BufferReader, Root } from 'protobufjs';
 import type { DeliveryBatch, WireDelivery, WireMessage } from './proto';
 import { MESSAGING_PROTO, protoDir } from './proto';
-import { LATENCY_TRACE, Stage, traceBegin, traceMark } from '../common';
+import { LATENCY_TRACE, Stage, traceMark } from '../common';
 import type { StageId } from '../common';
 
 let root: Root | undefined;
@@ -289,11 +289,10 @@ export function fastMessengerDefinition(def: ServiceDefinition): ServiceDefiniti
   return out as ServiceDefinition;
 }
 
-/** `fn` between two latency stamps; `begin` opens a new record (src/common/latency-trace.ts). */
-function stamped<A, R>(fn: (a: A) => R, start: StageId, end: StageId, begin = false) {
+/** `fn` between two latency stamps (src/common/latency-trace.ts). */
+function stamped<A, R>(fn: (a: A) => R, start: StageId, end: StageId) {
   return (a: A): R => {
-    if (begin) traceBegin(start);
-    else traceMark(start);
+    traceMark(start);
     const r = fn(a);
     traceMark(end);
     return r;
@@ -301,8 +300,7 @@ function stamped<A, R>(fn: (a: A) => R, start: StageId, end: StageId, begin = fa
 }
 
 /**
- * With MESHWIRE_LATENCY_TRACE=1 only: stamps around the Request decode (where a record
- * begins), the delivery encode, the RespondStream decode and the Request reply encode.
+ * With MESHWIRE_LATENCY_TRACE=1 only: stamps around the Request decode, the delivery encode, the RespondStream decode and the Request reply encode.
  */
 function traceSerializers(out: Record<string, MethodDefinition<unknown, unknown>>): void {
   const req = out.Request;
@@ -310,8 +308,7 @@ function traceSerializers(out: Record<string, MethodDefinition<unknown, unknown>
     req.requestDeserialize = stamped(
       req.requestDeserialize,
       Stage.GRPC_DECODE_START,
-      Stage.GRPC_DECODED,
-      true
+      Stage.GRPC_DECODED
     );
     req.responseSerialize = stamped(
       req.responseSerialize,

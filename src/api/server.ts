@@ -7,6 +7,7 @@ import type { Http2Server } from 'node:http2';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { HostPort } from '../common';
+import { LATENCY_TRACE } from '../common';
 import {
   formatHostPort,
   isLoopbackHost,
@@ -32,6 +33,7 @@ import { peersService } from './peers-service';
 import { serviceConstructors } from './proto';
 import { REFLECTION_SERVICES, Reflection, addReflection, loadDescriptorSet } from './reflection';
 import { rejectMalformedBodies, withTolerantDeserializers } from './request-body';
+import { latencyStamps } from './latency-interceptor';
 import type { TlsReloader } from './tls';
 import { DEFAULT_RELOAD_INTERVAL_MS, startTlsReloader } from './tls';
 
@@ -179,6 +181,8 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
       )
     : undefined;
   const interceptors = [
+    // MESHWIRE_LATENCY_TRACE=1 only: where a Request's latency record begins and ends
+    ...(LATENCY_TRACE ? [latencyStamps] : []),
     // calls first (every status counted), then server spans (the span covers the whole
     // call, auth refusals included), then the guard
     ...(rpcMetrics ? [rpcMetrics.interceptor] : []),

@@ -5,8 +5,8 @@
  *
  * Records: a bounded ring of RECORD_CAPACITY records, one per Request seen by this
  * process, each a row of STAGE_COUNT stamps (ns since start; 0 = not reached). A record
- * begins where the Request enters the process: the gRPC Request decoder (the requester's
- * node) or the rpc envelope decoder (the responder's node, traceCommit). Layers that do not
+ * begins where the Request enters the process: the grpc-js call of a Request (the requester's
+ * node, src/api/latency-interceptor.ts) or the rpc envelope decoder (the responder's node, traceCommit). Layers that do not
  * know the request (transport, mux) stamp the open record (send side) or a pending row
  * (receive side) that the next rpc decode adopts. So the stamps are only meaningful for one
  * Request at a time in a process: the budget tool (bench/budget/run.ts) sends them
@@ -52,6 +52,8 @@ export const Stage = {
   REPLY_ENCODE_START: 26,
   REPLY_ENCODED: 27,
   REPLY_WRITTEN: 28,
+  GRPC_CALL_START: 29,
+  GRPC_STATUS_SENT: 30,
 } as const;
 export type StageId = (typeof Stage)[keyof typeof Stage];
 
@@ -86,6 +88,8 @@ export const STAGE_NAMES: readonly string[] = [
   'reply.encode_start',
   'reply.encoded',
   'reply.written',
+  'grpc.call_start',
+  'grpc.status_sent',
 ];
 export const STAGE_COUNT = STAGE_NAMES.length;
 export const RECORD_CAPACITY = 4096;
