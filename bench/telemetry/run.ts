@@ -387,7 +387,7 @@ async function runMode(
       const prof = readNewestProfile(dirA);
       const b = busyIdleMs(prof, window);
       process.stdout.write(
-        `node A (${scenario} ${mode}): busy ${b.busyMs} ms, idle ${b.idleMs} ms (${dirA})\n` +
+        `node A (${scenario} ${mode}): busy ${b.busyMs} ms, idle ${b.idleMs} ms in ${window.fromMs}-${window.toMs} ms (${dirA})\n` +
           `${formatHotSpots(hotSpots(prof, repoRoot(), 25, window))}\n`
       );
     }

@@ -147,7 +147,28 @@ function injectSpan(ctx: Context, sc: SpanContext, headers: Record<string, strin
     return;
   }
   if (isTracingSuppressed(ctx) || !isSpanContextValid(sc)) return;
-  headers.traceparent = `00-${sc.traceId}-${sc.spanId}-0${(sc.traceFlags & 0xff).toString(16)}`;
+  writeTraceparent(sc, headers);
+}
+
+/**
+ * injectSpan for a span just started under `parent`, without building the child context
+ * unless the generic path needs it (baggage and suppression are the parent's).
+ */
+function injectChild(parent: Context, span: Span, headers: Record<string, string>): void {
+  if (!w3cPropagation || propagation.getBaggage(parent) !== undefined) {
+    propagation.inject(trace.setSpan(parent, span), headers, headerSetter);
+    return;
+  }
+  const sc = span.spanContext();
+  // A recording span's context is valid (the SDK made it).
+  if (isTracingSuppressed(parent) || (!span.isRecording() && !isSpanContextValid(sc))) return;
+  writeTraceparent(sc, headers);
+}
+
+/** What the W3C trace context propagator writes for `sc`. */
+function writeTraceparent(sc: SpanContext, headers: Record<string, string>): void {
+  const flags = sc.traceFlags & 0xff;
+  headers.traceparent = `00-${sc.traceId}-${sc.spanId}-${flags < 16 ? '0' : ''}${flags.toString(16)}`;
   const ts = sc.traceState?.serialize();
   if (ts) headers.tracestate = ts;
 }
@@ -232,10 +253,9 @@ function startSampledProducerSpan(
     { kind: SpanKind.PRODUCER, attributes },
     active
   );
-  const ctx = trace.setSpan(active, span);
   // Copy: a client's header map may be shared with something we must not change.
   const headers = { ...msg.headers };
-  injectSpan(ctx, span.spanContext(), headers);
+  injectChild(active, span, headers);
   msg.headers = headers;
   // A sampler that said no here after all: nothing to end or annotate later.
   if (span.isRecording()) producerSpans.set(msg, span);
@@ -259,10 +279,11 @@ export function traceSend<T>(msg: TracedMessage, init: ProducerSpanInit, fn: () 
     return fn();
   }
   const span = startSampledProducerSpan(msg, init, active);
-  if (!span.isRecording()) return context.with(trace.setSpan(active, span), fn);
+  const ctx = trace.setSpan(active, span);
+  if (!span.isRecording()) return context.with(ctx, fn);
   let result: T;
   try {
-    result = context.with(trace.setSpan(active, span), fn);
+    result = context.with(ctx, fn);
   } catch (err) {
     endProducerSpan(msg, err);
     throw err;
@@ -334,7 +355,7 @@ export function startReceiveSpan(msg: TracedMessage, init: ReceiveInit): Receive
     parent
   );
   const headers = { ...msg.headers };
-  injectSpan(trace.setSpan(parent, span), span.spanContext(), headers);
+  injectChild(parent, span, headers);
   return new ReceiveSpanScope(span, { ...msg, headers });
 }
 
@@ -383,19 +404,30 @@ export function traceDelivery<M extends TracedMessage>(msg: M, init: ProcessInit
   // An unsampled trace records nothing below it: the delivery keeps the headers it has
   // (most traces under ratio sampling; this runs once per delivery).
   if (!enabled || !sampledTraceContext(msg.headers)) return msg;
+  return processSpan(msg, init.subscriptionId, init.queueGroup, init.sourcePeer, init.request);
+}
+
+/** traceDelivery of a sampled delivery (no init object: this runs per delivery). */
+function processSpan<M extends TracedMessage>(
+  msg: M,
+  subscriptionId: string,
+  queueGroup: string,
+  sourcePeer: string,
+  request: boolean
+): M {
   const parent = extractContext(msg.headers);
   const attributes = baseAttributes(msg, 'process', 'process');
-  attributes['meshwire.source_peer.id'] = init.sourcePeer;
-  attributes['messaging.destination.subscription.name'] = init.subscriptionId;
-  if (init.queueGroup) attributes['messaging.consumer.group.name'] = init.queueGroup;
-  if (init.request) attributes['meshwire.request'] = true;
+  attributes['meshwire.source_peer.id'] = sourcePeer;
+  attributes['messaging.destination.subscription.name'] = subscriptionId;
+  if (queueGroup) attributes['messaging.consumer.group.name'] = queueGroup;
+  if (request) attributes['meshwire.request'] = true;
   const span = tracer().startSpan(
     `process ${msg.topic}`,
     { kind: SpanKind.CONSUMER, attributes },
     parent
   );
   const headers = { ...msg.headers };
-  injectSpan(trace.setSpan(parent, span), span.spanContext(), headers);
+  injectChild(parent, span, headers);
   span.end();
   return { ...msg, headers };
 }
@@ -422,13 +454,14 @@ export function traceDeliveries<
     const d = list[i];
     // Unsampled (most traces under ratio sampling) or untraced: nothing to build.
     if (!sampledTraceContext(d.message.headers)) continue;
-    const message = traceDelivery(d.message, {
-      subscriptionId: subscription.id,
-      queueGroup: subscription.queueGroup,
-      sourcePeer: d.sourcePeer,
-      request: d.replyTo !== '',
-    });
-    if (message !== d.message) list[i] = { ...d, message };
+    const message = processSpan(
+      d.message,
+      subscription.id,
+      subscription.queueGroup,
+      d.sourcePeer,
+      d.replyTo !== ''
+    );
+    list[i] = { ...d, message };
   }
   return batch;
 }
@@ -478,7 +511,7 @@ export function startRespondSpan(reply: TracedMessage, localPeer: string): Span 
     parent
   );
   const headers = { ...reply.headers };
-  injectSpan(trace.setSpan(parent, span), span.spanContext(), headers);
+  injectChild(parent, span, headers);
   reply.headers = headers;
   return span;
 }
