@@ -40,6 +40,7 @@ import {
   endSpan,
   messagingTracingEnabled,
   onProducerSpanEnd,
+  producerSpanOf,
   setSpanAttributes,
   startReceiveSpan,
   startRespondSpan,
@@ -332,7 +333,8 @@ export class MeshNode {
    * of the span, the retransmissions its connection made meanwhile.
    */
   private annotateRemote(msg: Message, where: ClusterTarget, eventsOnly = false): void {
-    if (!messagingTracingEnabled() || !this.cluster) return;
+    // an unsampled message has no producer span: nothing to look up or build
+    if (!this.cluster || producerSpanOf(msg) === undefined) return;
     const peerId = 'peerId' in where ? where.peerId : this.peerIdAt(where.address);
     const st = this.cluster.peerStatus(peerId);
     const entry = this.directory.get(peerId);

@@ -18,7 +18,7 @@ import type {
 } from '@grpc/grpc-js';
 import type { PartialStatusObject } from '@grpc/grpc-js/build/src/call-interface';
 import { ServerInterceptingCall, status as grpcStatus } from '@grpc/grpc-js';
-import type { Context, Span, TextMapGetter } from '@opentelemetry/api';
+import type { Context, Span, TextMapGetter, Tracer } from '@opentelemetry/api';
 import {
   ROOT_CONTEXT,
   SpanKind,
@@ -30,6 +30,16 @@ import {
 import { messagingTracingEnabled } from './messaging-spans';
 
 const TRACER_NAME = 'meshwire-grpc';
+let cached: { provider: unknown; tracer: Tracer } | undefined;
+
+/** The tracer, looked up again only when the global provider changes. */
+function tracer(): Tracer {
+  const provider = trace.getTracerProvider();
+  if (cached?.provider !== provider) {
+    cached = { provider, tracer: provider.getTracer(TRACER_NAME) };
+  }
+  return cached.tracer;
+}
 /** Probes and tooling, not traffic: the kubelet's health checks would flood the traces. */
 const UNTRACED = /^\/grpc\.(health|reflection)\./;
 
@@ -42,10 +52,27 @@ const metadataGetter: TextMapGetter<Metadata> = {
   },
 };
 
-/** "/pkg.Service/Method" -> ["pkg.Service", "Method"]. */
-function splitPath(path: string): [string, string] {
-  const i = path.lastIndexOf('/');
-  return [path.slice(1, i), path.slice(i + 1)];
+interface MethodNames {
+  /** The span name, "pkg.Service/Method". */
+  name: string;
+  service: string;
+  method: string;
+}
+
+/** By method path: the names a span needs, worked out once per method, not per call. */
+const methodNames = new Map<string, MethodNames>();
+
+/** "/pkg.Service/Method" -> its span name, service and method. */
+function namesOf(path: string): MethodNames {
+  let n = methodNames.get(path);
+  if (!n) {
+    const i = path.lastIndexOf('/');
+    const service = path.slice(1, i);
+    const method = path.slice(i + 1);
+    n = { name: `${service}/${method}`, service, method };
+    methodNames.set(path, n);
+  }
+  return n;
 }
 
 /**
@@ -59,7 +86,7 @@ export const grpcServerSpans: ServerInterceptor = (
   if (!messagingTracingEnabled() || UNTRACED.test(method.path)) {
     return new ServerInterceptingCall(call);
   }
-  const [service, rpcMethod] = splitPath(method.path);
+  const names = namesOf(method.path);
   let span: Span | undefined;
   let ctx: Context = ROOT_CONTEXT;
   let ended = false;
@@ -77,19 +104,18 @@ export const grpcServerSpans: ServerInterceptor = (
       next({
         onReceiveMetadata: (metadata, mdNext) => {
           const parent = propagation.extract(ROOT_CONTEXT, metadata, metadataGetter);
-          span = trace.getTracer(TRACER_NAME).startSpan(
-            `${service}/${rpcMethod}`,
-            {
-              kind: SpanKind.SERVER,
-              attributes: {
-                'rpc.system': 'grpc',
-                'rpc.service': service,
-                'rpc.method': rpcMethod,
-                'network.peer.address': call.getPeer(),
-              },
-            },
-            parent
-          );
+          // The sampler decides without the attributes (none of the OTEL_TRACES_SAMPLER
+          // samplers reads them), so an unsampled call builds none and asks nothing of
+          // the call: its span is the non-recording one the SDK returns.
+          span = tracer().startSpan(names.name, { kind: SpanKind.SERVER }, parent);
+          if (span.isRecording()) {
+            span.setAttributes({
+              'rpc.system': 'grpc',
+              'rpc.service': names.service,
+              'rpc.method': names.method,
+              'network.peer.address': call.getPeer(),
+            });
+          }
           ctx = trace.setSpan(parent, span);
           context.with(ctx, () => mdNext(metadata));
         },

@@ -13,23 +13,37 @@
  *
  * Every function here starts with one boolean check: with tracing off (no OTEL_*), the
  * message path pays a function call and nothing else, and headers are left untouched.
+ *
+ * Unsampled traces: the sampling decision is made once, by the sampler, for the trace's
+ * first span (usually the gRPC server span) and travels in the traceparent flags. Every
+ * sampler the SDK configures from OTEL_TRACES_SAMPLER keeps that decision for the spans
+ * below (parentbased_* follow the parent, traceidratio decides by trace id, always_* are
+ * constant), so a parent with the sampled flag unset means no span here would be
+ * recorded: the functions below then create no span, attribute map or context, and only
+ * carry the parent's traceparent (one string) in the message headers, so the next node
+ * keeps the decision instead of starting a trace of its own.
  */
 import type {
   Attributes,
   Context,
   Link,
   Span,
+  SpanContext,
   TextMapGetter,
   TextMapSetter,
+  Tracer,
 } from '@opentelemetry/api';
 import {
   context,
+  isSpanContextValid,
   propagation,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   trace,
+  TraceFlags,
 } from '@opentelemetry/api';
+import { isTracingSuppressed } from '@opentelemetry/core';
 
 /** What the spans need of a message (the shape of common/message.ts Message). */
 export interface TracedMessage {
@@ -51,6 +65,14 @@ export const MESSAGING_SYSTEM = 'meshwire';
 const TRACER_NAME = 'meshwire';
 
 let enabled = false;
+/** The tracer and the global provider it came from (looked up again when that changes). */
+let cachedTracer: { provider: unknown; tracer: Tracer } | undefined;
+/**
+ * True when the registered propagators are W3C trace context (and W3C baggage): then
+ * injectSpan writes traceparent/tracestate itself instead of going through the composite
+ * propagator. Anything else (B3, Jaeger, ...) takes the generic path.
+ */
+let w3cPropagation = false;
 /** Live producer spans by message, so lower layers can add events knowing only the message. */
 let producerSpans = new WeakMap<object, Span>();
 /** Callbacks run just before a message's producer span ends (onProducerSpanEnd). */
@@ -67,6 +89,13 @@ export function messagingTracingEnabled(): boolean {
  */
 export function setMessagingTracing(on: boolean): void {
   enabled = on;
+  cachedTracer = undefined;
+  if (on) {
+    const fields = propagation.fields();
+    w3cPropagation =
+      fields.includes('traceparent') &&
+      fields.every(f => f === 'traceparent' || f === 'tracestate' || f === 'baggage');
+  }
   if (!on) {
     producerSpans = new WeakMap();
     endHooks = new WeakMap();
@@ -99,8 +128,78 @@ export function extractContext(headers: Record<string, string> | undefined): Con
   return propagation.extract(ROOT_CONTEXT, headers, headerGetter);
 }
 
-function tracer() {
-  return trace.getTracer(TRACER_NAME);
+function tracer(): Tracer {
+  const provider = trace.getTracerProvider();
+  if (cachedTracer?.provider !== provider) {
+    cachedTracer = { provider, tracer: provider.getTracer(TRACER_NAME) };
+  }
+  return cachedTracer.tracer;
+}
+
+/**
+ * What propagation.inject(ctx, headers) writes when `ctx`'s span context is `sc`: with W3C
+ * propagators and no baggage in `ctx`, traceparent (and tracestate) written directly;
+ * otherwise through the registered propagators.
+ */
+function injectSpan(ctx: Context, sc: SpanContext, headers: Record<string, string>): void {
+  if (!w3cPropagation || propagation.getBaggage(ctx) !== undefined) {
+    propagation.inject(ctx, headers, headerSetter);
+    return;
+  }
+  if (isTracingSuppressed(ctx) || !isSpanContextValid(sc)) return;
+  writeTraceparent(sc, headers);
+}
+
+/**
+ * injectSpan for a span just started under `parent`, without building the child context
+ * unless the generic path needs it (baggage and suppression are the parent's).
+ */
+function injectChild(parent: Context, span: Span, headers: Record<string, string>): void {
+  if (!w3cPropagation || propagation.getBaggage(parent) !== undefined) {
+    propagation.inject(trace.setSpan(parent, span), headers, headerSetter);
+    return;
+  }
+  const sc = span.spanContext();
+  // A recording span's context is valid (the SDK made it).
+  if (isTracingSuppressed(parent) || (!span.isRecording() && !isSpanContextValid(sc))) return;
+  writeTraceparent(sc, headers);
+}
+
+/** What the W3C trace context propagator writes for `sc`. */
+function writeTraceparent(sc: SpanContext, headers: Record<string, string>): void {
+  const flags = sc.traceFlags & 0xff;
+  headers.traceparent = `00-${sc.traceId}-${sc.spanId}-${flags < 16 ? '0' : ''}${flags.toString(16)}`;
+  const ts = sc.traceState?.serialize();
+  if (ts) headers.tracestate = ts;
+}
+
+/** The span context of `ctx` when it is valid and its trace is not sampled. */
+function unsampledSpanContext(ctx: Context): SpanContext | undefined {
+  const sc = trace.getSpanContext(ctx);
+  if (!sc || (sc.traceFlags & TraceFlags.SAMPLED) !== 0 || !isSpanContextValid(sc))
+    return undefined;
+  return sc;
+}
+
+/**
+ * A message sent under an unsampled parent: no span; its headers (a copy: the caller's map
+ * may be shared) carry the parent's context, so the next hop keeps the decision.
+ */
+function propagateUnsampled(msg: TracedMessage, ctx: Context, sc: SpanContext): void {
+  const headers = { ...msg.headers };
+  injectSpan(ctx, sc, headers);
+  msg.headers = headers;
+}
+
+/**
+ * The trace flags of a well-formed version-00-style traceparent ("vv-<32 hex>-<16 hex>-ff"),
+ * or -1 when there is none or it is malformed (then the propagator decides, as before).
+ */
+function traceparentFlags(tp: string | undefined): number {
+  if (typeof tp !== 'string' || tp.length < 55 || tp[2] !== '-' || tp[35] !== '-' || tp[52] !== '-')
+    return -1;
+  const flags = parseInt(tp.slice(53, 55), 16);
+  return Number.isNaN(flags) ? -1 : flags;
 }
 
 function baseAttributes(msg: TracedMessage, operation: string, type: string): Attributes {
@@ -130,18 +229,36 @@ export interface ProducerSpanInit {
  */
 export function startProducerSpan(msg: TracedMessage, init: ProducerSpanInit): Span | undefined {
   if (!enabled) return undefined;
+  const active = context.active();
+  const unsampled = unsampledSpanContext(active);
+  if (unsampled) {
+    propagateUnsampled(msg, active, unsampled);
+    return undefined;
+  }
+  return startSampledProducerSpan(msg, init, active);
+}
+
+function startSampledProducerSpan(
+  msg: TracedMessage,
+  init: ProducerSpanInit,
+  active: Context
+): Span {
   const attributes = baseAttributes(msg, 'send', 'send');
   attributes['meshwire.source_peer.id'] = init.localPeer;
   if (init.target?.peerId) attributes['meshwire.peer.id'] = init.target.peerId;
   if (init.target?.address) attributes['meshwire.peer.address'] = init.target.address;
   if (init.request) attributes['meshwire.request'] = true;
-  const span = tracer().startSpan(`send ${msg.topic}`, { kind: SpanKind.PRODUCER, attributes });
-  const ctx = trace.setSpan(context.active(), span);
+  const span = tracer().startSpan(
+    `send ${msg.topic}`,
+    { kind: SpanKind.PRODUCER, attributes },
+    active
+  );
   // Copy: a client's header map may be shared with something we must not change.
   const headers = { ...msg.headers };
-  propagation.inject(ctx, headers, headerSetter);
+  injectChild(active, span, headers);
   msg.headers = headers;
-  producerSpans.set(msg, span);
+  // A sampler that said no here after all: nothing to end or annotate later.
+  if (span.isRecording()) producerSpans.set(msg, span);
   return span;
 }
 
@@ -154,10 +271,19 @@ export function startProducerSpan(msg: TracedMessage, init: ProducerSpanInit): S
  */
 export function traceSend<T>(msg: TracedMessage, init: ProducerSpanInit, fn: () => T): T {
   if (!enabled) return fn();
-  const span = startProducerSpan(msg, init) as Span;
+  const active = context.active();
+  const unsampled = unsampledSpanContext(active);
+  if (unsampled) {
+    // The common case under ratio sampling: no span, no context, no closures.
+    propagateUnsampled(msg, active, unsampled);
+    return fn();
+  }
+  const span = startSampledProducerSpan(msg, init, active);
+  const ctx = trace.setSpan(active, span);
+  if (!span.isRecording()) return context.with(ctx, fn);
   let result: T;
   try {
-    result = context.with(trace.setSpan(context.active(), span), fn);
+    result = context.with(ctx, fn);
   } catch (err) {
     endProducerSpan(msg, err);
     throw err;
@@ -205,7 +331,20 @@ export interface ReceiveInit {
  */
 export function startReceiveSpan(msg: TracedMessage, init: ReceiveInit): ReceiveScope | undefined {
   if (!enabled) return undefined;
-  const parent = hasTraceContext(msg.headers) ? extractContext(msg.headers) : context.active();
+  const tp = msg.headers?.traceparent;
+  let parent: Context;
+  if (typeof tp === 'string') {
+    const flags = traceparentFlags(tp);
+    // An unsampled trace: the message keeps the headers that say so, no span.
+    if (flags >= 0 && (flags & TraceFlags.SAMPLED) === 0) return undefined;
+    const active = context.active();
+    // A message sent on this node: the producer span that injected these headers is still
+    // the active span, so its context is the parent without parsing the headers again.
+    parent = sameSpan(trace.getSpanContext(active), tp) ? active : extractContext(msg.headers);
+  } else {
+    parent = context.active();
+    if (unsampledSpanContext(parent)) return undefined;
+  }
   const attributes = baseAttributes(msg, 'receive', 'receive');
   attributes['meshwire.source_peer.id'] = init.sourcePeer;
   attributes['meshwire.peer.id'] = init.localPeer;
@@ -216,16 +355,31 @@ export function startReceiveSpan(msg: TracedMessage, init: ReceiveInit): Receive
     parent
   );
   const headers = { ...msg.headers };
-  propagation.inject(trace.setSpan(parent, span), headers, headerSetter);
-  const message: TracedMessage = { ...msg, headers };
-  return {
-    span,
-    message,
-    end(delivered, err) {
-      span.setAttribute('meshwire.delivered_count', delivered);
-      endSpan(span, err);
-    },
-  };
+  injectChild(parent, span, headers);
+  return new ReceiveSpanScope(span, { ...msg, headers });
+}
+
+class ReceiveSpanScope implements ReceiveScope {
+  constructor(
+    readonly span: Span,
+    readonly message: TracedMessage
+  ) {}
+
+  end(delivered: number, err?: unknown): void {
+    this.span.setAttribute('meshwire.delivered_count', delivered);
+    endSpan(this.span, err);
+  }
+}
+
+/** True when `sc` is the span a traceparent names (same trace and span id). */
+function sameSpan(sc: SpanContext | undefined, tp: string): boolean {
+  return (
+    sc !== undefined &&
+    tp.length >= 55 &&
+    tp.startsWith(sc.traceId, 3) &&
+    tp.startsWith(sc.spanId, 36) &&
+    isSpanContextValid(sc)
+  );
 }
 
 export interface ProcessInit {
@@ -250,19 +404,30 @@ export function traceDelivery<M extends TracedMessage>(msg: M, init: ProcessInit
   // An unsampled trace records nothing below it: the delivery keeps the headers it has
   // (most traces under ratio sampling; this runs once per delivery).
   if (!enabled || !sampledTraceContext(msg.headers)) return msg;
+  return processSpan(msg, init.subscriptionId, init.queueGroup, init.sourcePeer, init.request);
+}
+
+/** traceDelivery of a sampled delivery (no init object: this runs per delivery). */
+function processSpan<M extends TracedMessage>(
+  msg: M,
+  subscriptionId: string,
+  queueGroup: string,
+  sourcePeer: string,
+  request: boolean
+): M {
   const parent = extractContext(msg.headers);
   const attributes = baseAttributes(msg, 'process', 'process');
-  attributes['meshwire.source_peer.id'] = init.sourcePeer;
-  attributes['messaging.destination.subscription.name'] = init.subscriptionId;
-  if (init.queueGroup) attributes['messaging.consumer.group.name'] = init.queueGroup;
-  if (init.request) attributes['meshwire.request'] = true;
+  attributes['meshwire.source_peer.id'] = sourcePeer;
+  attributes['messaging.destination.subscription.name'] = subscriptionId;
+  if (queueGroup) attributes['messaging.consumer.group.name'] = queueGroup;
+  if (request) attributes['meshwire.request'] = true;
   const span = tracer().startSpan(
     `process ${msg.topic}`,
     { kind: SpanKind.CONSUMER, attributes },
     parent
   );
   const headers = { ...msg.headers };
-  propagation.inject(trace.setSpan(parent, span), headers, headerSetter);
+  injectChild(parent, span, headers);
   span.end();
   return { ...msg, headers };
 }
@@ -287,13 +452,16 @@ export function traceDeliveries<
   const list = batch.deliveries;
   for (let i = 0; i < list.length; i++) {
     const d = list[i];
-    const message = traceDelivery(d.message, {
-      subscriptionId: subscription.id,
-      queueGroup: subscription.queueGroup,
-      sourcePeer: d.sourcePeer,
-      request: d.replyTo !== '',
-    });
-    if (message !== d.message) list[i] = { ...d, message };
+    // Unsampled (most traces under ratio sampling) or untraced: nothing to build.
+    if (!sampledTraceContext(d.message.headers)) continue;
+    const message = processSpan(
+      d.message,
+      subscription.id,
+      subscription.queueGroup,
+      d.sourcePeer,
+      d.replyTo !== ''
+    );
+    list[i] = { ...d, message };
   }
   return batch;
 }
@@ -308,12 +476,22 @@ export function startRespondSpan(reply: TracedMessage, localPeer: string): Span 
   if (!enabled) return undefined;
   const active = context.active();
   let parent = active;
-  const links: Link[] = [];
-  if (hasTraceContext(reply.headers)) {
+  let links: Link[] | undefined;
+  const tp = reply.headers?.traceparent;
+  if (typeof tp === 'string') {
+    const flags = traceparentFlags(tp);
+    // The request's trace is unsampled: the reply keeps the headers that say so, no span.
+    if (flags >= 0 && (flags & TraceFlags.SAMPLED) === 0) return undefined;
     parent = extractContext(reply.headers);
-    const rpcSpan = trace.getSpan(active);
-    if (rpcSpan && rpcSpan.spanContext().traceId !== trace.getSpanContext(parent)?.traceId) {
-      links.push({ context: rpcSpan.spanContext() });
+    const rpcSc = trace.getSpanContext(active);
+    if (rpcSc && rpcSc.traceId !== trace.getSpanContext(parent)?.traceId) {
+      links = [{ context: rpcSc }];
+    }
+  } else {
+    const unsampled = unsampledSpanContext(active);
+    if (unsampled) {
+      propagateUnsampled(reply, active, unsampled);
+      return undefined;
     }
   }
   const attributes: Attributes = {
@@ -329,11 +507,11 @@ export function startRespondSpan(reply: TracedMessage, localPeer: string): Span 
   if (reply.topic) attributes['messaging.destination.name'] = reply.topic;
   const span = tracer().startSpan(
     'respond',
-    { kind: SpanKind.PRODUCER, attributes, links },
+    { kind: SpanKind.PRODUCER, attributes, ...(links ? { links } : {}) },
     parent
   );
   const headers = { ...reply.headers };
-  propagation.inject(trace.setSpan(parent, span), headers, headerSetter);
+  injectChild(parent, span, headers);
   reply.headers = headers;
   return span;
 }

@@ -13,6 +13,7 @@ import {
   startReceiveSpan,
   startRespondSpan,
   traceDelivery,
+  traceSend,
 } from '../../../src/telemetry';
 import type { TracedMessage } from '../../../src/telemetry';
 
@@ -245,4 +246,37 @@ test.serial('process span: only for sampled traces; an unsampled delivery keeps 
   );
   t.is(finished('process orders.created').parentSpanContext?.spanId, '00f067aa0ba902b7');
   t.is(exporter.getFinishedSpans().length, 1, 'no span for the unsampled delivery');
+});
+
+test.serial('unsampled parent: no span anywhere, the headers carry the decision on', t => {
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const parent = trace.wrapSpanContext({ traceId, spanId: '00f067aa0ba902b7', traceFlags: 0 });
+  const m = msg({ headers: { app: 'x' } });
+  const before = m.headers;
+  let ran = false;
+  const out = context.with(trace.setSpan(context.active(), parent), () =>
+    traceSend(m, { localPeer: 'a', request: true }, () => {
+      ran = true;
+      return 7;
+    })
+  );
+  t.is(out, 7);
+  t.true(ran);
+  t.is(m.headers.traceparent, `00-${traceId}-00f067aa0ba902b7-00`, 'the parent, unsampled');
+  t.is(m.headers.app, 'x');
+  t.false('traceparent' in before, "the caller's map is not changed");
+  t.is(startReceiveSpan(m, { localPeer: 'b', sourcePeer: 'a', request: true }), undefined);
+  const reply = msg({ id: 'r1', topic: '', headers: m.headers });
+  const rpc = tracer.startSpan('Respond rpc');
+  t.is(
+    context.with(trace.setSpan(context.active(), rpc), () => startRespondSpan(reply, 'b')),
+    undefined
+  );
+  rpc.end();
+  t.is(reply.headers.traceparent, `00-${traceId}-00f067aa0ba902b7-00`);
+  t.deepEqual(
+    exporter.getFinishedSpans().map(s => s.name),
+    ['Respond rpc'],
+    'no message span for the unsampled trace'
+  );
 });
