@@ -1,7 +1,7 @@
 import type { Http2Server } from 'node:http2';
 /**
  * The gRPC front of a node: Messenger and Peers services, grpc.health.v1, server
- * reflection (src/api/reflection.ts) and the /metrics endpoint, with the safe close of seed 001: stop accepting,
+ * reflection (src/api/reflection.ts) and the /metrics endpoint, with a safe close: stop accepting,
  * drain in-flight work, end subscriber streams, close.
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';

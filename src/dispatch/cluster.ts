@@ -1,6 +1,6 @@
 /**
  * The cluster side of a node: one UDP socket (RudpSocket), a DirectSender that maps
- * peer ids to per-address PeerSenders (seed 000) with a bounded unresolved queue, the
+ * peer ids to per-address PeerSenders with a bounded unresolved queue, the
  * inbound links peers opened to us, duplicate suppression, and interest advertisement.
  * Senders for `target.address` outside the peer directory are bounded: allowed CIDRs, a
  * cap, retirement after an idle timeout, and no retrying once their queue is empty.

@@ -1,5 +1,5 @@
 /**
- * PeerSender (seed 000): one per resolved peer address. It owns the outbound connection
+ * PeerSender: one per resolved peer address. It owns the outbound connection
  * to that address, reconnects with exponential backoff and jitter, and keeps a bounded
  * queue of work while the link is down. Hand-off is non-blocking: a full queue refuses at
  * once (counted). While the peer is unreachable, callers that wait for an answer

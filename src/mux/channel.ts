@@ -2,7 +2,7 @@
 import { InvalidArgumentError } from '../common';
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SEND_QUEUE_CAPACITY } from './constants';
 
-/** One logical channel over a connection (seed 003: ChannelDescriptor). */
+/** One logical channel over a connection (MConnection's ChannelDescriptor). */
 export interface ChannelDescriptor {
   /** 0..65535, unique per mux; both sides must declare the same ids. */
   id: number;

@@ -1,5 +1,5 @@
 /**
- * Defaults of the mux layer. Units are in the names. See issue 4 and seed 003
+ * Defaults of the mux layer. Units are in the names. See issue 4
  * (Tendermint's MConnection) for where each one comes from.
  */
 

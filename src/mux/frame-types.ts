@@ -7,7 +7,7 @@
  *   +------+------+-------------+---------------------------+
  *
  * DATA carries one fragment of a channel message; flag EOF marks its last fragment
- * (seed 003: PacketMsg with an EOF byte). PING/PONG carry a 4-byte nonce. CLOSE carries
+ * (as MConnection's PacketMsg with an EOF byte). PING/PONG carry a 4-byte nonce. CLOSE carries
  * a UTF-8 reason. Channel is 0 for every frame but DATA.
  */
 

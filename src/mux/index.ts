@@ -1,5 +1,5 @@
 /**
- * Mux: prioritized channels over one connection (any `stream.Duplex`). After seed 003.
+ * Mux: prioritized channels over one connection (any `stream.Duplex`), modelled on Tendermint's MConnection.
  *
  * @example
  * ```ts

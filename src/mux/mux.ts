@@ -1,6 +1,6 @@
 /**
  * Mux: prioritized channels over one byte stream (any Node `stream.Duplex`: a TCP socket,
- * a reliable-UDP connection, an in-memory pair). After seed 003 (Tendermint MConnection):
+ * a reliable-UDP connection, an in-memory pair). Modelled on Tendermint's MConnection:
  * messages are cut into fragments with an EOF flag, a scheduler picks which channel's
  * fragment goes next, and ping/pong detects a dead peer.
  *
@@ -538,7 +538,7 @@ export class Mux extends EventEmitter<MuxEvents> {
   };
 
   /**
-   * Keepalive (seed 003's ping/pong, refined): a PING goes out `pingIntervalMs` after the
+   * Keepalive (MConnection-style ping/pong, refined): a PING goes out `pingIntervalMs` after the
    * last exchange; the connection closes only if nothing at all (no pong, no frame) has
    * come from the peer within `pongTimeoutMs` of the ping. Any frame proves the peer
    * alive: a ping queued behind megabytes inside a slow transport must not kill a

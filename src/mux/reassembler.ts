@@ -1,5 +1,5 @@
 /**
- * Pure reassembly of channel messages from DATA fragments (seed 003: recvPacketMsg).
+ * Pure reassembly of channel messages from DATA fragments (as MConnection's recvPacketMsg).
  * A message growing past its channel's maxMessageBytes, or a fragment for a channel
  * that was not declared, throws ProtocolError.
  */

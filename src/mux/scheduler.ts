@@ -2,7 +2,7 @@
  * Pure send scheduler of the mux (no I/O, no time): per-channel bounded queues and the
  * choice of which channel's fragment goes next.
  *
- * Seed 003 picks the channel with the least `recentlySent / priority`, where
+ * MConnection picks the channel with the least `recentlySent / priority`, where
  * recentlySent is an exponential moving average of bytes. Its users found two faults:
  * decay by wall-clock ticks lets a channel of large messages fall behind forever
  * (cometbft#2954), and a full low-priority queue blocked everyone (cometbft#2128,

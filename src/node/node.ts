@@ -1,7 +1,7 @@
 /**
  * MeshNode: one meshwire node's core — validation, the local router, reply tokens,
- * the peer directory and the lifecycle (running -> draining -> stopped, seed 001's safe
- * close). The gRPC API calls into it; it knows nothing of gRPC.
+ * the peer directory and the lifecycle (running -> draining -> stopped, a safe close:
+ * stop accepting, drain, then close). The gRPC API calls into it; it knows nothing of gRPC.
  */
 import { quote } from '../common';
 import { LATENCY_TRACE, Stage, traceMark } from '../common';

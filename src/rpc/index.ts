@@ -1,6 +1,6 @@
 /**
  * Rpc: request/response/oneway envelopes over one mux channel, with an opaque-id
- * response table (seed 004).
+ * response table.
  *
  * @example
  * ```ts

@@ -1,6 +1,6 @@
 /**
- * The opaque-id response table (seed 004's response_table; shaped after nats.js
- * MuxSubscription, STYLE lesson 6): `Map<id, Pending>`, where each pending call owns its
+ * The opaque-id response table (shaped after nats.js
+ * MuxSubscription): `Map<id, Pending>`, where each pending call owns its
  * timer and removes itself, and one `settle` path returns the in-flight permit whatever
  * the outcome (response, timeout, abort, close, send failure; rocketmq#604 leaked them
  * on timeout).
@@ -102,7 +102,7 @@ export class PendingCall<T> {
   }
 
   /**
-   * Gives `err` the stack of the call site (lesson 6): the error is created now, but
+   * Gives `err` the stack of the call site: the error is created now, but
    * the stack it shows is the caller's.
    */
   issueError<E extends Error>(err: E): E {

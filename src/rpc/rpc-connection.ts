@@ -1,5 +1,5 @@
 /**
- * RpcConnection: request/response/oneway over one mux channel (seed 004's Channel with
+ * RpcConnection: request/response/oneway over one mux channel (a Channel with
  * its response table). Outgoing requests are tracked in a RequestTable; incoming ones
  * go to one handler, with the caller's remaining deadline so that work nobody waits for
  * any more is abandoned and its response not sent.

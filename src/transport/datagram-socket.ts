@@ -1,5 +1,5 @@
 /**
- * The one seam between the transport core and the network (STYLE lesson 3): core code
+ * The one seam between the transport core and the network: core code
  * never imports node:dgram. Implemented by the UDP driver and by the virtual network.
  */
 

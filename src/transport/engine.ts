@@ -1,5 +1,5 @@
 /**
- * The per-connection engine (kcp-style, STYLE lessons 2-3): no I/O, no timers. The owner
+ * The per-connection engine (kcp-style): no I/O, no timers. The owner
  * feeds datagrams with `input(datagram, now)`, calls `tick(now)` at `nextDeadline()` (and
  * after inputs/writes), and receives datagrams through the injected `send`.
  *

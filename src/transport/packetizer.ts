@@ -2,7 +2,7 @@
  * The packetizer: a pure function of a context (congestion window, bytes in flight, peer
  * receive window, datagram size, pacing budget) over the send buffer. It decides how many
  * packets may leave now and which stream ranges each carries; the engine's packet builder
- * then adds control frames, encrypts and sends. (Seed 002: packetizer.rs.)
+ * then adds control frames, encrypts and sends.
  */
 import type { SendBuffer } from './send-buffer';
 import { STREAM_FRAME_OVERHEAD } from './wire';

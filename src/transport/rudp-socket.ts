@@ -1,5 +1,5 @@
 /**
- * The socket actor (seed 002 socket/actor.rs): one datagram socket per node, datagrams
+ * The socket actor: one datagram socket per node, datagrams
  * demultiplexed by destination connection id to one engine per connection. It owns the
  * timers (the engines never do): each engine is ticked at its nextDeadline() and, batched
  * per I/O turn, after input or application writes.

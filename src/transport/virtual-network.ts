@@ -325,7 +325,7 @@ export class VirtualSocket implements DatagramSocket {
   }
 }
 
-/** Two sockets joined by links with the same conditions both ways (STYLE lesson 4). */
+/** Two sockets joined by links with the same conditions both ways. */
 export function createLossyPair(init: VirtualNetworkInit & LinkConditions): {
   net: VirtualNetwork;
   a: VirtualSocket;

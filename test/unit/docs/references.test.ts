@@ -45,6 +45,9 @@ function check(file: string, text: string, sections: Set<string>): string[] {
   const out: string[] = [];
   const rel = relative(ROOT, file);
   if (/DESIGN\.md/.test(text)) out.push(`${rel}: cites DESIGN.md, which is not in the repository`);
+  // the team's design seeds and style notes live outside the project
+  if (/\b[Ss]eed 00\d\b|STYLE(\.md| lesson)/.test(text))
+    out.push(`${rel}: cites a seed document or style note, which are not in the repository`);
   for (const m of text.matchAll(/\bdocs\/([A-Za-z0-9_-]+\.md)\b/g)) {
     if (!existsSync(join(ROOT, 'docs', m[1] as string)))
       out.push(`${rel}: docs/${m[1]} is missing`);
@@ -81,11 +84,12 @@ test('the reference check notices DESIGN.md, a missing doc, a missing section an
   const sections = new Set(['Layers']);
   const problems = check(
     join(ROOT, 'docs/x.md'),
-    'see DESIGN.md section 3, docs/nowhere.md, docs/design.md, "Nope", docs/design.md, "Layers", [a](./missing.md), [b](https://example.com/x.md)',
+    'see DESIGN.md section 3, seed 003, docs/nowhere.md, docs/design.md, "Nope", docs/design.md, "Layers", [a](./missing.md), [b](https://example.com/x.md)',
     sections
   );
   t.deepEqual(problems, [
     'docs/x.md: cites DESIGN.md, which is not in the repository',
+    'docs/x.md: cites a seed document or style note, which are not in the repository',
     'docs/x.md: docs/nowhere.md is missing',
     'docs/x.md: docs/design.md has no section "Nope"',
     'docs/x.md: link ./missing.md is missing',
