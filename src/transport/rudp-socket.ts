@@ -164,6 +164,9 @@ export class RudpSocket extends EventEmitter {
   private readonly dirty = new Set<Entry>();
   private lastEntry: Entry | null = null;
   private immediate: NodeJS.Immediate | null = null;
+  /** Connections with received datagrams, ticked in a microtask (batch driver only). */
+  private readonly received = new Set<Entry>();
+  private receivedQueued = false;
   private readonly drops = new DropCounter<SocketDropReason>();
   private readonly closedDrops = new DropCounter();
   private halfOpen = 0;
@@ -420,7 +423,7 @@ export class RudpSocket extends EventEmitter {
           return;
         }
         e.engine.input(d, now);
-        this.kick(e);
+        this.kickReceived(e);
         return;
       }
       case PacketType.Reset: {
@@ -516,6 +519,34 @@ export class RudpSocket extends EventEmitter {
   }
 
   /**
+   * A datagram arrived for `e`. On the batch driver every datagram of one recvmmsg batch
+   * is handed over in one callback, so a microtask still ticks the connection once per
+   * batch, and a lone packet is read at once instead of a loop phase later. Other drivers
+   * deliver one datagram per callback: the end of the I/O turn batches them (kick).
+   */
+  private kickReceived(e: Entry): void {
+    if (this.sock.kind !== 'batch') {
+      this.kick(e);
+      return;
+    }
+    this.received.add(e);
+    if (this.receivedQueued) return;
+    this.receivedQueued = true;
+    queueMicrotask(this.runReceived);
+  }
+
+  private readonly runReceived = (): void => {
+    this.receivedQueued = false;
+    if (this.closed) return;
+    const list = [...this.received];
+    this.received.clear();
+    for (const e of list) {
+      // already queued for the end of the turn: that tick reads it
+      if (!this.dirty.has(e)) this.service(e);
+    }
+  };
+
+  /**
    * Application writes: tick in a microtask, so a request leaves in the same event-loop
    * turn it was written in (a setImmediate costs a whole loop iteration, tens of
    * microseconds per hop on a busy machine). Writes of one callback still share the tick.
@@ -580,6 +611,7 @@ export class RudpSocket extends EventEmitter {
     e.timer?.cancel();
     e.timer = null;
     this.dirty.delete(e);
+    this.received.delete(e);
     const cid = e.engine.localCid.toString('hex');
     if (this.byCid.get(cid) === e) {
       this.byCid.delete(cid);
