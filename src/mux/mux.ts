@@ -139,6 +139,10 @@ export class Mux extends EventEmitter<MuxEvents> {
   private readonly pongTimeoutMs: number;
   private readonly control: Buffer[] = [];
   private pumpScheduled = false;
+  /** Data messages the last pump wrote: one or none means the connection is not under load. */
+  private lastPumpMessages = 0;
+  /** Messages queued since a lone pump was scheduled (0: none is). */
+  private lonePump = 0;
   private flushWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private needDrain = false;
   private readonly writeBufferBytes: number;
@@ -272,7 +276,15 @@ export class Mux extends EventEmitter<MuxEvents> {
    * when the queue is full or the mux closed. Throws InvalidArgumentError for an unknown
    * channel or an oversized message, which are the caller's bugs.
    */
-  trySend(channelId: number, data: Buffer, opts: { onWritten?: () => void } = {}): boolean {
+  trySend(
+    channelId: number,
+    data: Buffer,
+    opts: {
+      onWritten?: () => void;
+      /** Nobody waits on it (a CANCEL): written with the turn's batch, never on its own. */
+      batch?: boolean;
+    } = {}
+  ): boolean {
     const err = this.checkSend(channelId, data);
     if (err) {
       if (err instanceof ConnectionClosedError) return false;
@@ -281,7 +293,7 @@ export class Mux extends EventEmitter<MuxEvents> {
     const waiting = this.waiters.get(channelId);
     if (
       (waiting && waiting.length > 0) ||
-      !this.admit(channelId, { data, onWritten: opts.onWritten })
+      !this.admit(channelId, { data, onWritten: opts.onWritten }, opts.batch)
     ) {
       this.drops.add('queue_full');
       return false;
@@ -341,10 +353,10 @@ export class Mux extends EventEmitter<MuxEvents> {
     return undefined;
   }
 
-  private admit(channelId: number, msg: QueuedMessage): boolean {
+  private admit(channelId: number, msg: QueuedMessage, batch = false): boolean {
     if (!this.scheduler.hasRoom(channelId, msg.data.length)) return false;
     this.scheduler.enqueue(channelId, msg);
-    this.schedulePump();
+    this.schedulePump(!batch && this.lastPumpMessages <= 1);
     return true;
   }
 
@@ -360,13 +372,35 @@ export class Mux extends EventEmitter<MuxEvents> {
     }
   }
 
-  private schedulePump(): void {
-    if (this.pumpScheduled || this.needDrain || this._closeError) return;
+  /**
+   * `lone`: a message on a connection whose last pump carried at most one. It is written
+   * in a microtask, still in the turn it was sent in, instead of waiting a loop iteration
+   * for company that is not coming; if more messages are queued before that microtask
+   * runs, it defers to setImmediate like any batch. Otherwise (under load, control frames,
+   * re-pumps) setImmediate: sends made in the same turn of the event loop are written in
+   * one batch (one write for 64 small responses, not 64), behind the control frames.
+   */
+  private schedulePump(lone = false): void {
+    if (this.pumpScheduled) {
+      if (this.lonePump) this.lonePump++;
+      return;
+    }
+    if (this.needDrain || this._closeError) return;
     this.pumpScheduled = true;
-    // setImmediate, not a microtask: sends made in the same turn of the event loop are
-    // written in one batch (one syscall for 64 small responses, not 64).
-    setImmediate(this.pump);
+    if (lone) {
+      this.lonePump = 1;
+      queueMicrotask(this.pumpLone);
+    } else {
+      setImmediate(this.pump);
+    }
   }
+
+  private readonly pumpLone = (): void => {
+    const queued = this.lonePump;
+    this.lonePump = 0;
+    if (queued > 1) setImmediate(this.pump);
+    else this.pump();
+  };
 
   private readonly pump = (): void => {
     this.pumpScheduled = false;
@@ -376,6 +410,7 @@ export class Mux extends EventEmitter<MuxEvents> {
     let batchBytes = 0;
     let written: (() => void)[] = [];
     const touched = new Set<number>();
+    let messages = 0;
     const flush = (): void => {
       if (batch.length === 0) return;
       this.stats.bytesOut += batchBytes;
@@ -415,6 +450,7 @@ export class Mux extends EventEmitter<MuxEvents> {
         batchBytes += FRAME_HEADER_BYTES + f.end - f.start;
         if (f.eof) {
           this.stats.messagesOut++;
+          messages++;
           if (f.msg.onWritten) written.push(f.msg.onWritten);
           touched.add(f.channelId);
         }
@@ -426,6 +462,7 @@ export class Mux extends EventEmitter<MuxEvents> {
       }
     }
     flush();
+    this.lastPumpMessages = messages;
     for (const id of touched) this.admitWaiters(id);
     if (!this.needDrain && (this.control.length > 0 || this.scheduler.hasPending())) {
       this.schedulePump();

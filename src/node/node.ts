@@ -487,10 +487,21 @@ export class MeshNode {
 
   private track<T>(p: Promise<T>): Promise<T> {
     this.inFlight++;
-    return p.finally(() => {
+    // then(ok, fail), not finally(): two microtask hops fewer on every request's answer
+    const done = (): void => {
       this.inFlight--;
       if (this.inFlight === 0) this.wakeIdle();
-    });
+    };
+    return p.then(
+      v => {
+        done();
+        return v;
+      },
+      (err: unknown) => {
+        done();
+        throw err;
+      }
+    );
   }
 
   /**
@@ -686,10 +697,21 @@ export class MeshNode {
         );
       signal.addEventListener('abort', onAbort, { once: true });
     }
-    return pending.promise.finally(() => {
+    const cleanup = (): void => {
       this.pendingCancels.delete(pending.cancel);
       if (onAbort) signal?.removeEventListener('abort', onAbort);
-    });
+    };
+    // then(ok, fail), not finally(): two microtask hops fewer between reply and caller
+    return pending.promise.then(
+      r => {
+        cleanup();
+        return r;
+      },
+      (err: unknown) => {
+        cleanup();
+        throw err;
+      }
+    );
   }
 
   /**

@@ -233,7 +233,14 @@ export class RpcConnection {
     const status =
       err.code === 'DEADLINE_EXCEEDED' ? StatusCode.DEADLINE_EXCEEDED : StatusCode.CANCELLED;
     try {
-      this.mux.trySend(this.channelId, encodeEnvelope(EnvelopeKind.CANCEL, call.id, 0, { status }));
+      // the caller already gave up: the CANCEL goes with the turn's batch (mux trySend)
+      this.mux.trySend(
+        this.channelId,
+        encodeEnvelope(EnvelopeKind.CANCEL, call.id, 0, { status }),
+        {
+          batch: true,
+        }
+      );
     } catch {
       // No room: the far side's own deadline ends the request soon after.
     }

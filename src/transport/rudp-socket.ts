@@ -150,6 +150,8 @@ interface Entry {
   readable: boolean;
   /** A flushSoon() microtask is pending. */
   flushQueued: boolean;
+  /** A write was already sent at once in this run of JavaScript (flushSoon). */
+  sentAtOnce: boolean;
 }
 
 /** Consecutive next-turn ticks of one connection before a 1 ms timer is forced. */
@@ -164,6 +166,9 @@ export class RudpSocket extends EventEmitter {
   private readonly dirty = new Set<Entry>();
   private lastEntry: Entry | null = null;
   private immediate: NodeJS.Immediate | null = null;
+  /** Connections with received datagrams, ticked in a microtask (batch driver only). */
+  private readonly received = new Set<Entry>();
+  private receivedQueued = false;
   private readonly drops = new DropCounter<SocketDropReason>();
   private readonly closedDrops = new DropCounter();
   private halfOpen = 0;
@@ -334,6 +339,7 @@ export class RudpSocket extends EventEmitter {
       immediateTurns: 0,
       readable: false,
       flushQueued: false,
+      sentAtOnce: false,
     };
     const out = (parts: Buffer[], bytes: number): void => {
       this.datagramsSent++;
@@ -420,7 +426,7 @@ export class RudpSocket extends EventEmitter {
           return;
         }
         e.engine.input(d, now);
-        this.kick(e);
+        this.kickReceived(e);
         return;
       }
       case PacketType.Reset: {
@@ -516,12 +522,48 @@ export class RudpSocket extends EventEmitter {
   }
 
   /**
-   * Application writes: tick in a microtask, so a request leaves in the same event-loop
-   * turn it was written in (a setImmediate costs a whole loop iteration, tens of
-   * microseconds per hop on a busy machine). Writes of one callback still share the tick.
+   * A datagram arrived for `e`. On the batch driver every datagram of one recvmmsg batch
+   * is handed over in one callback, so a microtask still ticks the connection once per
+   * batch, and a lone packet is read at once instead of a loop phase later. Other drivers
+   * deliver one datagram per callback: the end of the I/O turn batches them (kick).
+   */
+  private kickReceived(e: Entry): void {
+    if (this.sock.kind !== 'batch') {
+      this.kick(e);
+      return;
+    }
+    this.received.add(e);
+    if (this.receivedQueued) return;
+    this.receivedQueued = true;
+    queueMicrotask(this.runReceived);
+  }
+
+  private readonly runReceived = (): void => {
+    this.receivedQueued = false;
+    if (this.closed) return;
+    const list = [...this.received];
+    this.received.clear();
+    for (const e of list) {
+      // already queued for the end of the turn: that tick reads it
+      if (!this.dirty.has(e)) this.service(e);
+    }
+  };
+
+  /**
+   * Application writes. The first write of a run of JavaScript on an established
+   * connection is packetized and handed to the driver at once, inside write(): a lone
+   * request does not wait behind the microtasks queued before it. Further writes of the
+   * same run share one tick in a microtask (they leave in the same event-loop turn; a
+   * setImmediate costs a whole loop iteration, tens of microseconds per hop).
    */
   private flushSoon(e: Entry): void {
     if (e.flushQueued || this.dirty.has(e)) return;
+    if (!e.sentAtOnce && !this.closed && e.engine.state === 'established') {
+      e.sentAtOnce = true;
+      queueMicrotask(() => (e.sentAtOnce = false));
+      this.tickAndArm(e);
+      return;
+    }
     e.flushQueued = true;
     queueMicrotask(() => {
       e.flushQueued = false;
@@ -537,12 +579,17 @@ export class RudpSocket extends EventEmitter {
     for (const e of list) this.service(e);
   }
 
-  /** Ticks an engine and re-arms its timer at nextDeadline(). */
+  /** Hands the reader what arrived, ticks the engine and re-arms its timer. */
   private service(e: Entry): void {
     if (e.readable) {
       e.readable = false;
       e.conn?.onReadable();
     }
+    this.tickAndArm(e);
+  }
+
+  /** Ticks an engine and re-arms its timer at nextDeadline(). */
+  private tickAndArm(e: Entry): void {
     const now = this.clock.now();
     e.engine.tick(now);
     if (e.engine.state === 'closed') {
@@ -580,6 +627,7 @@ export class RudpSocket extends EventEmitter {
     e.timer?.cancel();
     e.timer = null;
     this.dirty.delete(e);
+    this.received.delete(e);
     const cid = e.engine.localCid.toString('hex');
     if (this.byCid.get(cid) === e) {
       this.byCid.delete(cid);
