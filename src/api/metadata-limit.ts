@@ -28,8 +28,10 @@ export const MAX_METADATA_BYTES = 64 * 1024;
 
 /** How often sessions are checked for a stream Node swallowed. */
 const CHECK_INTERVAL_MS = 200;
-/** How long a live session takes to answer a PING, at most. */
-const PING_TIMEOUT_MS = 1000;
+/** How long a live session takes to answer a PING, at most (generous: a loaded machine or a
+ * client busy writing a large header block answers late, and a false alarm closes a
+ * healthy connection). */
+const PING_TIMEOUT_MS = 3000;
 const ENHANCE_YOUR_CALM = 0x0b;
 
 type GrpcServerInternals = {
