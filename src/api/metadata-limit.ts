@@ -33,6 +33,8 @@ const CHECK_INTERVAL_MS = 200;
  * healthy connection). */
 const PING_TIMEOUT_MS = 3000;
 const ENHANCE_YOUR_CALM = 0x0b;
+/** Longest wait for a session that keeps receiving bytes but never answers the PING. */
+const MAX_PROBE_MS = 15_000;
 
 type GrpcServerInternals = {
   commonServerOptions?: { settings?: Record<string, unknown> };
@@ -107,7 +109,10 @@ export function closeDeadSessions(server: Server): () => void {
     // is fine and answers the PING) or a compression error (it never will).
     w.probing = true;
     let answered = false;
-    const timer = setTimeout(() => {
+    const socket = rawSocket(session);
+    let bytesRead = socket?.bytesRead ?? 0;
+    let waited = 0;
+    const judge = (): void => {
       // Timers run before I/O: after a busy event loop the PING ack may be waiting
       // unread, so look again once pending reads have run.
       setImmediate(() => {
@@ -116,13 +121,23 @@ export function closeDeadSessions(server: Server): () => void {
           w.probing = false;
           return;
         }
-        const socket = rawSocket(session);
+        // Still receiving: a client in the middle of a large header block (refused, or
+        // still arriving) cannot send a PING ack before the block ends. Wait for it.
+        const now = socket?.bytesRead ?? 0;
+        waited += PING_TIMEOUT_MS;
+        if (now > bytesRead && waited < MAX_PROBE_MS) {
+          bytesRead = now;
+          timer = setTimeout(judge, PING_TIMEOUT_MS);
+          timer.unref();
+          return;
+        }
         if (socket && !socket.destroyed) {
           socket.write(rstStreamFrame(processed, ENHANCE_YOUR_CALM));
         }
         session.destroy();
       });
-    }, PING_TIMEOUT_MS);
+    };
+    let timer = setTimeout(judge, PING_TIMEOUT_MS);
     timer.unref();
     const sent = session.ping(err => {
       if (err) return; // destroyed meanwhile: the timer has run or will find nothing
