@@ -73,6 +73,23 @@ function startSubscriber(args: string[]): {
   return { ready, done };
 }
 
+/**
+ * A `reply-with <topic> pong` responder (answering once), live before a `request <topic>
+ * ping` is made; returns the request's outcome and the responder's exit.
+ */
+async function requestPong(
+  server: string,
+  topic: string
+): Promise<{
+  reply: { code: number; stdout: string; stderr: string };
+  responder: Promise<{ code: number }>;
+}> {
+  const responder = startSubscriber(['reply-with', topic, 'pong', '-s', server, '--count', '1']);
+  await responder.ready;
+  const reply = await run(['request', topic, 'ping', '-s', server, '--timeout-ms', '2000']);
+  return { reply, responder: responder.done };
+}
+
 /** Every key, at any depth, of a parsed JSON value (map keys of `headers` excluded). */
 function keysOf(value: unknown, out: string[] = []): string[] {
   if (Array.isArray(value)) for (const v of value) keysOf(v, out);
@@ -147,28 +164,9 @@ test('serve, sub, send, request, reply-with, peers; SIGTERM exits 0', async t =>
     t.is(line.message.headers.a, 'b');
     t.is(line.sourcePeer, 'cli-node');
 
-    const responderRun = startSubscriber([
-      'reply-with',
-      'cli.svc',
-      'pong',
-      '-s',
-      server,
-      '--count',
-      '1',
-    ]);
-    await responderRun.ready;
-    const responder = responderRun.done;
-    const reply: { code: number; stdout: string; stderr: string } | undefined = await run([
-      'request',
-      'cli.svc',
-      'ping',
-      '-s',
-      server,
-      '--timeout-ms',
-      '2000',
-    ]);
-    t.is(reply?.code, 0, reply?.stderr);
-    const res = JSON.parse(reply?.stdout ?? '{}') as {
+    const { reply, responder } = await requestPong(server, 'cli.svc');
+    t.is(reply.code, 0, reply.stderr);
+    const res = JSON.parse(reply.stdout) as {
       reply: { payload: string };
       responderPeer: string;
     };
@@ -342,28 +340,9 @@ test('every command prints proto3 JSON field names (lowerCamelCase, as buf curl)
     const delivery = JSON.parse((await sub).stdout.toString()) as Record<string, unknown>;
     t.deepEqual(Object.keys(delivery).sort(), ['message', 'replyTo', 'sourcePeer']);
 
-    const responderRun = startSubscriber([
-      'reply-with',
-      'names.svc',
-      'pong',
-      '-s',
-      server,
-      '--count',
-      '1',
-    ]);
-    await responderRun.ready;
-    const responder = responderRun.done;
-    const reply: { code: number; stdout: string; stderr: string } | undefined = await run([
-      'request',
-      'names.svc',
-      'ping',
-      '-s',
-      server,
-      '--timeout-ms',
-      '2000',
-    ]);
-    t.is(reply?.code, 0, reply?.stderr);
-    const response = JSON.parse(reply?.stdout ?? '{}') as Record<string, unknown>;
+    const { reply, responder } = await requestPong(server, 'names.svc');
+    t.is(reply.code, 0, reply.stderr);
+    const response = JSON.parse(reply.stdout) as Record<string, unknown>;
     t.deepEqual(Object.keys(response).sort(), ['reply', 'responderPeer']);
     await responder;
 
