@@ -22,7 +22,7 @@ import { subscribed } from '../../helpers/node';
 import type { OtlpReceiver, ReceivedSpan } from '../../helpers/otlp-receiver';
 import { OtlpSpanKind, startOtlpReceiver } from '../../helpers/otlp-receiver';
 import type { NodeProcess } from './node-process';
-import { freeUdpPorts, scrape, startNodeProcess } from './node-process';
+import { freeUdpPorts, scrape, startPeeredPair } from './node-process';
 
 const tracer = new BasicTracerProvider().getTracer('test-client');
 const w3c = new W3CTraceContextPropagator();
@@ -64,36 +64,13 @@ test.before(async () => {
     OTEL_BSP_SCHEDULE_DELAY: '50',
     OTEL_SERVICE_NAME: service,
   });
-  [a, b] = await Promise.all([
-    startNodeProcess(
-      [
-        '--node-id',
-        'node-a',
-        '--peer-listen',
-        `127.0.0.1:${udpA}`,
-        '--peers',
-        `node-b=127.0.0.1:${udpB}`,
-      ],
-      env('meshwire-a')
-    ),
-    startNodeProcess(
-      [
-        '--node-id',
-        'node-b',
-        '--peer-listen',
-        `127.0.0.1:${udpB}`,
-        '--peers',
-        `node-a=127.0.0.1:${udpA}`,
-        // node-a runs the AEAD in OpenSSL through our addon and the batched UDP driver
-        // (auto), node-b node:crypto and node:dgram: every test here crosses the two
-        '--aead-backend',
-        'node',
-        '--udp-driver',
-        'dgram',
-      ],
-      env('meshwire-b')
-    ),
-  ]);
+  [a, b] = await startPeeredPair(
+    [udpA, udpB],
+    id => env(id === 'node-a' ? 'meshwire-a' : 'meshwire-b'),
+    // node-a runs the AEAD in OpenSSL through our addon and the batched UDP driver
+    // (auto), node-b node:crypto and node:dgram: every test here crosses the two
+    id => (id === 'node-b' ? ['--aead-backend', 'node', '--udp-driver', 'dgram'] : [])
+  );
   ca = createClients(a.grpc);
   cb = createClients(b.grpc);
   // Requests go out on A's link to B, replies come back on B's link to A.

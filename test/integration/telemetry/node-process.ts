@@ -108,3 +108,31 @@ export async function freeUdpPorts(n: number): Promise<number[]> {
   await Promise.all(sockets.map(s => new Promise<void>(resolve => s.close(() => resolve()))));
   return ports;
 }
+
+/**
+ * node-a and node-b as processes on the UDP ports `udp` (a, b), static peers of each
+ * other; `env` and `flags` add per-node environment and serve flags.
+ */
+export function startPeeredPair(
+  udp: [number, number],
+  env: (id: 'node-a' | 'node-b') => Record<string, string> = () => ({}),
+  flags: (id: 'node-a' | 'node-b') => string[] = () => []
+): Promise<[NodeProcess, NodeProcess]> {
+  const start = (id: 'node-a' | 'node-b', own: number, other: 'node-a' | 'node-b', port: number) =>
+    startNodeProcess(
+      [
+        '--node-id',
+        id,
+        '--peer-listen',
+        `127.0.0.1:${own}`,
+        '--peers',
+        `${other}=127.0.0.1:${port}`,
+        ...flags(id),
+      ],
+      env(id)
+    );
+  return Promise.all([
+    start('node-a', udp[0], 'node-b', udp[1]),
+    start('node-b', udp[1], 'node-a', udp[0]),
+  ]);
+}

@@ -26,7 +26,7 @@ import {
   sampleValue,
 } from '../../helpers/promql';
 import type { NodeProcess } from './node-process';
-import { freeUdpPorts, scrape, startNodeProcess } from './node-process';
+import { freeUdpPorts, scrape, startPeeredPair } from './node-process';
 
 const DASHBOARD = join(__dirname, '..', '..', '..', '..', 'helm/meshwire/dashboards/meshwire.json');
 
@@ -50,30 +50,7 @@ let before: string;
 
 test.before(async () => {
   const [udpA, udpB] = await freeUdpPorts(2);
-  [a, b] = await Promise.all([
-    startNodeProcess(
-      [
-        '--node-id',
-        'node-a',
-        '--peer-listen',
-        `127.0.0.1:${udpA}`,
-        '--peers',
-        `node-b=127.0.0.1:${udpB}`,
-      ],
-      {}
-    ),
-    startNodeProcess(
-      [
-        '--node-id',
-        'node-b',
-        '--peer-listen',
-        `127.0.0.1:${udpB}`,
-        '--peers',
-        `node-a=127.0.0.1:${udpA}`,
-      ],
-      {}
-    ),
-  ]);
+  [a, b] = await startPeeredPair([udpA, udpB]);
   // Scraped before any client call reaches node A.
   before = await scrape(a.metricsPort);
   ca = createClients(a.grpc);
