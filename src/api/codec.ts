@@ -180,9 +180,13 @@ export function toNumber(v: unknown): number {
   return Number(v ?? 0);
 }
 
-/** Enum names for numbers decoded by protobufjs (unknown numbers stay numbers). */
-const ACK_NAMES = ['ACK_MODE_UNSPECIFIED', 'ACCEPTED', 'DELIVERED'];
-const POLICY_NAMES = ['SLOW_CONSUMER_POLICY_UNSPECIFIED', 'DROP_OLDEST', 'DROP_NEWEST', 'CLOSE'];
+/**
+ * Enum names by number, from the proto itself (protobufjs decodes enums to numbers);
+ * a number the proto does not name stays a number (the handlers refuse it).
+ */
+function enumNames(name: string): Record<number, string> {
+  return types().lookupEnum(`messaging.v1.${name}`).valuesById;
+}
 
 interface Decoded {
   [k: string]: unknown;
@@ -218,9 +222,6 @@ function decoder(typeName: string, fix?: (m: Decoded) => void): (buf: Buffer) =>
 const fixTarget = (m: Decoded): void => {
   const target = m.target as Decoded | null | undefined;
   if (target) target.kind = target.peerId ? 'peerId' : target.address ? 'address' : undefined;
-};
-const fixAck = (m: Decoded): void => {
-  if (typeof m.ack === 'number') m.ack = ACK_NAMES[m.ack] ?? m.ack;
 };
 
 function encoder(typeName: string): (value: unknown) => Buffer {
@@ -268,6 +269,11 @@ export function fastMessengerDefinition(def: ServiceDefinition): ServiceDefiniti
     }),
     encoder('SendStreamResponse')
   );
+  const ACK_NAMES = enumNames('AckMode');
+  const POLICY_NAMES = enumNames('SlowConsumerPolicy');
+  const fixAck = (m: Decoded): void => {
+    if (typeof m.ack === 'number') m.ack = ACK_NAMES[m.ack] ?? m.ack;
+  };
   set(
     'Subscribe',
     decoder('SubscribeRequest', m => {

@@ -16,12 +16,14 @@ import type {
 } from '@grpc/grpc-js';
 import type { Message, Target } from '../common';
 import { InvalidArgumentError, ResourceExhaustedError } from '../common';
-import type { AckMode, MeshNode, SendResult, SlowConsumerPolicy, Subscription } from '../node';
+import type { MeshNode, SendResult, Subscription } from '../node';
 import type { Logger } from '../telemetry';
 import { traceDeliveries } from '../telemetry';
 import type { ApiGuard } from './auth-guard';
 import type {
   DeliveryBatch,
+  NodeAckMode,
+  NodeSlowConsumerPolicy,
   RequestRequest,
   RequestResponse,
   RequestStreamRequest,
@@ -61,7 +63,7 @@ export function toTarget(t: WireTarget | null | undefined): Target {
   return undefined;
 }
 
-export function toAckMode(a: WireAckMode | undefined): AckMode {
+export function toAckMode(a: WireAckMode | undefined): NodeAckMode {
   switch (a) {
     case undefined:
     case 'ACK_MODE_UNSPECIFIED':
@@ -76,7 +78,7 @@ export function toAckMode(a: WireAckMode | undefined): AckMode {
   }
 }
 
-export function toPolicy(p: WireSlowConsumerPolicy | undefined): SlowConsumerPolicy {
+export function toPolicy(p: WireSlowConsumerPolicy | undefined): NodeSlowConsumerPolicy {
   switch (p) {
     case undefined:
     case 'SLOW_CONSUMER_POLICY_UNSPECIFIED':

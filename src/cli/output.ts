@@ -12,10 +12,17 @@
 import { join } from 'node:path';
 import type { Type } from 'protobufjs';
 import { loadSync } from 'protobufjs';
+import type { ProtoGrpcType } from '../api/generated/messaging';
 import { MESSAGING_PROTO, protoDir } from '../api/proto';
 
-/** Messages of the messaging.v1 package the CLI prints. */
-export type PrintedMessage = 'SendResponse' | 'Delivery' | 'RequestResponse' | 'PeerInfo';
+/** Messages of the messaging.v1 package the CLI prints (names checked against the proto). */
+const PRINTED_MESSAGES = [
+  'SendResponse',
+  'Delivery',
+  'RequestResponse',
+  'PeerInfo',
+] as const satisfies readonly (keyof ProtoGrpcType['messaging']['v1'])[];
+export type PrintedMessage = (typeof PRINTED_MESSAGES)[number];
 
 let types: Map<string, Type> | undefined;
 
@@ -24,7 +31,7 @@ function messageType(name: PrintedMessage): Type {
     // protobufjs, like proto-loader with keepCase false, names fields in lowerCamelCase.
     const root = loadSync(join(protoDir(), MESSAGING_PROTO));
     types = new Map();
-    for (const n of ['SendResponse', 'Delivery', 'RequestResponse', 'PeerInfo']) {
+    for (const n of PRINTED_MESSAGES) {
       types.set(n, root.lookupType(`messaging.v1.${n}`));
     }
   }

@@ -1,0 +1,12 @@
+// Original file: proto/messaging/v1/messaging.proto
+
+
+export interface SendResponse {
+  'id'?: (string);
+  'delivered'?: (number);
+}
+
+export interface SendResponse__Output {
+  'id': (string);
+  'delivered': (number);
+}
