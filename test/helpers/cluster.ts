@@ -4,6 +4,7 @@ import { formatHostPort } from '../../src/common';
 import type { NodeConfig } from '../../src/node';
 import type { TestNode } from './node';
 import { startTestNode, unary, waitFor } from './node';
+import { waitFor as waitUntil } from './wait';
 
 /**
  * Starts `ids.length` nodes, tells each about all the others through PutPeer, and waits
@@ -42,17 +43,18 @@ export async function waitForPeersConnected(
   ids: string[],
   timeoutMs = 10_000
 ): Promise<void> {
-  const start = Date.now();
-  for (;;) {
-    const list = await unary<PeerList>(peers, 'ListPeers', {});
-    const missing = ids.filter(id => !list.peers.some(p => p.id === id && p.state === 'connected'));
-    if (missing.length === 0) return;
-    if (Date.now() - start > timeoutMs) {
-      const states = list.peers.map(p => `${p.id}=${p.state}`).join(', ');
-      throw new Error(`not connected to ${missing.join(', ')} (${states})`);
-    }
-    await new Promise(r => setTimeout(r, 10));
-  }
+  let list: PeerList = { peers: [] };
+  const missing = (): string[] =>
+    ids.filter(id => !list.peers.some(p => p.id === id && p.state === 'connected'));
+  await waitUntil(
+    `connected to ${ids.join(', ')}`,
+    async () => {
+      list = await unary<PeerList>(peers, 'ListPeers', {});
+      return missing().length === 0;
+    },
+    timeoutMs,
+    () => `not ${missing().join(', ')} (${list.peers.map(p => `${p.id}=${p.state}`).join(', ')})`
+  );
 }
 
 /** Waits until every node lists every other as 'connected'; subscribe after this. */

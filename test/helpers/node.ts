@@ -9,6 +9,7 @@ import type {
   Metadata,
   ServiceError,
 } from '@grpc/grpc-js';
+import { waitFor as waitUntil } from './wait';
 import type {
   DeliveryBatch,
   MeshwireClients,
@@ -109,17 +110,12 @@ export function clientStream<Req, Res>(
   return { call, result };
 }
 
-/** Resolves when `predicate` holds, polling; rejects after `timeoutMs`. */
-export async function waitFor(
-  predicate: () => boolean,
-  timeoutMs = 5000,
-  what = 'condition'
-): Promise<void> {
-  const start = Date.now();
-  while (!predicate()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise(r => setTimeout(r, 5));
-  }
+/**
+ * wait.ts's waitFor with the argument order the tests were written with; without `what`
+ * the timeout error quotes the predicate's source.
+ */
+export function waitFor(predicate: () => boolean, timeoutMs = 5000, what?: string): Promise<void> {
+  return waitUntil(what ?? String(predicate), predicate, timeoutMs);
 }
 
 /** Collects deliveries from a Subscribe stream. */

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import type { ServerUnaryCall, ServiceDefinition, sendUnaryData } from '@grpc/grpc-js';
 import { Server, ServerCredentials, loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { waitFor as waitUntil } from './wait';
 
 /** Span kinds as OTLP numbers them (trace.proto Span.SpanKind). */
 export const OtlpSpanKind = {
@@ -187,17 +188,17 @@ export async function startOtlpReceiver(init: OtlpReceiverInit = {}): Promise<Ot
     get spanCount() {
       return spanCount;
     },
-    async waitFor(predicate, timeoutMs = 10_000) {
-      const start = Date.now();
-      while (!predicate(spans)) {
-        if (Date.now() - start > timeoutMs) {
+    waitFor(predicate, timeoutMs = 10_000) {
+      return waitUntil(
+        'spans at the OTLP receiver',
+        () => predicate(spans),
+        timeoutMs,
+        () => {
           const counts = new Map<string, number>();
           for (const x of spans) counts.set(x.name, (counts.get(x.name) ?? 0) + 1);
-          const names = [...counts].map(([n, c]) => `${n} x${c}`).join(', ');
-          throw new Error(`OTLP receiver: condition not met in ${timeoutMs} ms; spans: ${names}`);
+          return `spans: ${[...counts].map(([n, c]) => `${n} x${c}`).join(', ')}`;
         }
-        await new Promise(r => setTimeout(r, 20));
-      }
+      );
     },
     close: () =>
       new Promise<void>(res => {

@@ -264,7 +264,8 @@ test.serial('slow consumer DROP_NEWEST: the newest are discarded', async t => {
   const sub = await floodPaused('slow.newest', 'DROP_NEWEST');
   sub.stream.resume();
   await waitFor(() => sub.state.dropped > 0);
-  await new Promise(r => setTimeout(r, 100));
+  const held = [...node.server.node.router.subscriptions()].find(s => s.id === sub.id);
+  await waitFor(() => sub.state.items.length === held?.delivered, 5000, 'all it buffered');
   t.true(sub.state.items.length < 120);
   t.false(sub.state.items.some(d => seq(d) === 119));
   sub.stream.cancel();

@@ -146,6 +146,7 @@ test.serial(
       }
       await Promise.all(calls);
       if (r % 4 === 3) heap.push(heapMb());
+      // On purpose: the flood is spread over real time, as the idle timeouts are.
       await new Promise(resolve => setTimeout(resolve, ROUND_MS));
     }
     const retiredDuringFlood = cluster.addressSenderRetirements.get('idle');
@@ -160,6 +161,7 @@ test.serial(
     );
     await waitFor(() => clock.pending.size <= baselineTimers, 5000, 'timers back to baseline');
     const quietFrom = socket.stats().datagramsSent;
+    // The point: a quiet half second in which nothing may be sent.
     await new Promise(resolve => setTimeout(resolve, 500));
     const quietSent = socket.stats().datagramsSent - quietFrom;
     clearInterval(sampler);

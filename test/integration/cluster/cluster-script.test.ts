@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import test from 'ava';
+import { waitFor } from '../../helpers/wait';
 
 const ROOT = resolve(__dirname, '../../../..');
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -73,9 +74,10 @@ test('make cluster on MESHWIRE_CLUSTER_BASE_PORT / MESHWIRE_CLUSTER_METRICS_PORT
   script.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>(res => script.on('exit', code => res(code)));
   try {
-    for (let i = 0; i < 300 && !out.includes('meshwire cluster up'); i++) {
-      await new Promise(r => setTimeout(r, 100));
-    }
+    // Asserted below, with the output.
+    await waitFor('the cluster up', () => out.includes('meshwire cluster up'), 30_000).catch(
+      () => undefined
+    );
     t.true(
       out.includes(
         `node-a 127.0.0.1:${base}, node-b 127.0.0.1:${base + 10}, node-c 127.0.0.1:${base + 20}`
@@ -86,10 +88,11 @@ test('make cluster on MESHWIRE_CLUSTER_BASE_PORT / MESHWIRE_CLUSTER_METRICS_PORT
     for (const m of [metrics, metrics + 1, metrics + 2]) {
       // A node started 2 s ago may still be starting on a loaded machine.
       let status = 0;
-      for (let i = 0; i < 100 && status !== 200; i++) {
-        status = await httpStatus(`http://127.0.0.1:${m}/metrics`);
-        if (status !== 200) await new Promise(r => setTimeout(r, 200));
-      }
+      await waitFor(
+        `metrics on ${m}`,
+        async () => (status = await httpStatus(`http://127.0.0.1:${m}/metrics`)) === 200,
+        20_000
+      ).catch(() => undefined);
       t.is(status, 200, `metrics on ${m}`);
     }
     const peers = await cli(['peers', '-s', `127.0.0.1:${base}`]);
@@ -106,21 +109,24 @@ test('make cluster on MESHWIRE_CLUSTER_BASE_PORT / MESHWIRE_CLUSTER_METRICS_PORT
 
     // A message from node-a reaches a subscriber on node-c (interest crosses the peers).
     const sub = cli(['sub', 'cluster.>', '--text', '--count', '1', '-s', `127.0.0.1:${base + 20}`]);
-    let delivered = 0;
-    for (let i = 0; i < 100 && delivered === 0; i++) {
-      const r = await cli([
-        'send',
-        'cluster.x',
-        'hello',
-        '--ack',
-        'delivered',
-        '-s',
-        `127.0.0.1:${base}`,
-      ]);
-      t.is(r.code, 0, r.stderr);
-      delivered = (JSON.parse(r.stdout) as { delivered: number }).delivered;
-      if (delivered === 0) await new Promise(r2 => setTimeout(r2, 200));
-    }
+    // Sent again until one is delivered: node-c's interest has reached node-a.
+    await waitFor(
+      "node-c's interest at node-a",
+      async () => {
+        const r = await cli([
+          'send',
+          'cluster.x',
+          'hello',
+          '--ack',
+          'delivered',
+          '-s',
+          `127.0.0.1:${base}`,
+        ]);
+        t.is(r.code, 0, r.stderr);
+        return (JSON.parse(r.stdout) as { delivered: number }).delivered > 0;
+      },
+      60_000
+    );
     const line = JSON.parse((await sub).stdout) as {
       message: { payload: string };
       sourcePeer: string;

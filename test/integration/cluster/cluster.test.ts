@@ -21,6 +21,10 @@ test.after.always(() => stopAll(nodes));
 
 const body = (s: string) => Buffer.from(s);
 
+/** The client has every delivery `node` buffered for subscription `id`: nothing more is on its way. */
+const drained = (node: TestNode, id: string, received: number): boolean =>
+  [...node.server.node.router.subscriptions()].some(s => s.id === id && s.delivered === received);
+
 /** Subscribes on `node` and waits for the response headers: live there and on its peers. */
 const subscribe = (node: TestNode, req: Record<string, unknown>) =>
   openSubscription(node.clients.messenger, { maxBatch: 64, bufferSize: 20000, ...req });
@@ -96,8 +100,8 @@ test.serial(
     await waitFor(() => onB.state.items.length === 1 && onC.state.items.length === 1);
     t.is(onB.state.items[0].message.payload.toString(), 'goal');
     t.is(onC.state.items[0].message.payload.toString(), 'rain');
-    // Node C has no interest in sports: it received nothing extra.
-    await new Promise(r => setTimeout(r, 100));
+    // Node C has no interest in sports: it received nothing extra (the acks counted 1 each).
+    await waitFor(() => drained(c, onC.id, onC.state.items.length), 5000, 'C drained');
     t.is(onC.state.items.length, 1);
     onB.stream.cancel();
     onC.stream.cancel();
@@ -121,7 +125,13 @@ test.serial('a queue group spanning the cluster gets each message exactly once',
     });
   }
   await waitFor(() => members.reduce((n, m) => n + m.state.items.length, 0) >= N, 10_000);
-  await new Promise(r => setTimeout(r, 100));
+  await waitFor(
+    () =>
+      drained(b, members[0].id, members[0].state.items.length) &&
+      drained(c, members[1].id, members[1].state.items.length),
+    5000,
+    'B and C drained'
+  );
   const got = members.flatMap(m => m.state.items.map(d => Number(d.message.payload.toString())));
   t.is(got.length, N);
   t.is(new Set(got).size, N);

@@ -72,7 +72,12 @@ test('5% loss with duplication and reordering: 10,000 messages arrive exactly on
       60_000,
       `10,000 deliveries (got ${state.items.length})`
     );
-    await new Promise(r => setTimeout(r, 200));
+    await waitFor(
+      () =>
+        [...b.server.node.router.subscriptions()].every(s => s.delivered === state.items.length),
+      10_000,
+      'all b buffered at the client'
+    );
     t.is(state.items.length, N);
     t.deepEqual(
       state.items.map(d => Number(d.message.payload.toString())),

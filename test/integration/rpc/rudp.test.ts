@@ -11,6 +11,7 @@ import type { Envelope } from '../../../src/rpc';
 import { RudpSocket, bindUdp } from '../../../src/transport';
 import type { DatagramSocket, RemoteInfo } from '../../../src/transport';
 import { rng } from '../../unit/mux/helpers';
+import { waitFor } from '../../helpers/wait';
 
 const SECRET = Buffer.alloc(32, 9);
 const CHANNELS = [
@@ -77,6 +78,7 @@ async function setup(
     const mux = new Mux(conn, { channels: CHANNELS, ...muxInit });
     const rpc = new RpcConnection(mux, { channelId: 1, maxConcurrentHandlers: 8192 });
     rpc.setHandler(async req => {
+      // On purpose: handlers finish out of order (0-2 ms), replies must still match up.
       await new Promise(r => setTimeout(r, req.body.length % 3));
       return { body: req.body };
     });
@@ -90,7 +92,7 @@ async function setup(
   const rpc = new RpcConnection(mux, { channelId: 1, maxInFlight: 8192 });
   const close = async () => {
     mux.close('test over');
-    await new Promise(r => setTimeout(r, 50));
+    await waitFor('the server to see the close', () => server.stats().connections === 0, 5000);
     await client.close();
     await server.close();
   };
@@ -131,8 +133,7 @@ test('a peer that goes silent: every pending request fails with a reason (pong t
   // Generous keepalive timings: the machine running the suite may be heavily loaded.
   const s = await setup(7, 0, { pingIntervalMs: 500, pongTimeoutMs: 1500 });
   let received = 0;
-  for (let i = 0; i < 100 && s.serverRpcs.length === 0; i++)
-    await new Promise(r => setTimeout(r, 10));
+  await waitFor('the server side of the connection', () => s.serverRpcs.length > 0, 10_000);
   for (const r of s.serverRpcs) {
     r.setHandler(() => {
       received++;
@@ -143,9 +144,10 @@ test('a peer that goes silent: every pending request fails with a reason (pong t
     s.rpc.request({ body: Buffer.alloc(100) }, { timeoutMs: 600_000 })
   );
   const settled = Promise.allSettled(calls);
-  for (let i = 0; i < 500 && received < 1000 && !s.mux.closed; i++) {
-    await new Promise(r => setTimeout(r, 10));
-  }
+  // Bounded: the peer may go silent before all arrive (asserted below).
+  await waitFor('1000 requests at the handler', () => received >= 1000 || s.mux.closed, 5000).catch(
+    () => undefined
+  );
   t.true(received > 0, 'requests reached the handler before the peer went silent');
   s.serverUdp.cut = true; // the far side's packets stop coming
   s.clientUdp.cut = true;

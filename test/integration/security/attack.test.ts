@@ -78,7 +78,11 @@ test('replay: a captured session replayed from another source opens no connectio
     raw.onMessage(() => undefined);
     for (let k = 0; k < 2; k++)
       for (const d of session) raw.send([d], server.address().port, '127.0.0.1');
-    await new Promise(r => setTimeout(r, 1500));
+    await waitFor(
+      () => server.stats().datagramsReceived - before.datagramsReceived >= 2 * session.length,
+      10_000,
+      'the node to read the replayed datagrams'
+    );
     await raw.close();
     const after = server.stats();
     t.is(connections.length, 1, 'no connection accepted from the replay');
@@ -144,6 +148,7 @@ test('handshake flood: thousands of valid INITIALs from many ports keep half-ope
     );
     for (const r of raws) r.onMessage(() => undefined);
     const to = v.server.address();
+    const received0 = v.server.stats().datagramsReceived;
     let maxHalfOpen = 0;
     for (let i = 0; i < initials.length; i++) {
       raws[i % raws.length].send([initials[i]], to.port, to.host);
@@ -152,7 +157,12 @@ test('handshake flood: thousands of valid INITIALs from many ports keep half-ope
         maxHalfOpen = Math.max(maxHalfOpen, v.server.stats().halfOpen);
       }
     }
-    await new Promise(r => setTimeout(r, 500));
+    // Bounded: loopback may drop some of the flood; the rest is read well within this.
+    await waitFor(
+      () => v.server.stats().datagramsReceived - received0 >= initials.length,
+      2000,
+      'the node to read the INITIALs'
+    ).catch(() => undefined);
     const s = v.server.stats();
     maxHalfOpen = Math.max(maxHalfOpen, s.halfOpen);
     const heapGrowth = process.memoryUsage().heapUsed - heap0;

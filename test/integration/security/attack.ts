@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import fc from 'fast-check';
 import type { DatagramSocket, RemoteInfo, RudpConnection } from '../../../src/transport';
 import { RudpSocket, UdpDriver } from '../../../src/transport';
+import { waitFor } from '../../helpers/node';
 
 export const SECRET = Buffer.from('attack-battery-cluster-secret-0123456789');
 
@@ -221,7 +222,10 @@ export async function fuzz(
       maxHeap = Math.max(maxHeap, m.heapUsed - heap0);
       maxRss = Math.max(maxRss, m.rss);
     }
-    await new Promise(r => setTimeout(r, 300));
+    // Bounded: the node reads what the kernel still holds (the kernel may have dropped some).
+    await waitFor(() => readByNode() >= sent, 300, 'the node to read the flood').catch(
+      () => undefined
+    );
   } finally {
     stop();
     await Promise.all(raws.map(r => r.close()));
@@ -260,6 +264,7 @@ export async function amplification(
     r.send([d], target.port, target.host);
     bytesIn += d.length;
   }
+  // The point: whatever the node sends back within the listening window is counted.
   await new Promise(r => setTimeout(r, listenMs));
   await Promise.all(raws.map(r => r.close()));
   return { bytesIn, bytesOut, factor: bytesIn === 0 ? 0 : bytesOut / bytesIn };

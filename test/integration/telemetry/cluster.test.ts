@@ -19,6 +19,7 @@ import { createClients } from '../../../src/api';
 import type { WireDelivery, WireMessage } from '../../../src/api/proto';
 import { waitForPeersConnected } from '../../helpers/cluster';
 import { subscribed } from '../../helpers/node';
+import { waitFor } from '../../helpers/wait';
 import type { OtlpReceiver, ReceivedSpan } from '../../helpers/otlp-receiver';
 import { OtlpSpanKind, startOtlpReceiver } from '../../helpers/otlp-receiver';
 import type { NodeProcess } from './node-process';
@@ -242,7 +243,11 @@ test.serial(
       junk.send(Buffer.alloc(1200, 0x5a), udpB, '127.0.0.1', () => resolve())
     );
     junk.close();
-    await new Promise(r => setTimeout(r, 100));
+    await waitFor('B to count the junk datagram', async () =>
+      /^meshwire_transport_datagrams_dropped_total\{[^}]*\} [1-9]/m.test(
+        await scrape(b.metricsPort)
+      )
+    );
 
     const textA = await scrape(a.metricsPort);
     const textB = await scrape(b.metricsPort);

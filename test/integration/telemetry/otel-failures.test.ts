@@ -14,6 +14,7 @@ import type { MeshwireClients } from '../../../src/api';
 import { createClients } from '../../../src/api';
 import type { NodeProcess } from './node-process';
 import { parseExposition, sampleValue } from '../../helpers/promql';
+import { waitFor } from '../../helpers/wait';
 import { CLI, scrape, startNodeProcess } from './node-process';
 
 /** A loopback TCP port nothing listens on (bound, then closed). */
@@ -46,19 +47,22 @@ async function waitForLine(
   pred: (l: Record<string, unknown>) => boolean,
   maxMs = 15_000
 ): Promise<Record<string, unknown> | undefined> {
-  const give = Date.now() + maxMs;
-  for (;;) {
+  let found: Record<string, unknown> | undefined;
+  const look = (): boolean => {
     for (const line of node.lines) {
       try {
         const parsed = JSON.parse(line) as Record<string, unknown>;
-        if (pred(parsed)) return parsed;
+        if (pred(parsed)) found = parsed;
       } catch {
         // not JSON: the test that cares checks it
       }
+      if (found) return true;
     }
-    if (Date.now() > give) return undefined;
-    await new Promise(resolve => setTimeout(resolve, 50));
-  }
+    return false;
+  };
+  // Bounded, not thrown: the caller asserts on the line with the whole log.
+  await waitFor('a log line', look, maxMs).catch(() => undefined);
+  return found;
 }
 
 test('a dead OTLP endpoint: the export error is logged, once, naming endpoint and protocol', async t => {
@@ -86,15 +90,19 @@ test('a dead OTLP endpoint: the export error is logged, once, naming endpoint an
     t.true(typeof line?.time === 'string');
     // More than one batch failed (the metric counts each), yet one line was logged.
     let failures = 0;
-    for (let i = 0; i < 300 && failures < 2; i++) {
-      await send(clients, 'otel.dead');
-      await new Promise(resolve => setTimeout(resolve, 50));
-      failures =
-        sampleValue(
-          parseExposition(await scrape(node.metricsPort)),
-          'meshwire_trace_export_errors_total'
-        ) ?? 0;
-    }
+    await waitFor(
+      'two failed exports counted',
+      async () => {
+        await send(clients, 'otel.dead');
+        failures =
+          sampleValue(
+            parseExposition(await scrape(node.metricsPort)),
+            'meshwire_trace_export_errors_total'
+          ) ?? 0;
+        return failures >= 2;
+      },
+      15_000
+    ).catch(() => undefined); // asserted just below, with the count
     t.true(failures >= 2, `export failures counted: ${failures}`);
     t.is(node.lines.filter(l => l.includes('"kind":"trace_export"')).length, 1);
     const start = await waitForLine(node, l => l.msg === 'exporting traces over OTLP');

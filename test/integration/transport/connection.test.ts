@@ -120,6 +120,7 @@ test('keepalive holds an idle connection open past the idle timeout', async t =>
   const [sconn] = (await accepted) as [RudpConnection];
   const errors: Error[] = [];
   sconn.on('error', (e: Error) => errors.push(e));
+  // The point of the test: real time well past the 1 s idle timeout, with only keepalives.
   await new Promise(r => setTimeout(r, 2500));
   t.false(conn.destroyed);
   t.deepEqual(errors, []);
@@ -174,7 +175,10 @@ test('a reader that stops reading stalls the writer with bounded buffers; data r
   while (offset < data.length && conn.write(data.subarray(offset, offset + 16 * 1024)))
     offset += 16 * 1024;
   offset += 16 * 1024;
-  await new Promise(r => setTimeout(r, 300));
+  await waitFor(
+    () => conn.stats().bytesInFlight === 0 && conn.stats().streamBytesSent >= window,
+    5000
+  );
   const st = conn.stats();
   const sst = sconn.stats();
   t.true(offset < data.length, 'the writer was stopped');
@@ -197,7 +201,7 @@ test('a reader that stops reading stalls the writer with bounded buffers; data r
   await rest();
   const got = await received;
   t.true(got.equals(data));
-  await waitFor(() => true, 10);
+  await waitFor(() => conn.stats().bytesInFlight === 0, 5000);
   await client.close();
   await server.close();
 });

@@ -2,6 +2,8 @@ import type { DatagramSocket, RemoteInfo } from '../../../src/transport';
 import { bindUdp } from '../../../src/transport';
 import type { RudpConnection } from '../../../src/transport';
 
+import { waitFor as waitUntil } from '../../helpers/wait';
+
 export const SECRET = Buffer.from('integration-test-cluster-secret!');
 
 /** Wraps a DatagramSocket: records sent datagrams and can drop some of them. */
@@ -46,14 +48,7 @@ export function readAll(conn: RudpConnection): Promise<Buffer> {
   });
 }
 
+/** test/helpers/wait.ts's waitFor; the timeout error quotes the condition's source. */
 export function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() - start > timeoutMs) reject(new Error('condition not met in time'));
-      else setTimeout(check, 5);
-    };
-    check();
-  });
+  return waitUntil(String(cond), cond, timeoutMs);
 }

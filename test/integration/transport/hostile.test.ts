@@ -101,6 +101,7 @@ test('anti-amplification: an unvalidated server sends at most 3x what it receive
     serverConn = c;
   });
   const conn = await client.connect(server.address(), { timeoutMs: 2000 });
+  // The point: the server's retransmissions to an unvalidated client over a while stay bounded.
   await new Promise(r => setTimeout(r, 300));
   const s = server.stats();
   const fromClient = tap.sent.filter(d => d[0] !== 3).reduce((n, d) => n + d.length, 0);
