@@ -20,6 +20,7 @@ import type { LogLine } from '../../helpers/json-lines';
 import { unary } from '../../helpers/node';
 import { freePorts } from '../../helpers/ports';
 import { CLI } from '../../helpers/processes';
+import { waitFor } from '../../helpers/wait';
 import { ORDERS_TOKEN, tempDir, TOKENS_YAML, writeTokens } from '../security/helpers';
 
 /** How long a failing start may take in all, start-up included (a loaded machine). */
@@ -61,15 +62,16 @@ async function exitWithin(s: Serve, ms: number): Promise<number | null | 'still 
 }
 
 async function startedOrExit(s: Serve, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!s.stdout().includes('meshwire node started')) {
+  const started = (): boolean => {
     if (s.proc.exitCode !== null) throw new Error(`node exited early:\n${s.stdout()}${s.stderr()}`);
-    if (Date.now() > deadline) {
+    return s.stdout().includes('meshwire node started');
+  };
+  await waitFor('the node to start', started, ms, () => `${s.stdout()}${s.stderr()}`).catch(
+    (err: Error) => {
       s.proc.kill('SIGKILL');
-      throw new Error(`node did not start:\n${s.stdout()}${s.stderr()}`);
+      throw err;
     }
-    await new Promise(r => setTimeout(r, 20));
-  }
+  );
 }
 
 function holdTcp(port: number): Promise<Server> {

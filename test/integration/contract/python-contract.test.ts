@@ -12,6 +12,7 @@ import { PYTHON, pythonStubs } from '../../helpers/python';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
 import { spawnNode } from '../../helpers/processes';
+import { waitFor } from '../../helpers/wait';
 
 const SCRIPT = join(__dirname, '..', '..', '..', '..', 'test', 'python', 'contract.py');
 
@@ -82,13 +83,16 @@ test('the proto contract from a Python client against three node processes', asy
     t.log(`${checks.filter(c => c.ok).length} of ${checks.length} contract checks passed`);
     // Memory a burst of large requests used is returned when V8's memory reducer runs on
     // an idle node (seconds later): wait for it, bounded.
-    let rssAfter = nodes.map(n => rssMb(n.proc.pid as number));
+    let rssAfter: number[] = [];
     const samples: string[] = [];
-    for (let i = 0; i < 180 && rssAfter.some((r, k) => r - rssBefore[k] >= 50); i++) {
-      await new Promise(r => setTimeout(r, 500));
+    const settled = (): boolean => {
       rssAfter = nodes.map(n => rssMb(n.proc.pid as number));
-      samples.push(rssAfter.map(r => r.toFixed(0)).join('/'));
-    }
+      const sample = rssAfter.map(r => r.toFixed(0)).join('/');
+      if (samples[samples.length - 1] !== sample) samples.push(sample);
+      return rssAfter.every((r, k) => r - rssBefore[k] < 50);
+    };
+    // Asserted below, node by node.
+    await waitFor('RSS back within 50 MB', settled, 90_000).catch(() => undefined);
     t.log(`RSS while settling: ${samples.join(' ')}`);
     for (let i = 0; i < 3; i++) {
       t.true(
