@@ -36,9 +36,6 @@ export type { ProcessMetricsHandle } from './process-metrics';
 export {
   setMessagingTracing,
   messagingTracingEnabled,
-  injectContext,
-  extractContext,
-  hasTraceContext,
   startProducerSpan,
   traceSend,
   startReceiveSpan,
@@ -53,6 +50,7 @@ export {
   setSpanAttributes,
   MESSAGING_SYSTEM,
 } from './messaging-spans';
+export { injectContext, extractContext, hasTraceContext } from './message-trace-context';
 export type {
   TracedMessage,
   SendTarget,

@@ -22,28 +22,21 @@
  * recorded: the functions below then create no span, attribute map or context, and only
  * carry the parent's traceparent (one string) in the message headers, so the next node
  * keeps the decision instead of starting a trace of its own.
+ *
+ * Writing and reading the trace context in message headers: message-trace-context.ts.
  */
-import type {
-  Attributes,
-  Context,
-  Link,
-  Span,
-  SpanContext,
-  TextMapGetter,
-  TextMapSetter,
-  Tracer,
-} from '@opentelemetry/api';
+import type { Attributes, Context, Link, Span, Tracer } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, TraceFlags } from '@opentelemetry/api';
 import {
-  context,
-  isSpanContextValid,
-  propagation,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  TraceFlags,
-} from '@opentelemetry/api';
-import { isTracingSuppressed } from '@opentelemetry/core';
+  extractContext,
+  injectChild,
+  propagateUnsampled,
+  sameSpan,
+  sampledTraceContext,
+  setTraceContextPropagation,
+  traceparentFlags,
+  unsampledSpanContext,
+} from './message-trace-context';
 
 /** What the spans need of a message (the shape of common/message.ts Message). */
 export interface TracedMessage {
@@ -67,12 +60,6 @@ const TRACER_NAME = 'meshwire';
 let enabled = false;
 /** The tracer and the global provider it came from (looked up again when that changes). */
 let cachedTracer: { provider: unknown; tracer: Tracer } | undefined;
-/**
- * True when the registered propagators are W3C trace context (and W3C baggage): then
- * injectSpan writes traceparent/tracestate itself instead of going through the composite
- * propagator. Anything else (B3, Jaeger, ...) takes the generic path.
- */
-let w3cPropagation = false;
 /** Live producer spans by message, so lower layers can add events knowing only the message. */
 let producerSpans = new WeakMap<object, Span>();
 /** Callbacks run just before a message's producer span ends (onProducerSpanEnd). */
@@ -90,42 +77,11 @@ export function messagingTracingEnabled(): boolean {
 export function setMessagingTracing(on: boolean): void {
   enabled = on;
   cachedTracer = undefined;
-  if (on) {
-    const fields = propagation.fields();
-    w3cPropagation =
-      fields.includes('traceparent') &&
-      fields.every(f => f === 'traceparent' || f === 'tracestate' || f === 'baggage');
-  }
+  setTraceContextPropagation(on);
   if (!on) {
     producerSpans = new WeakMap();
     endHooks = new WeakMap();
   }
-}
-
-const headerSetter: TextMapSetter<Record<string, string>> = {
-  set: (carrier, key, value) => {
-    carrier[key] = value;
-  },
-};
-
-const headerGetter: TextMapGetter<Record<string, string>> = {
-  keys: carrier => Object.keys(carrier),
-  get: (carrier, key) => carrier[key],
-};
-
-/** Writes the context's trace headers (traceparent, tracestate, baggage) into `headers`. */
-export function injectContext(
-  headers: Record<string, string>,
-  ctx: Context = context.active()
-): void {
-  if (!enabled) return;
-  propagation.inject(ctx, headers, headerSetter);
-}
-
-/** The context carried by message headers (ROOT_CONTEXT plus the remote span, if any). */
-export function extractContext(headers: Record<string, string> | undefined): Context {
-  if (!enabled || !headers) return ROOT_CONTEXT;
-  return propagation.extract(ROOT_CONTEXT, headers, headerGetter);
 }
 
 function tracer(): Tracer {
@@ -134,72 +90,6 @@ function tracer(): Tracer {
     cachedTracer = { provider, tracer: provider.getTracer(TRACER_NAME) };
   }
   return cachedTracer.tracer;
-}
-
-/**
- * What propagation.inject(ctx, headers) writes when `ctx`'s span context is `sc`: with W3C
- * propagators and no baggage in `ctx`, traceparent (and tracestate) written directly;
- * otherwise through the registered propagators.
- */
-function injectSpan(ctx: Context, sc: SpanContext, headers: Record<string, string>): void {
-  if (!w3cPropagation || propagation.getBaggage(ctx) !== undefined) {
-    propagation.inject(ctx, headers, headerSetter);
-    return;
-  }
-  if (isTracingSuppressed(ctx) || !isSpanContextValid(sc)) return;
-  writeTraceparent(sc, headers);
-}
-
-/**
- * injectSpan for a span just started under `parent`, without building the child context
- * unless the generic path needs it (baggage and suppression are the parent's).
- */
-function injectChild(parent: Context, span: Span, headers: Record<string, string>): void {
-  if (!w3cPropagation || propagation.getBaggage(parent) !== undefined) {
-    propagation.inject(trace.setSpan(parent, span), headers, headerSetter);
-    return;
-  }
-  const sc = span.spanContext();
-  // A recording span's context is valid (the SDK made it).
-  if (isTracingSuppressed(parent) || (!span.isRecording() && !isSpanContextValid(sc))) return;
-  writeTraceparent(sc, headers);
-}
-
-/** What the W3C trace context propagator writes for `sc`. */
-function writeTraceparent(sc: SpanContext, headers: Record<string, string>): void {
-  const flags = sc.traceFlags & 0xff;
-  headers.traceparent = `00-${sc.traceId}-${sc.spanId}-${flags < 16 ? '0' : ''}${flags.toString(16)}`;
-  const ts = sc.traceState?.serialize();
-  if (ts) headers.tracestate = ts;
-}
-
-/** The span context of `ctx` when it is valid and its trace is not sampled. */
-function unsampledSpanContext(ctx: Context): SpanContext | undefined {
-  const sc = trace.getSpanContext(ctx);
-  if (!sc || (sc.traceFlags & TraceFlags.SAMPLED) !== 0 || !isSpanContextValid(sc))
-    return undefined;
-  return sc;
-}
-
-/**
- * A message sent under an unsampled parent: no span; its headers (a copy: the caller's map
- * may be shared) carry the parent's context, so the next hop keeps the decision.
- */
-function propagateUnsampled(msg: TracedMessage, ctx: Context, sc: SpanContext): void {
-  const headers = { ...msg.headers };
-  injectSpan(ctx, sc, headers);
-  msg.headers = headers;
-}
-
-/**
- * The trace flags of a well-formed version-00-style traceparent ("vv-<32 hex>-<16 hex>-ff"),
- * or -1 when there is none or it is malformed (then the propagator decides, as before).
- */
-function traceparentFlags(tp: string | undefined): number {
-  if (typeof tp !== 'string' || tp.length < 55 || tp[2] !== '-' || tp[35] !== '-' || tp[52] !== '-')
-    return -1;
-  const flags = parseInt(tp.slice(53, 55), 16);
-  return Number.isNaN(flags) ? -1 : flags;
 }
 
 function baseAttributes(msg: TracedMessage, operation: string, type: string): Attributes {
@@ -371,17 +261,6 @@ class ReceiveSpanScope implements ReceiveScope {
   }
 }
 
-/** True when `sc` is the span a traceparent names (same trace and span id). */
-function sameSpan(sc: SpanContext | undefined, tp: string): boolean {
-  return (
-    sc !== undefined &&
-    tp.length >= 55 &&
-    tp.startsWith(sc.traceId, 3) &&
-    tp.startsWith(sc.spanId, 36) &&
-    isSpanContextValid(sc)
-  );
-}
-
 export interface ProcessInit {
   /** Subscription id on this node. */
   subscriptionId: string;
@@ -514,22 +393,6 @@ export function startRespondSpan(reply: TracedMessage, localPeer: string): Span 
   injectChild(parent, span, headers);
   reply.headers = headers;
   return span;
-}
-
-/** True when the headers carry a W3C trace context. */
-export function hasTraceContext(headers: Record<string, string> | undefined): boolean {
-  return headers !== undefined && typeof headers.traceparent === 'string';
-}
-
-/**
- * True when the headers carry a W3C traceparent whose sampled flag is set (the last
- * field, "-01"; version 00 is 55 characters, later versions may append fields).
- */
-export function sampledTraceContext(headers: Record<string, string> | undefined): boolean {
-  const tp = headers?.traceparent;
-  if (typeof tp !== 'string' || tp.length < 55) return false;
-  const flags = parseInt(tp.slice(53, 55), 16);
-  return (flags & 1) === 1;
 }
 
 /** Ends a span, marking it as an error when `err` is given. Accepts undefined (tracing off). */
