@@ -13,70 +13,17 @@ import { measureLatencyCpu } from '../common/cpu';
 import type { LoopLimits } from '../common/load';
 import { PublisherControl, SubscriberCounter } from './pubsub-parts';
 import type { PublishParams, SubscribeParams, Target } from './pubsub-parts';
+import type { DeliveryBatch__Output } from '../../src/api/generated/messaging/v1/DeliveryBatch';
+import type { Message } from '../../src/api/generated/messaging/v1/Message';
+import type { MessengerClient } from '../../src/api/generated/messaging/v1/Messenger';
+import type { RequestResponse__Output as RequestResponse } from '../../src/api/generated/messaging/v1/RequestResponse';
+import type { RequestStreamResponse__Output as RequestStreamResponse } from '../../src/api/generated/messaging/v1/RequestStreamResponse';
+import type { RespondRequest } from '../../src/api/generated/messaging/v1/RespondRequest';
+import type { SendStreamResponse__Output as SendStreamResponse } from '../../src/api/generated/messaging/v1/SendStreamResponse';
 
-interface Message {
-  id?: string;
-  topic: string;
-  payload: Buffer;
-  headers?: Record<string, string>;
-}
-interface Delivery {
-  message: Message | null;
-  sourcePeer: string;
-  replyTo: string;
-}
-interface DeliveryBatch {
-  deliveries: Delivery[];
-  dropped: number;
-}
-interface SendStreamResponse {
-  sequence: number;
-  ids: string[];
-  delivered: number;
-  errorCode: number;
-  errorMessage: string;
-}
-interface RequestResponse {
-  reply: Message | null;
-  responderPeer: string;
-}
-interface RequestStreamResponse {
-  requestId: string;
-  reply: Message | null;
-  errorCode: number;
-  errorMessage: string;
-}
-interface RespondRequest {
-  replyTo: string;
-  message: Message;
-}
+// The proto's types (src/api/generated, `make types`), as an application would generate them.
+type DeliveryBatch = DeliveryBatch__Output;
 type Cb<T> = (err: grpc.ServiceError | null, res?: T) => void;
-
-interface MessengerClient extends grpc.Client {
-  Send(req: { message: Message }, cb: Cb<{ id: string }>): grpc.ClientUnaryCall;
-  SendStream(): grpc.ClientDuplexStream<
-    { sequence: number; messages: Message[]; target?: Target },
-    SendStreamResponse
-  >;
-  Subscribe(req: {
-    topics: string[];
-    maxBatch: number;
-    bufferSize?: number;
-  }): grpc.ClientReadableStream<DeliveryBatch>;
-  Request(
-    req: { message: Message; timeoutMs: number; target?: Target },
-    opts: grpc.CallOptions,
-    cb: Cb<RequestResponse>
-  ): grpc.ClientUnaryCall;
-  RequestStream(): grpc.ClientDuplexStream<
-    { requestId: string; message: Message; timeoutMs: number; target?: Target },
-    RequestStreamResponse
-  >;
-  Respond(req: RespondRequest, cb: Cb<object>): grpc.ClientUnaryCall;
-  RespondStream(
-    cb: Cb<{ accepted: number; rejected: number }>
-  ): grpc.ClientWritableStream<RespondRequest>;
-}
 
 const messenger = loadService(
   join(repoRoot(), 'proto', 'messaging', 'v1', 'messaging.proto'),
