@@ -23,6 +23,7 @@ import { createClients } from '../../../src/api';
 import type { K8sObject } from './chart-helpers';
 import { CHART, ROOT, find, helm, materializePod, nodeContainer, render } from './chart-helpers';
 import { makeCerts } from './test-certs';
+import { waitFor } from '../../helpers/wait';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const DRIVER = join(CHART, 'files/helm-test.js');
@@ -300,7 +301,7 @@ test('default values (auth and TLS on): the generated tokens file is accepted an
     // The kubelet's gRPC probe sends no token: health must answer anyway (retried while
     // the node starts).
     let status = '';
-    for (const until = Date.now() + 80_000; Date.now() < until && status !== 'SERVING';) {
+    const serving = async (): Promise<boolean> => {
       status = await new Promise<string>(resolve =>
         health.check(
           { service: '' },
@@ -309,8 +310,9 @@ test('default values (auth and TLS on): the generated tokens file is accepted an
             resolve(err ? `error ${err.code}` : res.status)
         )
       );
-      if (status !== 'SERVING') await new Promise(r => setTimeout(r, 200));
-    }
+      return status === 'SERVING';
+    };
+    await waitFor('health SERVING', serving, 80_000).catch(() => undefined);
     t.is(status, 'SERVING');
 
     const send = (topic: string, token?: string): Promise<number> =>
@@ -387,14 +389,14 @@ test('NOTES: the `kubectl exec` CLI commands it prints work as printed against t
       t.true(argv.includes('--tls-ca-file'), line);
       let result: Exit | undefined;
       // The node may still be starting: retry while it is unavailable (exit 3).
-      for (let i = 0; i < 60; i++) {
+      const answered = async (): Promise<boolean> => {
         result = await run(
           spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }),
           20_000
         );
-        if (result.code !== 3) break;
-        await new Promise(res => setTimeout(res, 500));
-      }
+        return result.code !== 3;
+      };
+      await waitFor('the node to answer the CLI', answered, 60_000).catch(() => undefined);
       t.is(result?.code, 0, `${line}\n${result?.out ?? ''}`);
     }
   } finally {
