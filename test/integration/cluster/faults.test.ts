@@ -76,7 +76,7 @@ test('5% loss with duplication and reordering: 10,000 messages arrive exactly on
       () =>
         [...b.server.node.router.subscriptions()].every(s => s.delivered === state.items.length),
       10_000,
-      'all b buffered at the client'
+      'every delivery b buffered to reach the client'
     );
     t.is(state.items.length, N);
     t.deepEqual(
