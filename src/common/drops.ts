@@ -104,9 +104,10 @@ export class DropLedger {
     tally.unlogged = 0;
     tally.timer?.cancel();
     tally.timer = undefined;
+    // `source`, not `component`: loggers are children that carry their own component.
     this.logger?.debug(
       {
-        component: tally.component,
+        source: tally.component,
         reason: tally.reason,
         dropped,
         total: tally.total,

@@ -1,34 +1,26 @@
 /**
  * The cluster side of a node: routes work to peer ids (through the SenderPool's
  * per-address PeerSenders, or a bounded unresolved queue while a peer has no address) and
- * to `target.address` (allowed CIDRs checked here; the pool bounds and retires those
- * senders), accepts the inbound links peers opened to us, suppresses duplicates and
- * carries interest advertisements. The node layer above decides what goes where (topics,
+ * to `target.address` (the pool checks, bounds and retires those senders), accepts the
+ * inbound links peers opened to us, suppresses duplicates and carries interest
+ * advertisements. The node layer above decides what goes where (topics,
  * queue groups); this layer moves it and reports how it went.
  */
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Clock, HostPort, Interest, Message } from '../common';
 import { LATENCY_TRACE, Stage, traceMark } from '../common';
-import {
-  DropCounter,
-  DropLedger,
-  FailedPreconditionError,
-  PermissionDeniedError,
-  UnavailableError,
-  parseHostPort,
-} from '../common';
+import { DropCounter, DropLedger, UnavailableError } from '../common';
 import type { PeerDirectory, PeerEntry } from '../peers';
 import type { ClusterLogger, Dialer } from './peer-sender';
 import { PeerSender } from './peer-sender';
+import type { LinkHandler, PeerLink } from './peer-link';
+import { InboundLinks } from './inbound-links';
 import type { SenderItem } from './sender-item';
 import { messageBytes } from './sender-item';
 import type { AddressSenderRetireReason, AddressTargetLimits } from './sender-pool';
-import { DEFAULT_ADDRESS_TARGET_LIMITS, SenderPool } from './sender-pool';
+import { SenderPool } from './sender-pool';
 import { UnresolvedQueues } from './unresolved-queues';
-import type { LinkHandler } from './peer-link';
-import { PeerLink } from './peer-link';
 import type { DeliveryScope, Hello, InterestUpdate } from './wire';
 import { ALL_SUBSCRIBERS } from './wire';
 import { DedupWindow } from './dedup';
@@ -125,11 +117,8 @@ export class Cluster implements LinkHandler {
   /** Every outbound sender: directory peers' and address targets'. */
   private readonly pool: SenderPool;
   private readonly unresolved: UnresolvedQueues;
-  /** Inbound links by peer id (a peer may have several during reconnects). */
-  private readonly inbound = new Map<string, Set<PeerLink>>();
-  private readonly allInbound = new Set<PeerLink>();
+  private readonly inbound: InboundLinks;
   private readonly dedup: DedupWindow;
-  private readonly addressLimits: AddressTargetLimits;
   private closed = false;
   private readonly onPut = (entry: PeerEntry): void => this.syncSenders(entry);
   private readonly onDelete = (entry: PeerEntry): void => this.removePeer(entry.id);
@@ -141,14 +130,6 @@ export class Cluster implements LinkHandler {
     this.dedup = new DedupWindow(init.dedupWindow ?? 16_384);
     this.ledger = init.drops ?? new DropLedger({ clock: init.clock });
     this.drops = new DropCounter('cluster', this.ledger);
-    const a = init.addressTargets ?? {};
-    const d = DEFAULT_ADDRESS_TARGET_LIMITS;
-    this.addressLimits = {
-      enabled: a.enabled ?? d.enabled,
-      maxSenders: a.maxSenders ?? d.maxSenders,
-      idleTimeoutMs: a.idleTimeoutMs ?? d.idleTimeoutMs,
-      allowed: a.allowed ?? d.allowed,
-    };
     this.unresolved = new UnresolvedQueues({
       clock: init.clock,
       capacity: init.unresolvedCapacity,
@@ -158,10 +139,22 @@ export class Cluster implements LinkHandler {
     this.pool = new SenderPool({
       localId: this.localId,
       clock: init.clock,
-      limits: this.addressLimits,
+      limits: init.addressTargets,
       drops: this.drops,
       create: (address, expectedId, retryForever) =>
         this.createSender(address, expectedId, retryForever),
+    });
+    this.inbound = new InboundLinks({
+      link: {
+        handler: this,
+        clock: init.clock,
+        maxMessageBytes: init.maxMessageBytes,
+        pingIntervalMs: init.pingIntervalMs,
+        pongTimeoutMs: init.pongTimeoutMs,
+        drops: this.ledger,
+      },
+      log: init.log,
+      onPeerGone: peerId => init.handler.onPeerGone(peerId),
     });
     this.directory.on('put', this.onPut);
     this.directory.on('delete', this.onDelete);
@@ -172,39 +165,14 @@ export class Cluster implements LinkHandler {
 
   /** Takes an accepted connection (RudpSocket 'connection'). */
   accept(duplex: Duplex): PeerLink {
-    const link = new PeerLink(duplex, {
-      role: 'inbound',
-      handler: this,
-      clock: this.init.clock,
-      maxMessageBytes: this.init.maxMessageBytes,
-      pingIntervalMs: this.init.pingIntervalMs,
-      pongTimeoutMs: this.init.pongTimeoutMs,
-      drops: this.ledger,
-    });
-    this.allInbound.add(link);
-    link.on('close', err => {
-      if (!link.peerId) {
-        this.init.log?.warn(
-          { err: err.message },
-          'inbound peer connection refused or closed before HELLO'
-        );
-      }
-      this.allInbound.delete(link);
-      const set = this.inbound.get(link.peerId);
-      if (set?.delete(link) && set.size === 0) {
-        this.inbound.delete(link.peerId);
-        this.init.handler.onPeerGone(link.peerId);
-      }
-    });
+    const link = this.inbound.accept(duplex);
     if (this.closed) link.close();
     return link;
   }
 
   onHello(link: PeerLink, hello: Hello): void {
     if (this.closed) throw new UnavailableError(`node ${this.localId} is shutting down`);
-    let set = this.inbound.get(hello.nodeId);
-    if (!set) this.inbound.set(hello.nodeId, (set = new Set()));
-    set.add(link);
+    this.inbound.identified(link, hello.nodeId);
     // A peer we did not know dialled us: learn its address (its socket is its listener),
     // so our sends and interest reach it too.
     if (!this.directory.get(hello.nodeId)) {
@@ -316,35 +284,6 @@ export class Cluster implements LinkHandler {
     sender.submit(item);
   }
 
-  /**
-   * An address target: the sender of a directory peer at that address, else an address
-   * sender (checked against addressTargetCidrs, capped by maxAddressSenders).
-   */
-  private submitToAddress(address: string, item: SenderItem): void {
-    const lim = this.addressLimits;
-    if (!lim.enabled) {
-      this.drops.add('address_targets_disabled');
-      throw new FailedPreconditionError(
-        `target.address is turned off on node ${this.localId} (config key addressTargets is false): address the node by peer_id instead`
-      );
-    }
-    const addr = parseHostPort(address, 'target address');
-    if (!lim.allowed.matchesAll) {
-      if (isIP(addr.host) === 0) {
-        this.drops.add('address_not_allowed');
-        throw new PermissionDeniedError(
-          `target address "${address}" is a host name; node ${this.localId} allows only IP addresses inside addressTargetCidrs (${lim.allowed.toString()})`
-        );
-      }
-      if (!lim.allowed.has(addr.host)) {
-        this.drops.add('address_not_allowed');
-        throw new PermissionDeniedError(
-          `target address "${address}" is outside addressTargetCidrs (${lim.allowed.toString()}) of node ${this.localId}`
-        );
-      }
-    }
-    this.pool.forAddress(addr).submit(item);
-  }
 
   /** Live senders for address targets outside the directory (a metric). */
   get addressSenderCount(): number {
@@ -360,7 +299,7 @@ export class Cluster implements LinkHandler {
   private route(target: ClusterTarget, item: SenderItem, failFast: boolean): void {
     if (this.closed) throw new UnavailableError(`node ${this.localId} is shutting down`);
     if ('address' in target) {
-      this.submitToAddress(target.address, item);
+      this.pool.forAddress(target.address).submit(item);
       return;
     }
     const entry = this.directory.get(target.peerId);
@@ -526,7 +465,7 @@ export class Cluster implements LinkHandler {
       lastError = lastError || s.lastError;
       lastSeen = Math.max(lastSeen, s.link?.lastSeenUnixMs ?? 0);
     }
-    for (const l of this.inbound.get(id) ?? []) lastSeen = Math.max(lastSeen, l.lastSeenUnixMs);
+    lastSeen = Math.max(lastSeen, this.inbound.lastSeenUnixMs(id));
     return { state, srttUs, inFlight, queueDepth, lastError, lastSeenUnixMs: lastSeen };
   }
 
@@ -537,7 +476,7 @@ export class Cluster implements LinkHandler {
 
   /** Live links (outbound and inbound), for transport metrics. */
   links(): PeerLink[] {
-    const out: PeerLink[] = [...this.allInbound];
+    const out: PeerLink[] = this.inbound.links();
     for (const s of this.pool.senders()) if (s.link) out.push(s.link);
     return out;
   }
@@ -561,6 +500,6 @@ export class Cluster implements LinkHandler {
     this.directory.off('delete', this.onDelete);
     this.pool.close();
     this.unresolved.failAll(new UnavailableError(`node ${this.localId} is shutting down`));
-    for (const l of [...this.allInbound]) l.close();
+    this.inbound.closeAll();
   }
 }

@@ -18,8 +18,12 @@ export type {
   SenderPoolInit,
   AddressTargetLimits,
   AddressSenderRetireReason,
+  AddressTargetRefusal,
 } from './sender-pool';
 export { UnresolvedQueues } from './unresolved-queues';
+export { InboundLinks } from './inbound-links';
+export type { InboundLinksInit } from './inbound-links';
+export type { UnresolvedQueuesInit } from './unresolved-queues';
 export type { SenderItem } from './sender-item';
 export { PeerSender } from './peer-sender';
 export type {

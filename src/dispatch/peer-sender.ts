@@ -6,7 +6,7 @@
  * (requests, DELIVERED sends) fail fast with UNAVAILABLE; fire-and-forget messages wait
  * in the queue until their TTL.
  *
- * A sender with `retryForever: false` (the cluster's senders for address targets) gives
+ * A sender with `retryForever: false` (the pool's senders for address targets) gives
  * up after a failure once its queue is empty: no retry timer, no handshake traffic, until
  * work is submitted again (and not before its backoff delay has passed).
  */

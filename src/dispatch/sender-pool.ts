@@ -3,12 +3,22 @@
  * canonical address. Directory peers hold references to the senders at their addresses
  * (two peer ids at one address share it); a sender closes when its last reference goes.
  * Senders for `target.address` outside the peer directory hold no reference: they are
- * leased per use, at most `maxSenders` of them (past it RESOURCE_EXHAUSTED, drop reason
- * address_senders_full), and retired after `idleTimeoutMs` unused (clock injected). An
- * address sender whose address joins the directory becomes that peer's and unbounded.
+ * allowed only inside addressTargetCidrs, leased per use, at most `maxSenders` of them
+ * (past it RESOURCE_EXHAUSTED, drop reason address_senders_full), and retired after
+ * `idleTimeoutMs` unused (clock injected). An address sender whose address joins the
+ * directory becomes that peer's and unbounded.
  */
+import { isIP } from 'node:net';
 import type { Clock, HostPort, Timer } from '../common';
-import { CidrSet, DropCounter, ResourceExhaustedError, formatHostPort } from '../common';
+import {
+  CidrSet,
+  DropCounter,
+  FailedPreconditionError,
+  PermissionDeniedError,
+  ResourceExhaustedError,
+  formatHostPort,
+  parseHostPort,
+} from '../common';
 import type { PeerSender } from './peer-sender';
 
 /**
@@ -39,14 +49,20 @@ export const DEFAULT_ADDRESS_TARGET_LIMITS: AddressTargetLimits = {
 
 export type AddressSenderRetireReason = 'idle';
 
+/** Drop reasons of refused address targets (ClusterDropReason has them too). */
+export type AddressTargetRefusal =
+  | 'address_senders_full'
+  | 'address_not_allowed'
+  | 'address_targets_disabled';
+
 export interface SenderPoolInit {
   /** This node's id (named in refusals). */
   localId: string;
   clock: Clock;
-  /** Bounds on address senders (maxSenders, idleTimeoutMs are used here). */
-  limits: AddressTargetLimits;
-  /** Counts refusals at the bound (the cluster's counter: the cluster refuses the send). */
-  drops: { add(reason: 'address_senders_full'): void };
+  /** Bounds on address senders. @default DEFAULT_ADDRESS_TARGET_LIMITS */
+  limits?: Partial<AddressTargetLimits>;
+  /** Counts refused address targets (the cluster's counter: the send is refused). */
+  drops: { add(reason: AddressTargetRefusal): void };
   /**
    * Builds a sender for `address`; `expectedId` is '' for an address target, whose sender
    * does not retry once its queue is empty (`retryForever` false).
@@ -64,6 +80,7 @@ interface PoolEntry {
 
 export class SenderPool {
   private readonly init: SenderPoolInit;
+  readonly limits: AddressTargetLimits;
   /** By canonical address. */
   private readonly entries = new Map<string, PoolEntry>();
   /** Each directory peer's senders, one per address, in the directory's order. */
@@ -77,6 +94,14 @@ export class SenderPool {
 
   constructor(init: SenderPoolInit) {
     this.init = init;
+    const l = init.limits ?? {};
+    const d = DEFAULT_ADDRESS_TARGET_LIMITS;
+    this.limits = {
+      enabled: l.enabled ?? d.enabled,
+      maxSenders: l.maxSenders ?? d.maxSenders,
+      idleTimeoutMs: l.idleTimeoutMs ?? d.idleTimeoutMs,
+      allowed: l.allowed ?? d.allowed,
+    };
   }
 
   /** Every live sender. */
@@ -148,11 +173,35 @@ export class SenderPool {
   }
 
   /**
-   * The sender for an address target: the one already at that address (a directory
-   * peer's or an address sender, marked used now), else a new address sender unless
-   * `maxSenders` are live (then RESOURCE_EXHAUSTED, counted as address_senders_full).
+   * The sender for an address target ("host:port"): the one already at that address (a
+   * directory peer's or an address sender, marked used now), else a new address sender.
+   * Refused (counted): FAILED_PRECONDITION when address targets are off,
+   * PERMISSION_DENIED outside addressTargetCidrs, RESOURCE_EXHAUSTED at maxSenders.
    */
-  forAddress(address: HostPort): PeerSender {
+  forAddress(target: string): PeerSender {
+    const lim = this.limits;
+    const localId = this.init.localId;
+    if (!lim.enabled) {
+      this.init.drops.add('address_targets_disabled');
+      throw new FailedPreconditionError(
+        `target.address is turned off on node ${localId} (config key addressTargets is false): address the node by peer_id instead`
+      );
+    }
+    const address = parseHostPort(target, 'target address');
+    if (!lim.allowed.matchesAll) {
+      if (isIP(address.host) === 0) {
+        this.init.drops.add('address_not_allowed');
+        throw new PermissionDeniedError(
+          `target address "${target}" is a host name; node ${localId} allows only IP addresses inside addressTargetCidrs (${lim.allowed.toString()})`
+        );
+      }
+      if (!lim.allowed.has(address.host)) {
+        this.init.drops.add('address_not_allowed');
+        throw new PermissionDeniedError(
+          `target address "${target}" is outside addressTargetCidrs (${lim.allowed.toString()}) of node ${localId}`
+        );
+      }
+    }
     const key = formatHostPort(address);
     const now = this.init.clock.now();
     const existing = this.entries.get(key);
@@ -160,11 +209,10 @@ export class SenderPool {
       if (this.addressKeys.has(key)) existing.lastUsedAt = now;
       return existing.sender;
     }
-    const lim = this.init.limits;
     if (this.addressKeys.size >= lim.maxSenders) {
       this.init.drops.add('address_senders_full');
       throw new ResourceExhaustedError(
-        `node ${this.init.localId} already has ${this.addressKeys.size} senders for address targets, the most allowed (maxAddressSenders); one is retired after ${lim.idleTimeoutMs} ms unused (addressSenderIdleMs); retry later, or add the node as a peer (PutPeer) and send by peer_id`
+        `node ${localId} already has ${this.addressKeys.size} senders for address targets, the most allowed (maxAddressSenders); one is retired after ${lim.idleTimeoutMs} ms unused (addressSenderIdleMs); retry later, or add the node as a peer (PutPeer) and send by peer_id`
       );
     }
     const sender = this.init.create(address, '', false);
@@ -186,7 +234,7 @@ export class SenderPool {
   /** Retires address senders unused for idleTimeoutMs (nothing awaiting an answer). */
   private sweep(): void {
     const now = this.init.clock.now();
-    const idle = this.init.limits.idleTimeoutMs;
+    const idle = this.limits.idleTimeoutMs;
     let next = Infinity;
     for (const key of this.addressKeys) {
       const entry = this.entries.get(key);

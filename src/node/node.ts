@@ -999,7 +999,7 @@ export class MeshNode {
     this.stateValue = 'stopped';
     await this.transportClose?.().catch(() => undefined);
     // Drops still waiting for their rate-limited log line are logged now.
-    if (!this.init.drops) this.dropLedger.flush();
+    this.dropLedger.flush();
     return { drained };
   }
 }

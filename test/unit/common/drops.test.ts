@@ -66,7 +66,7 @@ test('the first drop is logged at once, then at most one line per interval with 
   sub.add('slow_consumer_drop_oldest');
   t.is(log.lines.length, 1);
   t.like(log.lines[0]?.obj, {
-    component: 'subscription',
+    source: 'subscription',
     reason: 'slow_consumer_drop_oldest',
     dropped: 1,
     total: 1,
@@ -102,12 +102,12 @@ test('the rate limit is per component and reason', t => {
   b.add('duplicate');
   a.add('duplicate');
   t.deepEqual(
-    log.lines.map(l => `${String(l.obj.component)}/${String(l.obj.reason)}`),
+    log.lines.map(l => `${String(l.obj.source)}/${String(l.obj.reason)}`),
     ['cluster/duplicate', 'cluster/unknown_peer', 'peer_sender/duplicate']
   );
   clock.advance(10_000);
   t.is(log.lines.length, 4);
-  t.like(log.lines[3]?.obj, { component: 'cluster', reason: 'duplicate', dropped: 1, total: 2 });
+  t.like(log.lines[3]?.obj, { source: 'cluster', reason: 'duplicate', dropped: 1, total: 2 });
 });
 
 test('flush logs what is pending and stops the timers', t => {
@@ -133,12 +133,18 @@ test('a pino logger takes the lines at debug', t => {
       cb();
     },
   });
-  const logger = pino({ level: 'debug' }, dest);
+  const logger = pino({ level: 'debug' }, dest).child({ component: 'drops' });
   t.true(isDropLogger(logger));
   t.false(isDropLogger({ warn: () => undefined }));
   const ledger = new DropLedger({ clock: new ManualClock(), logger });
   new DropCounter('node', ledger).add('no_subscribers');
   const line = JSON.parse(out.join('')) as Record<string, unknown>;
-  t.like(line, { level: 20, component: 'node', reason: 'no_subscribers', dropped: 1 });
+  t.like(line, {
+    level: 20,
+    component: 'drops',
+    source: 'node',
+    reason: 'no_subscribers',
+    dropped: 1,
+  });
   t.is(line.msg, 'first drop');
 });
