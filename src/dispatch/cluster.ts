@@ -284,7 +284,6 @@ export class Cluster implements LinkHandler {
     sender.submit(item);
   }
 
-
   /** Live senders for address targets outside the directory (a metric). */
   get addressSenderCount(): number {
     return this.pool.addressSenderCount;

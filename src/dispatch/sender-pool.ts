@@ -51,9 +51,7 @@ export type AddressSenderRetireReason = 'idle';
 
 /** Drop reasons of refused address targets (ClusterDropReason has them too). */
 export type AddressTargetRefusal =
-  | 'address_senders_full'
-  | 'address_not_allowed'
-  | 'address_targets_disabled';
+  'address_senders_full' | 'address_not_allowed' | 'address_targets_disabled';
 
 export interface SenderPoolInit {
   /** This node's id (named in refusals). */

@@ -14,11 +14,7 @@ import {
   UnavailableError,
   parseCidrList,
 } from '../../../src/common';
-import type {
-  AddressTargetLimits,
-  AddressTargetRefusal,
-  LinkHandler,
-} from '../../../src/dispatch';
+import type { AddressTargetLimits, AddressTargetRefusal, LinkHandler } from '../../../src/dispatch';
 import { ALL_SUBSCRIBERS, PeerSender, SenderPool } from '../../../src/dispatch';
 
 const handler: LinkHandler = {
