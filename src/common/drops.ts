@@ -15,6 +15,8 @@ import { systemClock } from './clock';
 /** The part of a pino logger the ledger uses. */
 export interface DropLogger {
   debug(obj: object, msg: string): void;
+  /** False while debug lines would be discarded: the ledger then only counts. */
+  isLevelEnabled?(level: 'debug'): boolean;
 }
 
 /** True when `log` can take the ledger's debug lines (pino loggers can). */
@@ -69,7 +71,8 @@ export class DropLedger {
     if (n <= 0) return;
     const tally = this.tally(component, reason);
     tally.total += n;
-    if (!this.logger) return;
+    // Below debug nothing is logged, and no timer is armed for lines nobody reads.
+    if (!this.logger || this.logger.isLevelEnabled?.('debug') === false) return;
     const now = this.clock.now();
     if (tally.loggedAt === undefined) {
       this.log(tally, n, now, true);

@@ -136,7 +136,8 @@ test('a pino logger takes the lines at debug', t => {
   const logger = pino({ level: 'debug' }, dest).child({ component: 'drops' });
   t.true(isDropLogger(logger));
   t.false(isDropLogger({ warn: () => undefined }));
-  const ledger = new DropLedger({ clock: new ManualClock(), logger });
+  const clock = new ManualClock();
+  const ledger = new DropLedger({ clock, logger });
   new DropCounter('node', ledger).add('no_subscribers');
   const line = JSON.parse(out.join('')) as Record<string, unknown>;
   t.like(line, {
@@ -147,4 +148,29 @@ test('a pino logger takes the lines at debug', t => {
     dropped: 1,
   });
   t.is(line.msg, 'first drop');
+});
+
+test('below debug the ledger only counts: no line, no timer', t => {
+  const clock = new ManualClock();
+  const lines: string[] = [];
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    })
+  );
+  const ledger = new DropLedger({ clock, logger });
+  const c = new DropCounter('cluster', ledger);
+  c.add('duplicate');
+  c.add('duplicate');
+  t.is(ledger.get('cluster', 'duplicate'), 2);
+  t.is(clock.pendingTimers, 0);
+  t.deepEqual(lines, []);
+  // Turned up at runtime: logged from then on.
+  logger.level = 'debug';
+  c.add('duplicate');
+  t.is(lines.length, 1);
 });
