@@ -15,9 +15,12 @@ import { systemClock } from './clock';
 /** The part of a pino logger the ledger uses. */
 export interface DropLogger {
   debug(obj: object, msg: string): void;
-  /** False while debug lines would be discarded: the ledger then only counts. */
-  isLevelEnabled?(level: 'debug'): boolean;
+  /** pino's numeric level (debug is 20); above it the ledger only counts. */
+  levelVal?: number;
 }
+
+/** pino's numeric value of `debug`. */
+const DEBUG_LEVEL = 20;
 
 /** True when `log` can take the ledger's debug lines (pino loggers can). */
 export function isDropLogger(log: unknown): log is DropLogger {
@@ -40,17 +43,26 @@ export interface DropLedgerInit {
 /** Default of DropLedgerInit.logIntervalMs. */
 export const DROP_LOG_INTERVAL_MS = 10_000;
 
-/** One component's drops for one reason. */
-interface Tally {
-  readonly component: string;
-  readonly reason: string;
-  total: number;
+/**
+ * One component's drops for one reason. Counters hold on to their tallies, so a drop
+ * costs no lookup in the ledger; only the ledger changes them.
+ */
+export class DropTally {
+  /** Drops so far. */
+  total = 0;
   /** Dropped since the last log line. */
-  unlogged: number;
+  unlogged = 0;
   /** Clock time of the last log line; undefined before the first. */
-  loggedAt: number | undefined;
+  loggedAt: number | undefined = undefined;
+  /** The next line may go at this clock time (the first one at once). */
+  nextLineAt = -Infinity;
   /** Logs `unlogged` when the interval since the last line ends. */
-  timer: Timer | undefined;
+  timer: Timer | undefined = undefined;
+
+  constructor(
+    readonly component: string,
+    readonly reason: string
+  ) {}
 }
 
 export class DropLedger {
@@ -58,7 +70,7 @@ export class DropLedger {
   private readonly logger: DropLogger | undefined;
   private readonly logIntervalMs: number;
   /** By component, then reason. */
-  private readonly tallies = new Map<string, Map<string, Tally>>();
+  private readonly tallies = new Map<string, Map<string, DropTally>>();
 
   constructor(init: DropLedgerInit = {}) {
     this.clock = init.clock ?? systemClock;
@@ -68,42 +80,50 @@ export class DropLedger {
 
   /** Records `n` drops of `component` for `reason` (counted, logged at debug). */
   record(component: string, reason: string, n = 1): void {
-    if (n <= 0) return;
-    const tally = this.tally(component, reason);
-    tally.total += n;
-    // Below debug nothing is logged, and no timer is armed for lines nobody reads.
-    if (!this.logger || this.logger.isLevelEnabled?.('debug') === false) return;
-    const now = this.clock.now();
-    if (tally.loggedAt === undefined) {
-      this.log(tally, n, now, true);
-      return;
-    }
-    tally.unlogged += n;
-    if (now - tally.loggedAt >= this.logIntervalMs) {
-      this.log(tally, tally.unlogged, now, false);
-    } else if (!tally.timer) {
-      // A burst that then stops is still reported, at the end of the interval.
-      tally.timer = this.clock.setTimer(tally.loggedAt + this.logIntervalMs - now, () => {
-        tally.timer = undefined;
-        if (tally.unlogged > 0) this.log(tally, tally.unlogged, this.clock.now(), false);
-      });
-    }
+    this.add(this.tally(component, reason), n);
   }
 
-  private tally(component: string, reason: string): Tally {
+  /** The tally of `component` and `reason` (created at zero), for add(). */
+  tally(component: string, reason: string): DropTally {
     let byReason = this.tallies.get(component);
     if (!byReason) this.tallies.set(component, (byReason = new Map()));
     let tally = byReason.get(reason);
-    if (!tally) {
-      tally = { component, reason, total: 0, unlogged: 0, loggedAt: undefined, timer: undefined };
-      byReason.set(reason, tally);
-    }
+    if (!tally) byReason.set(reason, (tally = new DropTally(component, reason)));
     return tally;
   }
 
-  private log(tally: Tally, dropped: number, now: number, first: boolean): void {
-    const sinceMs = first || tally.loggedAt === undefined ? undefined : now - tally.loggedAt;
+  /** Records `n` drops on a tally of this ledger. */
+  add(tally: DropTally, n = 1): void {
+    if (n <= 0) return;
+    tally.total += n;
+    const logger = this.logger;
+    // Below debug: counted for the next line, if debug is turned on; no clock, no timer.
+    if (!logger || (logger.levelVal ?? DEBUG_LEVEL) > DEBUG_LEVEL) {
+      tally.unlogged += n;
+      return;
+    }
+    // Inside a burst the armed timer reports it: no clock read per drop.
+    if (tally.timer) {
+      tally.unlogged += n;
+      return;
+    }
+    const now = this.clock.now();
+    if (now >= tally.nextLineAt) {
+      this.log(tally, tally.unlogged + n, now);
+      return;
+    }
+    tally.unlogged += n;
+    // A burst that then stops is still reported, at the end of the interval.
+    tally.timer = this.clock.setTimer(tally.nextLineAt - now, () => {
+      tally.timer = undefined;
+      if (tally.unlogged > 0) this.log(tally, tally.unlogged, this.clock.now());
+    });
+  }
+
+  private log(tally: DropTally, dropped: number, now: number): void {
+    const sinceMs = tally.loggedAt === undefined ? undefined : now - tally.loggedAt;
     tally.loggedAt = now;
+    tally.nextLineAt = now + this.logIntervalMs;
     tally.unlogged = 0;
     tally.timer?.cancel();
     tally.timer = undefined;
@@ -116,7 +136,7 @@ export class DropLedger {
         total: tally.total,
         ...(sinceMs === undefined ? { first: true } : { since_ms: Math.round(sinceMs) }),
       },
-      first ? 'first drop' : 'drops'
+      sinceMs === undefined ? 'first drop' : 'drops'
     );
   }
 
@@ -158,7 +178,7 @@ export class DropLedger {
     const now = this.clock.now();
     for (const byReason of this.tallies.values()) {
       for (const t of byReason.values()) {
-        if (t.unlogged > 0) this.log(t, t.unlogged, now, false);
+        if (t.timer && t.unlogged > 0) this.log(t, t.unlogged, now);
         t.timer?.cancel();
         t.timer = undefined;
       }
@@ -171,7 +191,8 @@ export class DropLedger {
  * ledger (a sum of snapshots, a unit test of one object) it only counts locally.
  */
 export class DropCounter<Reason extends string = string> {
-  private readonly counts = new Map<Reason, number>();
+  /** By reason: this object's count and its tally in the ledger. */
+  private readonly slots = new Map<Reason, { count: number; tally: DropTally | undefined }>();
 
   constructor(
     readonly component = 'unattributed',
@@ -179,23 +200,30 @@ export class DropCounter<Reason extends string = string> {
   ) {}
 
   add(reason: Reason, n = 1): void {
-    this.counts.set(reason, (this.counts.get(reason) ?? 0) + n);
-    this.ledger?.record(this.component, reason, n);
+    let slot = this.slots.get(reason);
+    if (!slot) {
+      slot = { count: 0, tally: this.ledger?.tally(this.component, reason) };
+      this.slots.set(reason, slot);
+    }
+    slot.count += n;
+    if (this.ledger && slot.tally) this.ledger.add(slot.tally, n);
   }
 
   /** This object's drops for `reason`. */
   get(reason: Reason): number {
-    return this.counts.get(reason) ?? 0;
+    return this.slots.get(reason)?.count ?? 0;
   }
 
   total(): number {
     let sum = 0;
-    for (const v of this.counts.values()) sum += v;
+    for (const slot of this.slots.values()) sum += slot.count;
     return sum;
   }
 
   /** A snapshot of this object's drops, reason -> count. */
   snapshot(): Record<string, number> {
-    return Object.fromEntries(this.counts);
+    const out: Record<string, number> = {};
+    for (const [reason, slot] of this.slots) out[reason] = slot.count;
+    return out;
   }
 }

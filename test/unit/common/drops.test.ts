@@ -169,8 +169,9 @@ test('below debug the ledger only counts: no line, no timer', t => {
   t.is(ledger.get('cluster', 'duplicate'), 2);
   t.is(clock.pendingTimers, 0);
   t.deepEqual(lines, []);
-  // Turned up at runtime: logged from then on.
+  // Turned up at runtime: the next drop is logged, with what came before.
   logger.level = 'debug';
   c.add('duplicate');
   t.is(lines.length, 1);
+  t.like(JSON.parse(lines[0] ?? '{}') as object, { dropped: 3, total: 3, first: true });
 });
