@@ -8,7 +8,7 @@
  * one address share the limits, so opening more connections does not multiply them).
  */
 import type { Meter } from '@opentelemetry/api';
-import type { Message } from '../common';
+import type { DropLedger, Message } from '../common';
 import { BoundedRing, DropCounter, ResourceExhaustedError } from '../common';
 import type { Delivery, Subscription } from '../node';
 
@@ -139,13 +139,15 @@ export type BudgetDropReason = 'memory_budget';
  */
 export class MemoryBudget {
   readonly limit: number;
-  readonly drops = new DropCounter<BudgetDropReason>();
+  /** Deliveries dropped at the budget (recorded in the node's ledger). */
+  readonly drops: DropCounter<BudgetDropReason>;
   /** Publishes refused because the budget was full. */
   refused = 0;
   private usedBytes = 0;
 
-  constructor(limitBytes: number = DEFAULT_MEMORY_BUDGET_BYTES) {
+  constructor(limitBytes: number = DEFAULT_MEMORY_BUDGET_BYTES, ledger?: DropLedger) {
     this.limit = limitBytes;
+    this.drops = new DropCounter('memory_budget', ledger);
   }
 
   get used(): number {

@@ -6,6 +6,7 @@
  */
 import type { Meter } from '@opentelemetry/api';
 import type { ClusterDropReason, SenderDropReason } from '../dispatch';
+import { CLUSTER_DROP_COMPONENTS } from '../dispatch';
 import type { MeshNode } from '../node';
 import type { NodeDropReason } from '../node/node';
 import type { ReplyDropReason } from '../node/reply-table';
@@ -35,6 +36,18 @@ export const MESSAGE_DROP_REASONS = [
   'address_not_allowed',
   'address_targets_disabled',
 ] as const satisfies readonly MessageDropReason[];
+
+/**
+ * The drop ledger components whose drops are message drops: subscriptions, reply tokens,
+ * the node, the cluster (unresolved queues, duplicates, unknown peers, address targets)
+ * and its senders (queues, TTL, unreachable peers, links).
+ */
+export const MESSAGE_DROP_COMPONENTS = [
+  'subscription',
+  'reply_table',
+  'node',
+  ...CLUSTER_DROP_COMPONENTS,
+] as const;
 
 /** UDP driver drops the socket adds to its own (src/transport/rudp-socket.ts stats()). */
 type DriverDropReason = 'send_error' | 'send_queue_full' | 'receive_error';
@@ -112,18 +125,8 @@ export function registerNodeMetrics(meter: Meter, node: MeshNode): void {
     .addCallback(r => {
       const reasons: Record<string, number> = {};
       for (const reason of MESSAGE_DROP_REASONS) reasons[reason] = 0;
-      for (const [k, v] of Object.entries(node.droppedByClosedSubscriptions))
-        reasons[k] = (reasons[k] ?? 0) + v;
-      for (const s of node.router.subscriptions()) {
-        for (const [k, v] of Object.entries(s.drops.snapshot())) reasons[k] = (reasons[k] ?? 0) + v;
-      }
-      for (const [k, v] of Object.entries(node.replies.drops.snapshot()))
-        reasons[k] = (reasons[k] ?? 0) + v;
-      for (const [k, v] of Object.entries(node.drops.snapshot()))
-        reasons[k] = (reasons[k] ?? 0) + v;
-      // Cluster: unresolved queue full/TTL, duplicates, unknown peers, sender queues.
-      for (const [k, v] of Object.entries(node.cluster?.dropCounts() ?? {}))
-        reasons[k] = (reasons[k] ?? 0) + v;
+      // The node's ledger keeps the totals of subscriptions and senders that are gone.
+      Object.assign(reasons, node.dropLedger.snapshot(MESSAGE_DROP_COMPONENTS));
       for (const [reason, v] of Object.entries(reasons)) r.observe(v, { reason });
     });
   // Senders for target.address outside the peer directory (bounded, see src/dispatch/cluster.ts).

@@ -9,6 +9,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { HostPort } from '../common';
 import { LATENCY_TRACE } from '../common';
 import {
+  DropLedger,
   formatHostPort,
   isLoopbackHost,
   isMeshwireError,
@@ -123,6 +124,7 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
   const node = new MeshNode({
     config: cfg,
     logger: log.child({ component: 'transport' }),
+    drops: new DropLedger({ clock: init.node?.clock, logger: log.child({ component: 'drops' }) }),
     ...init.node,
   });
   try {
@@ -157,7 +159,7 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
   const guard = new ApiGuard({
     tokens: tokens?.store,
     limits: new ClientLimits(cfg),
-    budget: new MemoryBudget(cfg.memoryBudgetBytes),
+    budget: new MemoryBudget(cfg.memoryBudgetBytes, node.dropLedger),
     log: log.child({ component: 'auth' }),
   });
   sweep = () => {

@@ -24,7 +24,8 @@ export {
 export type { ErrorCode } from './errors';
 export { systemClock, ManualClock } from './clock';
 export type { Clock, Timer } from './clock';
-export { DropCounter } from './drops';
+export { DropCounter, DropLedger, DropTally, DROP_LOG_INTERVAL_MS, isDropLogger } from './drops';
+export type { DropLedgerInit, DropLogger } from './drops';
 export { parseHostPort, formatHostPort, isLoopbackHost, systemErrorReason } from './address';
 export type { HostPort } from './address';
 export { CidrSet, parseCidr, parseCidrList, formatCidr } from './cidr';

@@ -1,34 +1,26 @@
 /**
- * The cluster side of a node: one UDP socket (RudpSocket), a DirectSender that maps
- * peer ids to per-address PeerSenders with a bounded unresolved queue, the
- * inbound links peers opened to us, duplicate suppression, and interest advertisement.
- * Senders for `target.address` outside the peer directory are bounded: allowed CIDRs, a
- * cap, retirement after an idle timeout, and no retrying once their queue is empty.
- * The node layer above decides what goes where (topics, queue groups); this layer moves
- * it and reports how it went.
+ * The cluster side of a node: routes work to peer ids (through the SenderPool's
+ * per-address PeerSenders, or a bounded unresolved queue while a peer has no address) and
+ * to `target.address` (the pool checks, bounds and retires those senders), accepts the
+ * inbound links peers opened to us, suppresses duplicates and carries interest
+ * advertisements. The node layer above decides what goes where (topics,
+ * queue groups); this layer moves it and reports how it went.
  */
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Clock, HostPort, Interest, Message, Timer } from '../common';
+import type { Clock, HostPort, Interest, Message } from '../common';
 import { LATENCY_TRACE, Stage, traceMark } from '../common';
-import {
-  BoundedRing,
-  CidrSet,
-  DeadlineExceededError,
-  DropCounter,
-  FailedPreconditionError,
-  PermissionDeniedError,
-  ResourceExhaustedError,
-  UnavailableError,
-  formatHostPort,
-  parseHostPort,
-} from '../common';
+import { DropCounter, DropLedger, UnavailableError } from '../common';
 import type { PeerDirectory, PeerEntry } from '../peers';
-import type { ClusterLogger, Dialer, SenderItem } from './peer-sender';
-import { PeerSender, removeExpired } from './peer-sender';
-import type { LinkHandler } from './peer-link';
-import { PeerLink } from './peer-link';
+import type { ClusterLogger, Dialer } from './peer-sender';
+import { PeerSender } from './peer-sender';
+import type { LinkHandler, PeerLink } from './peer-link';
+import { InboundLinks } from './inbound-links';
+import type { SenderItem } from './sender-item';
+import { messageBytes } from './sender-item';
+import type { AddressSenderRetireReason, AddressTargetLimits } from './sender-pool';
+import { SenderPool } from './sender-pool';
+import { UnresolvedQueues } from './unresolved-queues';
 import type { DeliveryScope, Hello, InterestUpdate } from './wire';
 import { ALL_SUBSCRIBERS } from './wire';
 import { DedupWindow } from './dedup';
@@ -53,42 +45,14 @@ export interface ClusterHandler {
 
 export type ClusterTarget = { peerId: string } | { address: string };
 
-/**
- * Limits on senders for `target.address` outside the peer directory (config keys
- * addressTargets, maxAddressSenders, addressSenderIdleMs, addressTargetCidrs in
- * src/node/config.ts).
- */
-export interface AddressTargetLimits {
-  /** False: every `target.address` is refused with FAILED_PRECONDITION. @default true */
-  enabled: boolean;
-  /** Address senders at most; past it RESOURCE_EXHAUSTED. @default 256 */
-  maxSenders: number;
-  /** An address sender unused this long is retired. @default 60000 */
-  idleTimeoutMs: number;
-  /** Addresses allowed; outside them PERMISSION_DENIED. @default any (0.0.0.0/0, ::/0) */
-  allowed: CidrSet;
-}
-
-export const DEFAULT_ADDRESS_TARGET_LIMITS: AddressTargetLimits = {
-  enabled: true,
-  maxSenders: 256,
-  idleTimeoutMs: 60_000,
-  allowed: new CidrSet([
-    { address: '0.0.0.0', prefix: 0, family: 4 },
-    { address: '::', prefix: 0, family: 6 },
-  ]),
-};
-
-export type AddressSenderRetireReason = 'idle';
-
-interface AddressSenderUse {
-  sender: PeerSender;
-  lastUsedAt: number;
-}
-
 export interface ClusterInit {
   localId: string;
   log?: ClusterLogger;
+  /**
+   * Where the cluster, its senders and links record drops (the node's ledger).
+   * @default a ledger of its own
+   */
+  drops?: DropLedger;
   directory: PeerDirectory;
   handler: ClusterHandler;
   /** Dials a peer address (RudpSocket.connect in production). */
@@ -114,15 +78,8 @@ export interface ClusterInit {
   addressTargets?: Partial<AddressTargetLimits>;
 }
 
-/**
- * Bytes a queued message holds: the payload, the client's strings and the framing. Queue
- * limits count these, so nothing a client sends sits in a queue unaccounted for.
- */
-function messageBytes(message: Message): number {
-  let n = 64 + message.payload.length + message.id.length + message.topic.length;
-  for (const k in message.headers) n += k.length + (message.headers[k]?.length ?? 0);
-  return n;
-}
+/** The ledger components whose drops dropCounts() reports: the cluster and its senders. */
+export const CLUSTER_DROP_COMPONENTS = ['cluster', 'peer_sender'] as const;
 
 export type ClusterDropReason =
   | 'unresolved_queue_full'
@@ -135,12 +92,6 @@ export type ClusterDropReason =
   | 'address_not_allowed'
   /** target.address refused: addressTargets is false. */
   | 'address_targets_disabled';
-
-interface Unresolved {
-  items: BoundedRing<SenderItem>;
-  bytes: number;
-  timer: Timer | undefined;
-}
 
 /** Per-peer status for ListPeers. */
 export interface ClusterPeerStatus {
@@ -158,26 +109,16 @@ export class Cluster implements LinkHandler {
   readonly instanceId = randomBytes(9).toString('base64url');
   /** The next message's sequence number (unique per instance, never reused). */
   private nextSeq = 0;
-  readonly drops = new DropCounter<ClusterDropReason>();
-  /** Drops counted by senders that were closed, so exported totals never go down. */
-  private readonly closedSenderDrops: Record<string, number> = {};
+  /** Every drop of the cluster, its senders and links (totals outlive the senders). */
+  private readonly ledger: DropLedger;
+  readonly drops: DropCounter<ClusterDropReason>;
   private readonly init: ClusterInit;
   private readonly directory: PeerDirectory;
-  /** Senders by canonical address. */
-  private readonly senders = new Map<string, PeerSender>();
-  /** Each directory peer's senders, one per address (kept in step with the directory). */
-  private readonly sendersByPeer = new Map<string, PeerSender[]>();
-  private readonly unresolved = new Map<string, Unresolved>();
-  /** Inbound links by peer id (a peer may have several during reconnects). */
-  private readonly inbound = new Map<string, Set<PeerLink>>();
-  private readonly allInbound = new Set<PeerLink>();
+  /** Every outbound sender: directory peers' and address targets'. */
+  private readonly pool: SenderPool;
+  private readonly unresolved: UnresolvedQueues;
+  private readonly inbound: InboundLinks;
   private readonly dedup: DedupWindow;
-  /** Senders for address targets outside the directory (a subset of `senders`). */
-  private readonly addressSenders = new Map<string, AddressSenderUse>();
-  private addressSweep: Timer | undefined;
-  private readonly addressLimits: AddressTargetLimits;
-  /** Address senders retired, by reason (exported as a counter). */
-  readonly addressSenderRetirements = new DropCounter<AddressSenderRetireReason>();
   private closed = false;
   private readonly onPut = (entry: PeerEntry): void => this.syncSenders(entry);
   private readonly onDelete = (entry: PeerEntry): void => this.removePeer(entry.id);
@@ -187,14 +128,34 @@ export class Cluster implements LinkHandler {
     this.localId = init.localId;
     this.directory = init.directory;
     this.dedup = new DedupWindow(init.dedupWindow ?? 16_384);
-    const a = init.addressTargets ?? {};
-    const d = DEFAULT_ADDRESS_TARGET_LIMITS;
-    this.addressLimits = {
-      enabled: a.enabled ?? d.enabled,
-      maxSenders: a.maxSenders ?? d.maxSenders,
-      idleTimeoutMs: a.idleTimeoutMs ?? d.idleTimeoutMs,
-      allowed: a.allowed ?? d.allowed,
-    };
+    this.ledger = init.drops ?? new DropLedger({ clock: init.clock });
+    this.drops = new DropCounter('cluster', this.ledger);
+    this.unresolved = new UnresolvedQueues({
+      clock: init.clock,
+      capacity: init.unresolvedCapacity,
+      bytes: init.unresolvedBytes,
+      drops: this.drops,
+    });
+    this.pool = new SenderPool({
+      localId: this.localId,
+      clock: init.clock,
+      limits: init.addressTargets,
+      drops: this.drops,
+      create: (address, expectedId, retryForever) =>
+        this.createSender(address, expectedId, retryForever),
+    });
+    this.inbound = new InboundLinks({
+      link: {
+        handler: this,
+        clock: init.clock,
+        maxMessageBytes: init.maxMessageBytes,
+        pingIntervalMs: init.pingIntervalMs,
+        pongTimeoutMs: init.pongTimeoutMs,
+        drops: this.ledger,
+      },
+      log: init.log,
+      onPeerGone: peerId => init.handler.onPeerGone(peerId),
+    });
     this.directory.on('put', this.onPut);
     this.directory.on('delete', this.onDelete);
     for (const e of this.directory.list()) this.syncSenders(e);
@@ -204,38 +165,14 @@ export class Cluster implements LinkHandler {
 
   /** Takes an accepted connection (RudpSocket 'connection'). */
   accept(duplex: Duplex): PeerLink {
-    const link = new PeerLink(duplex, {
-      role: 'inbound',
-      handler: this,
-      clock: this.init.clock,
-      maxMessageBytes: this.init.maxMessageBytes,
-      pingIntervalMs: this.init.pingIntervalMs,
-      pongTimeoutMs: this.init.pongTimeoutMs,
-    });
-    this.allInbound.add(link);
-    link.on('close', err => {
-      if (!link.peerId) {
-        this.init.log?.warn(
-          { err: err.message },
-          'inbound peer connection refused or closed before HELLO'
-        );
-      }
-      this.allInbound.delete(link);
-      const set = this.inbound.get(link.peerId);
-      if (set?.delete(link) && set.size === 0) {
-        this.inbound.delete(link.peerId);
-        this.init.handler.onPeerGone(link.peerId);
-      }
-    });
+    const link = this.inbound.accept(duplex);
     if (this.closed) link.close();
     return link;
   }
 
   onHello(link: PeerLink, hello: Hello): void {
     if (this.closed) throw new UnavailableError(`node ${this.localId} is shutting down`);
-    let set = this.inbound.get(hello.nodeId);
-    if (!set) this.inbound.set(hello.nodeId, (set = new Set()));
-    set.add(link);
+    this.inbound.identified(link, hello.nodeId);
     // A peer we did not know dialled us: learn its address (its socket is its listener),
     // so our sends and interest reach it too.
     if (!this.directory.get(hello.nodeId)) {
@@ -288,88 +225,52 @@ export class Cluster implements LinkHandler {
 
   // --- senders ---------------------------------------------------------------------
 
-  private senderFor(address: HostPort, expectedId: string, retryForever = true): PeerSender {
-    const key = formatHostPort(address);
-    let s = this.senders.get(key);
-    if (!s) {
-      s = new PeerSender({
-        address,
-        expectedId,
-        dial: this.init.dial,
-        handler: this,
-        clock: this.init.clock,
-        maxMessageBytes: this.init.maxMessageBytes,
-        queueCapacity: this.init.senderQueueCapacity,
-        pingIntervalMs: this.init.pingIntervalMs,
-        pongTimeoutMs: this.init.pongTimeoutMs,
-        connectTimeoutMs: this.init.connectTimeoutMs,
-        backoffBaseMs: this.init.backoffBaseMs,
-        backoffMaxMs: this.init.backoffMaxMs,
-        retryForever,
-        log: this.init.log,
-        onLinkUp: (_sender, link) => {
-          void link.sendInterest({
-            snapshot: true,
-            add: this.init.handler.localInterests(),
-            remove: [],
-          });
-        },
-      });
-      this.senders.set(key, s);
-    } else if (expectedId && !s.expectedId) {
-      s.expectedId = expectedId;
-      // An address target's sender now serves a directory peer: no longer bounded.
-      if (this.addressSenders.delete(key)) s.keepRetrying();
-    }
-    return s;
+  /** A new sender (SenderPool calls this: the pool decides when). */
+  private createSender(address: HostPort, expectedId: string, retryForever: boolean): PeerSender {
+    return new PeerSender({
+      address,
+      expectedId,
+      dial: this.init.dial,
+      handler: this,
+      clock: this.init.clock,
+      maxMessageBytes: this.init.maxMessageBytes,
+      queueCapacity: this.init.senderQueueCapacity,
+      pingIntervalMs: this.init.pingIntervalMs,
+      pongTimeoutMs: this.init.pongTimeoutMs,
+      connectTimeoutMs: this.init.connectTimeoutMs,
+      backoffBaseMs: this.init.backoffBaseMs,
+      backoffMaxMs: this.init.backoffMaxMs,
+      retryForever,
+      log: this.init.log,
+      drops: this.ledger,
+      onLinkUp: (_sender, link) => {
+        void link.sendInterest({
+          snapshot: true,
+          add: this.init.handler.localInterests(),
+          remove: [],
+        });
+      },
+    });
   }
 
   /** Keeps one sender per address of a directory entry; flushes its unresolved queue. */
   private syncSenders(entry: PeerEntry): void {
     if (this.closed || entry.id === this.localId) return;
-    const wanted = new Set(entry.addresses.map(a => formatHostPort(a)));
-    for (const [key, s] of this.senders) {
-      if (s.expectedId === entry.id && !wanted.has(key)) {
-        s.close(`address ${key} left the directory`);
-        this.retire(key, s);
-      }
-    }
-    const list = entry.addresses.map(a => this.senderFor(a, entry.id));
-    for (const sender of list) sender.start();
-    this.sendersByPeer.set(entry.id, list);
-    const q = this.unresolved.get(entry.id);
-    if (q && entry.addresses.length > 0) {
-      this.unresolved.delete(entry.id);
-      q.timer?.cancel();
-      let item: SenderItem | undefined;
-      while ((item = q.items.shift())) this.submitToPeer(entry, item);
+    for (const sender of this.pool.syncPeer(entry.id, entry.addresses)) sender.start();
+    if (entry.addresses.length > 0) {
+      for (const item of this.unresolved.take(entry.id)) this.submitToPeer(entry, item);
     }
   }
 
   private removePeer(id: string): void {
-    this.sendersByPeer.delete(id);
-    for (const [key, s] of this.senders) {
-      if (s.expectedId === id) {
-        s.close(`peer ${id} was removed from the directory`);
-        this.retire(key, s);
-      }
-    }
-    this.failUnresolved(id, new UnavailableError(`peer "${id}" was removed from the directory`));
-  }
-
-  private retire(key: string, s: PeerSender): void {
-    this.senders.delete(key);
-    if (this.addressSenders.get(key)?.sender === s) this.addressSenders.delete(key);
-    for (const [k, v] of Object.entries(s.drops.snapshot())) {
-      this.closedSenderDrops[k] = (this.closedSenderDrops[k] ?? 0) + v;
-    }
+    this.pool.removePeer(id);
+    this.unresolved.fail(id, new UnavailableError(`peer "${id}" was removed from the directory`));
   }
 
   /** The healthiest sender of a peer (connected first, fewer failures, lower RTT). */
   private bestSender(entry: PeerEntry): PeerSender | undefined {
     // The list is kept by syncSenders: no address formatting per message.
-    const list =
-      this.sendersByPeer.get(entry.id) ?? entry.addresses.map(a => this.senderFor(a, entry.id));
+    const list = this.pool.peerSenders(entry.id) ?? this.pool.syncPeer(entry.id, entry.addresses);
     let best: PeerSender | undefined;
     for (const s of list) {
       if (!best || s.score() < best.score()) best = s;
@@ -383,145 +284,21 @@ export class Cluster implements LinkHandler {
     sender.submit(item);
   }
 
-  private enqueueUnresolved(peerId: string, item: SenderItem): void {
-    let q = this.unresolved.get(peerId);
-    if (!q) {
-      q = {
-        items: new BoundedRing<SenderItem>(this.init.unresolvedCapacity ?? 1000),
-        bytes: 0,
-        timer: undefined,
-      };
-      this.unresolved.set(peerId, q);
-    }
-    const limit = this.init.unresolvedBytes ?? 16 * 1024 * 1024;
-    if (q.items.full || q.bytes + item.bytes > limit) {
-      this.drops.add('unresolved_queue_full');
-      throw new ResourceExhaustedError(
-        `queue for unresolved peer "${peerId}" is full (${q.items.length} messages, ${q.bytes} bytes)`
-      );
-    }
-    q.items.push(item);
-    q.bytes += item.bytes;
-    this.scheduleUnresolvedSweep(peerId, q);
-  }
-
-  private scheduleUnresolvedSweep(peerId: string, q: Unresolved): void {
-    if (q.timer) return;
-    q.timer = this.init.clock.setTimer(100, () => {
-      q.timer = undefined;
-      q.bytes -= removeExpired(q.items, this.init.clock.now(), item => {
-        this.drops.add('unresolved_ttl_expired');
-        item.reject(
-          new DeadlineExceededError(
-            `peer "${peerId}" was not resolved in time: the message waited in the unresolved queue until its deadline`
-          )
-        );
-      });
-      if (q.items.length > 0) this.scheduleUnresolvedSweep(peerId, q);
-      else if (this.unresolved.get(peerId) === q) this.unresolved.delete(peerId);
-    });
-  }
-
-  private failUnresolved(peerId: string, err: Error): void {
-    const q = this.unresolved.get(peerId);
-    if (!q) return;
-    this.unresolved.delete(peerId);
-    q.timer?.cancel();
-    let item: SenderItem | undefined;
-    while ((item = q.items.shift())) item.reject(err);
-  }
-
-  /**
-   * An address target: the sender of a directory peer at that address, else an address
-   * sender (checked against addressTargetCidrs, capped by maxAddressSenders).
-   */
-  private submitToAddress(address: string, item: SenderItem): void {
-    const lim = this.addressLimits;
-    if (!lim.enabled) {
-      this.drops.add('address_targets_disabled');
-      throw new FailedPreconditionError(
-        `target.address is turned off on node ${this.localId} (config key addressTargets is false): address the node by peer_id instead`
-      );
-    }
-    const addr = parseHostPort(address, 'target address');
-    if (!lim.allowed.matchesAll) {
-      if (isIP(addr.host) === 0) {
-        this.drops.add('address_not_allowed');
-        throw new PermissionDeniedError(
-          `target address "${address}" is a host name; node ${this.localId} allows only IP addresses inside addressTargetCidrs (${lim.allowed.toString()})`
-        );
-      }
-      if (!lim.allowed.has(addr.host)) {
-        this.drops.add('address_not_allowed');
-        throw new PermissionDeniedError(
-          `target address "${address}" is outside addressTargetCidrs (${lim.allowed.toString()}) of node ${this.localId}`
-        );
-      }
-    }
-    const key = formatHostPort(addr);
-    const now = this.init.clock.now();
-    const existing = this.senders.get(key);
-    if (existing) {
-      const use = this.addressSenders.get(key);
-      if (use) use.lastUsedAt = now;
-      existing.submit(item);
-      return;
-    }
-    if (this.addressSenders.size >= lim.maxSenders) {
-      this.drops.add('address_senders_full');
-      throw new ResourceExhaustedError(
-        `node ${this.localId} already has ${this.addressSenders.size} senders for address targets, the most allowed (maxAddressSenders); one is retired after ${lim.idleTimeoutMs} ms unused (addressSenderIdleMs); retry later, or add the node as a peer (PutPeer) and send by peer_id`
-      );
-    }
-    const sender = this.senderFor(addr, '', false);
-    this.addressSenders.set(key, { sender, lastUsedAt: now });
-    this.scheduleAddressSweep(lim.idleTimeoutMs);
-    sender.submit(item);
-  }
-
-  /** One timer for all address senders, due when the least recently used one is. */
-  private scheduleAddressSweep(delayMs: number): void {
-    if (this.addressSweep || this.closed) return;
-    this.addressSweep = this.init.clock.setTimer(delayMs, () => {
-      this.addressSweep = undefined;
-      this.sweepAddressSenders();
-    });
-  }
-
-  /** Retires address senders unused for idleTimeoutMs (nothing awaiting an answer). */
-  private sweepAddressSenders(): void {
-    const now = this.init.clock.now();
-    const idle = this.addressLimits.idleTimeoutMs;
-    let next = Infinity;
-    for (const [key, use] of this.addressSenders) {
-      // Work handed to a live link and not answered yet: the link is in use.
-      if (use.sender.inFlight > 0) use.lastUsedAt = now;
-      const due = use.lastUsedAt + idle;
-      if (due <= now) {
-        use.sender.close(
-          `its sender for address target ${key} was retired after ${idle} ms unused (addressSenderIdleMs)`,
-          'address_sender_retired'
-        );
-        this.retire(key, use.sender);
-        this.addressSenderRetirements.add('idle');
-      } else {
-        next = Math.min(next, due);
-      }
-    }
-    // At most about 16 sweeps per idle period however the uses are spread (each is O(n)).
-    if (next !== Infinity) this.scheduleAddressSweep(Math.max(next - now, idle / 16));
-  }
-
   /** Live senders for address targets outside the directory (a metric). */
   get addressSenderCount(): number {
-    return this.addressSenders.size;
+    return this.pool.addressSenderCount;
+  }
+
+  /** Address senders retired, by reason (exported as a counter). */
+  get addressSenderRetirements(): DropCounter<AddressSenderRetireReason> {
+    return this.pool.retirements;
   }
 
   /** Routes an item to a peer id or address; throws for immediate refusals. */
   private route(target: ClusterTarget, item: SenderItem, failFast: boolean): void {
     if (this.closed) throw new UnavailableError(`node ${this.localId} is shutting down`);
     if ('address' in target) {
-      this.submitToAddress(target.address, item);
+      this.pool.forAddress(target.address).submit(item);
       return;
     }
     const entry = this.directory.get(target.peerId);
@@ -541,7 +318,7 @@ export class Cluster implements LinkHandler {
         `peer "${target.peerId}" is not resolved yet${entry.dnsName ? ` (DNS name ${entry.dnsName})` : ''}; retry, or send without fail_fast to wait`
       );
     }
-    this.enqueueUnresolved(target.peerId, item);
+    this.unresolved.enqueue(target.peerId, item);
   }
 
   /**
@@ -663,22 +440,21 @@ export class Cluster implements LinkHandler {
   /** Sends an interest delta to every connected peer. */
   broadcastInterest(update: InterestUpdate): Promise<void> {
     const acks: Array<Promise<void>> = [];
-    for (const s of this.senders.values()) if (s.link) acks.push(s.link.sendInterest(update));
+    for (const s of this.pool.senders()) if (s.link) acks.push(s.link.sendInterest(update));
     return Promise.all(acks).then(() => undefined);
   }
 
   /** Connection figures of a peer for ListPeers. */
   peerStatus(id: string): ClusterPeerStatus {
     const entry = this.directory.get(id);
-    const q = this.unresolved.get(id);
     let state = entry && entry.addresses.length > 0 ? 'idle' : 'unresolved';
     let srttUs = 0;
     let inFlight = 0;
-    let queueDepth = q?.items.length ?? 0;
+    let queueDepth = this.unresolved.depth(id);
     let lastError = '';
     let lastSeen = 0;
     const rank = ['closed', 'idle', 'backoff', 'connecting', 'connected'];
-    for (const s of this.senders.values()) {
+    for (const s of this.pool.senders()) {
       if (s.expectedId !== id) continue;
       if (rank.indexOf(s.state) > rank.indexOf(state)) state = s.state;
       if (s.state === 'backoff' && state === 'backoff') state = 'failed';
@@ -688,24 +464,19 @@ export class Cluster implements LinkHandler {
       lastError = lastError || s.lastError;
       lastSeen = Math.max(lastSeen, s.link?.lastSeenUnixMs ?? 0);
     }
-    for (const l of this.inbound.get(id) ?? []) lastSeen = Math.max(lastSeen, l.lastSeenUnixMs);
+    lastSeen = Math.max(lastSeen, this.inbound.lastSeenUnixMs(id));
     return { state, srttUs, inFlight, queueDepth, lastError, lastSeenUnixMs: lastSeen };
   }
 
-  /** Drop counters of the cluster and all its senders, by reason. */
+  /** Drops of the cluster and of every sender it had (live or retired), by reason. */
   dropCounts(): Record<string, number> {
-    const out: Record<string, number> = { ...this.closedSenderDrops };
-    for (const [k, v] of Object.entries(this.drops.snapshot())) out[k] = (out[k] ?? 0) + v;
-    for (const s of this.senders.values()) {
-      for (const [k, v] of Object.entries(s.drops.snapshot())) out[k] = (out[k] ?? 0) + v;
-    }
-    return out;
+    return this.ledger.snapshot(CLUSTER_DROP_COMPONENTS);
   }
 
   /** Live links (outbound and inbound), for transport metrics. */
   links(): PeerLink[] {
-    const out: PeerLink[] = [...this.allInbound];
-    for (const s of this.senders.values()) if (s.link) out.push(s.link);
+    const out: PeerLink[] = this.inbound.links();
+    for (const s of this.pool.senders()) if (s.link) out.push(s.link);
     return out;
   }
 
@@ -716,7 +487,7 @@ export class Cluster implements LinkHandler {
   async drain(timeoutMs: number): Promise<boolean> {
     if (this.closed) return true;
     void this.broadcastInterest({ snapshot: true, add: [], remove: [] });
-    const results = await Promise.all([...this.senders.values()].map(s => s.drain(timeoutMs)));
+    const results = await Promise.all([...this.pool.senders()].map(s => s.drain(timeoutMs)));
     this.close();
     return results.every(Boolean);
   }
@@ -726,15 +497,8 @@ export class Cluster implements LinkHandler {
     this.closed = true;
     this.directory.off('put', this.onPut);
     this.directory.off('delete', this.onDelete);
-    this.addressSweep?.cancel();
-    this.addressSweep = undefined;
-    for (const s of this.senders.values()) s.close();
-    this.senders.clear();
-    this.addressSenders.clear();
-    this.sendersByPeer.clear();
-    for (const id of [...this.unresolved.keys()]) {
-      this.failUnresolved(id, new UnavailableError(`node ${this.localId} is shutting down`));
-    }
-    for (const l of [...this.allInbound]) l.close();
+    this.pool.close();
+    this.unresolved.failAll(new UnavailableError(`node ${this.localId} is shutting down`));
+    this.inbound.closeAll();
   }
 }

@@ -1,23 +1,33 @@
 /**
  * Dispatch: moving messages between nodes. The Cluster maps peer ids to per-address
- * PeerSenders (bounded queues, reconnect with backoff, fail-fast while unreachable),
+ * PeerSenders (bounded queues, reconnect with backoff, fail-fast while unreachable) that
+ * one SenderPool creates, shares and retires (address targets bounded and idle-timed),
  * holds an unresolved queue with TTL, accepts peers' links, suppresses duplicates and
  * carries interest advertisements. Knows nodes and messages, not subscriptions.
  */
-export { Cluster, DEFAULT_ADDRESS_TARGET_LIMITS } from './cluster';
+export { Cluster, CLUSTER_DROP_COMPONENTS } from './cluster';
 export type {
   ClusterInit,
   ClusterHandler,
   ClusterTarget,
   ClusterPeerStatus,
   ClusterDropReason,
+} from './cluster';
+export { SenderPool, DEFAULT_ADDRESS_TARGET_LIMITS } from './sender-pool';
+export type {
+  SenderPoolInit,
   AddressTargetLimits,
   AddressSenderRetireReason,
-} from './cluster';
+  AddressTargetRefusal,
+} from './sender-pool';
+export { UnresolvedQueues } from './unresolved-queues';
+export { InboundLinks } from './inbound-links';
+export type { InboundLinksInit } from './inbound-links';
+export type { UnresolvedQueuesInit } from './unresolved-queues';
+export type { SenderItem } from './sender-item';
 export { PeerSender } from './peer-sender';
 export type {
   PeerSenderInit,
-  SenderItem,
   SenderState,
   SenderDropReason,
   Dialer,

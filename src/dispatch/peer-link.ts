@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { Clock, Message } from '../common';
+import type { Clock, DropLedger, Message } from '../common';
 import { FailedPreconditionError, ProtocolError, UnavailableError } from '../common';
 import { LATENCY_TRACE, Stage, traceMark } from '../common';
 import { Mux } from '../mux';
@@ -75,6 +75,8 @@ export interface PeerLinkInit {
   pongTimeoutMs?: number;
   /** Counts messages lost because a batch could not be handed to the connection. */
   onDrop?(reason: 'link_send_failed', n: number): void;
+  /** Where the link's mux and rpc connections record their drops. @default none */
+  drops?: DropLedger;
 }
 
 export interface PeerLinkEvents {
@@ -132,17 +134,20 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
         { id: CHANNEL_DATA, priority: 1, sendQueueCapacity: 4096, maxMessageBytes: maxBytes },
       ],
       clock: init.clock,
+      drops: init.drops,
       pingIntervalMs: init.pingIntervalMs,
       pongTimeoutMs: init.pongTimeoutMs,
     });
     this.control = new RpcConnection(this.mux, {
       channelId: CHANNEL_CONTROL,
       clock: init.clock,
+      drops: init.drops,
       captureStacks: false,
     });
     this.data = new RpcConnection(this.mux, {
       channelId: CHANNEL_DATA,
       clock: init.clock,
+      drops: init.drops,
       maxInFlight: init.maxInFlight ?? 4096,
       maxConcurrentHandlers: init.maxInFlight ?? 4096,
       captureStacks: false,

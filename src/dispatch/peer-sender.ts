@@ -6,12 +6,12 @@
  * (requests, DELIVERED sends) fail fast with UNAVAILABLE; fire-and-forget messages wait
  * in the queue until their TTL.
  *
- * A sender with `retryForever: false` (the cluster's senders for address targets) gives
+ * A sender with `retryForever: false` (the pool's senders for address targets) gives
  * up after a failure once its queue is empty: no retry timer, no handshake traffic, until
  * work is submitted again (and not before its backoff delay has passed).
  */
 import type { Duplex } from 'node:stream';
-import type { Clock, HostPort, Message, Timer } from '../common';
+import type { Clock, DropLedger, HostPort, Timer } from '../common';
 import {
   BoundedRing,
   DeadlineExceededError,
@@ -22,72 +22,8 @@ import {
 } from '../common';
 import type { LinkHandler } from './peer-link';
 import { PeerLink } from './peer-link';
-import type { DeliveryScope } from './wire';
-
-/** A unit of outbound work. */
-export type SenderItem =
-  | {
-      kind: 'message';
-      message: Message;
-      scope: DeliveryScope;
-      /** Wait for the peer's DELIVERED count. */
-      wantCount: boolean;
-      /** This node's sequence number for the message (duplicate suppression at the peer). */
-      seq: number;
-      /** Absolute clock time after which the item is dropped. */
-      expiresAt: number;
-      bytes: number;
-      resolve(delivered: number): void;
-      reject(err: Error): void;
-    }
-  | {
-      kind: 'request';
-      message: Message;
-      expiresAt: number;
-      bytes: number;
-      signal?: AbortSignal;
-      resolve(r: { reply: Message; responderPeer: string }): void;
-      reject(err: Error): void;
-    }
-  | {
-      /** A client's reply, for the peer that issued its reply token. */
-      kind: 'respond';
-      token: string;
-      message: Message;
-      responderPeer: string;
-      expiresAt: number;
-      bytes: number;
-      resolve(): void;
-      reject(err: Error): void;
-    };
-
-/** True for work whose caller waits for the peer's answer (never kept while unreachable). */
-function waitsForAnswer(item: SenderItem): boolean {
-  return item.kind !== 'message' || item.wantCount;
-}
-
-/**
- * Removes the items of `queue` whose `expiresAt` has passed, keeping the order of the
- * rest, and calls `onExpired` for each. Returns the bytes removed.
- */
-export function removeExpired(
-  queue: BoundedRing<SenderItem>,
-  now: number,
-  onExpired: (item: SenderItem) => void
-): number {
-  let bytes = 0;
-  const n = queue.length;
-  for (let i = 0; i < n; i++) {
-    const item = queue.shift() as SenderItem;
-    if (item.expiresAt <= now) {
-      bytes += item.bytes;
-      onExpired(item);
-    } else {
-      queue.push(item);
-    }
-  }
-  return bytes;
-}
+import type { SenderItem } from './sender-item';
+import { removeExpired, waitsForAnswer } from './sender-item';
 
 export type SenderDropReason =
   | 'sender_queue_full'
@@ -140,6 +76,8 @@ export interface PeerSenderInit {
   onLinkDown?(sender: PeerSender, err: Error): void;
   random?: () => number;
   log?: ClusterLogger;
+  /** Where the sender and its links record drops (the node's ledger). @default none */
+  drops?: DropLedger;
 }
 
 /** The part of a pino logger the cluster uses. */
@@ -152,7 +90,8 @@ export class PeerSender {
   readonly address: HostPort;
   readonly key: string;
   expectedId: string;
-  readonly drops = new DropCounter<SenderDropReason>();
+  /** This sender's drops (also recorded in the ledger, where they outlive it). */
+  readonly drops: DropCounter<SenderDropReason>;
   state: SenderState = 'idle';
   failures = 0;
   lastError = '';
@@ -179,6 +118,7 @@ export class PeerSender {
 
   constructor(init: PeerSenderInit) {
     this.init = init;
+    this.drops = new DropCounter('peer_sender', init.drops);
     this.address = init.address;
     this.key = formatHostPort(init.address);
     this.expectedId = init.expectedId;
@@ -301,6 +241,7 @@ export class PeerSender {
           pingIntervalMs: this.init.pingIntervalMs,
           pongTimeoutMs: this.init.pongTimeoutMs,
           onDrop: (reason, n) => this.drops.add(reason, n),
+          drops: this.init.drops,
         });
         link.on('close', err => this.onLinkClosed(link, err));
         // close() ran while dialling (it aborts the dial).

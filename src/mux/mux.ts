@@ -15,7 +15,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { Clock, MeshwireError, Timer } from '../common';
+import type { Clock, DropLedger, MeshwireError, Timer } from '../common';
 import { LATENCY_TRACE, Stage, traceMark, tracePending } from '../common';
 import {
   CancelledError,
@@ -52,6 +52,8 @@ export interface MuxInit {
   channels: readonly ChannelDescriptor[];
   /** @default systemClock */
   clock?: Clock;
+  /** Where this connection's drops are recorded (the node's ledger). @default none */
+  drops?: DropLedger;
   /** Ping this long after the last pong; 0 turns keepalive off. @default DEFAULT_PING_INTERVAL_MS */
   pingIntervalMs?: number;
   /** Close when nothing (no pong, no frame) comes from the peer this long after a ping. @default DEFAULT_PONG_TIMEOUT_MS */
@@ -115,7 +117,7 @@ export interface MuxEvents {
 }
 
 export class Mux extends EventEmitter<MuxEvents> {
-  readonly drops = new DropCounter<MuxDropReason>();
+  readonly drops: DropCounter<MuxDropReason>;
   readonly stats: MuxStats = {
     framesIn: 0,
     framesOut: 0,
@@ -156,6 +158,7 @@ export class Mux extends EventEmitter<MuxEvents> {
 
   constructor(duplex: Duplex, init: MuxInit) {
     super();
+    this.drops = new DropCounter('mux', init.drops);
     const channels = resolveChannels(init.channels);
     for (const c of channels) this.channels.set(c.id, c);
     const maxFragmentBytes = init.maxFragmentBytes ?? DEFAULT_MAX_FRAGMENT_BYTES;

@@ -15,6 +15,7 @@ import {
   CidrSet,
   DeadlineExceededError,
   DropCounter,
+  DropLedger,
   FailedPreconditionError,
   InvalidArgumentError,
   NoRespondersError,
@@ -22,6 +23,7 @@ import {
   UnavailableError,
   formatHostPort,
   parseHostPort,
+  isDropLogger,
   systemClock,
 } from '../common';
 import type {
@@ -160,6 +162,11 @@ export interface MeshNodeInit {
       };
   /** pino-compatible logger for the transport and cluster. */
   logger?: TransportLogger & ClusterLogger;
+  /**
+   * Where every drop of this node is counted and logged (src/common/drops.ts).
+   * @default a ledger of its own, logging at debug through `logger`
+   */
+  drops?: DropLedger;
   /** DNS servers for peer names ("ip:port"), for tests with a local DNS server. */
   dnsServers?: string[];
   /** Re-resolve DNS peer names this often. @default 10000 */
@@ -174,8 +181,10 @@ export class MeshNode {
   readonly router = new Router();
   readonly replies: ReplyTable;
   readonly directory = new PeerDirectory();
+  /** Every drop of this node by component and reason: totals, debug logs. */
+  readonly dropLedger: DropLedger;
   /** Messages that reached no subscriber, by reason (informational). */
-  readonly drops = new DropCounter<NodeDropReason>();
+  readonly drops: DropCounter<NodeDropReason>;
   /** Message counters, open streams, request latency and per-peer transport (/metrics). */
   readonly telemetry = new MessagingTelemetry();
   private readonly clock: Clock;
@@ -197,19 +206,26 @@ export class MeshNode {
   private readonly init: MeshNodeInit;
   /** Settles when connected peers have acknowledged the latest added interest. */
   private interestAcked: Promise<void> = Promise.resolve();
-  /** Counters of closed subscriptions, so exported totals never go down. */
+  /** Deliveries to closed subscriptions, so the exported total never goes down. */
   deliveredByClosedSubscriptions = 0;
-  readonly droppedByClosedSubscriptions: Record<string, number> = {};
 
   constructor(init: MeshNodeInit) {
     this.init = init;
     this.config = init.config;
     this.id = init.config.nodeId;
     this.clock = init.clock ?? systemClock;
+    this.dropLedger =
+      init.drops ??
+      new DropLedger({
+        clock: this.clock,
+        logger: isDropLogger(init.logger) ? init.logger : undefined,
+      });
+    this.drops = new DropCounter('node', this.dropLedger);
     this.replies = new ReplyTable(
       this.clock,
       this.id,
-      replyTokenKey(this.readClusterSecret() ?? DEVELOPMENT_SECRET)
+      replyTokenKey(this.readClusterSecret() ?? DEVELOPMENT_SECRET),
+      this.dropLedger
     );
     this.selfAddress = formatHostPort(init.config.peerListen);
     for (const seed of peerSeeds(init.config)) {
@@ -269,6 +285,7 @@ export class MeshNode {
         udpDriver: this.config.udpDriver,
         idleTimeoutMs: 15_000,
         logger: this.init.logger,
+        drops: this.dropLedger,
       });
       this.socket = socket;
       const st = socket.stats();
@@ -302,6 +319,7 @@ export class MeshNode {
     const cluster = new Cluster({
       localId: this.id,
       log: this.init.logger,
+      drops: this.dropLedger,
       directory: this.directory,
       handler: this,
       dial,
@@ -873,14 +891,12 @@ export class MeshNode {
       maxBatch,
       policy: opts.policy,
       bufferSize,
+      drops: this.dropLedger,
     });
     // Router.subscribe announced any new pattern synchronously: wait for that announcement.
     sub.ready = this.interestAcked;
     sub.onClose(() => {
       this.deliveredByClosedSubscriptions += sub.delivered;
-      for (const [k, v] of Object.entries(sub.drops.snapshot())) {
-        this.droppedByClosedSubscriptions[k] = (this.droppedByClosedSubscriptions[k] ?? 0) + v;
-      }
     });
     return sub;
   }
@@ -982,6 +998,8 @@ export class MeshNode {
     this.router.closeAll(null);
     this.stateValue = 'stopped';
     await this.transportClose?.().catch(() => undefined);
+    // Drops still waiting for their rate-limited log line are logged now.
+    this.dropLedger.flush();
     return { drained };
   }
 }

@@ -18,7 +18,7 @@
  * token is unknown here (issued by an earlier run of this node, or long forgotten).
  */
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Clock, Message, Timer } from '../common';
+import type { Clock, DropLedger, Message, Timer } from '../common';
 import { DeadlineExceededError, DropCounter } from '../common';
 
 export interface ReplyResult {
@@ -74,18 +74,21 @@ export class ReplyTable {
   private counter = 0;
   private readonly entropy = Buffer.alloc(4096);
   private entropyPos = this.entropy.length;
-  readonly drops = new DropCounter<ReplyDropReason>();
+  readonly drops: DropCounter<ReplyDropReason>;
 
   /**
    * @param nodeId the issuing node, named in every token
    * @param key the MAC key (replyTokenKey of the cluster secret); every node of a cluster
    *   must use the same one
+   * @param ledger the node's drop ledger (unknown tokens are drops)
    */
   constructor(
     private readonly clock: Clock,
     private readonly nodeId = 'local',
-    private readonly key: Buffer = replyTokenKey(randomBytes(32))
+    private readonly key: Buffer = replyTokenKey(randomBytes(32)),
+    ledger?: DropLedger
   ) {
+    this.drops = new DropCounter('reply_table', ledger);
     this.prefix = randomBytes(6).toString('base64url');
     this.macSuffix = `${SEPARATOR}${this.mac(this.nodeId, this.prefix).toString('base64url')}`;
   }

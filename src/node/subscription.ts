@@ -3,7 +3,7 @@
  * deliveries drained by the API layer at the pace the client's gRPC stream allows.
  * When the buffer is full the subscription's slow-consumer policy decides.
  */
-import type { Message } from '../common';
+import type { DropLedger, Message } from '../common';
 import { BoundedRing, DropCounter, SlowConsumerError } from '../common';
 
 export type SlowConsumerPolicy = 'DROP_OLDEST' | 'DROP_NEWEST' | 'CLOSE';
@@ -27,6 +27,8 @@ export interface SubscriptionInit {
   policy?: SlowConsumerPolicy;
   /** Deliveries buffered before the policy applies. */
   bufferSize: number;
+  /** The node's drop ledger (totals outlive the subscription). @default none */
+  drops?: DropLedger;
 }
 
 export type SubscriptionDropReason = 'slow_consumer_drop_oldest' | 'slow_consumer_drop_newest';
@@ -43,7 +45,8 @@ export class Subscription {
   readonly queueGroup: string;
   readonly maxBatch: number;
   readonly policy: SlowConsumerPolicy;
-  readonly drops = new DropCounter<SubscriptionDropReason>();
+  /** This subscription's drops (also recorded in the node's ledger). */
+  readonly drops: DropCounter<SubscriptionDropReason>;
   /** Deliveries handed to this subscription in total. */
   delivered = 0;
   private readonly buffer: BoundedRing<Delivery>;
@@ -58,6 +61,7 @@ export class Subscription {
     this.patterns = init.patterns;
     this.queueGroup = init.queueGroup ?? '';
     this.maxBatch = init.maxBatch ?? 1;
+    this.drops = new DropCounter('subscription', init.drops);
     this.policy = init.policy ?? 'DROP_OLDEST';
     this.buffer = new BoundedRing<Delivery>(init.bufferSize);
   }

@@ -4,7 +4,7 @@
  * go to one handler, with the caller's remaining deadline so that work nobody waits for
  * any more is abandoned and its response not sent.
  */
-import type { Clock, MeshwireError, Timer } from '../common';
+import type { Clock, DropLedger, MeshwireError, Timer } from '../common';
 import { LATENCY_TRACE, Stage, traceCommit, traceMark } from '../common';
 import {
   CancelledError,
@@ -31,6 +31,8 @@ import { errorOfStatus, StatusCode, statusOfError } from './status';
 export interface RpcConnectionInit {
   /** The mux channel this rpc uses (both sides the same). */
   channelId: number;
+  /** Where this connection's drops are recorded (the node's ledger). @default none */
+  drops?: DropLedger;
   /** Outgoing requests in flight at most; more get ResourceExhaustedError. @default DEFAULT_MAX_IN_FLIGHT */
   maxInFlight?: number;
   /** Incoming requests being handled at most; more are answered RESOURCE_EXHAUSTED. @default DEFAULT_MAX_CONCURRENT_HANDLERS */
@@ -120,7 +122,7 @@ class Ctx implements HandlerContext {
 }
 
 export class RpcConnection {
-  readonly drops = new DropCounter<RpcDropReason>();
+  readonly drops: DropCounter<RpcDropReason>;
   private readonly mux: Mux;
   private readonly channelId: number;
   private readonly clock: Clock;
@@ -137,6 +139,7 @@ export class RpcConnection {
   constructor(mux: Mux, init: RpcConnectionInit) {
     this.mux = mux;
     this.channelId = init.channelId;
+    this.drops = new DropCounter('rpc', init.drops);
     this.clock = init.clock ?? systemClock;
     const maxInFlight = init.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     if (!Number.isInteger(maxInFlight) || maxInFlight <= 0) {

@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ConnectionClosedError, ProtocolError, UnavailableError } from '../common/errors';
+import type { DropLedger } from '../common/drops';
 import { DropCounter } from '../common/drops';
 import { LATENCY_TRACE, Stage, traceMark, tracePending, traceNow } from '../common/latency-trace';
 import { AckTracker } from './ack-tracker';
@@ -99,6 +100,8 @@ export interface EngineInit {
   maxPacketsPerFlush?: number;
   /** Source of randomness (nonces); injectable for deterministic tests. */
   random?: (n: number) => Buffer;
+  /** Where this connection's drops are recorded (the socket's ledger). @default none */
+  drops?: DropLedger;
 }
 
 export interface EngineEvents {
@@ -158,7 +161,7 @@ export class RudpEngine implements FrameSink {
   readonly role: 'client' | 'server';
   readonly localCid: Buffer;
   remoteCid: Buffer | null = null;
-  readonly drops = new DropCounter<EngineDropReason>();
+  readonly drops: DropCounter<EngineDropReason>;
   /** Peer transport parameters (after the handshake). */
   peerParams: TransportParams | null = null;
   /** Set when the server answered a client nonce; used by the socket to dedupe INITIALs. */
@@ -262,6 +265,7 @@ export class RudpEngine implements FrameSink {
     now: number
   ) {
     this.init = init;
+    this.drops = new DropCounter('transport.connection', init.drops);
     this.role = init.role;
     this.localCid = init.localCid;
     this.state = init.role === 'client' ? 'handshake' : 'established';

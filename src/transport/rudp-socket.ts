@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { systemClock } from '../common/clock';
 import type { Clock, Timer } from '../common/clock';
-import { DropCounter } from '../common/drops';
+import { DropCounter, DropLedger } from '../common/drops';
 import { CancelledError, InvalidArgumentError, UnavailableError } from '../common/errors';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -99,6 +99,11 @@ export interface RudpSocketInit {
   socket?: DatagramSocket;
   clock?: Clock;
   logger?: TransportLogger;
+  /**
+   * Where the socket's and its connections' drops are recorded (totals, debug logs).
+   * @default a ledger of its own
+   */
+  drops?: DropLedger;
 }
 
 export interface ConnectOptions {
@@ -106,6 +111,9 @@ export interface ConnectOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
 }
+
+/** The ledger components whose drops the socket reports (itself and its connections). */
+const SOCKET_DROP_COMPONENTS = ['transport.socket', 'transport.connection'] as const;
 
 export type SocketDropReason =
   | 'unknown_connection'
@@ -169,8 +177,8 @@ export class RudpSocket extends EventEmitter {
   /** Connections with received datagrams, ticked in a microtask (batch driver only). */
   private readonly received = new Set<Entry>();
   private receivedQueued = false;
-  private readonly drops = new DropCounter<SocketDropReason>();
-  private readonly closedDrops = new DropCounter();
+  private readonly ledger: DropLedger;
+  private readonly drops: DropCounter<SocketDropReason>;
   private halfOpen = 0;
   private datagramsReceived = 0;
   private datagramsSent = 0;
@@ -203,6 +211,8 @@ export class RudpSocket extends EventEmitter {
   ) {
     super();
     this.clock = init.clock ?? systemClock;
+    this.ledger = init.drops ?? new DropLedger({ clock: this.clock });
+    this.drops = new DropCounter('transport.socket', this.ledger);
     const idle = init.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.cfg = {
       congestion: init.congestion ?? 'bbr',
@@ -261,6 +271,7 @@ export class RudpSocket extends EventEmitter {
       congestion: this.cfg.congestion,
       sendBufferBytes: this.cfg.sendBufferBytes,
       keepAliveMs: this.cfg.keepAliveMs,
+      drops: this.ledger,
     };
   }
 
@@ -631,8 +642,6 @@ export class RudpSocket extends EventEmitter {
     const cid = e.engine.localCid.toString('hex');
     if (this.byCid.get(cid) === e) {
       this.byCid.delete(cid);
-      for (const [reason, n] of Object.entries(e.engine.drops.snapshot()))
-        this.closedDrops.add(reason, n);
       if (e.engine.role === 'server' && e.conn === null) this.halfOpen--;
     }
     if (e.initialKey && this.byInitial.get(e.initialKey) === e) this.byInitial.delete(e.initialKey);
@@ -641,17 +650,15 @@ export class RudpSocket extends EventEmitter {
   }
 
   stats(): SocketStats {
+    // The ledger holds the drops of the socket and of every connection, live or closed.
     const drops = new DropCounter();
-    for (const [r, n] of Object.entries(this.drops.snapshot())) drops.add(r, n);
-    for (const [r, n] of Object.entries(this.closedDrops.snapshot())) drops.add(r, n);
+    for (const [r, n] of Object.entries(this.ledger.snapshot(SOCKET_DROP_COMPONENTS)))
+      drops.add(r, n);
     const driver = this.sock.stats?.();
     if (driver) {
       if (driver.sendErrors) drops.add('send_error', driver.sendErrors);
       if (driver.sendQueueFull) drops.add('send_queue_full', driver.sendQueueFull);
       if (driver.receiveErrors) drops.add('receive_error', driver.receiveErrors);
-    }
-    for (const e of this.byCid.values()) {
-      for (const [r, n] of Object.entries(e.engine.drops.snapshot())) drops.add(r, n);
     }
     return {
       connections: this.byCid.size,
