@@ -12,10 +12,8 @@ import type {
   ServiceError,
 } from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../common';
-import { clientSecurity } from '../api/auth-client';
-import type { ClientInit } from '../api/client';
-import { createClients } from '../api/client';
-import type { DeliveryBatch, RequestResponse, SendResponse, WirePeerInfo } from '../api/proto';
+import type { ClientInit, DeliveryBatch, RequestResponse, SendResponse, WirePeerInfo } from '../app';
+import { clientSecurity, createClients } from '../app';
 import { EXIT } from './exit-codes';
 import { jsonLine, writeRaw } from './output';
 

@@ -12,7 +12,7 @@
 import { join } from 'node:path';
 import type { Type } from 'protobufjs';
 import { loadSync } from 'protobufjs';
-import { MESSAGING_PROTO, protoDir } from '../api/proto';
+import { MESSAGING_PROTO, protoDir } from '../app';
 
 /** Messages of the messaging.v1 package the CLI prints. */
 export type PrintedMessage = 'SendResponse' | 'Delivery' | 'RequestResponse' | 'PeerInfo';

@@ -24,6 +24,7 @@ export {
 export type { ErrorCode } from './errors';
 export { systemClock, ManualClock } from './clock';
 export type { Clock, Timer } from './clock';
+export type { Component } from './component';
 export { DropCounter } from './drops';
 export { parseHostPort, formatHostPort, isLoopbackHost, systemErrorReason } from './address';
 export type { HostPort } from './address';

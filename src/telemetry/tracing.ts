@@ -9,7 +9,7 @@
  *
  * With nothing set the SDK does not start and the API stays on its no-op path. The SDK's
  * diagnostics and export failures are logged through pino (otel-diagnostics.ts). gRPC
- * server spans come from our own interceptor (grpc-server-spans.ts) and the context
+ * server spans come from our own interceptor (src/api/grpc-server-spans.ts) and the context
  * manager is synchronous (sync-context-manager.ts): no monkey patching, no async hooks.
  */
 import type { ExportResult } from '@opentelemetry/core';
@@ -19,7 +19,7 @@ import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { InvalidArgumentError } from '../common/errors';
+import { InvalidArgumentError } from '../common';
 import type { Logger } from './logger';
 import { silentLogger } from './logger';
 import { setMessagingTracing } from './messaging-spans';

@@ -8,9 +8,9 @@
  * with HKDF. Every later packet is DATA: AEAD-protected frames under a fresh packet number.
  */
 import { randomBytes } from 'node:crypto';
-import { ConnectionClosedError, ProtocolError, UnavailableError } from '../common/errors';
-import { DropCounter } from '../common/drops';
-import { LATENCY_TRACE, Stage, traceMark, tracePending, traceNow } from '../common/latency-trace';
+import { ConnectionClosedError, ProtocolError, UnavailableError } from '../common';
+import { DropCounter } from '../common';
+import { LATENCY_TRACE, Stage, traceMark, tracePending, traceNow } from '../common';
 import { AckTracker } from './ack-tracker';
 import {
   AMPLIFICATION_FACTOR,
