@@ -7,7 +7,8 @@
  * (stop() only: nothing is in flight yet), so a failed start leaves no port bound.
  *
  * Stop (the drain order), in two phases, each in reverse assembly order:
- * 1. beforeStop(): the gRPC server's health turns NOT_SERVING; the node refuses new work,
+ * 1. beforeStop(), all begun at once: the gRPC server's health turns NOT_SERVING and the
+ *    node refuses new work (both before shutdown() returns its promise); the node then
  *    lets in-flight Sends and Requests finish up to drainTimeoutMs, withdraws its
  *    interest and lets its cluster's senders flush (links close with FIN), then fails
  *    what is left and closes every subscription.
@@ -31,9 +32,13 @@ export async function startComponents(components: readonly Component[]): Promise
   }
 }
 
-/** The drain order: every beforeStop() in reverse, then every stop() in reverse. */
+/**
+ * The drain order: every beforeStop() called in reverse, in the same tick (so work is
+ * refused everywhere from the moment stop begins: the node is 'draining' when this
+ * returns its promise), and awaited together; then every stop() in reverse, one by one.
+ */
 export async function stopComponents(components: readonly Component[]): Promise<void> {
   const reversed = [...components].reverse();
-  for (const c of reversed) await c.beforeStop?.();
+  await Promise.all(reversed.map(c => c.beforeStop?.()));
   for (const c of reversed) await c.stop().catch(() => undefined);
 }
