@@ -8,7 +8,13 @@ import type { Http2Server } from 'node:http2';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Component, HostPort } from '../common';
-import { LATENCY_TRACE, formatHostPort, isLoopbackHost, ListenError, systemErrorReason } from '../common';
+import {
+  LATENCY_TRACE,
+  formatHostPort,
+  isLoopbackHost,
+  ListenError,
+  systemErrorReason,
+} from '../common';
 import type { MeshNode } from '../node';
 import type { Logger } from '../telemetry';
 import { messagingTracingEnabled } from '../telemetry';

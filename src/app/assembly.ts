@@ -161,7 +161,12 @@ export function assembleNode(init: NodeAppInit): NodeApp {
     components.push(access, grpc);
     if (metricsOn) {
       const rpc = grpc;
-      metrics = new MetricsEndpoint({ config: cfg, node, access, rpcMetrics: () => rpc.rpcMetrics });
+      metrics = new MetricsEndpoint({
+        config: cfg,
+        node,
+        access,
+        rpcMetrics: () => rpc.rpcMetrics,
+      });
       components.push(metrics);
     }
   }

@@ -385,4 +385,3 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     default: '0.0.0.0/0,::/0',
   },
 ];
-

@@ -12,7 +12,13 @@ import type {
   ServiceError,
 } from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../common';
-import type { ClientInit, DeliveryBatch, RequestResponse, SendResponse, WirePeerInfo } from '../app';
+import type {
+  ClientInit,
+  DeliveryBatch,
+  RequestResponse,
+  SendResponse,
+  WirePeerInfo,
+} from '../app';
 import { clientSecurity, createClients } from '../app';
 import { EXIT } from './exit-codes';
 import { jsonLine, writeRaw } from './output';

@@ -6,10 +6,12 @@
  * Validation lives in validation.ts, the Peers API's view in peer-admin.ts and tracing
  * annotations in span-annotations.ts.
  */
-import { quote } from '../common';
-import { LATENCY_TRACE, Stage, traceMark } from '../common';
 import type { Clock, HostPort, Interest, Message, Target } from '../common';
 import {
+  LATENCY_TRACE,
+  Stage,
+  quote,
+  traceMark,
   CancelledError,
   DeadlineExceededError,
   DropCounter,
@@ -19,11 +21,9 @@ import {
   NotFoundError,
   UnavailableError,
   formatHostPort,
-  parseHostPort,
   systemClock,
 } from '../common';
 import type { Cluster, ClusterTarget, DeliveryScope, InterestUpdate } from '../dispatch';
-import type { PeerEntry } from '../peers';
 import { PeerDirectory, validatePeerId } from '../peers';
 import {
   MessagingTelemetry,
@@ -35,10 +35,13 @@ import {
 } from '../telemetry';
 import type { ReplyResult } from './reply-table';
 import { ReplyTable, replyTokenKey } from './reply-table';
+import { InFlightWork } from './in-flight';
 import { InterestTable } from './interest-table';
 import type { PeerStatus } from './peer-admin';
-import { peerIdAt, peerStatusOf, putPeer } from './peer-admin';
+import { peerIdAt, peerStatusOf, putPeer, selfStatus } from './peer-admin';
 import { Router } from './router';
+import type { Destination } from './routing';
+import { deliverFromPeer, replyGoneReason, requireCluster, resolveTarget } from './routing';
 import { annotateRemote } from './span-annotations';
 import type { Subscription } from './subscription';
 import type {
@@ -70,8 +73,7 @@ export class MeshNode {
   private readonly validator: MessageValidator;
   private readonly selfAddress: string;
   private stateValue: NodeState = 'running';
-  private inFlight = 0;
-  private idleWaiters: Array<() => void> = [];
+  private readonly work: InFlightWork;
   private readonly pendingCancels = new Set<(err: Error) => void>();
   /** Peers' advertised subscription patterns. */
   readonly interest = new InterestTable();
@@ -91,6 +93,7 @@ export class MeshNode {
     this.directory = init.directory ?? new PeerDirectory();
     this.cluster = init.cluster;
     this.boundPeerAddress = init.peerAddress;
+    this.work = new InFlightWork(this.clock);
     this.validator = new MessageValidator(init.config.maxMessageBytes);
     this.replies = new ReplyTable(this.clock, this.id, replyTokenKey(init.replySecret));
     this.selfAddress = formatHostPort(init.config.peerListen);
@@ -125,7 +128,7 @@ export class MeshNode {
 
   /** Work in progress: Sends awaiting an ack and Requests awaiting a reply. */
   get inFlightCount(): number {
-    return this.inFlight;
+    return this.work.size;
   }
 
   /** Validates a message from a client and assigns its id. Throws InvalidArgumentError. */
@@ -142,42 +145,16 @@ export class MeshNode {
   }
 
   /** Where a target points: this node, a remote node, or by interest (no target). */
-  private resolveTarget(target: Target): 'local' | 'interest' | ClusterTarget {
-    if (target === undefined) return 'interest';
-    if ('peerId' in target) {
-      validatePeerId(target.peerId);
-      return target.peerId === this.id ? 'local' : { peerId: target.peerId };
-    }
-    const addr = formatHostPort(parseHostPort(target.address, 'target address'));
-    return addr === this.selfAddress ? 'local' : { address: addr };
+  private resolveTarget(target: Target): Destination {
+    return resolveTarget(target, this.id, this.selfAddress);
   }
 
   private requireCluster(target: ClusterTarget): Cluster {
-    if (this.cluster) return this.cluster;
-    const name =
-      'peerId' in target ? `peer ${quote(target.peerId)}` : `address ${quote(target.address)}`;
-    throw new UnavailableError(
-      `${name} is unreachable: node ${this.id} runs without a cluster transport`
-    );
+    return requireCluster(this.cluster, target, this.id);
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
-    this.inFlight++;
-    // then(ok, fail), not finally(): two microtask hops fewer on every request's answer
-    const done = (): void => {
-      this.inFlight--;
-      if (this.inFlight === 0) this.wakeIdle();
-    };
-    return p.then(
-      v => {
-        done();
-        return v;
-      },
-      (err: unknown) => {
-        done();
-        throw err;
-      }
-    );
+    return this.work.track(p);
   }
 
   /**
@@ -440,14 +417,7 @@ export class MeshNode {
     const result = this.replies.resolve(opaque, { reply, responderPeer: this.id });
     if (LATENCY_TRACE) traceMark(Stage.REPLY_RESOLVED);
     if (result === true) return;
-    const why =
-      result === 'unknown'
-        ? `is unknown to node ${this.id} (issued before it restarted, or long finished)`
-        : result === 'already answered'
-          ? 'was already answered (a request takes the first reply)'
-          : result === 'node stopped'
-            ? `ended when node ${this.id} stopped`
-            : `is gone: the requester ${result}`;
+    const why = replyGoneReason(result, this.id);
     throw new NotFoundError(`respond: the request this reply_to names ${why}`);
   }
 
@@ -456,18 +426,7 @@ export class MeshNode {
   onMessage(message: Message, origin: string, scope: DeliveryScope): number {
     if (this.stateValue === 'stopped') return 0;
     this.telemetry.receivedFromPeers++;
-    const rx = startReceiveSpan(message, { localPeer: this.id, sourcePeer: origin });
-    const m = rx ? (rx.message as Message) : message;
-    let delivered = 0;
-    if (scope.allGroups) delivered += this.router.publish(m, origin);
-    else {
-      if (scope.plain) delivered += this.router.publish(m, origin, true);
-      for (const g of scope.groups) {
-        if (this.router.publishToGroup(m, origin, g)) delivered++;
-      }
-    }
-    rx?.end(delivered);
-    return delivered;
+    return deliverFromPeer(this.router, this.id, message, origin, scope);
   }
 
   onRequest(
@@ -528,38 +487,18 @@ export class MeshNode {
 
   /** Every peer in the directory, plus this node itself first. */
   listPeers(): PeerStatus[] {
-    const self: PeerStatus = {
-      id: this.id,
-      addresses: [formatHostPort(this.peerAddress)],
-      source: 'self',
-      state: 'self',
-      srttUs: 0,
-      inFlight: this.inFlight,
-      queueDepth: 0,
-      lastError: '',
-      lastSeenUnixMs: Date.now(),
-    };
-    return [self, ...this.directory.list().map(e => this.peerStatus(e))];
-  }
-
-  private peerStatus(e: PeerEntry): PeerStatus {
-    return peerStatusOf(e, this.cluster);
+    const self = selfStatus(this.id, formatHostPort(this.peerAddress), this.work.size);
+    return [self, ...this.directory.list().map(e => peerStatusOf(e, this.cluster))];
   }
 
   /** Inserts or replaces a peer (Peers.PutPeer). */
   putPeer(id: string, addresses: string[]): PeerStatus {
-    return this.peerStatus(putPeer(this.directory, this.id, id, addresses));
+    return peerStatusOf(putPeer(this.directory, this.id, id, addresses), this.cluster);
   }
 
   deletePeer(id: string): void {
     validatePeerId(id);
     this.directory.delete(id);
-  }
-
-  private wakeIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const w of waiters) w();
   }
 
   /**
@@ -571,16 +510,7 @@ export class MeshNode {
   async drain(timeoutMs = this.config.drainTimeoutMs): Promise<{ drained: boolean }> {
     if (this.stateValue === 'stopped') return { drained: true };
     this.stateValue = 'draining';
-    let drained = true;
-    if (this.inFlight > 0) {
-      drained = await new Promise<boolean>(resolve => {
-        const timer = this.clock.setTimer(timeoutMs, () => resolve(false));
-        this.idleWaiters.push(() => {
-          timer.cancel();
-          resolve(true);
-        });
-      });
-    }
+    let drained = await this.work.idle(timeoutMs);
     // Withdraw interest and let senders flush what is queued, then close links (FIN).
     if (this.cluster) {
       const clusterDrained = await this.cluster.drain(drained ? Math.min(timeoutMs, 2000) : 0);

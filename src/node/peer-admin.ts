@@ -77,3 +77,18 @@ export function putPeer(
   }
   return directory.put(id, parsed, 'api');
 }
+
+/** This node's own row in ListPeers (`inFlight`: its work in progress). */
+export function selfStatus(id: string, address: string, inFlight: number): PeerStatus {
+  return {
+    id,
+    addresses: [address],
+    source: 'self',
+    state: 'self',
+    srttUs: 0,
+    inFlight,
+    queueDepth: 0,
+    lastError: '',
+    lastSeenUnixMs: Date.now(),
+  };
+}

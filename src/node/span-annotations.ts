@@ -9,12 +9,7 @@ import { formatHostPort } from '../common';
 import type { Cluster, ClusterTarget } from '../dispatch';
 import type { PeerDirectory } from '../peers';
 import type { MessagingTelemetry } from '../telemetry';
-import {
-  addSpanEvent,
-  onProducerSpanEnd,
-  producerSpanOf,
-  setSpanAttributes,
-} from '../telemetry';
+import { addSpanEvent, onProducerSpanEnd, producerSpanOf, setSpanAttributes } from '../telemetry';
 import { peerIdAt } from './peer-admin';
 
 /** What the annotations read: the node's cluster, directory and transport figures. */

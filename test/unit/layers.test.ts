@@ -64,7 +64,9 @@ test('a layer imports another layer only through its index.ts', t => {
       if (parts[0] === layer && rel !== 'index.ts') continue;
       if (!ORDER.includes(parts[0])) continue;
       if (parts.length > 2 || (parts.length === 2 && parts[1] !== 'index')) {
-        violations.push(`${rel} imports ${match[1]} (use '${relative(join(file, '..'), join(SRC, parts[0]))}')`);
+        violations.push(
+          `${rel} imports ${match[1]} (use '${relative(join(file, '..'), join(SRC, parts[0]))}')`
+        );
       }
     }
   }
