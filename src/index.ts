@@ -13,27 +13,22 @@
  *
  * @packageDocumentation
  */
-export {
-  loadConfig,
-  addConfigOptions,
-  CONFIG_KEYS,
-  assembleNode,
-  startNode,
-  createClients,
-  clientSecurity,
-  protoDir,
-  MESSAGING_PROTO,
-} from './app';
+export { loadConfig, addConfigOptions, CONFIG_KEYS, assembleNode, startNode } from './app';
+export type { NodeConfig, LoadConfigOptions, NodeApp, NodeAppInit, Component } from './app';
+export { createClients, clientSecurity, protoDir, MESSAGING_PROTO, toServiceError } from './api';
 export type {
-  NodeConfig,
-  LoadConfigOptions,
-  NodeApp,
-  NodeAppInit,
-  Component,
   ClientInit,
   MeshwireClients,
+  WireMessage,
+  WireTarget,
+  WireDelivery,
   DeliveryBatch,
-  RequestResponse,
+  SendRequest,
   SendResponse,
+  SubscribeRequest,
+  RequestRequest,
+  RequestResponse,
+  RespondRequest,
   WirePeerInfo,
-} from './app';
+} from './api';
+export type { ClientSecurityInit } from './api';

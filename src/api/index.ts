@@ -18,6 +18,7 @@ export { grpcServerSpans } from './grpc-server-spans';
 export { createClients } from './client';
 export type { MeshwireClients, ClientInit } from './client';
 export { clientSecurity } from './auth-client';
+export type { ClientSecurityInit } from './auth-client';
 export { toServiceError, grpcCodeOf } from './status';
 export {
   PROTO_LOADER_OPTIONS,

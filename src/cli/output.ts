@@ -9,20 +9,25 @@
  * (a payload that is not keeps base64 and gains `"payloadEncoding": "base64"`); `--raw`
  * writes the payload bytes alone, exactly as received.
  */
-import { join } from 'node:path';
 import type { Type } from 'protobufjs';
 import { loadSync } from 'protobufjs';
-import { MESSAGING_PROTO, protoDir } from '../app';
 
 /** Messages of the messaging.v1 package the CLI prints. */
 export type PrintedMessage = 'SendResponse' | 'Delivery' | 'RequestResponse' | 'PeerInfo';
 
 let types: Map<string, Type> | undefined;
+let messagingProto: string | undefined;
+
+/** The messaging.v1 proto file the printed messages are read from (set when connecting). */
+export function useMessagingProto(file: string): void {
+  messagingProto = file;
+}
 
 function messageType(name: PrintedMessage): Type {
   if (!types) {
+    if (!messagingProto) throw new Error('output: useMessagingProto() before printing');
     // protobufjs, like proto-loader with keepCase false, names fields in lowerCamelCase.
-    const root = loadSync(join(protoDir(), MESSAGING_PROTO));
+    const root = loadSync(messagingProto);
     types = new Map();
     for (const n of ['SendResponse', 'Delivery', 'RequestResponse', 'PeerInfo']) {
       types.set(n, root.lookupType(`messaging.v1.${n}`));

@@ -1,22 +1,23 @@
 /**
- * `meshwire serve`: config and logger, then tracing, then the node (src/app assembles and
- * starts it). Tracing starts before the node is assembled: the gRPC server adds its span
- * interceptor only when tracing is on. Nothing patches grpc-js (src/telemetry/tracing.ts
- * runs no instrumentations), so loading it earlier is harmless. Invalid OTEL_* settings
- * stop the start with one line and exit code 2 (startTracing throws InvalidArgumentError,
- * which main.ts prints). SIGTERM/SIGINT drain and exit 0; a second signal exits at once.
+ * `meshwire serve`: config and logger, then tracing (before grpc-js loads: src/app loads
+ * the node side, and with it the gRPC modules, only in startNode), then the node. Invalid
+ * OTEL_* settings stop the start with one line and exit code 2 (startTracing throws
+ * InvalidArgumentError, which main.ts prints). SIGTERM/SIGINT drain and exit 0; a second
+ * signal exits at once.
  */
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { LATENCY_TRACE, dumpLatencyTrace } from '../common';
-import { createLogger, loadConfig, startNode, startTracing } from '../app';
+import { loadConfig, loadProcessTelemetry, startNode } from '../app';
 
 export async function serve(argv: string[]): Promise<void> {
   const config = loadConfig({ argv, env: process.env });
+  const { createLogger, startTracing } = await loadProcessTelemetry();
   const log = createLogger({ level: config.logLevel, base: { node_id: config.nodeId } });
   const tracing = startTracing({ serviceName: 'meshwire', nodeId: config.nodeId, logger: log });
 
-  // grpcLogs: grpc-js's own messages as JSON lines, not raw "E ..." on stderr
+  // Loaded after tracing, so the SDK is in place before grpc-js is. grpcLogs: grpc-js's
+  // own messages as JSON lines, not raw "E ..." on stderr.
   const server = await startNode({ config, logger: log, grpcLogs: true });
   const { exporter, endpoint, protocol } = tracing.config;
   if (exporter === 'otlp') log.info({ endpoint, protocol }, 'exporting traces over OTLP');
