@@ -40,8 +40,13 @@ import { InterestTable } from './interest-table';
 import type { PeerStatus } from './peer-admin';
 import { peerIdAt, peerStatusOf, putPeer, selfStatus } from './peer-admin';
 import { Router } from './router';
-import type { Destination } from './routing';
-import { deliverFromPeer, replyGoneReason, requireCluster, resolveTarget } from './routing';
+import {
+  cancelOnAbort,
+  deliverFromPeer,
+  replyGoneReason,
+  requireCluster,
+  resolveTarget,
+} from './routing';
 import { annotateRemote } from './span-annotations';
 import type { Subscription } from './subscription';
 import type {
@@ -144,19 +149,6 @@ export class MeshNode {
     }
   }
 
-  /** Where a target points: this node, a remote node, or by interest (no target). */
-  private resolveTarget(target: Target): Destination {
-    return resolveTarget(target, this.id, this.selfAddress);
-  }
-
-  private requireCluster(target: ClusterTarget): Cluster {
-    return requireCluster(this.cluster, target, this.id);
-  }
-
-  private track<T>(p: Promise<T>): Promise<T> {
-    return this.work.track(p);
-  }
-
   /**
    * Delivers a message. Local delivery and ACCEPTED hand-offs complete synchronously
    * (errors are thrown); DELIVERED to remote nodes returns a promise of the total count.
@@ -177,7 +169,7 @@ export class MeshNode {
     target: Target,
     opts: SendOptions
   ): SendResult | Promise<SendResult> {
-    const where = this.resolveTarget(target);
+    const where = resolveTarget(target, this.id, this.selfAddress);
     const wantCount = opts.ack === 'DELIVERED';
     if (where === 'local') {
       const delivered = this.publishLocal(msg);
@@ -185,13 +177,13 @@ export class MeshNode {
       return { id: msg.id, delivered };
     }
     if (where !== 'interest') {
-      const cluster = this.requireCluster(where);
+      const cluster = requireCluster(this.cluster, where, this.id);
       this.annotateRemote(msg, where);
       if (!wantCount) {
         cluster.enqueue(where, msg, { timeoutMs: opts.timeoutMs, failFast: opts.failFast });
         return { id: msg.id, delivered: 0 };
       }
-      return this.track(
+      return this.work.track(
         cluster
           .send(where, msg, {
             wantCount: true,
@@ -226,7 +218,7 @@ export class MeshNode {
       return { id: msg.id, delivered: local };
     }
     const timeoutMs = opts.timeoutMs ?? this.config.requestTimeoutMs;
-    return this.track(
+    return this.work.track(
       Promise.all(
         plan.map(({ peerId, scope }) =>
           cluster.send({ peerId }, msg, { scope, wantCount: true, timeoutMs }).catch(() => 0)
@@ -267,7 +259,7 @@ export class MeshNode {
       const timeoutMs =
         opts.timeoutMs && opts.timeoutMs > 0 ? opts.timeoutMs : this.config.requestTimeoutMs;
       if (opts.signal?.aborted) throw new CancelledError('request cancelled by the caller');
-      let where = this.resolveTarget(target);
+      let where = resolveTarget(target, this.id, this.selfAddress);
       if (where === 'interest') {
         if (this.router.hasSubscribers(msg.topic)) where = 'local';
         else {
@@ -287,12 +279,12 @@ export class MeshNode {
       };
       if (LATENCY_TRACE) traceMark(Stage.NODE_ROUTED);
       if (where === 'local') {
-        return this.track(
+        return this.work.track(
           traceSend(msg, span, () => this.requestLocal(msg, timeoutMs, opts.signal))
         );
       }
-      const cluster = this.requireCluster(where);
-      return this.track(
+      const cluster = requireCluster(this.cluster, where, this.id);
+      return this.work.track(
         traceSend(msg, span, () => {
           this.annotateRemote(msg, where);
           return cluster.request(where, msg, {
@@ -336,23 +328,10 @@ export class MeshNode {
       return pending.promise;
     }
     this.pendingCancels.add(pending.cancel);
-    let onAbort: (() => void) | undefined;
-    if (signal) {
-      // A peer's request aborts when its deadline passes (rpc HandlerContext): that is a
-      // timeout, not a cancel, whichever of the two timers fires first.
-      onAbort = () =>
-        pending.cancel(
-          signal.reason instanceof DeadlineExceededError
-            ? new DeadlineExceededError(
-                `request on ${quote(topic)} got no reply within ${timeoutMs} ms`
-              )
-            : new CancelledError('request cancelled by the caller')
-        );
-      signal.addEventListener('abort', onAbort, { once: true });
-    }
+    const detach = signal ? cancelOnAbort(signal, pending.cancel, topic, timeoutMs) : undefined;
     const cleanup = (): void => {
       this.pendingCancels.delete(pending.cancel);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      detach?.();
     };
     // then(ok, fail), not finally(): two microtask hops fewer between reply and caller
     return pending.promise.then(
@@ -438,7 +417,7 @@ export class MeshNode {
     if (this.stateValue === 'stopped') {
       return Promise.reject(new UnavailableError(`node ${this.id} has stopped`));
     }
-    return this.track(this.requestLocal(message, timeoutMs, signal, origin));
+    return this.work.track(this.requestLocal(message, timeoutMs, signal, origin));
   }
 
   onRespond(token: string, reply: Message, _responderPeer: string): void {

@@ -3,7 +3,14 @@
  * matching interest; and the one-line errors when it cannot get there.
  */
 import type { Message, Target } from '../common';
-import { UnavailableError, formatHostPort, parseHostPort, quote } from '../common';
+import {
+  CancelledError,
+  DeadlineExceededError,
+  UnavailableError,
+  formatHostPort,
+  parseHostPort,
+  quote,
+} from '../common';
 import type { Cluster, ClusterTarget, DeliveryScope } from '../dispatch';
 import { validatePeerId } from '../peers';
 import { startReceiveSpan } from '../telemetry';
@@ -79,4 +86,27 @@ export function deliverFromPeer(
   }
   rx?.end(delivered);
   return delivered;
+}
+
+/**
+ * Fails a pending request when `signal` aborts. A peer's request aborts when its deadline
+ * passes (rpc HandlerContext): that is a timeout, not a cancel, whichever of the two
+ * timers fires first. Returns the function that stops listening.
+ */
+export function cancelOnAbort(
+  signal: AbortSignal,
+  cancel: (err: Error) => void,
+  topic: string,
+  timeoutMs: number
+): () => void {
+  const onAbort = (): void =>
+    cancel(
+      signal.reason instanceof DeadlineExceededError
+        ? new DeadlineExceededError(
+            `request on ${quote(topic)} got no reply within ${timeoutMs} ms`
+          )
+        : new CancelledError('request cancelled by the caller')
+    );
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
 }
