@@ -10,8 +10,6 @@ export interface ApiConfig extends LimitsInit {
   metricsListen: HostPort;
   /** Largest payload accepted (gRPC message limits are this plus framing). */
   maxMessageBytes: number;
-  /** How long a stopping node lets in-flight work finish (logged when draining). */
-  drainTimeoutMs: number;
   tlsCertFile?: string;
   tlsKeyFile?: string;
   tlsClientCaFile?: string;

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import type { Component } from '../common';
+import type { Clock, Component } from '../common';
 import { formatHostPort, isMeshwireError } from '../common';
 import { listenError } from '../api';
 import type { Cluster } from '../dispatch';
@@ -16,7 +16,6 @@ import { DnsResolver } from '../peers';
 import type { Logger } from '../telemetry';
 import type { DatagramSocket, RudpConnection } from '../transport';
 import { DEVELOPMENT_SECRET, RudpSocket, bindUdp } from '../transport';
-import type { Clock } from '../common';
 import type { NodeConfig } from './config-keys';
 import { assertClusterSecret, peerSeeds } from './config';
 
