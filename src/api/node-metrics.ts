@@ -8,9 +8,7 @@ import type { Meter } from '@opentelemetry/api';
 import type { ClusterDropReason, SenderDropReason } from '../dispatch';
 import { CLUSTER_DROP_COMPONENTS } from '../dispatch';
 import type { MeshNode } from '../node';
-import type { NodeDropReason } from '../node/node';
-import type { ReplyDropReason } from '../node/reply-table';
-import type { SubscriptionDropReason } from '../node/subscription';
+import type { NodeDropReason, ReplyDropReason, SubscriptionDropReason } from '../node';
 import type { EngineDropReason, SocketDropReason } from '../transport';
 
 type MessageDropReason =

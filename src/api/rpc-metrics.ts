@@ -1,6 +1,6 @@
 /**
  * Per-RPC metrics: calls and their latency by method and gRPC status code, made by one
- * grpc-js server interceptor (the style of src/telemetry/grpc-server-spans.ts). It runs
+ * grpc-js server interceptor (the style of src/api/grpc-server-spans.ts). It runs
  * first, so calls refused by authentication or limits are counted with their code.
  *
  * Exported as meshwire_rpc_server_calls_total{rpc_service, rpc_method, grpc_code} and the

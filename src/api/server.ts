@@ -1,75 +1,39 @@
-import type { Http2Server } from 'node:http2';
 /**
- * The gRPC front of a node: Messenger and Peers services, grpc.health.v1, server
- * reflection (src/api/reflection.ts) and the /metrics endpoint, with a safe close: stop accepting,
- * drain in-flight work, end subscriber streams, close.
+ * The gRPC front of a node: Messenger and Peers services, grpc.health.v1 and server
+ * reflection (src/api/reflection.ts), as a component: start() binds grpcListen,
+ * beforeStop() turns health to NOT_SERVING (the node then drains), stop() ends subscriber
+ * streams and closes. src/app assembles it with the node, access and /metrics.
  */
+import type { Http2Server } from 'node:http2';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import type { HostPort } from '../common';
-import { LATENCY_TRACE } from '../common';
+import type { Component, HostPort } from '../common';
 import {
-  DropLedger,
+  LATENCY_TRACE,
   formatHostPort,
   isLoopbackHost,
-  isMeshwireError,
   ListenError,
   systemErrorReason,
 } from '../common';
-import type { MeshNodeInit, NodeConfig } from '../node';
-import { MeshNode } from '../node';
-import type { Logger, MetricsServer } from '../telemetry';
-import { grpcServerSpans, messagingTracingEnabled, silentLogger, startMetrics } from '../telemetry';
-import type { TokenFileHandle } from './auth';
-import { watchTokensFile } from './auth';
-import { ApiGuard, registerGuardMetrics } from './auth-guard';
+import type { MeshNode } from '../node';
+import type { Logger } from '../telemetry';
+import { messagingTracingEnabled } from '../telemetry';
+import { grpcServerSpans } from './grpc-server-spans';
+import type { ApiAccess } from './access';
 import { fastMessengerDefinition, strictPeersDefinition } from './codec';
-import { ClientLimits, MemoryBudget, registerLimitMetrics } from './limits';
+import type { ApiConfig } from './config';
 import { closeDeadSessions, limitHeaderList } from './metadata-limit';
 import type { ActiveStreams } from './messenger-service';
 import { messengerService } from './messenger-service';
-import { registerNodeMetrics } from './node-metrics';
 import { RpcMetrics } from './rpc-metrics';
 import { peersService } from './peers-service';
 import { serviceConstructors } from './proto';
 import { REFLECTION_SERVICES, Reflection, addReflection, loadDescriptorSet } from './reflection';
 import { rejectMalformedBodies, withTolerantDeserializers } from './request-body';
 import { latencyStamps } from './latency-interceptor';
-import type { TlsReloader } from './tls';
-import { DEFAULT_RELOAD_INTERVAL_MS, startTlsReloader } from './tls';
 
 /** Room for protobuf framing and headers above the largest payload. */
 const GRPC_MESSAGE_OVERHEAD = 4 * 1024 * 1024;
-
-export interface MeshwireServerInit {
-  config: NodeConfig;
-  logger?: Logger;
-  /** Start the /metrics endpoint. @default true */
-  metrics?: boolean;
-  /** Node options beyond the config (peer transport, DNS servers, keepalive) for tests. */
-  node?: Omit<MeshNodeInit, 'config'>;
-  /** How often TLS and tokens files are checked for changes. @default 5000 */
-  reloadIntervalMs?: number;
-}
-
-export interface MeshwireServer {
-  readonly node: MeshNode;
-  /** Bound gRPC port (resolved when grpcListen has port 0). */
-  readonly grpcPort: number;
-  /** "host:port" clients connect to. */
-  readonly grpcAddress: string;
-  readonly metricsPort: number | undefined;
-  /** Authentication, topic permissions and per-client limits (auth-guard.ts). */
-  readonly guard: ApiGuard;
-  /** Certificate reloads (undefined without TLS). */
-  readonly tls: TlsReloader | undefined;
-  /** Tokens file reloads (undefined with auth off). */
-  readonly tokens: TokenFileHandle | undefined;
-  /** Safe close; resolves when everything is closed. Idempotent. */
-  shutdown(): Promise<{ drained: boolean }>;
-  /** Immediate stop (second signal). */
-  forceShutdown(): void;
-}
 
 /** HTTP/2 receive windows for client connections (per stream and per connection). */
 const HTTP2_STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
@@ -98,7 +62,7 @@ function widenHttp2Windows(server: Server): void {
 }
 
 /** A ListenError for a listener that could not bind: key, address and the system's reason. */
-function listenError(key: string, addr: HostPort, err: unknown): ListenError {
+export function listenError(key: string, addr: HostPort, err: unknown): ListenError {
   return new ListenError(key, formatHostPort(addr), systemErrorReason(err), { cause: err });
 }
 
@@ -106,7 +70,9 @@ function listenError(key: string, addr: HostPort, err: unknown): ListenError {
  * What is exposed beyond this machine without protection: gRPC on a non-loopback address
  * without TLS (plaintext) and/or without tokens (unauthenticated). Empty when safe.
  */
-export function grpcExposure(cfg: NodeConfig): string[] {
+export function grpcExposure(
+  cfg: Pick<ApiConfig, 'grpcListen' | 'tlsCertFile' | 'tlsKeyFile' | 'authTokensFile'>
+): string[] {
   if (isLoopbackHost(cfg.grpcListen.host)) return [];
   const out: string[] = [];
   if (!(cfg.tlsCertFile && cfg.tlsKeyFile)) out.push('plaintext');
@@ -114,187 +80,127 @@ export function grpcExposure(cfg: NodeConfig): string[] {
   return out;
 }
 
-/**
- * Starts a node with its gRPC server. Rejects with a ListenError (one line: config key,
- * address, reason) if a listener cannot bind, after releasing what was already bound.
- */
-export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireServer> {
-  const cfg = init.config;
-  const log = init.logger ?? silentLogger();
-  const node = new MeshNode({
-    config: cfg,
-    logger: log.child({ component: 'transport' }),
-    drops: new DropLedger({ clock: init.node?.clock, logger: log.child({ component: 'drops' }) }),
-    ...init.node,
-  });
-  try {
-    await node.start();
-  } catch (err) {
-    // Our own errors (a bad secret, an AEAD backend this machine lacks) say what is wrong.
-    throw isMeshwireError(err) ? err : listenError('peerListen', cfg.peerListen, err);
+/** Names health answers for: the server as a whole and each service. */
+const HEALTH_SERVICES = ['', 'messaging.v1.Messenger', 'messaging.v1.Peers'];
+
+export interface GrpcApiInit {
+  config: ApiConfig;
+  node: MeshNode;
+  /** Tokens, TLS and limits; started before this. */
+  access: ApiAccess;
+  logger: Logger;
+  /** Count calls by method and status (for /metrics). @default true */
+  rpcMetrics?: boolean;
+}
+
+export class GrpcApi implements Component {
+  readonly name = 'grpc server';
+  /** Calls by method and status; every Messenger and Peers method counted from the start. */
+  readonly rpcMetrics: RpcMetrics | undefined;
+  private server: Server | undefined;
+  private health: HealthImplementation | undefined;
+  private portValue: number | undefined;
+  private readonly active: ActiveStreams = { subscriptions: new Set() };
+  private stopSessionWatch = (): void => undefined;
+
+  constructor(private readonly init: GrpcApiInit) {
+    const { Messenger, Peers } = serviceConstructors();
+    this.rpcMetrics =
+      (init.rpcMetrics ?? true)
+        ? new RpcMetrics(
+            [Messenger.service, Peers.service].flatMap(svc => Object.values(svc).map(m => m.path))
+          )
+        : undefined;
   }
-  // Stops the peer transport when a later listener fails (nothing is in flight yet).
-  const releaseNode = (): Promise<unknown> => node.drain(0).catch(() => undefined);
-  const active: ActiveStreams = { subscriptions: new Set() };
-  const reloadMs = init.reloadIntervalMs ?? DEFAULT_RELOAD_INTERVAL_MS;
-  let sweep = (): void => undefined;
-  const tokens = cfg.authTokensFile
-    ? watchTokensFile(
-        cfg.authTokensFile,
-        log.child({ component: 'auth' }),
-        reloadMs,
-        undefined,
-        undefined,
-        () => sweep()
-      )
-    : undefined;
-  const tls =
-    cfg.tlsCertFile && cfg.tlsKeyFile
-      ? startTlsReloader(
-          { certFile: cfg.tlsCertFile, keyFile: cfg.tlsKeyFile, clientCaFile: cfg.tlsClientCaFile },
-          log.child({ component: 'tls' }),
-          reloadMs
-        )
-      : undefined;
-  const guard = new ApiGuard({
-    tokens: tokens?.store,
-    limits: new ClientLimits(cfg),
-    budget: new MemoryBudget(cfg.memoryBudgetBytes, node.dropLedger),
-    log: log.child({ component: 'auth' }),
-  });
-  sweep = () => {
-    const ended = guard.sweep();
-    if (ended > 0) log.info({ streams: ended }, 'ended streams of removed or expired tokens');
-  };
-  let stopSessionWatch = (): void => undefined;
-  const stopWatchers = (): void => {
-    tls?.stop();
-    tokens?.stop();
-    stopSessionWatch();
-  };
 
-  const maxMessage = cfg.maxMessageBytes + GRPC_MESSAGE_OVERHEAD;
-  const { Messenger, Peers } = serviceConstructors();
-  const metricsOn = init.metrics ?? true;
-  // Calls by method and status; every Messenger and Peers method is exported from the start.
-  const rpcMetrics = metricsOn
-    ? new RpcMetrics(
-        [Messenger.service, Peers.service].flatMap(svc => Object.values(svc).map(m => m.path))
-      )
-    : undefined;
-  const interceptors = [
-    // MESHWIRE_LATENCY_TRACE=1 only: where a Request's latency record begins and ends
-    ...(LATENCY_TRACE ? [latencyStamps] : []),
-    // calls first (every status counted), then server spans (the span covers the whole
-    // call, auth refusals included), then the guard
-    ...(rpcMetrics ? [rpcMetrics.interceptor] : []),
-    ...(messagingTracingEnabled() ? [grpcServerSpans] : []),
-    guard.interceptor,
-    // malformed bodies last, so their INVALID_ARGUMENT passes through the others
-    rejectMalformedBodies,
-  ];
-  const server = new Server({
-    'grpc.max_receive_message_length': maxMessage,
-    'grpc.max_send_message_length': maxMessage,
-    'grpc.keepalive_time_ms': 60_000,
-    'grpc.keepalive_permit_without_calls': 1,
-    interceptors,
-  });
-  limitHeaderList(server);
-  server.addService(
-    withTolerantDeserializers(fastMessengerDefinition(Messenger.service)),
-    messengerService(node, log.child({ component: 'api' }), active, guard)
-  );
-  server.addService(
-    withTolerantDeserializers(strictPeersDefinition(Peers.service)),
-    peersService(node, log.child({ component: 'peers-api' }))
-  );
-  const health = new HealthImplementation({
-    '': 'SERVING',
-    'messaging.v1.Messenger': 'SERVING',
-    'messaging.v1.Peers': 'SERVING',
-  });
-  health.addToServer(server);
-  addReflection(
-    server,
-    new Reflection(loadDescriptorSet(), [
-      'messaging.v1.Messenger',
-      'messaging.v1.Peers',
-      'grpc.health.v1.Health',
-      ...REFLECTION_SERVICES,
-    ])
-  );
+  /** Bound gRPC port (resolved when grpcListen has port 0). */
+  get port(): number {
+    if (this.portValue === undefined) throw new Error('GrpcApi.port before start()');
+    return this.portValue;
+  }
 
-  let grpcPort: number;
-  try {
-    grpcPort = await new Promise<number>((resolve, reject) => {
-      const creds = tls?.credentials ?? ServerCredentials.createInsecure();
-      server.bindAsync(formatHostPort(cfg.grpcListen), creds, (err, port) =>
-        err ? reject(err) : resolve(port)
-      );
+  /** "host:port" clients connect to (loopback for a wildcard listen address). */
+  get address(): string {
+    const host = this.init.config.grpcListen.host;
+    const grpcHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+    return formatHostPort({ host: grpcHost, port: this.port });
+  }
+
+  /** Builds the server and binds grpcListen; rejects with a ListenError naming it. */
+  async start(): Promise<void> {
+    const { config: cfg, node, access, logger: log } = this.init;
+    const guard = access.guard;
+    const maxMessage = cfg.maxMessageBytes + GRPC_MESSAGE_OVERHEAD;
+    const { Messenger, Peers } = serviceConstructors();
+    const interceptors = [
+      // MESHWIRE_LATENCY_TRACE=1 only: where a Request's latency record begins and ends
+      ...(LATENCY_TRACE ? [latencyStamps] : []),
+      // calls first (every status counted), then server spans (the span covers the whole
+      // call, auth refusals included), then the guard
+      ...(this.rpcMetrics ? [this.rpcMetrics.interceptor] : []),
+      ...(messagingTracingEnabled() ? [grpcServerSpans] : []),
+      guard.interceptor,
+      // malformed bodies last, so their INVALID_ARGUMENT passes through the others
+      rejectMalformedBodies,
+    ];
+    const server = new Server({
+      'grpc.max_receive_message_length': maxMessage,
+      'grpc.max_send_message_length': maxMessage,
+      'grpc.keepalive_time_ms': 60_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      interceptors,
     });
-  } catch (err) {
-    stopWatchers();
-    server.forceShutdown();
-    await releaseNode();
-    throw listenError('grpcListen', cfg.grpcListen, err);
-  }
-
-  widenHttp2Windows(server);
-  stopSessionWatch = closeDeadSessions(server);
-
-  let metrics: MetricsServer | undefined;
-  if (metricsOn) {
-    try {
-      metrics = await startMetrics(cfg.metricsListen.host, cfg.metricsListen.port, {
-        nodeId: cfg.nodeId,
-      });
-      registerNodeMetrics(metrics.meter, node);
-      rpcMetrics?.attach(metrics.meter);
-      registerLimitMetrics(metrics.meter, guard.limits, guard.budget);
-      registerGuardMetrics(metrics.meter, guard);
-    } catch (err) {
-      stopWatchers();
-      server.forceShutdown();
-      await releaseNode();
-      throw listenError('metricsListen', cfg.metricsListen, err);
-    }
-  }
-  const exposure = grpcExposure(cfg);
-  if (exposure.length > 0) {
-    log.warn(
-      {
-        grpc: formatHostPort({ host: cfg.grpcListen.host, port: grpcPort }),
-        exposure,
-        fix: [
-          ...(exposure.includes('plaintext') ? ['set tlsCertFile and tlsKeyFile'] : []),
-          ...(exposure.includes('unauthenticated') ? ['set authTokensFile'] : []),
-          'or bind grpcListen to 127.0.0.1',
-        ].join('; '),
-      },
-      `SECURITY WARNING: gRPC is ${exposure.join(' and ')} on a non-loopback address: anyone who reaches it can ${exposure.includes('unauthenticated') ? 'send, subscribe and edit peers' : 'read the traffic'}`
+    limitHeaderList(server);
+    server.addService(
+      withTolerantDeserializers(fastMessengerDefinition(Messenger.service)),
+      messengerService(node, log.child({ component: 'api' }), this.active, guard)
     );
+    server.addService(
+      withTolerantDeserializers(strictPeersDefinition(Peers.service)),
+      peersService(node, log.child({ component: 'peers-api' }))
+    );
+    const health = new HealthImplementation(
+      Object.fromEntries(HEALTH_SERVICES.map(name => [name, 'SERVING']))
+    );
+    health.addToServer(server);
+    addReflection(
+      server,
+      new Reflection(loadDescriptorSet(), [
+        'messaging.v1.Messenger',
+        'messaging.v1.Peers',
+        'grpc.health.v1.Health',
+        ...REFLECTION_SERVICES,
+      ])
+    );
+    try {
+      this.portValue = await new Promise<number>((resolve, reject) => {
+        const creds = access.tls?.credentials ?? ServerCredentials.createInsecure();
+        server.bindAsync(formatHostPort(cfg.grpcListen), creds, (err, port) =>
+          err ? reject(err) : resolve(port)
+        );
+      });
+    } catch (err) {
+      server.forceShutdown();
+      throw listenError('grpcListen', cfg.grpcListen, err);
+    }
+    this.server = server;
+    this.health = health;
+    widenHttp2Windows(server);
+    this.stopSessionWatch = closeDeadSessions(server);
   }
-  log.info(
-    {
-      grpc: `${cfg.grpcListen.host}:${grpcPort}`,
-      metrics: metrics ? `${cfg.metricsListen.host}:${metrics.port}` : 'off',
-      tls: tls ? (tls.credentials.mutual ? 'mtls' : 'tls') : 'off',
-      auth: tokens ? `${tokens.store.size} tokens` : 'off',
-    },
-    'meshwire node started'
-  );
 
-  let closing: Promise<{ drained: boolean }> | undefined;
-  const shutdown = (): Promise<{ drained: boolean }> =>
-    (closing ??= (async () => {
-      log.info({ in_flight: node.inFlightCount, drain_timeout_ms: cfg.drainTimeoutMs }, 'draining');
-      for (const name of ['', 'messaging.v1.Messenger', 'messaging.v1.Peers']) {
-        health.setStatus(name, 'NOT_SERVING');
-      }
-      // New calls are refused by the node while it drains; in-flight ones finish.
-      const result = await node.drain();
-      for (const sub of active.subscriptions) sub.close(null);
+  /** Health turns NOT_SERVING; calls keep working while the node drains. */
+  beforeStop(): Promise<void> {
+    for (const name of HEALTH_SERVICES) this.health?.setStatus(name, 'NOT_SERVING');
+    return Promise.resolve();
+  }
+
+  /** Ends subscriber streams, then closes (forcibly after 2 s). */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const sub of this.active.subscriptions) sub.close(null);
+    if (server) {
       await new Promise<void>(resolve => {
         const timer = setTimeout(() => {
           server.forceShutdown();
@@ -306,31 +212,13 @@ export async function startMeshwire(init: MeshwireServerInit): Promise<MeshwireS
           resolve();
         });
       });
-      await metrics?.shutdown();
-      stopWatchers();
-      log.info({ drained: result.drained }, 'meshwire node stopped');
-      return result;
-    })());
+    }
+    this.stopSessionWatch();
+  }
 
-  const grpcHost =
-    cfg.grpcListen.host === '0.0.0.0'
-      ? '127.0.0.1'
-      : cfg.grpcListen.host === '::'
-        ? '::1'
-        : cfg.grpcListen.host;
-  return {
-    node,
-    grpcPort,
-    grpcAddress: formatHostPort({ host: grpcHost, port: grpcPort }),
-    metricsPort: metrics?.port,
-    guard,
-    tls,
-    tokens,
-    shutdown,
-    forceShutdown: () => {
-      stopWatchers();
-      server.forceShutdown();
-      void metrics?.shutdown();
-    },
-  };
+  /** Immediate stop (a second signal): every call ends now. */
+  forceStop(): void {
+    this.stopSessionWatch();
+    this.server?.forceShutdown();
+  }
 }

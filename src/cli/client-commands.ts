@@ -4,6 +4,7 @@
  * on stderr; exit codes in exit-codes.ts.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type {
   Client,
   ClientReadableStream,
@@ -12,25 +13,36 @@ import type {
   ServiceError,
 } from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../common';
-import { clientSecurity } from '../api/auth-client';
-import type { ClientInit } from '../api/client';
-import { createClients } from '../api/client';
-import type { DeliveryBatch, RequestResponse, SendResponse, WirePeerInfo } from '../api/proto';
+import type {
+  ClientInit,
+  MeshwireClients,
+  DeliveryBatch,
+  RequestResponse,
+  SendResponse,
+  WirePeerInfo,
+} from '../app';
+import { loadClientHelpers } from '../app';
 import { EXIT } from './exit-codes';
-import { jsonLine, writeRaw } from './output';
+import { jsonLine, useMessagingProto, writeRaw } from './output';
 
 type Opts = Record<string, unknown>;
 
-/** TLS and token options (main.ts securityOptions) as client credentials. */
-function security(opts: Opts): ClientInit {
+/**
+ * Clients of the node at --server, with the TLS and token options (main.ts
+ * securityOptions) as credentials. The gRPC helpers load here, on the command's first use.
+ */
+async function connect(opts: Opts): Promise<MeshwireClients> {
+  const { clientSecurity, createClients, protoDir, MESSAGING_PROTO } = await loadClientHelpers();
+  useMessagingProto(join(protoDir(), MESSAGING_PROTO));
   const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
-  return clientSecurity({
+  const security: ClientInit = clientSecurity({
     caFile: str(opts.tlsCaFile),
     certFile: str(opts.tlsCertFile),
     keyFile: str(opts.tlsKeyFile),
     serverName: str(opts.tlsServerName),
     token: str(opts.token),
   });
+  return createClients(String(opts.server), security);
 }
 
 function readPayload(payload: string): Buffer {
@@ -86,7 +98,7 @@ function payloadOpts(opts: Opts): { text: boolean } {
 }
 
 export async function sendCommand(topic: string, payload: string, opts: Opts): Promise<void> {
-  const { messenger, close } = createClients(String(opts.server), security(opts));
+  const { messenger, close } = await connect(opts);
   try {
     const count = positiveInt(opts.count, '--count') ?? 1;
     const body = readPayload(payload);
@@ -117,7 +129,7 @@ function announceReady(call: ClientReadableStream<DeliveryBatch>, patterns: stri
 }
 
 export async function subCommand(patterns: string[], opts: Opts): Promise<void> {
-  const { messenger, close } = createClients(String(opts.server), security(opts));
+  const { messenger, close } = await connect(opts);
   const limit = positiveInt(opts.count, '--count');
   const maxBatch = positiveInt(opts.maxBatch, '--max-batch') ?? 64;
   let seen = 0;
@@ -163,7 +175,7 @@ export async function subCommand(patterns: string[], opts: Opts): Promise<void> 
 }
 
 export async function requestCommand(topic: string, payload: string, opts: Opts): Promise<void> {
-  const { messenger, close } = createClients(String(opts.server), security(opts));
+  const { messenger, close } = await connect(opts);
   try {
     const timeoutMs = positiveInt(opts.timeoutMs, '--timeout-ms') ?? 5000;
     const res = await unary<RequestResponse>(
@@ -206,7 +218,7 @@ interface RespondSummary {
  * (some requesters gave up), a new stream answers the next requests until n are accepted.
  */
 export async function replyCommand(pattern: string, payload: string, opts: Opts): Promise<void> {
-  const { messenger, close } = createClients(String(opts.server), security(opts));
+  const { messenger, close } = await connect(opts);
   const limit = positiveInt(opts.count, '--count');
   const fixed = Buffer.from(payload, 'utf8');
   const api = messenger as unknown as {
@@ -315,7 +327,7 @@ export async function replyCommand(pattern: string, payload: string, opts: Opts)
 }
 
 export async function peersList(opts: Opts): Promise<void> {
-  const { peers, close } = createClients(String(opts.server), security(opts));
+  const { peers, close } = await connect(opts);
   try {
     const res = await unary<{ peers: WirePeerInfo[] }>(peers, 'ListPeers', {});
     for (const p of res.peers) console.log(jsonLine('PeerInfo', p, undefined));
@@ -325,7 +337,7 @@ export async function peersList(opts: Opts): Promise<void> {
 }
 
 export async function peersPut(id: string, addresses: string[], opts: Opts): Promise<void> {
-  const { peers, close } = createClients(String(opts.server), security(opts));
+  const { peers, close } = await connect(opts);
   try {
     const res = await unary<{ peer: WirePeerInfo }>(peers, 'PutPeer', { id, addresses });
     console.log(jsonLine('PeerInfo', res.peer, undefined));
@@ -335,7 +347,7 @@ export async function peersPut(id: string, addresses: string[], opts: Opts): Pro
 }
 
 export async function peersDelete(id: string, opts: Opts): Promise<void> {
-  const { peers, close } = createClients(String(opts.server), security(opts));
+  const { peers, close } = await connect(opts);
   try {
     await unary(peers, 'DeletePeer', { id });
     process.exitCode = EXIT.OK;

@@ -7,14 +7,14 @@
  * 3 unavailable (node, peer or responder unreachable); 4 deadline exceeded; 5 not found;
  * 6 resource exhausted; 7 unauthenticated or permission denied.
  *
- * Tracing must start before @grpc/grpc-js loads, so grpc-dependent modules are required
- * lazily inside the commands.
+ * Everything comes through src/app (the layer below); each command's module is loaded
+ * only when that command runs.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { tuneRuntime } from '../common/runtime';
-import { addConfigOptions } from '../node/config';
+import { addConfigOptions } from '../app';
+import { tuneRuntime } from '../common';
 import { EXIT, exitCodeFor } from './exit-codes';
 
 tuneRuntime();

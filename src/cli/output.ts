@@ -9,11 +9,9 @@
  * (a payload that is not keeps base64 and gains `"payloadEncoding": "base64"`); `--raw`
  * writes the payload bytes alone, exactly as received.
  */
-import { join } from 'node:path';
 import type { Type } from 'protobufjs';
 import { loadSync } from 'protobufjs';
-import type { ProtoGrpcType } from '../api/generated/messaging';
-import { MESSAGING_PROTO, protoDir } from '../api/proto';
+import type { ProtoGrpcType } from '../api';
 
 /** Messages of the messaging.v1 package the CLI prints (names checked against the proto). */
 const PRINTED_MESSAGES = [
@@ -25,11 +23,18 @@ const PRINTED_MESSAGES = [
 export type PrintedMessage = (typeof PRINTED_MESSAGES)[number];
 
 let types: Map<string, Type> | undefined;
+let messagingProto: string | undefined;
+
+/** The messaging.v1 proto file the printed messages are read from (set when connecting). */
+export function useMessagingProto(file: string): void {
+  messagingProto = file;
+}
 
 function messageType(name: PrintedMessage): Type {
   if (!types) {
+    if (!messagingProto) throw new Error('output: useMessagingProto() before printing');
     // protobufjs, like proto-loader with keepCase false, names fields in lowerCamelCase.
-    const root = loadSync(join(protoDir(), MESSAGING_PROTO));
+    const root = loadSync(messagingProto);
     types = new Map();
     for (const n of PRINTED_MESSAGES) {
       types.set(n, root.lookupType(`messaging.v1.${n}`));

@@ -1,26 +1,24 @@
 /**
- * `meshwire serve`: config and logger, then tracing (before grpc-js loads: the gRPC
- * modules are imported only after it), then the node. Invalid OTEL_* settings stop the
- * start with one line and exit code 2 (startTracing throws InvalidArgumentError, which
- * main.ts prints). SIGTERM/SIGINT drain and exit 0; a second signal exits at once.
+ * `meshwire serve`: config and logger, then tracing (before grpc-js loads: src/app loads
+ * the node side, and with it the gRPC modules, only in startNode), then the node. Invalid
+ * OTEL_* settings stop the start with one line and exit code 2 (startTracing throws
+ * InvalidArgumentError, which main.ts prints). SIGTERM/SIGINT drain and exit 0; a second
+ * signal exits at once.
  */
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { LATENCY_TRACE, dumpLatencyTrace } from '../common/latency-trace';
-import { loadConfig } from '../node/config';
-import { createLogger } from '../telemetry/logger';
-import { startTracing } from '../telemetry/tracing';
+import { LATENCY_TRACE, dumpLatencyTrace } from '../common';
+import { loadConfig, loadProcessTelemetry, startNode } from '../app';
 
 export async function serve(argv: string[]): Promise<void> {
   const config = loadConfig({ argv, env: process.env });
+  const { createLogger, startTracing } = await loadProcessTelemetry();
   const log = createLogger({ level: config.logLevel, base: { node_id: config.nodeId } });
   const tracing = startTracing({ serviceName: 'meshwire', nodeId: config.nodeId, logger: log });
-  // Loaded after tracing, so the SDK is in place before grpc-js is.
-  const { startMeshwire } = await import('../api/server');
-  const { routeGrpcLogs } = await import('../api/grpc-log');
-  routeGrpcLogs(log); // grpc-js's own messages as JSON lines, not raw "E ..." on stderr
 
-  const server = await startMeshwire({ config, logger: log });
+  // Loaded after tracing, so the SDK is in place before grpc-js is. grpcLogs: grpc-js's
+  // own messages as JSON lines, not raw "E ..." on stderr.
+  const server = await startNode({ config, logger: log, grpcLogs: true });
   const { exporter, endpoint, protocol } = tracing.config;
   if (exporter === 'otlp') log.info({ endpoint, protocol }, 'exporting traces over OTLP');
   else if (exporter === 'console')

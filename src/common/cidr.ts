@@ -1,6 +1,6 @@
 /**
  * CIDR lists (IPv4 and IPv6) for allow-lists such as `addressTargetCidrs`
- * (src/node/config.ts). Matching uses node:net's BlockList, which also matches an
+ * (src/app/config-keys.ts). Matching uses node:net's BlockList, which also matches an
  * IPv4-mapped IPv6 address (::ffff:10.0.0.1) against IPv4 ranges.
  */
 import { BlockList, isIP } from 'node:net';

@@ -24,6 +24,7 @@ export {
 export type { ErrorCode } from './errors';
 export { systemClock, ManualClock } from './clock';
 export type { Clock, Timer } from './clock';
+export type { Component } from './component';
 export { DropCounter, DropLedger, DropTally, DROP_LOG_INTERVAL_MS, isDropLogger } from './drops';
 export type { DropLedgerInit, DropLogger } from './drops';
 export { parseHostPort, formatHostPort, isLoopbackHost, systemErrorReason } from './address';

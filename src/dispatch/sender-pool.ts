@@ -24,7 +24,7 @@ import type { PeerSender } from './peer-sender';
 /**
  * Limits on senders for `target.address` outside the peer directory (config keys
  * addressTargets, maxAddressSenders, addressSenderIdleMs, addressTargetCidrs in
- * src/node/config.ts).
+ * src/app/config-keys.ts).
  */
 export interface AddressTargetLimits {
   /** False: every `target.address` is refused with FAILED_PRECONDITION. @default true */

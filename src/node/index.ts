@@ -1,23 +1,15 @@
 /**
- * Node: one meshwire node's core — configuration, topic matching, the local router,
- * subscriptions with bounded buffers, reply tokens and the lifecycle. No gRPC here.
+ * Node: one meshwire node's core — topic matching, the local router, subscriptions with
+ * bounded buffers, reply tokens, validation of client input and the lifecycle. No gRPC,
+ * no sockets, no files: the app layer (src/app) builds a node's cluster and directory.
  */
+export { MeshNode } from './node';
 export {
-  loadConfig,
-  peerSeeds,
-  expandPeerDns,
-  addConfigOptions,
-  assertClusterSecret,
-  CONFIG_KEYS,
-} from './config';
-export type { NodeConfig, PeerSeed, LoadConfigOptions } from './config';
-export {
-  MeshNode,
   MAX_BATCH_LIMIT,
   MAX_HEADERS,
   MAX_HEADER_BYTES,
   MAX_SUBSCRIBER_BUFFER,
-} from './node';
+} from './validation';
 export type {
   AckMode,
   SendOptions,
@@ -25,13 +17,20 @@ export type {
   RequestOptions,
   SubscribeOptions,
   NodeState,
-  PeerStatus,
+  NodeDropReason,
+  MeshNodeConfig,
   MeshNodeInit,
-} from './node';
+} from './types';
+export type { PeerStatus } from './peer-admin';
 export { Router } from './router';
 export type { Interest } from '../common';
 export { Subscription } from './subscription';
-export type { Delivery, SlowConsumerPolicy, SubscriptionInit } from './subscription';
+export type {
+  Delivery,
+  SlowConsumerPolicy,
+  SubscriptionInit,
+  SubscriptionDropReason,
+} from './subscription';
 export { ReplyTable } from './reply-table';
-export type { ReplyResult } from './reply-table';
+export type { ReplyResult, ReplyDropReason } from './reply-table';
 export { TopicTrie, validateTopic, validatePattern, patternMatches } from './topics';

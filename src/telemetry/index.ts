@@ -75,5 +75,4 @@ export type {
   PeerName,
   QueueKind,
 } from './transport-metrics';
-export { grpcServerSpans } from './grpc-server-spans';
 export { SyncContextManager } from './sync-context-manager';

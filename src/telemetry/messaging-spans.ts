@@ -2,7 +2,7 @@
  * Message spans per the OpenTelemetry messaging semantic conventions
  * (https://opentelemetry.io/docs/specs/semconv/messaging/messaging-spans/):
  *
- *   gRPC server span (Send/Request)           grpc-server-spans.ts, parent = client's traceparent
+ *   gRPC server span (Send/Request)           src/api/grpc-server-spans.ts, parent = client's traceparent
  *     └─ send <topic>      PRODUCER  one per message; its context is injected into the
  *        │                           message headers (W3C traceparent/tracestate/baggage)
  *        └─ receive <topic> CONSUMER  on the node that routes the message to its subscribers

@@ -12,10 +12,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { Meter } from '@opentelemetry/api';
 import { diag } from '@opentelemetry/api';
-import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { MetricData, ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { otelExportErrors } from './otel-diagnostics';
 import { startProcessMetrics } from './process-metrics';
 
@@ -79,6 +76,11 @@ export async function startMetrics(
   port: number,
   init: MetricsInit = {}
 ): Promise<MetricsServer> {
+  // Loaded here, not at import: processes without /metrics (CLI clients) skip the SDK.
+  const { PrometheusExporter, PrometheusSerializer } =
+    await import('@opentelemetry/exporter-prometheus');
+  const { MeterProvider } = await import('@opentelemetry/sdk-metrics');
+  const { resourceFromAttributes } = await import('@opentelemetry/resources');
   const exporter = new PrometheusExporter({ preventServerStart: true });
   const serializer = new PrometheusSerializer();
   const attributes: Record<string, string> = {

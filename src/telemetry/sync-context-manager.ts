@@ -6,7 +6,7 @@
  * promise and I/O callback in the process whether a span is involved or not. meshwire
  * passes trace context explicitly wherever work continues asynchronously (message headers
  * carry it between nodes, layers and calls), so only the synchronous part of a gRPC
- * handler needs an active span: the server span (grpc-server-spans.ts) for the message
+ * handler needs an active span: the server span (src/api/grpc-server-spans.ts) for the message
  * spans it starts and for the trace ids in log lines.
  */
 import type { Context, ContextManager } from '@opentelemetry/api';

@@ -9,17 +9,17 @@
  *
  * With nothing set the SDK does not start and the API stays on its no-op path. The SDK's
  * diagnostics and export failures are logged through pino (otel-diagnostics.ts). gRPC
- * server spans come from our own interceptor (grpc-server-spans.ts) and the context
+ * server spans come from our own interceptor (src/api/grpc-server-spans.ts) and the context
  * manager is synchronous (sync-context-manager.ts): no monkey patching, no async hooks.
  */
 import type { ExportResult } from '@opentelemetry/core';
 import { ExportResultCode, hrTimeToMilliseconds } from '@opentelemetry/core';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import type * as Resources from '@opentelemetry/resources';
+import type * as SdkNode from '@opentelemetry/sdk-node';
+import type { NodeSDK, NodeSDKConfiguration } from '@opentelemetry/sdk-node';
+import type * as TraceBase from '@opentelemetry/sdk-trace-base';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { InvalidArgumentError } from '../common/errors';
+import { InvalidArgumentError } from '../common';
 import type { Logger } from './logger';
 import { silentLogger } from './logger';
 import { setMessagingTracing } from './messaging-spans';
@@ -212,6 +212,13 @@ export function startTracing(init: TracingInit = {}): TracingHandle {
   if (config.exporter === 'none') {
     return { enabled: false, config, shutdown: async () => undefined };
   }
+  // Loaded only when exporting: with tracing off (CLI clients, most nodes) the SDK's
+  // module graph is never required. require(), not import(): startTracing is synchronous.
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const sdkNode = require('@opentelemetry/sdk-node') as typeof SdkNode;
+  const traceBase = require('@opentelemetry/sdk-trace-base') as typeof TraceBase;
+  const resources = require('@opentelemetry/resources') as typeof Resources;
+  /* eslint-enable @typescript-eslint/no-require-imports */
   env.OTEL_SERVICE_NAME ??= init.serviceName ?? 'meshwire';
   // Metrics go through our own Prometheus reader (telemetry/metrics.ts), logs through pino.
   env.OTEL_METRICS_EXPORTER ??= 'none';
@@ -221,12 +228,12 @@ export function startTracing(init: TracingInit = {}): TracingHandle {
     contextManager: new SyncContextManager(),
     instrumentations: [],
     ...(init.nodeId
-      ? { resource: resourceFromAttributes({ 'service.instance.id': init.nodeId }) }
+      ? { resource: resources.resourceFromAttributes({ 'service.instance.id': init.nodeId }) }
       : {}),
   };
   if (config.exporter === 'console') {
     const spanLog = log.child({ component: 'trace' }, { level: 'info' });
-    options.spanProcessors = [new SimpleSpanProcessor(new JsonLineSpanExporter(spanLog))];
+    options.spanProcessors = [new traceBase.SimpleSpanProcessor(new JsonLineSpanExporter(spanLog))];
   }
   // NodeSDK installs a console diag logger when OTEL_LOG_LEVEL is set, over ours; hide the
   // variable while it is built (ours already honours it).
@@ -234,7 +241,7 @@ export function startTracing(init: TracingInit = {}): TracingHandle {
   delete env.OTEL_LOG_LEVEL;
   let sdk: NodeSDK;
   try {
-    sdk = new NodeSDK(options);
+    sdk = new sdkNode.NodeSDK(options);
   } finally {
     if (logLevel !== undefined) env.OTEL_LOG_LEVEL = logLevel;
   }

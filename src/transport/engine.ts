@@ -8,10 +8,10 @@
  * with HKDF. Every later packet is DATA: AEAD-protected frames under a fresh packet number.
  */
 import { randomBytes } from 'node:crypto';
-import { ConnectionClosedError, ProtocolError, UnavailableError } from '../common/errors';
-import type { DropLedger } from '../common/drops';
-import { DropCounter } from '../common/drops';
-import { LATENCY_TRACE, Stage, traceMark, tracePending, traceNow } from '../common/latency-trace';
+import { ConnectionClosedError, ProtocolError, UnavailableError } from '../common';
+import type { DropLedger } from '../common';
+import { DropCounter } from '../common';
+import { LATENCY_TRACE, Stage, traceMark, tracePending, traceNow } from '../common';
 import { AckTracker } from './ack-tracker';
 import {
   AMPLIFICATION_FACTOR,

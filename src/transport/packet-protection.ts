@@ -15,7 +15,7 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import type { CipherGCMTypes, KeyObject } from 'node:crypto';
-import { InvalidArgumentError } from '../common/errors';
+import { InvalidArgumentError } from '../common';
 import {
   CID_LENGTH,
   DATA_HEADER_LENGTH,

@@ -3,8 +3,8 @@
  * writableHighWaterMark and the engine's bounded send buffer; 'close'/'error' with a reason.
  */
 import { Duplex } from 'node:stream';
-import { ConnectionClosedError } from '../common/errors';
-import { LATENCY_TRACE, Stage, tracePending } from '../common/latency-trace';
+import { ConnectionClosedError } from '../common';
+import { LATENCY_TRACE, Stage, tracePending } from '../common';
 import { CloseCode } from './engine';
 import type { ConnectionStats, RudpEngine } from './engine';
 

@@ -10,10 +10,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { systemClock } from '../common/clock';
-import type { Clock, Timer } from '../common/clock';
-import { DropCounter, DropLedger } from '../common/drops';
-import { CancelledError, InvalidArgumentError, UnavailableError } from '../common/errors';
+import { systemClock } from '../common';
+import type { Clock, Timer } from '../common';
+import { DropCounter, DropLedger } from '../common';
+import { CancelledError, InvalidArgumentError, UnavailableError } from '../common';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,

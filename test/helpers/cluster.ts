@@ -1,7 +1,7 @@
 /** Test helpers for clusters of real nodes (gRPC + reliable UDP on loopback). */
 import type { Client } from '@grpc/grpc-js';
 import { formatHostPort } from '../../src/common';
-import type { NodeConfig } from '../../src/node';
+import type { NodeConfig } from '../../src/app';
 import type { TestNode } from './node';
 import { startTestNode, unary, waitFor } from './node';
 import { waitFor as waitUntil } from './wait';

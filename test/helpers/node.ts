@@ -10,20 +10,15 @@ import type {
   ServiceError,
 } from '@grpc/grpc-js';
 import { waitFor as waitUntil } from './wait';
-import type {
-  DeliveryBatch,
-  MeshwireClients,
-  MeshwireServer,
-  MeshwireServerInit,
-  WireDelivery,
-} from '../../src/api';
-import { createClients, startMeshwire } from '../../src/api';
+import type { DeliveryBatch, MeshwireClients, WireDelivery } from '../../src/api';
+import { createClients } from '../../src/api';
 import { SUBSCRIPTION_ID_HEADER } from '../../src/api/messenger-service';
-import type { NodeConfig } from '../../src/node';
-import { loadConfig } from '../../src/node';
+import type { NodeApp, NodeAppInit, NodeConfig } from '../../src/app';
+import { loadConfig, startNode } from '../../src/app';
 
 export interface TestNode {
-  server: MeshwireServer;
+  /** The node as src/app assembles it (the same assembly `meshwire serve` runs). */
+  server: NodeApp;
   clients: MeshwireClients;
   address: string;
   close(): Promise<void>;
@@ -33,7 +28,7 @@ export interface TestNode {
 export async function startTestNode(
   overrides: Partial<NodeConfig> = {},
   metrics = false,
-  nodeInit: MeshwireServerInit['node'] = {}
+  appInit: Omit<NodeAppInit, 'config'> = {}
 ): Promise<TestNode> {
   const base = loadConfig({
     argv: [
@@ -47,7 +42,12 @@ export async function startTestNode(
     env: {},
   });
   const config: NodeConfig = { ...base, nodeId: 'test-node', ...overrides };
-  const server = await startMeshwire({ config, metrics, node: nodeInit });
+  const server = await startNode({ config, metrics, ...appInit });
+  return withClients(server);
+}
+
+/** A started node with gRPC clients connected to it; close() closes both. */
+export function withClients(server: NodeApp): TestNode {
   const clients = createClients(server.grpcAddress);
   return {
     server,

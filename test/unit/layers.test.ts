@@ -1,6 +1,7 @@
 /**
- * The folder layout is the architecture: a layer imports only from layers below it
- * (docs/design.md, "Layers"). This reads every source file's imports and checks the order.
+ * The folder layout is the architecture: a layer imports only from layers below it, and
+ * only through their public face, index.ts (docs/design.md, "Layers"). This reads every
+ * source file's imports and checks both.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -16,9 +17,11 @@ const ORDER = [
   'dispatch',
   'node',
   'api',
+  'app',
   'cli',
 ];
 const SRC = join(__dirname, '..', '..', '..', 'src');
+const IMPORT = /(?:from|import\()\s*'(\.\.?\/[^']+)'/g;
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap(name => {
@@ -37,7 +40,7 @@ test('every layer imports only from itself and the layers below it', t => {
       continue;
     }
     const text = readFileSync(file, 'utf8');
-    for (const match of text.matchAll(/(?:from|import\()\s*'(\.\.?\/[^']+)'/g)) {
+    for (const match of text.matchAll(IMPORT)) {
       const target = relative(SRC, join(file, '..', match[1])).split('/')[0];
       if (target === layer || !ORDER.includes(target)) continue;
       if (ORDER.indexOf(target) > ORDER.indexOf(layer)) {
@@ -46,4 +49,36 @@ test('every layer imports only from itself and the layers below it', t => {
     }
   }
   t.deepEqual(violations, []);
+});
+
+test('a layer imports another layer only through its index.ts', t => {
+  const violations: string[] = [];
+  for (const file of files(SRC)) {
+    const rel = relative(SRC, file);
+    const layer = rel.split('/')[0];
+    const text = readFileSync(file, 'utf8');
+    for (const match of text.matchAll(IMPORT)) {
+      const target = relative(SRC, join(file, '..', match[1]));
+      const parts = target.split('/');
+      // the package entry (src/index.ts) is not a layer: it too imports layers' index files
+      if (parts[0] === layer && rel !== 'index.ts') continue;
+      if (!ORDER.includes(parts[0])) continue;
+      if (parts.length > 2 || (parts.length === 2 && parts[1] !== 'index')) {
+        violations.push(
+          `${rel} imports ${match[1]} (use '${relative(join(file, '..'), join(SRC, parts[0]))}')`
+        );
+      }
+    }
+  }
+  t.deepEqual(violations, []);
+});
+
+test('the package entry (src/index.ts) exports from the app and api layers only', t => {
+  const text = readFileSync(join(SRC, 'index.ts'), 'utf8');
+  const targets = [...text.matchAll(IMPORT)].map(m => m[1]);
+  t.true(targets.includes('./app'));
+  t.deepEqual(
+    targets.filter(x => x !== './app' && x !== './api'),
+    []
+  );
 });

@@ -1,14 +1,13 @@
 /**
- * startMeshwire when a listener cannot bind: a ListenError naming the config key and
+ * startNode (src/app) when a listener cannot bind: a ListenError naming the config key and
  * address, and what was already bound (the UDP peer port, the gRPC port) is released.
  */
 import { createSocket } from 'node:dgram';
 import type { Server } from 'node:net';
 import { createServer } from 'node:net';
 import test from 'ava';
-import { startMeshwire } from '../../../src/api';
-import type { NodeConfig } from '../../../src/node';
-import { loadConfig } from '../../../src/node';
+import type { NodeConfig } from '../../../src/app';
+import { loadConfig, startNode } from '../../../src/app';
 import { freePorts } from '../../helpers/ports';
 
 function listenTcp(port: number): Promise<Server> {
@@ -56,7 +55,7 @@ test('gRPC port taken: ListenError naming grpcListen; the UDP peer port is relea
   const [g, p, m] = await freePorts(3);
   const holder = await listenTcp(g);
   try {
-    const err = await t.throwsAsync(startMeshwire({ config: config(g, p, m) }));
+    const err = await t.throwsAsync(startNode({ config: config(g, p, m) }));
     t.is(err?.name, 'ListenError');
     t.is(err?.message, `grpcListen 127.0.0.1:${g}: address already in use`);
     t.true(await udpFree(p), 'the peer port was released');
@@ -70,7 +69,7 @@ test('metrics port taken: ListenError naming metricsListen; UDP and gRPC ports a
   const [g, p, m] = await freePorts(3);
   const holder = await listenTcp(m);
   try {
-    const err = await t.throwsAsync(startMeshwire({ config: config(g, p, m) }));
+    const err = await t.throwsAsync(startNode({ config: config(g, p, m) }));
     t.is(err?.name, 'ListenError');
     t.is(err?.message, `metricsListen 127.0.0.1:${m}: address already in use`);
     t.true(await udpFree(p), 'the peer port was released');
@@ -85,7 +84,7 @@ test('peer port taken: ListenError naming peerListen', async t => {
   const u = createSocket('udp4');
   await new Promise<void>(resolve => u.bind(p, '127.0.0.1', () => resolve()));
   try {
-    const err = await t.throwsAsync(startMeshwire({ config: config(g, p, m) }));
+    const err = await t.throwsAsync(startNode({ config: config(g, p, m) }));
     t.is(err?.name, 'ListenError');
     t.is(err?.message, `peerListen 127.0.0.1:${p}: address already in use`);
     t.true(await tcpFree(g), 'gRPC never bound');

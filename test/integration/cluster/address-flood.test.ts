@@ -8,7 +8,6 @@
  * and the UDP socket all use; datagrams through RudpSocket.stats().
  */
 import { createSocket } from 'node:dgram';
-import type { Duplex } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ServiceError } from '@grpc/grpc-js';
@@ -16,7 +15,7 @@ import { status } from '@grpc/grpc-js';
 import test from 'ava';
 import type { Clock, Timer } from '../../../src/common';
 import { parseCidrList, systemClock } from '../../../src/common';
-import { RudpSocket } from '../../../src/transport';
+import type { RudpSocket } from '../../../src/transport';
 import type { TestNode } from '../../helpers/node';
 import { startTestNode, unary, waitFor } from '../../helpers/node';
 
@@ -78,21 +77,14 @@ let socket: RudpSocket;
 const clock = new CountingClock();
 
 test.before(async () => {
-  socket = await RudpSocket.bind({ host: '127.0.0.1', port: 0, clock, idleTimeoutMs: 15_000 });
+  // The production assembly with the counting clock: the node, its cluster and its
+  // transport all take timers from it; the transport's stats count datagrams.
   node = await startTestNode(
     { nodeId: 'flood', maxAddressSenders: CAP, addressSenderIdleMs: IDLE_MS },
     true,
-    {
-      clock,
-      transport: {
-        // As src/node/node.ts dials with the real socket, so this test can read its stats.
-        dial: (addr, timeoutMs, signal) =>
-          socket.connect(addr, { timeoutMs, signal }) as Promise<Duplex>,
-        onAccept: accept => socket.on('connection', (c: Duplex) => accept(c)),
-        close: () => socket.close(),
-      },
-    }
+    { clock }
   );
+  socket = node.server.peerTransport;
 });
 test.after.always(async () => {
   await node?.close();

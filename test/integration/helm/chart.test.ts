@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { loadConfig, peerSeeds } from '../../../src/node';
+import { loadConfig, peerSeeds } from '../../../src/app';
 import type { K8sObject } from './chart-helpers';
 import {
   find,

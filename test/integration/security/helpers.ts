@@ -6,12 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MeshwireClients, MeshwireServer } from '../../../src/api';
-import { createClients, startMeshwire } from '../../../src/api';
+import type { MeshwireClients } from '../../../src/api';
+import { createClients } from '../../../src/api';
 import type { ClientSecurityInit } from '../../../src/api/auth-client';
 import { clientSecurity } from '../../../src/api/auth-client';
-import type { NodeConfig } from '../../../src/node';
-import { loadConfig } from '../../../src/node';
+import type { NodeApp, NodeConfig } from '../../../src/app';
+import { loadConfig, startNode } from '../../../src/app';
 
 export interface Pki {
   dir: string;
@@ -99,7 +99,7 @@ export function tempDir(): string {
 }
 
 export interface SecureNode {
-  server: MeshwireServer;
+  server: NodeApp;
   address: string;
   /** Clients with the given security (token, CA, client certificate). */
   clients(init?: ClientSecurityInit): MeshwireClients;
@@ -123,7 +123,7 @@ export async function startSecureNode(
     env: {},
   });
   const config: NodeConfig = { ...base, nodeId: 'sec-node', ...overrides };
-  const server = await startMeshwire({ config, metrics, reloadIntervalMs: 100 });
+  const server = await startNode({ config, metrics, reloadIntervalMs: 100 });
   const opened: MeshwireClients[] = [];
   return {
     server,

@@ -27,7 +27,7 @@ import {
   propagation,
   trace,
 } from '@opentelemetry/api';
-import { messagingTracingEnabled } from './messaging-spans';
+import { messagingTracingEnabled } from '../telemetry';
 
 const TRACER_NAME = 'meshwire-grpc';
 let cached: { provider: unknown; tracer: Tracer } | undefined;
@@ -77,7 +77,7 @@ function namesOf(path: string): MethodNames {
 
 /**
  * The interceptor; put it first in the grpc-js Server `interceptors` when tracing is on
- * (startMeshwire does). With tracing off it passes the call through.
+ * (GrpcApi does, src/api/server.ts). With tracing off it passes the call through.
  */
 export const grpcServerSpans: ServerInterceptor = (
   method: ServerMethodDefinition<unknown, unknown>,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { isLoopbackHost } from '../../../src/common';
-import { loadConfig, peerSeeds } from '../../../src/node';
+import { loadConfig, peerSeeds } from '../../../src/app';
 
 const dir = mkdtempSync(join(tmpdir(), 'mw-config-'));
 
