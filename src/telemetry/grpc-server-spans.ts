@@ -27,7 +27,7 @@ import {
   propagation,
   trace,
 } from '@opentelemetry/api';
-import { messagingTracingEnabled } from './messaging-spans';
+import { messagingTracingEnabled, offerServerSpan } from './messaging-spans';
 
 const TRACER_NAME = 'meshwire-grpc';
 let cached: { provider: unknown; tracer: Tracer } | undefined;
@@ -87,6 +87,7 @@ export const grpcServerSpans: ServerInterceptor = (
     return new ServerInterceptingCall(call);
   }
   const names = namesOf(method.path);
+  const unary = !method.requestStream && !method.responseStream;
   let span: Span | undefined;
   let ctx: Context = ROOT_CONTEXT;
   let ended = false;
@@ -117,6 +118,9 @@ export const grpcServerSpans: ServerInterceptor = (
             });
           }
           ctx = trace.setSpan(parent, span);
+          // A unary call (Send, Request) sends at most one message: its span can be that
+          // message's producer span (messaging-spans.ts, ServerSpanOffer).
+          if (unary && span.isRecording()) ctx = offerServerSpan(ctx, { span, taken: false });
           context.with(ctx, () => mdNext(metadata));
         },
         onReceiveMessage: (message, msgNext) => context.with(ctx, () => msgNext(message)),

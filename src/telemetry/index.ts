@@ -51,6 +51,7 @@ export {
   endSpan,
   addSpanEvent,
   setSpanAttributes,
+  offerServerSpan,
   MESSAGING_SYSTEM,
 } from './messaging-spans';
 export type {
@@ -62,6 +63,7 @@ export type {
   ProcessInit,
   TracedDelivery,
   MessageEvent,
+  ServerSpanOffer,
 } from './messaging-spans';
 export {
   MessagingTelemetry,

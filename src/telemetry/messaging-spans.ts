@@ -4,12 +4,20 @@
  *
  *   gRPC server span (Send/Request)           grpc-server-spans.ts, parent = client's traceparent
  *     └─ send <topic>      PRODUCER  one per message; its context is injected into the
- *        │                           message headers (W3C traceparent/tracestate/baggage)
- *        └─ receive <topic> CONSUMER  on the node that routes the message to its subscribers
- *           │                         (this node or a peer, parent read from the headers)
+ *        │                           message headers (W3C traceparent/tracestate/baggage).
+ *        │                           A unary Send/Request's one message has none: the
+ *        │                           call's server span is its producer span (same work,
+ *        │                           same node, same duration; ServerSpanOffer)
+ *        └─ receive <topic> CONSUMER  on the node that routes a Send's message to its
+ *           │                         subscribers (this node or a peer, parent read from
+ *           │                         the headers); none for a Request (one responder:
+ *           │                         its process span is the consumer span)
  *           └─ process <topic> CONSUMER  one per delivery written to a Subscribe stream;
  *              │                          the delivered headers carry ITS context
  *              └─ respond    PRODUCER  a Respond whose message carries those headers
+ *
+ * A Request across nodes is then three spans: the Request server span on node A (the
+ * producer), `process` and `respond` on node B.
  *
  * Every function here starts with one boolean check: with tracing off (no OTEL_*), the
  * message path pays a function call and nothing else, and headers are left untouched.
@@ -35,6 +43,7 @@ import type {
 } from '@opentelemetry/api';
 import {
   context,
+  createContextKey,
   isSpanContextValid,
   propagation,
   ROOT_CONTEXT,
@@ -77,6 +86,31 @@ let w3cPropagation = false;
 let producerSpans = new WeakMap<object, Span>();
 /** Callbacks run just before a message's producer span ends (onProducerSpanEnd). */
 let endHooks = new WeakMap<object, (span: Span) => void>();
+/**
+ * gRPC server spans that became a message's producer span (adoptServerSpan): the
+ * interceptor ends them with the call's status, not the message path.
+ */
+let adoptedSpans = new WeakSet<Span>();
+
+/**
+ * The server span of a unary Send/Request call, offered to the one message that call sends
+ * (grpc-server-spans.ts puts it in the handler's context). The span and `send <topic>`
+ * would cover the same work on the same node, with the same duration, so the server span
+ * takes the producer's part (attributes, injected context, transport events) instead of
+ * a child span being made: one span fewer per message, the path in the trace unchanged.
+ */
+export interface ServerSpanOffer {
+  span: Span;
+  /** True once a message took the span: a second message gets a span of its own. */
+  taken: boolean;
+}
+
+const SERVER_SPAN_OFFER = createContextKey('meshwire server span offer');
+
+/** `ctx` with `offer` for the first message sent in it (the gRPC interceptor calls this). */
+export function offerServerSpan(ctx: Context, offer: ServerSpanOffer): Context {
+  return ctx.setValue(SERVER_SPAN_OFFER, offer);
+}
 
 /** True when message spans are recorded (the tracing SDK was started). */
 export function messagingTracingEnabled(): boolean {
@@ -99,6 +133,7 @@ export function setMessagingTracing(on: boolean): void {
   if (!on) {
     producerSpans = new WeakMap();
     endHooks = new WeakMap();
+    adoptedSpans = new WeakSet();
   }
 }
 
@@ -235,19 +270,28 @@ export function startProducerSpan(msg: TracedMessage, init: ProducerSpanInit): S
     propagateUnsampled(msg, active, unsampled);
     return undefined;
   }
-  return startSampledProducerSpan(msg, init, active);
+  return startSampledProducerSpan(msg, init, active, false);
 }
 
+/** `adopt`: the call's offered server span may be the producer span (traceSend only). */
 function startSampledProducerSpan(
   msg: TracedMessage,
   init: ProducerSpanInit,
-  active: Context
+  active: Context,
+  adopt: boolean
 ): Span {
   const attributes = baseAttributes(msg, 'send', 'send');
   attributes['meshwire.source_peer.id'] = init.localPeer;
   if (init.target?.peerId) attributes['meshwire.peer.id'] = init.target.peerId;
   if (init.target?.address) attributes['meshwire.peer.address'] = init.target.address;
   if (init.request) attributes['meshwire.request'] = true;
+  const offer = adopt
+    ? (active.getValue(SERVER_SPAN_OFFER) as ServerSpanOffer | undefined)
+    : undefined;
+  if (offer && !offer.taken && offer.span.isRecording()) {
+    offer.taken = true;
+    return adoptServerSpan(msg, offer.span, attributes, active);
+  }
   const span = tracer().startSpan(
     `send ${msg.topic}`,
     { kind: SpanKind.PRODUCER, attributes },
@@ -259,6 +303,26 @@ function startSampledProducerSpan(
   msg.headers = headers;
   // A sampler that said no here after all: nothing to end or annotate later.
   if (span.isRecording()) producerSpans.set(msg, span);
+  return span;
+}
+
+/**
+ * The call's server span (the active span) as `msg`'s producer span: the send attributes
+ * on it, its context in the headers, events and hooks through producerSpans; ended by the
+ * gRPC interceptor with the call's status.
+ */
+function adoptServerSpan(
+  msg: TracedMessage,
+  span: Span,
+  attributes: Attributes,
+  active: Context
+): Span {
+  span.setAttributes(attributes);
+  const headers = { ...msg.headers };
+  injectSpan(active, span.spanContext(), headers);
+  msg.headers = headers;
+  adoptedSpans.add(span);
+  producerSpans.set(msg, span);
   return span;
 }
 
@@ -278,8 +342,9 @@ export function traceSend<T>(msg: TracedMessage, init: ProducerSpanInit, fn: () 
     propagateUnsampled(msg, active, unsampled);
     return fn();
   }
-  const span = startSampledProducerSpan(msg, init, active);
-  const ctx = trace.setSpan(active, span);
+  const span = startSampledProducerSpan(msg, init, active, true);
+  // An adopted server span is the active span already.
+  const ctx = adoptedSpans.has(span) ? active : trace.setSpan(active, span);
   if (!span.isRecording()) return context.with(ctx, fn);
   let result: T;
   try {
@@ -330,7 +395,10 @@ export interface ReceiveInit {
  * the trace; the original message (possibly shared with other senders) is not changed.
  */
 export function startReceiveSpan(msg: TracedMessage, init: ReceiveInit): ReceiveScope | undefined {
-  if (!enabled) return undefined;
+  // A request has one responder, and its `process` span (traceDelivery, child of the
+  // producer) is the consumer span on this node: a `receive` span would cover the same
+  // moment of the same message. Requests get none (one span fewer per Request).
+  if (!enabled || init.request) return undefined;
   const tp = msg.headers?.traceparent;
   let parent: Context;
   if (typeof tp === 'string') {
@@ -535,14 +603,18 @@ export function sampledTraceContext(headers: Record<string, string> | undefined)
 /** Ends a span, marking it as an error when `err` is given. Accepts undefined (tracing off). */
 export function endSpan(span: Span | undefined, err?: unknown): void {
   if (!span) return;
-  if (err !== undefined && err !== null) {
-    const e = err instanceof Error ? err : new Error(String(err));
-    span.recordException(e);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') span.setAttribute('error.type', code);
-  }
+  recordError(span, err);
   span.end();
+}
+
+/** Marks `span` as an error (exception event, status, error.type) when `err` is given. */
+function recordError(span: Span, err: unknown): void {
+  if (err === undefined || err === null) return;
+  const e = err instanceof Error ? err : new Error(String(err));
+  span.recordException(e);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string') span.setAttribute('error.type', code);
 }
 
 /**
@@ -565,7 +637,9 @@ export function endProducerSpan(msg: object, err?: unknown): void {
   }
   const code = (err as { code?: unknown } | undefined)?.code;
   if (code === 'DEADLINE_EXCEEDED') span.addEvent('expired');
-  endSpan(span, err);
+  // An adopted server span records the error; the interceptor ends it with the status.
+  if (adoptedSpans.has(span)) recordError(span, err);
+  else endSpan(span, err);
 }
 
 /**
@@ -611,7 +685,16 @@ export function addSpanEvent(
 export function setSpanAttributes(target: Span | object | undefined, attributes: Attributes): void {
   if (!enabled || !target) return;
   const span = isSpan(target) ? target : producerSpans.get(target);
-  span?.setAttributes(attributes);
+  if (!span) return;
+  const peerAddress = attributes['network.peer.address'];
+  if (peerAddress !== undefined && adoptedSpans.has(span)) {
+    // On a server span network.peer.address is the client's: the peer node's goes under
+    // the name the send span gives a target address.
+    const { 'network.peer.address': _client, ...rest } = attributes;
+    span.setAttributes({ ...rest, 'meshwire.peer.address': peerAddress });
+    return;
+  }
+  span.setAttributes(attributes);
 }
 
 function isSpan(x: object): x is Span {
