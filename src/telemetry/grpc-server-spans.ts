@@ -120,7 +120,7 @@ export const grpcServerSpans: ServerInterceptor = (
           ctx = trace.setSpan(parent, span);
           // A unary call (Send, Request) sends at most one message: its span can be that
           // message's producer span (messaging-spans.ts, ServerSpanOffer).
-          if (unary && span.isRecording()) ctx = offerServerSpan(ctx, { span, taken: false });
+          if (unary && span.isRecording()) offerServerSpan(span);
           context.with(ctx, () => mdNext(metadata));
         },
         onReceiveMessage: (message, msgNext) => context.with(ctx, () => msgNext(message)),

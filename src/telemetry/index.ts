@@ -63,7 +63,6 @@ export type {
   ProcessInit,
   TracedDelivery,
   MessageEvent,
-  ServerSpanOffer,
 } from './messaging-spans';
 export {
   MessagingTelemetry,

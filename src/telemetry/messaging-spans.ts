@@ -43,7 +43,6 @@ import type {
 } from '@opentelemetry/api';
 import {
   context,
-  createContextKey,
   isSpanContextValid,
   propagation,
   ROOT_CONTEXT,
@@ -93,23 +92,21 @@ let endHooks = new WeakMap<object, (span: Span) => void>();
 let adoptedSpans = new WeakSet<Span>();
 
 /**
- * The server span of a unary Send/Request call, offered to the one message that call sends
- * (grpc-server-spans.ts puts it in the handler's context). The span and `send <topic>`
- * would cover the same work on the same node, with the same duration, so the server span
- * takes the producer's part (attributes, injected context, transport events) instead of
- * a child span being made: one span fewer per message, the path in the trace unchanged.
+ * Server spans of unary Send/Request calls not yet taken by a message (offerServerSpan).
+ * A set, not a context value: setting one would copy the call's context.
  */
-export interface ServerSpanOffer {
-  span: Span;
-  /** True once a message took the span: a second message gets a span of its own. */
-  taken: boolean;
-}
+let offeredSpans = new WeakSet<Span>();
 
-const SERVER_SPAN_OFFER = createContextKey('meshwire server span offer');
-
-/** `ctx` with `offer` for the first message sent in it (the gRPC interceptor calls this). */
-export function offerServerSpan(ctx: Context, offer: ServerSpanOffer): Context {
-  return ctx.setValue(SERVER_SPAN_OFFER, offer);
+/**
+ * Offers the (recording) server span of a unary Send/Request call to the one message that
+ * call sends: while it is the active span, the first traceSend takes it. The span and
+ * `send <topic>` would cover the same work on the same node, with the same duration, so
+ * the server span takes the producer's part (attributes, injected context, transport
+ * events) instead of a child span being made: one span fewer per message, the path in
+ * the trace unchanged. A second message in the same call gets a span of its own.
+ */
+export function offerServerSpan(span: Span): void {
+  offeredSpans.add(span);
 }
 
 /** True when message spans are recorded (the tracing SDK was started). */
@@ -134,6 +131,7 @@ export function setMessagingTracing(on: boolean): void {
     producerSpans = new WeakMap();
     endHooks = new WeakMap();
     adoptedSpans = new WeakSet();
+    offeredSpans = new WeakSet();
   }
 }
 
@@ -237,15 +235,37 @@ function traceparentFlags(tp: string | undefined): number {
   return Number.isNaN(flags) ? -1 : flags;
 }
 
-function baseAttributes(msg: TracedMessage, operation: string, type: string): Attributes {
-  return {
-    'messaging.system': MESSAGING_SYSTEM,
-    'messaging.operation.name': operation,
-    'messaging.operation.type': type,
-    'messaging.destination.name': msg.topic,
-    'messaging.message.id': msg.id,
-    'messaging.message.body.size': msg.payload.length,
-  };
+/**
+ * Starts a message span without attributes: the caller sets them on a recording span.
+ * Samplers decide without them (none of the OTEL_TRACES_SAMPLER samplers reads them), and
+ * attributes given to startSpan are copied and checked twice before the span sets them.
+ */
+function startMessageSpan(
+  name: string,
+  kind: SpanKind,
+  parent: Context,
+  links?: Link[]
+): Span {
+  return tracer().startSpan(name, links ? { kind, links } : { kind }, parent);
+}
+
+/** The attributes every message span has, set one by one (no intermediate map). */
+function setBaseAttributes(span: Span, msg: TracedMessage, operation: string, type: string): void {
+  span.setAttribute('messaging.system', MESSAGING_SYSTEM);
+  span.setAttribute('messaging.operation.name', operation);
+  span.setAttribute('messaging.operation.type', type);
+  span.setAttribute('messaging.destination.name', msg.topic);
+  span.setAttribute('messaging.message.id', msg.id);
+  span.setAttribute('messaging.message.body.size', msg.payload.length);
+}
+
+/** A producer span's attributes (`send <topic>` or an adopted server span). */
+function setSendAttributes(span: Span, msg: TracedMessage, init: ProducerSpanInit): void {
+  setBaseAttributes(span, msg, 'send', 'send');
+  span.setAttribute('meshwire.source_peer.id', init.localPeer);
+  if (init.target?.peerId) span.setAttribute('meshwire.peer.id', init.target.peerId);
+  if (init.target?.address) span.setAttribute('meshwire.peer.address', init.target.address);
+  if (init.request) span.setAttribute('meshwire.request', true);
 }
 
 export interface ProducerSpanInit {
@@ -280,23 +300,15 @@ function startSampledProducerSpan(
   active: Context,
   adopt: boolean
 ): Span {
-  const attributes = baseAttributes(msg, 'send', 'send');
-  attributes['meshwire.source_peer.id'] = init.localPeer;
-  if (init.target?.peerId) attributes['meshwire.peer.id'] = init.target.peerId;
-  if (init.target?.address) attributes['meshwire.peer.address'] = init.target.address;
-  if (init.request) attributes['meshwire.request'] = true;
-  const offer = adopt
-    ? (active.getValue(SERVER_SPAN_OFFER) as ServerSpanOffer | undefined)
-    : undefined;
-  if (offer && !offer.taken && offer.span.isRecording()) {
-    offer.taken = true;
-    return adoptServerSpan(msg, offer.span, attributes, active);
+  if (adopt) {
+    const server = trace.getSpan(active);
+    // delete: the first message takes the span, a second one gets its own
+    if (server && offeredSpans.delete(server) && server.isRecording()) {
+      return adoptServerSpan(msg, server, init, active);
+    }
   }
-  const span = tracer().startSpan(
-    `send ${msg.topic}`,
-    { kind: SpanKind.PRODUCER, attributes },
-    active
-  );
+  const span = startMessageSpan(`send ${msg.topic}`, SpanKind.PRODUCER, active);
+  if (span.isRecording()) setSendAttributes(span, msg, init);
   // Copy: a client's header map may be shared with something we must not change.
   const headers = { ...msg.headers };
   injectChild(active, span, headers);
@@ -314,10 +326,10 @@ function startSampledProducerSpan(
 function adoptServerSpan(
   msg: TracedMessage,
   span: Span,
-  attributes: Attributes,
+  init: ProducerSpanInit,
   active: Context
 ): Span {
-  span.setAttributes(attributes);
+  setSendAttributes(span, msg, init);
   const headers = { ...msg.headers };
   injectSpan(active, span.spanContext(), headers);
   msg.headers = headers;
@@ -413,15 +425,12 @@ export function startReceiveSpan(msg: TracedMessage, init: ReceiveInit): Receive
     parent = context.active();
     if (unsampledSpanContext(parent)) return undefined;
   }
-  const attributes = baseAttributes(msg, 'receive', 'receive');
-  attributes['meshwire.source_peer.id'] = init.sourcePeer;
-  attributes['meshwire.peer.id'] = init.localPeer;
-  if (init.request) attributes['meshwire.request'] = true;
-  const span = tracer().startSpan(
-    `receive ${msg.topic}`,
-    { kind: SpanKind.CONSUMER, attributes },
-    parent
-  );
+  const span = startMessageSpan(`receive ${msg.topic}`, SpanKind.CONSUMER, parent);
+  if (span.isRecording()) {
+    setBaseAttributes(span, msg, 'receive', 'receive');
+    span.setAttribute('meshwire.source_peer.id', init.sourcePeer);
+    span.setAttribute('meshwire.peer.id', init.localPeer);
+  }
   const headers = { ...msg.headers };
   injectChild(parent, span, headers);
   return new ReceiveSpanScope(span, { ...msg, headers });
@@ -484,16 +493,14 @@ function processSpan<M extends TracedMessage>(
   request: boolean
 ): M {
   const parent = extractContext(msg.headers);
-  const attributes = baseAttributes(msg, 'process', 'process');
-  attributes['meshwire.source_peer.id'] = sourcePeer;
-  attributes['messaging.destination.subscription.name'] = subscriptionId;
-  if (queueGroup) attributes['messaging.consumer.group.name'] = queueGroup;
-  if (request) attributes['meshwire.request'] = true;
-  const span = tracer().startSpan(
-    `process ${msg.topic}`,
-    { kind: SpanKind.CONSUMER, attributes },
-    parent
-  );
+  const span = startMessageSpan(`process ${msg.topic}`, SpanKind.CONSUMER, parent);
+  if (span.isRecording()) {
+    setBaseAttributes(span, msg, 'process', 'process');
+    span.setAttribute('meshwire.source_peer.id', sourcePeer);
+    span.setAttribute('messaging.destination.subscription.name', subscriptionId);
+    if (queueGroup) span.setAttribute('messaging.consumer.group.name', queueGroup);
+    if (request) span.setAttribute('meshwire.request', true);
+  }
   const headers = { ...msg.headers };
   injectChild(parent, span, headers);
   span.end();
@@ -562,22 +569,18 @@ export function startRespondSpan(reply: TracedMessage, localPeer: string): Span 
       return undefined;
     }
   }
-  const attributes: Attributes = {
-    'messaging.system': MESSAGING_SYSTEM,
-    'messaging.operation.name': 'respond',
-    'messaging.operation.type': 'send',
-    'messaging.destination.temporary': true,
-    'messaging.destination.anonymous': true,
-    'messaging.message.id': reply.id,
-    'messaging.message.body.size': reply.payload.length,
-    'meshwire.source_peer.id': localPeer,
-  };
-  if (reply.topic) attributes['messaging.destination.name'] = reply.topic;
-  const span = tracer().startSpan(
-    'respond',
-    { kind: SpanKind.PRODUCER, attributes, ...(links ? { links } : {}) },
-    parent
-  );
+  const span = startMessageSpan('respond', SpanKind.PRODUCER, parent, links);
+  if (span.isRecording()) {
+    span.setAttribute('messaging.system', MESSAGING_SYSTEM);
+    span.setAttribute('messaging.operation.name', 'respond');
+    span.setAttribute('messaging.operation.type', 'send');
+    span.setAttribute('messaging.destination.temporary', true);
+    span.setAttribute('messaging.destination.anonymous', true);
+    span.setAttribute('messaging.message.id', reply.id);
+    span.setAttribute('messaging.message.body.size', reply.payload.length);
+    span.setAttribute('meshwire.source_peer.id', localPeer);
+    if (reply.topic) span.setAttribute('messaging.destination.name', reply.topic);
+  }
   const headers = { ...reply.headers };
   injectChild(parent, span, headers);
   reply.headers = headers;

@@ -312,10 +312,8 @@ test.serial(
       kind: SpanKind.SERVER,
       attributes: { 'network.peer.address': '127.0.0.1:5000' },
     });
-    const ctx = offerServerSpan(trace.setSpan(context.active(), server), {
-      span: server,
-      taken: false,
-    });
+    offerServerSpan(server);
+    const ctx = trace.setSpan(context.active(), server);
     const first = msg({ headers: { app: 'x' } });
     const second = msg({ id: 'm2' });
     let activeInside: string | undefined;
