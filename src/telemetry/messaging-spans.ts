@@ -240,12 +240,7 @@ function traceparentFlags(tp: string | undefined): number {
  * Samplers decide without them (none of the OTEL_TRACES_SAMPLER samplers reads them), and
  * attributes given to startSpan are copied and checked twice before the span sets them.
  */
-function startMessageSpan(
-  name: string,
-  kind: SpanKind,
-  parent: Context,
-  links?: Link[]
-): Span {
+function startMessageSpan(name: string, kind: SpanKind, parent: Context, links?: Link[]): Span {
   return tracer().startSpan(name, links ? { kind, links } : { kind }, parent);
 }
 
