@@ -7,7 +7,7 @@
  *        │                           message headers (W3C traceparent/tracestate/baggage).
  *        │                           A unary Send/Request's one message has none: the
  *        │                           call's server span is its producer span (same work,
- *        │                           same node, same duration; ServerSpanOffer)
+ *        │                           same node, same duration; offerServerSpan)
  *        └─ receive <topic> CONSUMER  on the node that routes a Send's message to its
  *           │                         subscribers (this node or a peer, parent read from
  *           │                         the headers); none for a Request (one responder:
