@@ -605,12 +605,15 @@ export function endSpan(span: Span | undefined, err?: unknown): void {
   span.end();
 }
 
-/** Marks `span` as an error (exception event, status, error.type) when `err` is given. */
-function recordError(span: Span, err: unknown): void {
+/**
+ * Records `err` on `span` when given: exception event, error.type and (`setStatus`) status
+ * ERROR.
+ */
+function recordError(span: Span, err: unknown, setStatus = true): void {
   if (err === undefined || err === null) return;
   const e = err instanceof Error ? err : new Error(String(err));
   span.recordException(e);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
+  if (setStatus) span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
   const code = (e as { code?: unknown }).code;
   if (typeof code === 'string') span.setAttribute('error.type', code);
 }
@@ -635,8 +638,9 @@ export function endProducerSpan(msg: object, err?: unknown): void {
   }
   const code = (err as { code?: unknown } | undefined)?.code;
   if (code === 'DEADLINE_EXCEEDED') span.addEvent('expired');
-  // An adopted server span records the error; the interceptor ends it with the status.
-  if (adoptedSpans.has(span)) recordError(span, err);
+  // An adopted server span records the error; the interceptor ends it and sets its status
+  // from the call's status code (RPC conventions: a client's mistake is not a server error).
+  if (adoptedSpans.has(span)) recordError(span, err, false);
   else endSpan(span, err);
 }
 
