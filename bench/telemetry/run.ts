@@ -508,7 +508,7 @@ async function main(): Promise<void> {
       table,
       '',
       busyNote(),
-      `Targets (issue 16): full tracing costs at most 20% of throughput (ratio >= 0.8), 1% sampling at most 5% (>= 0.95). ${verdict}. Spans per request: what the receiver got per measured request (Request and Respond server spans, send, receive, process, respond).`,
+      `Targets (issue 16): full tracing costs at most 20% of throughput (ratio >= 0.8), 1% sampling at most 5% (>= 0.95). ${verdict}. Spans per request: what the receiver got per measured request (the Request server span, which is also the message's producer span, then process and respond; the responder's RespondStream call is one span for all its replies).`,
     ].join('\n')
   );
 }

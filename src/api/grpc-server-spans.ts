@@ -8,7 +8,8 @@
  * async context manager were most of tracing's cost. Here the span starts when the call's
  * metadata arrives (parent: the caller's traceparent), each listener step runs inside
  * context.with(span), so the handler's synchronous part sees it as the active span (the
- * message spans take it as their parent), and it ends with the call's status.
+ * message spans take it as their parent; a unary call's span is the producer span of the
+ * message it sends), and it ends with the call's status.
  */
 import type {
   Metadata,
@@ -27,7 +28,7 @@ import {
   propagation,
   trace,
 } from '@opentelemetry/api';
-import { messagingTracingEnabled } from '../telemetry';
+import { messagingTracingEnabled, offerServerSpan } from '../telemetry';
 
 const TRACER_NAME = 'meshwire-grpc';
 let cached: { provider: unknown; tracer: Tracer } | undefined;
@@ -87,6 +88,7 @@ export const grpcServerSpans: ServerInterceptor = (
     return new ServerInterceptingCall(call);
   }
   const names = namesOf(method.path);
+  const unary = !method.requestStream && !method.responseStream;
   let span: Span | undefined;
   let ctx: Context = ROOT_CONTEXT;
   let ended = false;
@@ -117,6 +119,9 @@ export const grpcServerSpans: ServerInterceptor = (
             });
           }
           ctx = trace.setSpan(parent, span);
+          // A unary call (Send, Request) sends at most one message: its span can be that
+          // message's producer span (messaging-spans.ts, offerServerSpan).
+          if (unary && span.isRecording()) offerServerSpan(span);
           context.with(ctx, () => mdNext(metadata));
         },
         onReceiveMessage: (message, msgNext) => context.with(ctx, () => msgNext(message)),

@@ -48,6 +48,7 @@ export {
   endSpan,
   addSpanEvent,
   setSpanAttributes,
+  offerServerSpan,
   MESSAGING_SYSTEM,
 } from './messaging-spans';
 export { injectContext, extractContext, hasTraceContext } from './message-trace-context';

@@ -4,12 +4,20 @@
  *
  *   gRPC server span (Send/Request)           src/api/grpc-server-spans.ts, parent = client's traceparent
  *     └─ send <topic>      PRODUCER  one per message; its context is injected into the
- *        │                           message headers (W3C traceparent/tracestate/baggage)
- *        └─ receive <topic> CONSUMER  on the node that routes the message to its subscribers
- *           │                         (this node or a peer, parent read from the headers)
+ *        │                           message headers (W3C traceparent/tracestate/baggage).
+ *        │                           A unary Send/Request's one message has none: the
+ *        │                           call's server span is its producer span (same work,
+ *        │                           same node, same duration; offerServerSpan)
+ *        └─ receive <topic> CONSUMER  on the node that routes a Send's message to its
+ *           │                         subscribers (this node or a peer, parent read from
+ *           │                         the headers); none for a Request (one responder:
+ *           │                         its process span is the consumer span)
  *           └─ process <topic> CONSUMER  one per delivery written to a Subscribe stream;
  *              │                          the delivered headers carry ITS context
  *              └─ respond    PRODUCER  a Respond whose message carries those headers
+ *
+ * A Request across nodes is then three spans: the Request server span on node A (the
+ * producer), `process` and `respond` on node B.
  *
  * Every function here starts with one boolean check: with tracing off (no OTEL_*), the
  * message path pays a function call and nothing else, and headers are left untouched.
@@ -31,6 +39,7 @@ import {
   extractContext,
   injectChild,
   propagateUnsampled,
+  injectSpan,
   sameSpan,
   sampledTraceContext,
   setTraceContextPropagation,
@@ -64,6 +73,29 @@ let cachedTracer: { provider: unknown; tracer: Tracer } | undefined;
 let producerSpans = new WeakMap<object, Span>();
 /** Callbacks run just before a message's producer span ends (onProducerSpanEnd). */
 let endHooks = new WeakMap<object, (span: Span) => void>();
+/**
+ * gRPC server spans that became a message's producer span (adoptServerSpan): the
+ * interceptor ends them with the call's status, not the message path.
+ */
+let adoptedSpans = new WeakSet<Span>();
+
+/**
+ * Server spans of unary Send/Request calls not yet taken by a message (offerServerSpan).
+ * A set, not a context value: setting one would copy the call's context.
+ */
+let offeredSpans = new WeakSet<Span>();
+
+/**
+ * Offers the (recording) server span of a unary Send/Request call to the one message that
+ * call sends: while it is the active span, the first traceSend takes it. The span and
+ * `send <topic>` would cover the same work on the same node, with the same duration, so
+ * the server span takes the producer's part (attributes, injected context, transport
+ * events) instead of a child span being made: one span fewer per message, the path in
+ * the trace unchanged. A second message in the same call gets a span of its own.
+ */
+export function offerServerSpan(span: Span): void {
+  offeredSpans.add(span);
+}
 
 /** True when message spans are recorded (the tracing SDK was started). */
 export function messagingTracingEnabled(): boolean {
@@ -81,6 +113,8 @@ export function setMessagingTracing(on: boolean): void {
   if (!on) {
     producerSpans = new WeakMap();
     endHooks = new WeakMap();
+    adoptedSpans = new WeakSet();
+    offeredSpans = new WeakSet();
   }
 }
 
@@ -92,15 +126,32 @@ function tracer(): Tracer {
   return cachedTracer.tracer;
 }
 
-function baseAttributes(msg: TracedMessage, operation: string, type: string): Attributes {
-  return {
-    'messaging.system': MESSAGING_SYSTEM,
-    'messaging.operation.name': operation,
-    'messaging.operation.type': type,
-    'messaging.destination.name': msg.topic,
-    'messaging.message.id': msg.id,
-    'messaging.message.body.size': msg.payload.length,
-  };
+/**
+ * Starts a message span without attributes: the caller sets them on a recording span.
+ * Samplers decide without them (none of the OTEL_TRACES_SAMPLER samplers reads them), and
+ * attributes given to startSpan are copied and checked twice before the span sets them.
+ */
+function startMessageSpan(name: string, kind: SpanKind, parent: Context, links?: Link[]): Span {
+  return tracer().startSpan(name, links ? { kind, links } : { kind }, parent);
+}
+
+/** The attributes every message span has, set one by one (no intermediate map). */
+function setBaseAttributes(span: Span, msg: TracedMessage, operation: string, type: string): void {
+  span.setAttribute('messaging.system', MESSAGING_SYSTEM);
+  span.setAttribute('messaging.operation.name', operation);
+  span.setAttribute('messaging.operation.type', type);
+  span.setAttribute('messaging.destination.name', msg.topic);
+  span.setAttribute('messaging.message.id', msg.id);
+  span.setAttribute('messaging.message.body.size', msg.payload.length);
+}
+
+/** A producer span's attributes (`send <topic>` or an adopted server span). */
+function setSendAttributes(span: Span, msg: TracedMessage, init: ProducerSpanInit): void {
+  setBaseAttributes(span, msg, 'send', 'send');
+  span.setAttribute('meshwire.source_peer.id', init.localPeer);
+  if (init.target?.peerId) span.setAttribute('meshwire.peer.id', init.target.peerId);
+  if (init.target?.address) span.setAttribute('meshwire.peer.address', init.target.address);
+  if (init.request) span.setAttribute('meshwire.request', true);
 }
 
 export interface ProducerSpanInit {
@@ -125,30 +176,51 @@ export function startProducerSpan(msg: TracedMessage, init: ProducerSpanInit): S
     propagateUnsampled(msg, active, unsampled);
     return undefined;
   }
-  return startSampledProducerSpan(msg, init, active);
+  return startSampledProducerSpan(msg, init, active, false);
 }
 
+/** `adopt`: the call's offered server span may be the producer span (traceSend only). */
 function startSampledProducerSpan(
   msg: TracedMessage,
   init: ProducerSpanInit,
-  active: Context
+  active: Context,
+  adopt: boolean
 ): Span {
-  const attributes = baseAttributes(msg, 'send', 'send');
-  attributes['meshwire.source_peer.id'] = init.localPeer;
-  if (init.target?.peerId) attributes['meshwire.peer.id'] = init.target.peerId;
-  if (init.target?.address) attributes['meshwire.peer.address'] = init.target.address;
-  if (init.request) attributes['meshwire.request'] = true;
-  const span = tracer().startSpan(
-    `send ${msg.topic}`,
-    { kind: SpanKind.PRODUCER, attributes },
-    active
-  );
+  if (adopt) {
+    const server = trace.getSpan(active);
+    // delete: the first message takes the span, a second one gets its own
+    if (server && offeredSpans.delete(server) && server.isRecording()) {
+      return adoptServerSpan(msg, server, init, active);
+    }
+  }
+  const span = startMessageSpan(`send ${msg.topic}`, SpanKind.PRODUCER, active);
+  if (span.isRecording()) setSendAttributes(span, msg, init);
   // Copy: a client's header map may be shared with something we must not change.
   const headers = { ...msg.headers };
   injectChild(active, span, headers);
   msg.headers = headers;
   // A sampler that said no here after all: nothing to end or annotate later.
   if (span.isRecording()) producerSpans.set(msg, span);
+  return span;
+}
+
+/**
+ * The call's server span (the active span) as `msg`'s producer span: the send attributes
+ * on it, its context in the headers, events and hooks through producerSpans; ended by the
+ * gRPC interceptor with the call's status.
+ */
+function adoptServerSpan(
+  msg: TracedMessage,
+  span: Span,
+  init: ProducerSpanInit,
+  active: Context
+): Span {
+  setSendAttributes(span, msg, init);
+  const headers = { ...msg.headers };
+  injectSpan(active, span.spanContext(), headers);
+  msg.headers = headers;
+  adoptedSpans.add(span);
+  producerSpans.set(msg, span);
   return span;
 }
 
@@ -168,8 +240,9 @@ export function traceSend<T>(msg: TracedMessage, init: ProducerSpanInit, fn: () 
     propagateUnsampled(msg, active, unsampled);
     return fn();
   }
-  const span = startSampledProducerSpan(msg, init, active);
-  const ctx = trace.setSpan(active, span);
+  const span = startSampledProducerSpan(msg, init, active, true);
+  // An adopted server span is the active span already.
+  const ctx = adoptedSpans.has(span) ? active : trace.setSpan(active, span);
   if (!span.isRecording()) return context.with(ctx, fn);
   let result: T;
   try {
@@ -220,7 +293,10 @@ export interface ReceiveInit {
  * the trace; the original message (possibly shared with other senders) is not changed.
  */
 export function startReceiveSpan(msg: TracedMessage, init: ReceiveInit): ReceiveScope | undefined {
-  if (!enabled) return undefined;
+  // A request has one responder, and its `process` span (traceDelivery, child of the
+  // producer) is the consumer span on this node: a `receive` span would cover the same
+  // moment of the same message. Requests get none (one span fewer per Request).
+  if (!enabled || init.request) return undefined;
   const tp = msg.headers?.traceparent;
   let parent: Context;
   if (typeof tp === 'string') {
@@ -235,15 +311,12 @@ export function startReceiveSpan(msg: TracedMessage, init: ReceiveInit): Receive
     parent = context.active();
     if (unsampledSpanContext(parent)) return undefined;
   }
-  const attributes = baseAttributes(msg, 'receive', 'receive');
-  attributes['meshwire.source_peer.id'] = init.sourcePeer;
-  attributes['meshwire.peer.id'] = init.localPeer;
-  if (init.request) attributes['meshwire.request'] = true;
-  const span = tracer().startSpan(
-    `receive ${msg.topic}`,
-    { kind: SpanKind.CONSUMER, attributes },
-    parent
-  );
+  const span = startMessageSpan(`receive ${msg.topic}`, SpanKind.CONSUMER, parent);
+  if (span.isRecording()) {
+    setBaseAttributes(span, msg, 'receive', 'receive');
+    span.setAttribute('meshwire.source_peer.id', init.sourcePeer);
+    span.setAttribute('meshwire.peer.id', init.localPeer);
+  }
   const headers = { ...msg.headers };
   injectChild(parent, span, headers);
   return new ReceiveSpanScope(span, { ...msg, headers });
@@ -295,16 +368,14 @@ function processSpan<M extends TracedMessage>(
   request: boolean
 ): M {
   const parent = extractContext(msg.headers);
-  const attributes = baseAttributes(msg, 'process', 'process');
-  attributes['meshwire.source_peer.id'] = sourcePeer;
-  attributes['messaging.destination.subscription.name'] = subscriptionId;
-  if (queueGroup) attributes['messaging.consumer.group.name'] = queueGroup;
-  if (request) attributes['meshwire.request'] = true;
-  const span = tracer().startSpan(
-    `process ${msg.topic}`,
-    { kind: SpanKind.CONSUMER, attributes },
-    parent
-  );
+  const span = startMessageSpan(`process ${msg.topic}`, SpanKind.CONSUMER, parent);
+  if (span.isRecording()) {
+    setBaseAttributes(span, msg, 'process', 'process');
+    span.setAttribute('meshwire.source_peer.id', sourcePeer);
+    span.setAttribute('messaging.destination.subscription.name', subscriptionId);
+    if (queueGroup) span.setAttribute('messaging.consumer.group.name', queueGroup);
+    if (request) span.setAttribute('meshwire.request', true);
+  }
   const headers = { ...msg.headers };
   injectChild(parent, span, headers);
   span.end();
@@ -373,22 +444,18 @@ export function startRespondSpan(reply: TracedMessage, localPeer: string): Span 
       return undefined;
     }
   }
-  const attributes: Attributes = {
-    'messaging.system': MESSAGING_SYSTEM,
-    'messaging.operation.name': 'respond',
-    'messaging.operation.type': 'send',
-    'messaging.destination.temporary': true,
-    'messaging.destination.anonymous': true,
-    'messaging.message.id': reply.id,
-    'messaging.message.body.size': reply.payload.length,
-    'meshwire.source_peer.id': localPeer,
-  };
-  if (reply.topic) attributes['messaging.destination.name'] = reply.topic;
-  const span = tracer().startSpan(
-    'respond',
-    { kind: SpanKind.PRODUCER, attributes, ...(links ? { links } : {}) },
-    parent
-  );
+  const span = startMessageSpan('respond', SpanKind.PRODUCER, parent, links);
+  if (span.isRecording()) {
+    span.setAttribute('messaging.system', MESSAGING_SYSTEM);
+    span.setAttribute('messaging.operation.name', 'respond');
+    span.setAttribute('messaging.operation.type', 'send');
+    span.setAttribute('messaging.destination.temporary', true);
+    span.setAttribute('messaging.destination.anonymous', true);
+    span.setAttribute('messaging.message.id', reply.id);
+    span.setAttribute('messaging.message.body.size', reply.payload.length);
+    span.setAttribute('meshwire.source_peer.id', localPeer);
+    if (reply.topic) span.setAttribute('messaging.destination.name', reply.topic);
+  }
   const headers = { ...reply.headers };
   injectChild(parent, span, headers);
   reply.headers = headers;
@@ -398,14 +465,21 @@ export function startRespondSpan(reply: TracedMessage, localPeer: string): Span 
 /** Ends a span, marking it as an error when `err` is given. Accepts undefined (tracing off). */
 export function endSpan(span: Span | undefined, err?: unknown): void {
   if (!span) return;
-  if (err !== undefined && err !== null) {
-    const e = err instanceof Error ? err : new Error(String(err));
-    span.recordException(e);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') span.setAttribute('error.type', code);
-  }
+  recordError(span, err);
   span.end();
+}
+
+/**
+ * Records `err` on `span` when given: exception event, error.type and (`setStatus`) status
+ * ERROR.
+ */
+function recordError(span: Span, err: unknown, setStatus = true): void {
+  if (err === undefined || err === null) return;
+  const e = err instanceof Error ? err : new Error(String(err));
+  span.recordException(e);
+  if (setStatus) span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string') span.setAttribute('error.type', code);
 }
 
 /**
@@ -428,7 +502,10 @@ export function endProducerSpan(msg: object, err?: unknown): void {
   }
   const code = (err as { code?: unknown } | undefined)?.code;
   if (code === 'DEADLINE_EXCEEDED') span.addEvent('expired');
-  endSpan(span, err);
+  // An adopted server span records the error; the interceptor ends it and sets its status
+  // from the call's status code (RPC conventions: a client's mistake is not a server error).
+  if (adoptedSpans.has(span)) recordError(span, err, false);
+  else endSpan(span, err);
 }
 
 /**
@@ -474,7 +551,16 @@ export function addSpanEvent(
 export function setSpanAttributes(target: Span | object | undefined, attributes: Attributes): void {
   if (!enabled || !target) return;
   const span = isSpan(target) ? target : producerSpans.get(target);
-  span?.setAttributes(attributes);
+  if (!span) return;
+  const peerAddress = attributes['network.peer.address'];
+  if (peerAddress !== undefined && adoptedSpans.has(span)) {
+    // On a server span network.peer.address is the client's: the peer node's goes under
+    // the name the send span gives a target address.
+    const { 'network.peer.address': _client, ...rest } = attributes;
+    span.setAttributes({ ...rest, 'meshwire.peer.address': peerAddress });
+    return;
+  }
+  span.setAttributes(attributes);
 }
 
 function isSpan(x: object): x is Span {

@@ -7,6 +7,7 @@ import {
   createLogger,
   endProducerSpan,
   endSpan,
+  offerServerSpan,
   setMessagingTracing,
   setSpanAttributes,
   startProducerSpan,
@@ -99,10 +100,10 @@ test.serial('send -> receive -> process -> respond form one chain; baggage trave
   const bag = propagation.createBaggage({ tenant: { value: 'acme' } });
   const ctx = propagation.setBaggage(trace.setSpan(context.active(), root), bag);
   const m = msg();
-  const producer = context.with(ctx, () => startProducerSpan(m, { localPeer: 'a', request: true }));
+  const producer = context.with(ctx, () => startProducerSpan(m, { localPeer: 'a' }));
   t.true(m.headers.baggage?.includes('tenant=acme'));
   // The receiving node (context.active() is empty there): parent comes from the headers.
-  const rx = startReceiveSpan(m, { localPeer: 'b', sourcePeer: 'a', request: true });
+  const rx = startReceiveSpan(m, { localPeer: 'b', sourcePeer: 'a' });
   t.truthy(rx);
   t.not(rx!.message, m, 'the routed message is a copy');
   t.is(spanIdOf(m.headers.traceparent), producer!.spanContext().spanId, 'original untouched');
@@ -265,7 +266,7 @@ test.serial('unsampled parent: no span anywhere, the headers carry the decision 
   t.is(m.headers.traceparent, `00-${traceId}-00f067aa0ba902b7-00`, 'the parent, unsampled');
   t.is(m.headers.app, 'x');
   t.false('traceparent' in before, "the caller's map is not changed");
-  t.is(startReceiveSpan(m, { localPeer: 'b', sourcePeer: 'a', request: true }), undefined);
+  t.is(startReceiveSpan(m, { localPeer: 'b', sourcePeer: 'a' }), undefined);
   const reply = msg({ id: 'r1', topic: '', headers: m.headers });
   const rpc = tracer.startSpan('Respond rpc');
   t.is(
@@ -280,3 +281,83 @@ test.serial('unsampled parent: no span anywhere, the headers carry the decision 
     'no message span for the unsampled trace'
   );
 });
+
+test.serial('Request: no receive span; the process span is the producer span’s child', t => {
+  const root = tracer.startSpan('client');
+  const m = msg();
+  const producer = context.with(trace.setSpan(context.active(), root), () =>
+    startProducerSpan(m, { localPeer: 'a', request: true })
+  );
+  t.is(startReceiveSpan(m, { localPeer: 'b', sourcePeer: 'a', request: true }), undefined);
+  t.is(spanIdOf(m.headers.traceparent), producer!.spanContext().spanId, 'headers unchanged');
+  const delivered = traceDelivery(m, {
+    subscriptionId: 's7',
+    queueGroup: '',
+    sourcePeer: 'a',
+    request: true,
+  });
+  endSpan(producer);
+  root.end();
+  const proc = finished('process orders.created');
+  t.is(proc.parentSpanContext?.spanId, producer!.spanContext().spanId);
+  t.like(proc.attributes, { 'meshwire.source_peer.id': 'a', 'meshwire.request': true });
+  t.is(spanIdOf(delivered.headers.traceparent), proc.spanContext().spanId);
+  t.false(exporter.getFinishedSpans().some(s => s.name.startsWith('receive')));
+});
+
+test.serial(
+  'a unary call’s server span is its one message’s producer span; a second message gets its own',
+  async t => {
+    const server = tracer.startSpan('messaging.v1.Messenger/Request', {
+      kind: SpanKind.SERVER,
+      attributes: { 'network.peer.address': '127.0.0.1:5000' },
+    });
+    offerServerSpan(server);
+    const ctx = trace.setSpan(context.active(), server);
+    const first = msg({ headers: { app: 'x' } });
+    const second = msg({ id: 'm2' });
+    let activeInside: string | undefined;
+    let secondResult: number | undefined;
+    const expired = Object.assign(new Error('no reply in time'), { code: 'DEADLINE_EXCEEDED' });
+    const out = context.with(ctx, () =>
+      traceSend(first, { localPeer: 'node-a', target: { peerId: 'node-b' }, request: true }, () => {
+        activeInside = trace.getActiveSpan()?.spanContext().spanId;
+        setSpanAttributes(first, { 'network.peer.address': '127.0.0.1:7000' });
+        addSpanEvent(first, 'handed_to_transport');
+        secondResult = traceSend(second, { localPeer: 'node-a' }, () => 1);
+        return Promise.reject(expired);
+      })
+    );
+    await t.throwsAsync(out, { message: 'no reply in time' });
+    t.is(secondResult, 1);
+    t.is(activeInside, server.spanContext().spanId, 'the server span stays the active span');
+    t.is(spanIdOf(first.headers.traceparent), server.spanContext().spanId);
+    t.is(first.headers.app, 'x');
+    // The second message: a send span of its own, child of the server span.
+    const send = finished('send orders.created');
+    t.is(send.parentSpanContext?.spanId, server.spanContext().spanId);
+    t.is(spanIdOf(second.headers.traceparent), send.spanContext().spanId);
+    t.is(exporter.getFinishedSpans().length, 1, 'traceSend did not end the server span');
+    // after the message's part is over, its events go nowhere
+    addSpanEvent(first, 'late');
+    server.end();
+    const s = finished('messaging.v1.Messenger/Request');
+    t.like(s.attributes, {
+      'messaging.system': 'meshwire',
+      'messaging.operation.type': 'send',
+      'messaging.destination.name': 'orders.created',
+      'meshwire.source_peer.id': 'node-a',
+      'meshwire.peer.id': 'node-b',
+      'meshwire.request': true,
+      'network.peer.address': '127.0.0.1:5000',
+      'meshwire.peer.address': '127.0.0.1:7000',
+      'error.type': 'DEADLINE_EXCEEDED',
+    });
+    // the status is the interceptor's to set, from the call's status code
+    t.is(s.status.code, SpanStatusCode.UNSET);
+    t.deepEqual(
+      s.events.map(e => e.name),
+      ['handed_to_transport', 'expired', 'exception']
+    );
+  }
+);
