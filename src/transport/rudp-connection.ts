@@ -5,8 +5,8 @@
 import { Duplex } from 'node:stream';
 import { ConnectionClosedError } from '../common/errors';
 import { LATENCY_TRACE, Stage, tracePending } from '../common/latency-trace';
-import { CloseCode } from './engine';
-import type { ConnectionStats, RudpEngine } from './engine';
+import { CloseCode } from './engine/engine';
+import type { ConnectionStats, RudpEngine } from './engine/engine';
 
 /** What the connection needs from its socket. */
 export interface ConnectionHost {

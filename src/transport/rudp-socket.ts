@@ -29,9 +29,9 @@ import {
   STATELESS_RESETS_PER_SECOND,
 } from './constants';
 import type { CongestionAlgorithm } from './congestion';
-import type { DatagramSocket, RemoteInfo } from './datagram-socket';
-import { CloseCode, RudpEngine } from './engine';
-import type { EngineInit } from './engine';
+import type { DatagramSocket, RemoteInfo } from './drivers/datagram-socket';
+import { CloseCode, RudpEngine } from './engine/engine';
+import type { EngineInit } from './engine/engine';
 import {
   AEAD_BACKEND_PREFERENCES,
   ClusterKeys,
@@ -39,11 +39,11 @@ import {
   buildReset,
   parseInitial,
   selectAeadBackend,
-} from './packet-protection';
-import type { AeadAlgorithm, AeadBackend, AeadBackendPreference } from './packet-protection';
+} from './crypto/packet-protection';
+import type { AeadAlgorithm, AeadBackend, AeadBackendPreference } from './crypto/packet-protection';
 import { RudpConnection } from './rudp-connection';
-import { bindUdp } from './udp-binding';
-import type { UdpDriverPreference } from './udp-binding';
+import { bindUdp } from './drivers/udp-binding';
+import type { UdpDriverPreference } from './drivers/udp-binding';
 import {
   CID_LENGTH,
   DATA_HEADER_LENGTH,

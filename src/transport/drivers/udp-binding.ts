@@ -4,7 +4,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { InvalidArgumentError } from '../common/errors';
+import { InvalidArgumentError } from '../../common/errors';
 import {
   BatchUdpDriver,
   batchDriverAvailable,

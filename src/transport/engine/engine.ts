@@ -8,9 +8,9 @@
  * with HKDF. Every later packet is DATA: AEAD-protected frames under a fresh packet number.
  */
 import { randomBytes } from 'node:crypto';
-import { ConnectionClosedError, ProtocolError, UnavailableError } from '../common/errors';
-import { DropCounter } from '../common/drops';
-import { LATENCY_TRACE, Stage, traceMark, tracePending, traceNow } from '../common/latency-trace';
+import { ConnectionClosedError, ProtocolError, UnavailableError } from '../../common/errors';
+import { DropCounter } from '../../common/drops';
+import { LATENCY_TRACE, Stage, traceMark, tracePending, traceNow } from '../../common/latency-trace';
 import { AckTracker } from './ack-tracker';
 import {
   AMPLIFICATION_FACTOR,
@@ -20,9 +20,9 @@ import {
   MAX_PTO_BACKOFF,
   MAX_PTO_MS,
   PROTOCOL_VERSION,
-} from './constants';
-import { createCongestionController } from './congestion';
-import type { CongestionAlgorithm, CongestionController, RateSample } from './congestion';
+} from '../constants';
+import { createCongestionController } from '../congestion';
+import type { CongestionAlgorithm, CongestionController, RateSample } from '../congestion';
 import { Pacer } from './pacer';
 import { newPacketPlan, packetize } from './packetizer';
 import {
@@ -31,14 +31,14 @@ import {
   deriveConnectionKeys,
   parseHandshake,
   verifyReset,
-} from './packet-protection';
+} from '../crypto/packet-protection';
 import type {
   AeadAlgorithm,
   AeadBackend,
   ClusterKeys,
   ConnectionKeys,
   InitialInfo,
-} from './packet-protection';
+} from '../crypto/packet-protection';
 import { ReceiveBuffer } from './receive-buffer';
 import { RttEstimator } from './rtt-estimator';
 import { SendBuffer } from './send-buffer';
@@ -58,8 +58,8 @@ import {
   writeDataHeader,
   writeMaxDataFrame,
   writeStreamFrameHeader,
-} from './wire';
-import type { AckFrame, CloseFrame, FrameSink, TransportParams } from './wire';
+} from '../wire';
+import type { AckFrame, CloseFrame, FrameSink, TransportParams } from '../wire';
 
 /** Close codes carried in CLOSE frames. */
 export const CloseCode = {

@@ -12,7 +12,7 @@
  * The addon is built by `make build` (build/udp_batch.node). When it is missing, `auto`
  * falls back to node:dgram (UdpDriver).
  */
-import { InvalidArgumentError } from '../common/errors';
+import { InvalidArgumentError } from '../../common/errors';
 import type { DatagramSocket, DriverStats, RemoteInfo } from './datagram-socket';
 import { loadNativeAddon, nativeAddonError } from './native-addon';
 
