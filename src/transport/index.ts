@@ -19,22 +19,32 @@ export type {
 } from './rudp-socket';
 export { RudpConnection } from './rudp-connection';
 export type { CodedError } from './rudp-connection';
-export { RudpEngine, CloseCode } from './engine/engine';
+export { RudpEngine } from './engine/engine';
+export { CloseCode } from './engine/types';
 export type {
   ConnectionStats,
   EngineInit,
   EngineEvents,
   EngineState,
   EngineDropReason,
-} from './engine/engine';
+} from './engine/types';
 export type { DatagramSocket, DriverStats, RemoteInfo } from './drivers/datagram-socket';
 export { UdpDriver } from './drivers/udp-driver';
 export { BatchUdpDriver } from './drivers/batch-udp-driver';
 export type { UdpBatchAddon } from './drivers/batch-udp-driver';
 export { UDP_DRIVER_PREFERENCES, bindUdp, selectUdpDriver } from './drivers/udp-binding';
 export type { UdpDriverKind, UdpDriverPreference } from './drivers/udp-binding';
-export { VirtualNetwork, VirtualSocket, createLossyPair, seededRandom } from './virtual/virtual-network';
-export type { LinkConditions, VirtualNetworkInit, NetworkDropReason } from './virtual/virtual-network';
+export {
+  VirtualNetwork,
+  VirtualSocket,
+  createLossyPair,
+  seededRandom,
+} from './virtual/virtual-network';
+export type {
+  LinkConditions,
+  VirtualNetworkInit,
+  NetworkDropReason,
+} from './virtual/virtual-network';
 export { createCongestionController, Bbr, Cubic, NewReno } from './congestion';
 export type { CongestionAlgorithm, CongestionController } from './congestion';
 export { packetize } from './engine/packetizer';

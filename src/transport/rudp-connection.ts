@@ -5,8 +5,9 @@
 import { Duplex } from 'node:stream';
 import { ConnectionClosedError } from '../common/errors';
 import { LATENCY_TRACE, Stage, tracePending } from '../common/latency-trace';
-import { CloseCode } from './engine/engine';
-import type { ConnectionStats, RudpEngine } from './engine/engine';
+import type { RudpEngine } from './engine/engine';
+import { CloseCode } from './engine/types';
+import type { ConnectionStats } from './engine/types';
 
 /** What the connection needs from its socket. */
 export interface ConnectionHost {

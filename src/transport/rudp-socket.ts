@@ -30,8 +30,9 @@ import {
 } from './constants';
 import type { CongestionAlgorithm } from './congestion';
 import type { DatagramSocket, RemoteInfo } from './drivers/datagram-socket';
-import { CloseCode, RudpEngine } from './engine/engine';
-import type { EngineInit } from './engine/engine';
+import { RudpEngine } from './engine/engine';
+import { CloseCode } from './engine/types';
+import type { EngineInit } from './engine/types';
 import {
   AEAD_BACKEND_PREFERENCES,
   ClusterKeys,

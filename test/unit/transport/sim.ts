@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { RudpEngine } from '../../../src/transport/engine/engine';
-import type { EngineInit } from '../../../src/transport/engine/engine';
+import type { EngineInit } from '../../../src/transport/engine/types';
 import {
   ClusterKeys,
   parseInitial,
