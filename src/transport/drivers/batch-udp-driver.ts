@@ -5,9 +5,10 @@
  * node:dgram pays a syscall, a JS callback, a Buffer and an rinfo object per datagram;
  * here a whole batch costs one syscall and one call each way. Sends made during one run
  * of JavaScript (a packetizer run, the ACKs of a receive batch) leave in one sendmmsg at
- * the end of the turn, in a microtask (flush policy, src/common/flush-policy.ts). The send queue is bounded: when the kernel buffer is
- * full the queue waits for writability, and a datagram that finds it full is dropped and
- * counted (datagrams may be lost anyway; the transport retransmits).
+ * the end of the turn, in a microtask (flush policy, src/common/flush-policy.ts). The
+ * send queue is bounded: when the kernel buffer is full the queue waits for writability,
+ * and a datagram that finds it full is dropped and counted (datagrams may be lost
+ * anyway; the transport retransmits).
  *
  * The addon is built by `make build` (build/udp_batch.node). When it is missing, `auto`
  * falls back to node:dgram (UdpDriver).
