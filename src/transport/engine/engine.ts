@@ -120,7 +120,7 @@ export class RudpEngine {
       init.maxPacketsPerFlush,
       now
     );
-    this.receiver = new PacketReceiver(this.recvBuf, {
+    this.receiver = new PacketReceiver(this.recvBuf, this.acks, {
       established: () => this.state === 'established',
       onAck: (ack, at) => this.onAck(ack, at),
       onMaxData: max => {
@@ -305,26 +305,17 @@ export class RudpEngine {
 
   private onData(d: Buffer, now: number): void {
     const tracedAt = LATENCY_TRACE ? traceNow() : 0;
-    if (!this.keys || d.length < DATA_HEADER_LENGTH + TAG_LENGTH) {
-      this.drops.add(this.keys ? 'malformed' : 'not_ready');
-      return;
-    }
-    const pn = d.readUInt32BE(DATA_HEADER_LENGTH - 4);
-    // replay protection: a packet number is accepted once (checked again after decryption)
-    if (this.acks.isDuplicate(pn) && !this.closing.draining) {
-      this.drops.add('replay');
-      return;
-    }
-    const plain = this.keys.receive.open(d, pn);
+    const r = this.receiver;
+    const plain = r.open(d, this.keys, this.closing.draining);
     if (plain === null) {
-      this.drops.add('bad_auth');
+      this.drops.add(r.error as EngineDropReason);
       return;
     }
+    const pn = r.pn;
     if (this.state === 'closing') {
       this.onDataWhileClosing(plain, pn, now);
       return;
     }
-    const r = this.receiver;
     const ok = r.decode(plain, now);
     const packetError = r.error;
     if (!ok || packetError) {
