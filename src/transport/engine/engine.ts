@@ -30,10 +30,10 @@ import {
 import { verifyReset } from '../crypto/packet-protection';
 import type { ConnectionKeys, InitialInfo } from '../crypto/packet-protection';
 import { DATA_HEADER_LENGTH, NONCE_LENGTH, PacketType, TAG_LENGTH } from '../wire';
-import type { AckFrame, CloseFrame, TransportParams } from '../wire';
+import type { AckFrame, TransportParams } from '../wire';
 import { AckTracker } from './ack-tracker';
 import { PacketAssembler } from './assembler';
-import { CloseState, peerCloseError } from './closing';
+import { CloseState } from './closing';
 import { Handshake } from './handshake';
 import { ReceiveBuffer } from './receive-buffer';
 import { PacketReceiver } from './receive';
@@ -74,7 +74,7 @@ export class RudpEngine {
   private readonly recvBuf: ReceiveBuffer;
   private readonly recovery: Recovery;
   private readonly assembler: PacketAssembler;
-  private readonly closing = new CloseState();
+  private readonly closing: CloseState;
   private readonly receiver: PacketReceiver;
 
   // counters
@@ -112,7 +112,7 @@ export class RudpEngine {
         amplificationBudget: () => this.handshake.budget(),
         amplificationDrop: () => this.drops.add('amplification'),
         packetNumbersExhausted: at => {
-          this.finishClose(new ConnectionClosedError('packet numbers exhausted'), at);
+          this.closing.finish(new ConnectionClosedError('packet numbers exhausted'), at);
           this.state = 'closed';
         },
       },
@@ -126,6 +126,22 @@ export class RudpEngine {
       onMaxData: max => {
         if (max > this.peerMaxData) this.peerMaxData = max;
       },
+    });
+    this.closing = new CloseState({
+      host: {
+        state: () => this.state,
+        setState: state => (this.state = state),
+        emit: parts => this.emit(parts),
+        touch: at => (this.lastActivity = at),
+        onClosed: err => this.events.onClosed(err),
+        onReadable: () => this.events.onReadable(),
+      },
+      assembler: this.assembler,
+      recovery: this.recovery,
+      acks: this.acks,
+      receiver: this.receiver,
+      sendBuf: this.sendBuf,
+      recvBuf: this.recvBuf,
     });
     this.clientNonce = Buffer.alloc(NONCE_LENGTH);
     this.lastActivity = now;
@@ -218,13 +234,7 @@ export class RudpEngine {
   /** Abrupt close with an error code: CLOSE goes out at once, buffered data is dropped. */
   abort(code: number, reason: string, err: Error | null, now: number): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    this.sendClose(code, reason, now);
-    this.finishClose(
-      err ?? new ConnectionClosedError(`closed locally: ${reason} (code ${code})`),
-      now
-    );
-    // nothing to linger for without keys (handshake) or without a CLOSE sent
-    if (this.closing.pn < 0) this.state = 'closed';
+    this.closing.abort(code, reason, err, now);
   }
 
   /** Next contiguous received chunk, or null. */
@@ -267,7 +277,10 @@ export class RudpEngine {
         return;
       case PacketType.Reset:
         if (this.remoteCid && verifyReset(this.init.clusterKeys, d, this.remoteCid)) {
-          this.finishClose(new UnavailableError('connection reset by peer (stateless reset)'), now);
+          this.closing.finish(
+            new UnavailableError('connection reset by peer (stateless reset)'),
+            now
+          );
           this.state = 'closed';
         } else {
           this.drops.add('bad_auth');
@@ -313,7 +326,7 @@ export class RudpEngine {
     }
     const pn = r.pn;
     if (this.state === 'closing') {
-      this.onDataWhileClosing(plain, pn, now);
+      this.closing.onPacket(plain, pn, now);
       return;
     }
     const ok = r.decode(plain, now);
@@ -340,7 +353,7 @@ export class RudpEngine {
       this.events.onEstablished();
     }
     if (r.close) {
-      this.onPeerClose(r.close, now);
+      this.closing.onPeerClose(r.close, now);
       return;
     }
     if (r.readable) {
@@ -363,43 +376,6 @@ export class RudpEngine {
       this.writerBlocked = false;
       this.events.onWritable();
     }
-  }
-
-  private onPeerClose(c: CloseFrame, now: number): void {
-    const err = peerCloseError(c, this.sendBuf);
-    if (this.recvBuf.readableBytes() > 0 || this.recvBuf.finReceived()) this.events.onReadable();
-    // draining (RFC 9000 §10.2.2): send nothing but ACKs of the peer's CLOSE, so the
-    // closer learns it arrived and stops repeating it.
-    this.closing.startDraining();
-    this.finishClose(err, now);
-    this.closing.resetRepeats();
-    this.ackCloseNow(now);
-  }
-
-  private ackCloseNow(now: number): void {
-    if (!this.closing.mayRepeat()) return;
-    this.assembler.buildPacket(now, true, 0, 0);
-  }
-
-  /**
-   * Closing: we sent CLOSE and repeat it until the peer acknowledges it. Draining: the
-   * peer closed; we acknowledge each CLOSE it repeats.
-   */
-  private onDataWhileClosing(plain: Buffer, pn: number, now: number): void {
-    this.lastActivity = now;
-    this.acks.onPacket(pn, true, now);
-    if (this.closing.draining) {
-      this.ackCloseNow(now);
-      return;
-    }
-    if (!this.receiver.decode(plain, now)) return;
-    if (this.closing.acked || this.receiver.close) {
-      this.state = 'closed';
-      return;
-    }
-    // the peer is still talking: it did not get our CLOSE yet
-    const closePacket = this.closing.packet;
-    if (closePacket && this.closing.mayRepeat()) this.emit(closePacket);
   }
 
   // ---------------------------------------------------------------- timers
@@ -439,7 +415,7 @@ export class RudpEngine {
         this.state = 'closed';
         return;
       }
-      this.finishClose(
+      this.closing.finish(
         new UnavailableError(`idle timeout (${this.idleTimeoutMs} ms without a packet)`),
         now
       );
@@ -447,12 +423,7 @@ export class RudpEngine {
       return;
     }
     if (this.state === 'closing') {
-      if (this.closing.acked || now >= this.closing.until) {
-        this.state = 'closed';
-        return;
-      }
-      const repeat = this.closing.repeatDue(now, this.recovery.basePto());
-      if (repeat) this.emit(repeat);
+      this.closing.tick(now);
       return;
     }
     if (this.state === 'handshake') {
@@ -494,31 +465,12 @@ export class RudpEngine {
     if (this.sendBuf.allAcked() && this.sendBuf.finOffset >= 0) {
       // graceful close once all our data is acknowledged, or both directions finished
       if (this.closing.requested || this.recvBuf.finReceived()) {
-        this.sendClose(CloseCode.NO_ERROR, 'done', now);
-        this.finishClose(null, now);
+        this.closing.sendClose(CloseCode.NO_ERROR, 'done', now);
+        this.closing.finish(null, now);
         return;
       }
     }
     this.assembler.sendData(now, this.peerMaxData);
-  }
-
-  private sendClose(code: number, reason: string, now: number): void {
-    const close = this.assembler.buildClose(code, reason, now);
-    if (!close) return;
-    this.closing.onSent(close.pn, close.packet, now + this.recovery.basePto());
-    this.emit(close.packet);
-  }
-
-  private finishClose(err: Error | null, now: number): void {
-    if (this.state !== 'closed') {
-      this.state = 'closing';
-      this.closing.linger(now, this.recovery.basePto());
-    }
-    this.closing.error = err;
-    if (!this.closing.notified) {
-      this.closing.notified = true;
-      this.events.onClosed(err);
-    }
   }
 
   /** The error the connection ended with (null while open or after a clean close). */
