@@ -11,11 +11,11 @@ import type { ConnectionStats } from './engine/types';
 
 /** What the connection needs from its socket. */
 export interface ConnectionHost {
-  /** Schedules a tick of this connection's engine soon (batched per I/O turn). */
+  /** Schedules a tick of this connection's engine in the next turn (batched). */
   kick(): void;
   /**
-   * Schedules a tick right after the current callback (a microtask): written bytes leave
-   * without waiting for the next event-loop turn, still batched per callback.
+   * Written bytes are to leave: the first write of a run at once, later ones at the end
+   * of the turn (flush policy, src/common/flush-policy.ts).
    */
   flushSoon(): void;
   /** The socket's clock. */
