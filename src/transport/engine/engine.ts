@@ -9,9 +9,9 @@
  * - `recovery.ts`: ACK processing, loss detection, PTO, RTT, delivery-rate sampling,
  *   congestion control and pacing;
  * - `assembler.ts`: building and sealing DATA and CLOSE packets;
- * - `closing.ts`: close and draining;
- * - `receive.ts`: the frames of a received packet;
- * - the stream buffers (`send-buffer.ts`, `receive-buffer.ts`) and `ack-tracker.ts`.
+ * - `closing.ts`: close and draining (abort, CLOSE and its repeats, the peer's CLOSE);
+ * - `receive.ts`: authenticating a DATA packet and decoding its frames;
+ * - the stream buffers (`send-buffer.ts`, `receive-buffer.ts`), `ack-tracker.ts`, `stats.ts`.
  *
  * Handshake (one round trip): the client sends INITIAL (MAC'd with the cluster secret);
  * the server answers HANDSHAKE (MAC'd, bound to the client's nonce); both derive AEAD keys
