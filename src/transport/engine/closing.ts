@@ -19,7 +19,7 @@ import { CloseCode } from './types';
 import type { EngineState } from './types';
 
 /** What closing needs from its engine. */
-export interface CloserHost {
+export interface ClosingHost {
   state(): EngineState;
   setState(state: EngineState): void;
   /** Sends one datagram (subject to the amplification limit). */
@@ -31,8 +31,8 @@ export interface CloserHost {
 }
 
 /** The connection's parts closing works with. */
-export interface CloserParts {
-  host: CloserHost;
+export interface ClosingParts {
+  host: ClosingHost;
   assembler: PacketAssembler;
   recovery: Recovery;
   acks: AckTracker;
@@ -44,7 +44,7 @@ export interface CloserParts {
 /** Times a CLOSE is repeated (closer) or acknowledged (peer). */
 export const MAX_CLOSE_RESENDS = 16;
 
-export class CloseState {
+export class Closing {
   /** close() was called: CLOSE goes out once all our data is acknowledged. */
   requested = false;
   /** Our sealed CLOSE datagram, for repeats. */
@@ -63,7 +63,7 @@ export class CloseState {
   /** onClosed was raised. */
   notified = false;
 
-  constructor(private readonly parts: CloserParts) {}
+  constructor(private readonly parts: ClosingParts) {}
 
   /** Abrupt close: CLOSE goes out at once (with keys), the connection is over. */
   abort(code: number, reason: string, err: Error | null, now: number): void {

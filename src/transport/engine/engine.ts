@@ -33,7 +33,7 @@ import { DATA_HEADER_LENGTH, NONCE_LENGTH, PacketType, TAG_LENGTH } from '../wir
 import type { AckFrame, TransportParams } from '../wire';
 import { AckTracker } from './ack-tracker';
 import { PacketAssembler } from './assembler';
-import { CloseState } from './closing';
+import { Closing } from './closing';
 import { Handshake } from './handshake';
 import { ReceiveBuffer } from './receive-buffer';
 import { PacketReceiver } from './receive';
@@ -74,7 +74,7 @@ export class RudpEngine {
   private readonly recvBuf: ReceiveBuffer;
   private readonly recovery: Recovery;
   private readonly assembler: PacketAssembler;
-  private readonly closing: CloseState;
+  private readonly closing: Closing;
   private readonly receiver: PacketReceiver;
 
   // counters
@@ -127,7 +127,7 @@ export class RudpEngine {
         if (max > this.peerMaxData) this.peerMaxData = max;
       },
     });
-    this.closing = new CloseState({
+    this.closing = new Closing({
       host: {
         state: () => this.state,
         setState: state => (this.state = state),
