@@ -164,6 +164,7 @@ export class MuxWriter {
     }
   };
 
+  /** The duplex's 'drain': room again. */
   readonly onDrain = (): void => {
     this.needDrain = false;
     this.schedulePump();
