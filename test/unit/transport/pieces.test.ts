@@ -5,7 +5,11 @@ import { RangeSet } from '../../../src/transport/engine/range-set';
 import { SendBuffer } from '../../../src/transport/engine/send-buffer';
 import { ReceiveBuffer } from '../../../src/transport/engine/receive-buffer';
 import { newPacketPlan, packetize } from '../../../src/transport/engine/packetizer';
-import { LostPacketMemory, SentPacket, SentPackets } from '../../../src/transport/engine/sent-packets';
+import {
+  LostPacketMemory,
+  SentPacket,
+  SentPackets,
+} from '../../../src/transport/engine/sent-packets';
 import type { PacketizerContext } from '../../../src/transport/engine/packetizer';
 import {
   ClusterKeys,
