@@ -12,6 +12,8 @@ import { BufferReader, Root } from 'protobufjs';
 import type { DeliveryBatch, WireDelivery, WireMessage } from './proto';
 import { MESSAGING_PROTO, protoDir } from './proto';
 import { LATENCY_TRACE, Stage, traceMark } from '../common';
+// straight from the module, not the index: a re-export is a getter call per use (hot path)
+import { varintSize, writeVarint } from '../common';
 import type { StageId } from '../common';
 
 let root: Root | undefined;
@@ -26,30 +28,6 @@ function types(): Root {
 
 function type(name: string): Type {
   return types().lookupType(`messaging.v1.${name}`);
-}
-
-/** Number of bytes of a varint. */
-function varintSize(n: number): number {
-  if (n < 0x80) return 1;
-  if (n < 0x4000) return 2;
-  if (n < 0x200000) return 3;
-  if (n < 0x10000000) return 4;
-  let size = 5;
-  n = Math.floor(n / 0x800000000);
-  while (n > 0) {
-    size++;
-    n = Math.floor(n / 0x80);
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n >= 0x80) {
-    buf[pos++] = (n & 0x7f) | 0x80;
-    n = n > 0xfffffff ? Math.floor(n / 0x80) : n >>> 7;
-  }
-  buf[pos++] = n;
-  return pos;
 }
 
 /** Length-delimited field size: tag + length varint + body. */

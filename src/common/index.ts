@@ -49,3 +49,12 @@ export {
   aggregateBudget,
 } from './latency-trace';
 export type { StageId, Budget, BudgetRow } from './latency-trace';
+export {
+  VARINT_MAX_SAFE,
+  VARINT_MAX_U32,
+  readVarint,
+  varintLimit,
+  varintSize,
+  writeVarint,
+} from './varint';
+export type { VarintCursor, VarintLimit } from './varint';

@@ -319,9 +319,10 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
   }
 
   /**
-   * Queues a fire-and-forget message. Messages queued in the same turn of the event loop
-   * travel together in one MESSAGE_BATCH envelope, so the per-envelope cost (rpc, mux,
-   * transport writes) is paid once per batch, not once per message. Order with other
+   * Queues a fire-and-forget message. Messages queued in the same run of JavaScript
+   * travel together in one MESSAGE_BATCH envelope, sent at the end of the turn (a
+   * microtask: flush policy, src/common/flush-policy.ts), so the per-envelope cost (rpc,
+   * mux, transport writes) is paid once per batch, not once per message. Order with other
    * data-channel traffic is kept: any other send flushes the batch first.
    */
   enqueueMessage(message: Message, scope: DeliveryScope, seq = -1): void {

@@ -21,6 +21,9 @@
  */
 import type { Message } from '../common';
 import { ProtocolError } from '../common';
+import type { VarintLimit } from '../common';
+// straight from the module, not the index: a re-export is a getter call per use (hot path)
+import { VARINT_MAX_SAFE, readVarint, varintSize, writeVarint } from '../common';
 
 export const CHANNEL_CONTROL = 1;
 export const CHANNEL_DATA = 2;
@@ -57,39 +60,21 @@ const FLAG_ALL_GROUPS = 4;
 const FLAG_HEADERS = 8;
 const FLAG_SEQ = 16;
 
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n >= 0x80) {
-    buf[pos++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  buf[pos++] = n;
-  return pos;
-}
+/** Body varints (lengths, counts, sequence numbers) go up to 2^53 - 1 (8 bytes). */
+const BODY_VARINT: VarintLimit = {
+  maxValue: VARINT_MAX_SAFE,
+  maxBytes: 8,
+  truncated: 'truncated varint in message body',
+  tooLarge: 'varint above 2^53 - 1 in message body',
+  tooLong: 'varint too long in message body',
+};
 
 class Reader {
   pos = 0;
-  constructor(private readonly buf: Buffer) {}
+  constructor(readonly buf: Buffer) {}
 
   varint(): number {
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 8; i++) {
-      if (this.pos >= this.buf.length) throw new ProtocolError('truncated varint in message body');
-      const b = this.buf[this.pos++];
-      result += (b & 0x7f) * mul;
-      if (b < 0x80) return result;
-      mul *= 0x80;
-    }
-    throw new ProtocolError('varint too long in message body');
+    return readVarint(this, BODY_VARINT);
   }
 
   string(): string {

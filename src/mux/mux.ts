@@ -15,7 +15,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import type { Clock, DropLedger, MeshwireError, Timer } from '../common';
+import type { Clock, MeshwireError } from '../common';
 import { LATENCY_TRACE, Stage, traceMark, tracePending } from '../common';
 import {
   CancelledError,
@@ -26,7 +26,7 @@ import {
   ResourceExhaustedError,
   systemClock,
 } from '../common';
-import type { ChannelDescriptor, ResolvedChannel } from './channel';
+import type { ResolvedChannel } from './channel';
 import { resolveChannels } from './channel';
 import {
   DEFAULT_MAX_FRAGMENT_BYTES,
@@ -36,84 +36,39 @@ import {
   DESTROY_AFTER_CLOSE_MS,
   MAX_FRAME_PAYLOAD_BYTES,
   MAX_DEFAULT_WRITE_BUFFER_BYTES,
-  LARGE_BATCH_BYTES,
-  MAX_WRITE_BATCH_BYTES,
 } from './constants';
 import { FrameDecoder } from './decode';
-import { encodeDataHeader, encodeFrame } from './encode';
+import { encodeFrame } from './encode';
 import type { Frame } from './frame-types';
-import { FRAME_HEADER_BYTES, FrameType } from './frame-types';
+import { FrameType } from './frame-types';
+import { Keepalive } from './keepalive';
+import type {
+  MuxCloseReason,
+  MuxDropReason,
+  MuxEvents,
+  MuxInit,
+  MuxStats,
+  SendOptions,
+} from './mux-types';
+import { MuxWriter } from './mux-writer';
 import { Reassembler } from './reassembler';
 import type { QueuedMessage } from './scheduler';
 import { SendScheduler } from './scheduler';
 
-export interface MuxInit {
-  /** The channels both sides declared (same ids on both ends). */
-  channels: readonly ChannelDescriptor[];
-  /** @default systemClock */
-  clock?: Clock;
-  /** Where this connection's drops are recorded (the node's ledger). @default none */
-  drops?: DropLedger;
-  /** Ping this long after the last pong; 0 turns keepalive off. @default DEFAULT_PING_INTERVAL_MS */
-  pingIntervalMs?: number;
-  /** Close when nothing (no pong, no frame) comes from the peer this long after a ping. @default DEFAULT_PONG_TIMEOUT_MS */
-  pongTimeoutMs?: number;
-  /** Largest fragment payload. @default DEFAULT_MAX_FRAGMENT_BYTES */
-  maxFragmentBytes?: number;
-  /** Largest number of send() calls waiting for room, per channel. @default DEFAULT_MAX_SEND_WAITERS */
-  maxSendWaiters?: number;
-  /**
-   * Bytes the mux keeps written into the duplex and not yet taken by it. Everything there
-   * is ahead of any later frame, however urgent: small keeps priorities sharp, large keeps
-   * a slow-to-call-back transport busy.
-   * @default the duplex's writableHighWaterMark, at most MAX_DEFAULT_WRITE_BUFFER_BYTES
-   */
-  writeBufferBytes?: number;
-}
-
-export interface SendOptions {
-  /** Aborting rejects a send still waiting for room with CancelledError. */
-  signal?: AbortSignal;
-  /** Called once the message's last fragment has been handed to the connection. */
-  onWritten?: () => void;
-}
-
-/** Why a mux closed. */
-export type MuxCloseReason =
-  | 'local'
-  | 'peer_closed'
-  | 'transport_closed'
-  | 'transport_error'
-  | 'protocol_error'
-  | 'pong_timeout';
-
-/** Drop reasons counted by `mux.drops`. */
-export type MuxDropReason = 'queue_full' | 'unsent_on_close' | 'listener_error' | 'protocol_error';
-
-export interface MuxStats {
-  framesIn: number;
-  framesOut: number;
-  bytesIn: number;
-  bytesOut: number;
-  messagesIn: number;
-  messagesOut: number;
-  pingsSent: number;
-  pongsReceived: number;
-}
+export type {
+  MuxCloseReason,
+  MuxDropReason,
+  MuxEvents,
+  MuxInit,
+  MuxStats,
+  SendOptions,
+} from './mux-types';
 
 interface Waiter {
   msg: QueuedMessage;
   resolve: () => void;
   reject: (err: Error) => void;
   cleanup?: () => void;
-}
-
-/** Events of a Mux. */
-export interface MuxEvents {
-  /** A whole message arrived on a channel. */
-  message: [channelId: number, payload: Buffer];
-  /** The mux closed; emitted once. */
-  close: [err: MeshwireError, reason: MuxCloseReason];
 }
 
 export class Mux extends EventEmitter<MuxEvents> {
@@ -137,20 +92,9 @@ export class Mux extends EventEmitter<MuxEvents> {
   private readonly decoder: FrameDecoder;
   private readonly waiters = new Map<number, Waiter[]>();
   private readonly maxSendWaiters: number;
-  private readonly pingIntervalMs: number;
-  private readonly pongTimeoutMs: number;
-  private readonly control: Buffer[] = [];
-  private pumpScheduled = false;
-  /** Data messages the last pump wrote: one or none means the connection is not under load. */
-  private lastPumpMessages = 0;
-  /** Messages queued since a lone pump was scheduled (0: none is). */
-  private lonePump = 0;
+  private readonly keepalive: Keepalive;
+  private readonly writer: MuxWriter;
   private flushWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
-  private needDrain = false;
-  private readonly writeBufferBytes: number;
-  private pingTimer?: Timer;
-  private pongTimer?: Timer;
-  private pingNonce = 0;
   private _closeError?: MeshwireError;
   private _closeReason?: MuxCloseReason;
   private readonly closedPromise: Promise<MeshwireError>;
@@ -177,19 +121,51 @@ export class Mux extends EventEmitter<MuxEvents> {
     this.reassembler = new Reassembler(channels);
     this.decoder = new FrameDecoder({ maxFramePayloadBytes: MAX_FRAME_PAYLOAD_BYTES });
     this.maxSendWaiters = init.maxSendWaiters ?? DEFAULT_MAX_SEND_WAITERS;
-    this.pingIntervalMs = init.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
-    this.pongTimeoutMs = init.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS;
-    this.writeBufferBytes =
+    this.keepalive = new Keepalive(
+      this.clock,
+      init.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
+      init.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS,
+      {
+        isClosed: () => this._closeError !== undefined,
+        sendPing: nonce => {
+          this.stats.pingsSent++;
+          this.writer.sendControl({ type: FrameType.PING, nonce });
+        },
+        framesIn: () => this.stats.framesIn,
+        onUnresponsive: pongTimeoutMs =>
+          this.shutdown(
+            new ConnectionClosedError(
+              `nothing from the peer within ${pongTimeoutMs} ms of a ping: peer unresponsive`
+            ),
+            'pong_timeout',
+            undefined,
+            true
+          ),
+      }
+    );
+    const writeBufferBytes =
       init.writeBufferBytes ??
       Math.min(duplex.writableHighWaterMark, MAX_DEFAULT_WRITE_BUFFER_BYTES);
+    this.writer = new MuxWriter(duplex, this.scheduler, writeBufferBytes, {
+      stats: this.stats,
+      isClosed: () => this._closeError !== undefined,
+      admitWaiters: id => this.admitWaiters(id),
+      afterPump: () => {
+        if (this.flushWaiters.length > 0 && this.idle()) {
+          const ws = this.flushWaiters;
+          this.flushWaiters = [];
+          for (const w of ws) w.resolve();
+        }
+      },
+    });
     this.closedPromise = new Promise(resolve => (this.resolveClosed = resolve));
 
     duplex.on('data', this.onData);
-    duplex.on('drain', this.onDrain);
+    duplex.on('drain', this.writer.onDrain);
     duplex.on('end', this.onEnd);
     duplex.on('close', this.onEnd);
     duplex.on('error', this.onError);
-    if (this.pingIntervalMs > 0) this.schedulePing();
+    this.keepalive.start();
   }
 
   /** True once the mux has closed, for whatever reason. */
@@ -319,7 +295,7 @@ export class Mux extends EventEmitter<MuxEvents> {
   }
 
   private idle(): boolean {
-    if (this.control.length > 0 || this.scheduler.hasPending()) return false;
+    if (!this.writer.idle()) return false;
     for (const list of this.waiters.values()) if (list.length > 0) return false;
     return true;
   }
@@ -359,7 +335,7 @@ export class Mux extends EventEmitter<MuxEvents> {
   private admit(channelId: number, msg: QueuedMessage, batch = false): boolean {
     if (!this.scheduler.hasRoom(channelId, msg.data.length)) return false;
     this.scheduler.enqueue(channelId, msg);
-    this.schedulePump(!batch && this.lastPumpMessages <= 1);
+    this.writer.onQueued(batch);
     return true;
   }
 
@@ -373,126 +349,6 @@ export class Mux extends EventEmitter<MuxEvents> {
       this.scheduler.enqueue(channelId, w.msg);
       w.resolve();
     }
-  }
-
-  /**
-   * `lone`: a message on a connection whose last pump carried at most one. It is written
-   * in a microtask, still in the turn it was sent in, instead of waiting a loop iteration
-   * for company that is not coming; if more messages are queued before that microtask
-   * runs, it defers to setImmediate like any batch. Otherwise (under load, control frames,
-   * re-pumps) setImmediate: sends made in the same turn of the event loop are written in
-   * one batch (one write for 64 small responses, not 64), behind the control frames.
-   */
-  private schedulePump(lone = false): void {
-    if (this.pumpScheduled) {
-      if (this.lonePump) this.lonePump++;
-      return;
-    }
-    if (this.needDrain || this._closeError) return;
-    this.pumpScheduled = true;
-    if (lone) {
-      this.lonePump = 1;
-      queueMicrotask(this.pumpLone);
-    } else {
-      setImmediate(this.pump);
-    }
-  }
-
-  private readonly pumpLone = (): void => {
-    const queued = this.lonePump;
-    this.lonePump = 0;
-    if (queued > 1) setImmediate(this.pump);
-    else this.pump();
-  };
-
-  private readonly pump = (): void => {
-    this.pumpScheduled = false;
-    if (this._closeError || this.needDrain) return;
-    const d = this.duplex;
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
-    let written: (() => void)[] = [];
-    const touched = new Set<number>();
-    let messages = 0;
-    const flush = (): void => {
-      if (batch.length === 0) return;
-      this.stats.bytesOut += batchBytes;
-      if (LATENCY_TRACE) traceMark(Stage.MUX_FLUSH);
-      if (batch.length === 1 || batchBytes < LARGE_BATCH_BYTES) {
-        d.write(batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes), this.onWriteDone);
-      } else {
-        // Large payloads: hand the views over corked (one writev on a socket), no copy.
-        d.cork();
-        const last = batch.length - 1;
-        for (let i = 0; i < last; i++) d.write(batch[i]);
-        d.write(batch[last], this.onWriteDone);
-        d.uncork();
-      }
-      batch = [];
-      batchBytes = 0;
-      const cbs = written;
-      written = [];
-      for (const cb of cbs) cb();
-    };
-    for (;;) {
-      if (d.writableLength + batchBytes >= this.writeBufferBytes) {
-        // Full: wait for a write to complete (onWriteDone) or for 'drain'.
-        this.needDrain = true;
-        break;
-      }
-      const frame: Buffer | undefined = this.control.shift();
-      if (frame) {
-        batch.push(frame);
-        batchBytes += frame.length;
-      } else {
-        const f = this.scheduler.nextFragment();
-        if (!f) break;
-        // Header plus a view of the message: the one copy happens when the batch is joined.
-        batch.push(encodeDataHeader(f.channelId, f.eof, f.end - f.start));
-        batch.push(f.msg.data.subarray(f.start, f.end));
-        batchBytes += FRAME_HEADER_BYTES + f.end - f.start;
-        if (f.eof) {
-          this.stats.messagesOut++;
-          messages++;
-          if (f.msg.onWritten) written.push(f.msg.onWritten);
-          touched.add(f.channelId);
-        }
-      }
-      this.stats.framesOut++;
-      if (batchBytes >= MAX_WRITE_BATCH_BYTES) {
-        flush();
-        if (this._closeError) return;
-      }
-    }
-    flush();
-    this.lastPumpMessages = messages;
-    for (const id of touched) this.admitWaiters(id);
-    if (!this.needDrain && (this.control.length > 0 || this.scheduler.hasPending())) {
-      this.schedulePump();
-    }
-    if (this.flushWaiters.length > 0 && this.idle()) {
-      const ws = this.flushWaiters;
-      this.flushWaiters = [];
-      for (const w of ws) w.resolve();
-    }
-  };
-
-  /** A write completed: if the mux was waiting for room in the duplex, there may be some. */
-  private readonly onWriteDone = (): void => {
-    if (this.needDrain && this.duplex.writableLength < this.writeBufferBytes) {
-      this.needDrain = false;
-      this.schedulePump();
-    }
-  };
-
-  private readonly onDrain = (): void => {
-    this.needDrain = false;
-    this.schedulePump();
-  };
-
-  private sendControl(frame: Frame): void {
-    this.control.push(encodeFrame(frame));
-    this.schedulePump();
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -530,15 +386,10 @@ export class Mux extends EventEmitter<MuxEvents> {
           break;
         }
         case FrameType.PING:
-          this.sendControl({ type: FrameType.PONG, nonce: f.nonce });
+          this.writer.sendControl({ type: FrameType.PONG, nonce: f.nonce });
           break;
         case FrameType.PONG:
-          if (this.pongTimer && f.nonce === this.pingNonce) {
-            this.stats.pongsReceived++;
-            this.pongTimer.cancel();
-            this.pongTimer = undefined;
-            this.schedulePing();
-          }
+          if (this.keepalive.onPong(f.nonce)) this.stats.pongsReceived++;
           break;
         case FrameType.CLOSE:
           this.shutdown(
@@ -578,40 +429,6 @@ export class Mux extends EventEmitter<MuxEvents> {
   };
 
   /**
-   * Keepalive (MConnection-style ping/pong, refined): a PING goes out `pingIntervalMs` after the
-   * last exchange; the connection closes only if nothing at all (no pong, no frame) has
-   * come from the peer within `pongTimeoutMs` of the ping. Any frame proves the peer
-   * alive: a ping queued behind megabytes inside a slow transport must not kill a
-   * connection whose responses keep arriving.
-   */
-  private schedulePing(): void {
-    this.pingTimer?.cancel();
-    this.pingTimer = this.clock.setTimer(this.pingIntervalMs, () => {
-      this.pingTimer = undefined;
-      if (this._closeError) return;
-      this.pingNonce = (this.pingNonce + 1) >>> 0;
-      this.stats.pingsSent++;
-      this.sendControl({ type: FrameType.PING, nonce: this.pingNonce });
-      const framesAtPing = this.stats.framesIn;
-      this.pongTimer = this.clock.setTimer(this.pongTimeoutMs, () => {
-        this.pongTimer = undefined;
-        if (this.stats.framesIn > framesAtPing) {
-          this.schedulePing(); // heard from the peer meanwhile: alive
-          return;
-        }
-        this.shutdown(
-          new ConnectionClosedError(
-            `nothing from the peer within ${this.pongTimeoutMs} ms of a ping: peer unresponsive`
-          ),
-          'pong_timeout',
-          undefined,
-          true
-        );
-      });
-    });
-  }
-
-  /**
    * The one way out. `closeFrameReason` set: tell the peer why before ending the stream.
    * `destroy`: the stream is gone or the peer is unresponsive; do not wait for a flush.
    */
@@ -624,9 +441,7 @@ export class Mux extends EventEmitter<MuxEvents> {
     if (this._closeError) return;
     this._closeError = err;
     this._closeReason = reason;
-    this.pingTimer?.cancel();
-    this.pongTimer?.cancel();
-    this.pingTimer = this.pongTimer = undefined;
+    this.keepalive.stop();
 
     const unsent = this.scheduler.drainAll();
     if (unsent.length > 0) this.drops.add('unsent_on_close', unsent.length);
@@ -638,7 +453,7 @@ export class Mux extends EventEmitter<MuxEvents> {
       }
     }
     this.waiters.clear();
-    this.control.length = 0;
+    this.writer.control.length = 0;
     for (const w of this.flushWaiters) {
       w.reject(new ConnectionClosedError(`flush failed: ${err.message}`, { cause: err }));
     }
@@ -646,7 +461,7 @@ export class Mux extends EventEmitter<MuxEvents> {
 
     const d = this.duplex;
     d.off('data', this.onData);
-    d.off('drain', this.onDrain);
+    d.off('drain', this.writer.onDrain);
     d.off('end', this.onEnd);
     d.off('close', this.onEnd);
     // Keep an error listener: a late socket error must not become an uncaught exception.

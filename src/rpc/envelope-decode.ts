@@ -14,10 +14,24 @@ import {
   FLAG_STATUS_MESSAGE,
   FLAG_TIMEOUT,
 } from './envelope-types';
-import type { Cursor } from './varint';
-import { readVarint } from './varint';
+import type { VarintCursor as Cursor, VarintLimit } from '../common';
+// straight from the module, not the index: a re-export is a getter call per use (hot path)
+import { VARINT_MAX_U32, readVarint as readLimitedVarint } from '../common';
 
 const KNOWN_FLAGS = FLAG_OP | FLAG_STATUS_MESSAGE | FLAG_TIMEOUT | FLAG_HEADERS;
+
+/** Envelope varints (ids, ops, lengths, deadlines) are 32-bit. */
+const ENVELOPE_VARINT: VarintLimit = {
+  maxValue: VARINT_MAX_U32,
+  maxBytes: 5,
+  truncated: 'envelope truncated inside a varint',
+  tooLarge: 'varint above 32 bits',
+  tooLong: 'varint longer than 5 bytes',
+};
+
+function readVarint(c: Cursor): number {
+  return readLimitedVarint(c, ENVELOPE_VARINT);
+}
 
 function readString(c: Cursor, len: number): string {
   if (c.pos + len > c.buf.length) throw new ProtocolError('envelope truncated inside a string');

@@ -8,7 +8,8 @@ import {
 } from './constants';
 import type { EnvelopeInit, EnvelopeKind } from './envelope-types';
 import { FLAG_HEADERS, FLAG_OP, FLAG_STATUS_MESSAGE, FLAG_TIMEOUT } from './envelope-types';
-import { varintSize, writeVarint } from './varint';
+// straight from the module, not the index: a re-export is a getter call per use (hot path)
+import { varintSize, writeVarint } from '../common';
 
 const EMPTY = Buffer.alloc(0);
 

@@ -19,27 +19,37 @@ export type {
 } from './rudp-socket';
 export { RudpConnection } from './rudp-connection';
 export type { CodedError } from './rudp-connection';
-export { RudpEngine, CloseCode } from './engine';
+export { RudpEngine } from './engine/engine';
+export { CloseCode } from './engine/types';
 export type {
   ConnectionStats,
   EngineInit,
   EngineEvents,
   EngineState,
   EngineDropReason,
-} from './engine';
-export type { DatagramSocket, DriverStats, RemoteInfo } from './datagram-socket';
-export { UdpDriver } from './udp-driver';
-export { BatchUdpDriver } from './batch-udp-driver';
-export type { UdpBatchAddon } from './batch-udp-driver';
-export { UDP_DRIVER_PREFERENCES, bindUdp, selectUdpDriver } from './udp-binding';
-export type { UdpDriverKind, UdpDriverPreference } from './udp-binding';
-export { VirtualNetwork, VirtualSocket, createLossyPair, seededRandom } from './virtual-network';
-export type { LinkConditions, VirtualNetworkInit, NetworkDropReason } from './virtual-network';
+} from './engine/types';
+export type { DatagramSocket, DriverStats, RemoteInfo } from './drivers/datagram-socket';
+export { UdpDriver } from './drivers/udp-driver';
+export { BatchUdpDriver } from './drivers/batch-udp-driver';
+export type { UdpBatchAddon } from './drivers/batch-udp-driver';
+export { UDP_DRIVER_PREFERENCES, bindUdp, selectUdpDriver } from './drivers/udp-binding';
+export type { UdpDriverKind, UdpDriverPreference } from './drivers/udp-binding';
+export {
+  VirtualNetwork,
+  VirtualSocket,
+  createLossyPair,
+  seededRandom,
+} from './virtual/virtual-network';
+export type {
+  LinkConditions,
+  VirtualNetworkInit,
+  NetworkDropReason,
+} from './virtual/virtual-network';
 export { createCongestionController, Bbr, Cubic, NewReno } from './congestion';
 export type { CongestionAlgorithm, CongestionController } from './congestion';
-export { packetize } from './packetizer';
-export type { PacketizerContext, PacketPlan } from './packetizer';
-export { ClusterKeys } from './packet-protection';
+export { packetize } from './engine/packetizer';
+export type { PacketizerContext, PacketPlan } from './engine/packetizer';
+export { ClusterKeys } from './crypto/packet-protection';
 export { DEVELOPMENT_SECRET } from './constants';
-export { AEAD_BACKEND_PREFERENCES } from './packet-protection';
-export type { AeadAlgorithm, AeadBackend, AeadBackendPreference } from './packet-protection';
+export { AEAD_BACKEND_PREFERENCES } from './crypto/packet-protection';
+export type { AeadAlgorithm, AeadBackend, AeadBackendPreference } from './crypto/packet-protection';

@@ -3,18 +3,18 @@
  * writableHighWaterMark and the engine's bounded send buffer; 'close'/'error' with a reason.
  */
 import { Duplex } from 'node:stream';
-import { ConnectionClosedError } from '../common';
-import { LATENCY_TRACE, Stage, tracePending } from '../common';
-import { CloseCode } from './engine';
-import type { ConnectionStats, RudpEngine } from './engine';
+import { ConnectionClosedError, LATENCY_TRACE, Stage, tracePending } from '../common';
+import type { RudpEngine } from './engine/engine';
+import { CloseCode } from './engine/types';
+import type { ConnectionStats } from './engine/types';
 
 /** What the connection needs from its socket. */
 export interface ConnectionHost {
-  /** Schedules a tick of this connection's engine soon (batched per I/O turn). */
+  /** Schedules a tick of this connection's engine in the next turn (batched). */
   kick(): void;
   /**
-   * Schedules a tick right after the current callback (a microtask): written bytes leave
-   * without waiting for the next event-loop turn, still batched per callback.
+   * Written bytes are to leave: the first write of a run at once, later ones at the end
+   * of the turn (flush policy, src/common/flush-policy.ts).
    */
   flushSoon(): void;
   /** The socket's clock. */

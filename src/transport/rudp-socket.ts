@@ -1,8 +1,9 @@
 /**
  * The socket actor: one datagram socket per node, datagrams
  * demultiplexed by destination connection id to one engine per connection. It owns the
- * timers (the engines never do): each engine is ticked at its nextDeadline() and, batched
- * per I/O turn, after input or application writes.
+ * timers (the engines never do): each engine is ticked at its nextDeadline() and after
+ * input or application writes, when the flush policy (src/common/flush-policy.ts) says;
+ * socket-scheduler.ts does that. socket-config.ts holds the options and their defaults.
  *
  * Unknown ids: a valid INITIAL opens a connection; a DATA packet for an unknown id is
  * answered with a stateless reset (rate limited) so a peer of a restarted node fails
@@ -11,39 +12,41 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { systemClock } from '../common';
-import type { Clock, Timer } from '../common';
+import type { Clock } from '../common';
 import { DropCounter, DropLedger } from '../common';
-import { CancelledError, InvalidArgumentError, UnavailableError } from '../common';
+import { CancelledError, UnavailableError } from '../common';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_IDLE_TIMEOUT_MS,
-  DEFAULT_MAX_ACK_DELAY_MS,
   DEFAULT_MAX_DATAGRAM_SIZE,
-  DEFAULT_RECEIVE_WINDOW_BYTES,
-  DEFAULT_SEND_BUFFER_BYTES,
   DEVELOPMENT_SECRET,
-  MAX_CONNECTIONS,
   MAX_HALF_OPEN_CONNECTIONS,
-  MIN_DATAGRAM_SIZE,
   PROTOCOL_VERSION,
   STATELESS_RESETS_PER_SECOND,
 } from './constants';
-import type { CongestionAlgorithm } from './congestion';
-import type { DatagramSocket, RemoteInfo } from './datagram-socket';
-import { CloseCode, RudpEngine } from './engine';
-import type { EngineInit } from './engine';
 import {
-  AEAD_BACKEND_PREFERENCES,
   ClusterKeys,
   DEFAULT_AEAD,
   buildReset,
   parseInitial,
   selectAeadBackend,
-} from './packet-protection';
-import type { AeadAlgorithm, AeadBackend, AeadBackendPreference } from './packet-protection';
+} from './crypto/packet-protection';
+import type { AeadBackend } from './crypto/packet-protection';
+import type { DatagramSocket, RemoteInfo } from './drivers/datagram-socket';
+import { bindUdp } from './drivers/udp-binding';
+import { RudpEngine } from './engine/engine';
+import { CloseCode } from './engine/types';
+import type { EngineInit } from './engine/types';
 import { RudpConnection } from './rudp-connection';
-import { bindUdp } from './udp-binding';
-import type { UdpDriverPreference } from './udp-binding';
+import { socketConfig, validate } from './socket-config';
+import type {
+  ConnectOptions,
+  RudpSocketInit,
+  SocketConfig,
+  SocketDropReason,
+  SocketStats,
+} from './socket-config';
+import { SocketScheduler } from './socket-scheduler';
+import type { Entry } from './socket-scheduler';
 import {
   CID_LENGTH,
   DATA_HEADER_LENGTH,
@@ -53,117 +56,13 @@ import {
   cidKey,
 } from './wire';
 
-/** Minimal logger (pino-compatible) for the development-secret warning. */
-export interface TransportLogger {
-  warn(obj: object, msg: string): void;
-}
-
-export interface RudpSocketInit {
-  /** @default '127.0.0.1' */
-  host?: string;
-  /** @default 0 (any free port) */
-  port?: number;
-  /** Cluster secret; without one a built-in development secret is used and a warning logged. */
-  secret?: Buffer;
-  /** @default 'bbr' */
-  congestion?: CongestionAlgorithm;
-  /** Close a connection after this long without a packet (0 = never). @default 30000 */
-  idleTimeoutMs?: number;
-  /** PING after this long without sending (0 = off). @default idleTimeoutMs / 3 */
-  keepAliveMs?: number;
-  /** Largest UDP payload. @default 1472 */
-  maxDatagramSize?: number;
-  /** Flow-control window per connection (bytes). @default 8 MiB */
-  receiveWindowBytes?: number;
-  /** Unacknowledged bytes per connection before write() waits. @default 8 MiB */
-  sendBufferBytes?: number;
-  /** Duplex highWaterMark. @default 1 MiB */
-  highWaterMark?: number;
-  /** @default 'chacha20-poly1305' */
-  aead?: AeadAlgorithm;
-  /**
-   * Which implementation runs the AEAD (same wire format either way): `openssl` needs our
-   * addon (make build), `libsodium` the optional package sodium-native. @default 'auto'
-   */
-  aeadBackend?: AeadBackendPreference;
-  /**
-   * The real UDP driver: `batch` (recvmmsg/sendmmsg through meshwire's native addon),
-   * `dgram` (node:dgram), or `auto` (batch when the addon is built). @default 'auto'
-   */
-  udpDriver?: UdpDriverPreference;
-  /** @default 2 */
-  maxAckDelayMs?: number;
-  /** @default 4096 */
-  maxConnections?: number;
-  /** Use this datagram socket (e.g. a VirtualSocket) instead of binding a UDP socket. */
-  socket?: DatagramSocket;
-  clock?: Clock;
-  logger?: TransportLogger;
-  /**
-   * Where the socket's and its connections' drops are recorded (totals, debug logs).
-   * @default a ledger of its own
-   */
-  drops?: DropLedger;
-}
-
-export interface ConnectOptions {
-  /** @default 5000 */
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
-
-/** The ledger components whose drops the socket reports (itself and its connections). */
-const SOCKET_DROP_COMPONENTS = ['transport.socket', 'transport.connection'] as const;
-
-export type SocketDropReason =
-  | 'unknown_connection'
-  | 'malformed'
-  | 'bad_auth'
-  | 'oversized'
-  | 'version'
-  | 'half_open_limit'
-  | 'connection_limit'
-  | 'reset_rate_limited'
-  | 'closed';
-
-export interface SocketStats {
-  connections: number;
-  halfOpen: number;
-  datagramsReceived: number;
-  datagramsSent: number;
-  bytesReceived: number;
-  bytesSent: number;
-  statelessResetsSent: number;
-  /** The AEAD and the implementation that runs it. */
-  aead: AeadAlgorithm;
-  aeadBackend: AeadBackend;
-  /** The datagram driver: 'batch', 'dgram' or 'virtual'. */
-  udpDriver: string;
-  /** Socket-level drops plus the drops of every connection (live and closed). */
-  drops: Record<string, number>;
-}
-
-interface Entry {
-  engine: RudpEngine;
-  remote: RemoteInfo;
-  conn: RudpConnection | null;
-  timer: Timer | null;
-  timerAt: number;
-  initialKey: string | null;
-  remoteCidKey: string | null;
-  onEstablished: (() => void) | null;
-  onFailed: ((err: Error) => void) | null;
-  immediateTurns: number;
-  /** The engine has bytes (or the end) for the reader; delivered in service(). */
-  readable: boolean;
-  /** A flushSoon() microtask is pending. */
-  flushQueued: boolean;
-  /** A write was already sent at once in this run of JavaScript (flushSoon). */
-  sentAtOnce: boolean;
-}
-
-/** Consecutive next-turn ticks of one connection before a 1 ms timer is forced. */
-const MAX_IMMEDIATE_TURNS = 1000;
+export type {
+  ConnectOptions,
+  RudpSocketInit,
+  SocketDropReason,
+  SocketStats,
+  TransportLogger,
+} from './socket-config';
 
 export class RudpSocket extends EventEmitter {
   private readonly clock: Clock;
@@ -171,12 +70,8 @@ export class RudpSocket extends EventEmitter {
   private readonly byCid = new Map<string, Entry>();
   private readonly byInitial = new Map<string, Entry>();
   private readonly byRemoteCid = new Map<string, Entry>();
-  private readonly dirty = new Set<Entry>();
   private lastEntry: Entry | null = null;
-  private immediate: NodeJS.Immediate | null = null;
-  /** Connections with received datagrams, ticked in a microtask (batch driver only). */
-  private readonly received = new Set<Entry>();
-  private receivedQueued = false;
+  private readonly scheduler: SocketScheduler;
   private readonly ledger: DropLedger;
   private readonly drops: DropCounter<SocketDropReason>;
   private halfOpen = 0;
@@ -188,21 +83,7 @@ export class RudpSocket extends EventEmitter {
   private resetTokens = STATELESS_RESETS_PER_SECOND;
   private resetRefill = 0;
   private closed = false;
-  private readonly cfg: Required<
-    Pick<
-      RudpSocketInit,
-      | 'congestion'
-      | 'idleTimeoutMs'
-      | 'keepAliveMs'
-      | 'maxDatagramSize'
-      | 'receiveWindowBytes'
-      | 'sendBufferBytes'
-      | 'highWaterMark'
-      | 'aead'
-      | 'maxAckDelayMs'
-      | 'maxConnections'
-    >
-  >;
+  private readonly cfg: SocketConfig;
 
   private constructor(
     private readonly sock: DatagramSocket,
@@ -213,19 +94,8 @@ export class RudpSocket extends EventEmitter {
     this.clock = init.clock ?? systemClock;
     this.ledger = init.drops ?? new DropLedger({ clock: this.clock });
     this.drops = new DropCounter('transport.socket', this.ledger);
-    const idle = init.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-    this.cfg = {
-      congestion: init.congestion ?? 'bbr',
-      idleTimeoutMs: idle,
-      keepAliveMs: init.keepAliveMs ?? (idle > 0 ? idle / 3 : 0),
-      maxDatagramSize: init.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE,
-      receiveWindowBytes: init.receiveWindowBytes ?? DEFAULT_RECEIVE_WINDOW_BYTES,
-      sendBufferBytes: init.sendBufferBytes ?? DEFAULT_SEND_BUFFER_BYTES,
-      highWaterMark: init.highWaterMark ?? 1024 * 1024,
-      aead: init.aead ?? DEFAULT_AEAD,
-      maxAckDelayMs: init.maxAckDelayMs ?? DEFAULT_MAX_ACK_DELAY_MS,
-      maxConnections: init.maxConnections ?? MAX_CONNECTIONS,
-    };
+    this.cfg = socketConfig(init);
+    this.scheduler = new SocketScheduler(sock, this.clock, e => this.remove(e));
     if (!init.secret) {
       const msg = 'no cluster secret configured: using the built-in development secret';
       // The logger is the caller's transport logger (it names its component itself).
@@ -315,7 +185,7 @@ export class RudpSocket extends EventEmitter {
         if (entry) {
           entry.onFailed = null;
           entry.engine.abort(1, 'connect failed', err, this.clock.now());
-          this.service(entry);
+          this.scheduler.service(entry);
         }
         reject(err);
       };
@@ -326,7 +196,7 @@ export class RudpSocket extends EventEmitter {
         resolve(entry.conn as RudpConnection);
       };
       entry.onFailed = fail;
-      this.kick(entry);
+      this.scheduler.kick(entry);
     });
   }
 
@@ -358,8 +228,8 @@ export class RudpSocket extends EventEmitter {
       this.sock.send(parts, remote.port, remote.address);
     };
     const host = {
-      kick: () => this.kick(entry),
-      flushSoon: () => this.flushSoon(entry),
+      kick: () => this.scheduler.kick(entry),
+      flushSoon: () => this.scheduler.flushSoon(entry),
       now: () => this.clock.now(),
     };
     const events = {
@@ -437,7 +307,7 @@ export class RudpSocket extends EventEmitter {
           return;
         }
         e.engine.input(d, now);
-        this.kickReceived(e);
+        this.scheduler.kickReceived(e);
         return;
       }
       case PacketType.Reset: {
@@ -447,7 +317,7 @@ export class RudpSocket extends EventEmitter {
           return;
         }
         e.engine.input(d, now);
-        this.kick(e);
+        this.scheduler.kick(e);
         return;
       }
       default:
@@ -482,7 +352,7 @@ export class RudpSocket extends EventEmitter {
     const existing = this.byInitial.get(key);
     if (existing) {
       existing.engine.input(d, this.clock.now());
-      this.kick(existing);
+      this.scheduler.kick(existing);
       return;
     }
     if (info.version !== PROTOCOL_VERSION) {
@@ -503,7 +373,7 @@ export class RudpSocket extends EventEmitter {
       info,
       d.length
     );
-    this.kick(e);
+    this.scheduler.kick(e);
   }
 
   /** RFC 9000 §10.3: smaller than the packet that triggered it, and rate limited. */
@@ -526,119 +396,9 @@ export class RudpSocket extends EventEmitter {
     this.sock.send([reset], from.port, from.address);
   }
 
-  /** Schedules a tick of `e` at the end of this I/O turn (batches input and writes). */
-  private kick(e: Entry): void {
-    this.dirty.add(e);
-    if (!this.immediate) this.immediate = setImmediate(() => this.runDirty());
-  }
-
-  /**
-   * A datagram arrived for `e`. On the batch driver every datagram of one recvmmsg batch
-   * is handed over in one callback, so a microtask still ticks the connection once per
-   * batch, and a lone packet is read at once instead of a loop phase later. Other drivers
-   * deliver one datagram per callback: the end of the I/O turn batches them (kick).
-   */
-  private kickReceived(e: Entry): void {
-    if (this.sock.kind !== 'batch') {
-      this.kick(e);
-      return;
-    }
-    this.received.add(e);
-    if (this.receivedQueued) return;
-    this.receivedQueued = true;
-    queueMicrotask(this.runReceived);
-  }
-
-  private readonly runReceived = (): void => {
-    this.receivedQueued = false;
-    if (this.closed) return;
-    const list = [...this.received];
-    this.received.clear();
-    for (const e of list) {
-      // already queued for the end of the turn: that tick reads it
-      if (!this.dirty.has(e)) this.service(e);
-    }
-  };
-
-  /**
-   * Application writes. The first write of a run of JavaScript on an established
-   * connection is packetized and handed to the driver at once, inside write(): a lone
-   * request does not wait behind the microtasks queued before it. Further writes of the
-   * same run share one tick in a microtask (they leave in the same event-loop turn; a
-   * setImmediate costs a whole loop iteration, tens of microseconds per hop).
-   */
-  private flushSoon(e: Entry): void {
-    if (e.flushQueued || this.dirty.has(e)) return;
-    if (!e.sentAtOnce && !this.closed && e.engine.state === 'established') {
-      e.sentAtOnce = true;
-      queueMicrotask(() => (e.sentAtOnce = false));
-      this.tickAndArm(e);
-      return;
-    }
-    e.flushQueued = true;
-    queueMicrotask(() => {
-      e.flushQueued = false;
-      // already ticked by an immediate meanwhile, or the socket closed: nothing to do
-      if (!this.dirty.has(e) && !this.closed) this.service(e);
-    });
-  }
-
-  private runDirty(): void {
-    this.immediate = null;
-    const list = [...this.dirty];
-    this.dirty.clear();
-    for (const e of list) this.service(e);
-  }
-
-  /** Hands the reader what arrived, ticks the engine and re-arms its timer. */
-  private service(e: Entry): void {
-    if (e.readable) {
-      e.readable = false;
-      e.conn?.onReadable();
-    }
-    this.tickAndArm(e);
-  }
-
-  /** Ticks an engine and re-arms its timer at nextDeadline(). */
-  private tickAndArm(e: Entry): void {
-    const now = this.clock.now();
-    e.engine.tick(now);
-    if (e.engine.state === 'closed') {
-      this.remove(e);
-      return;
-    }
-    const at = e.engine.nextDeadline();
-    if (at === Infinity) return;
-    if (at <= now) {
-      // Work to do now: next turn. A guard against an engine that never makes progress:
-      // after many immediate turns in a row, fall back to a 1 ms timer (bounded CPU).
-      if (++e.immediateTurns < MAX_IMMEDIATE_TURNS) {
-        this.kick(e);
-        return;
-      }
-      e.immediateTurns = 0;
-    } else {
-      e.immediateTurns = 0;
-    }
-    // Sub-millisecond deadlines (pacing) wait for a 1 ms timer rather than spinning on
-    // setImmediate: the pacer's burst allowance (PACING_BURST_MS) covers the wait, and the
-    // CPU goes to the receive path instead.
-    if (e.timer && e.timerAt <= at) return;
-    e.timer?.cancel();
-    e.timerAt = at;
-    e.timer = this.clock.setTimer(Math.max(1, at - now), () => {
-      e.timer = null;
-      e.timerAt = Infinity;
-      this.service(e);
-    });
-  }
-
   private remove(e: Entry): void {
     if (this.lastEntry === e) this.lastEntry = null;
-    e.timer?.cancel();
-    e.timer = null;
-    this.dirty.delete(e);
-    this.received.delete(e);
+    this.scheduler.forget(e);
     const cid = e.engine.localCid.toString('hex');
     if (this.byCid.get(cid) === e) {
       this.byCid.delete(cid);
@@ -693,42 +453,9 @@ export class RudpSocket extends EventEmitter {
       this.remove(e);
     }
     this.closed = true;
-    if (this.immediate) clearImmediate(this.immediate);
-    this.immediate = null;
+    this.scheduler.close();
     await this.sock.close();
   }
 }
-
-function validate(init: RudpSocketInit): void {
-  const mds = init.maxDatagramSize;
-  if (mds !== undefined && (!Number.isInteger(mds) || mds < MIN_DATAGRAM_SIZE || mds > 65507)) {
-    throw new InvalidArgumentError(
-      `maxDatagramSize must be an integer in [${MIN_DATAGRAM_SIZE}, 65507]`
-    );
-  }
-  const nonNeg = [
-    'idleTimeoutMs',
-    'keepAliveMs',
-    'receiveWindowBytes',
-    'sendBufferBytes',
-    'maxAckDelayMs',
-  ] as const;
-  for (const k of nonNeg) {
-    const v = init[k];
-    if (v !== undefined && !(typeof v === 'number' && v >= 0 && Number.isFinite(v))) {
-      throw new InvalidArgumentError(`${k} must be a finite number >= 0`);
-    }
-  }
-  if (init.secret !== undefined && init.secret.length < 16) {
-    throw new InvalidArgumentError('secret must be at least 16 bytes');
-  }
-  if (init.congestion !== undefined && !['bbr', 'cubic', 'newreno'].includes(init.congestion)) {
-    throw new InvalidArgumentError("congestion must be 'bbr', 'cubic' or 'newreno'");
-  }
-  const backend = init.aeadBackend;
-  if (backend !== undefined && !AEAD_BACKEND_PREFERENCES.includes(backend)) {
-    throw new InvalidArgumentError(
-      `aeadBackend must be one of ${AEAD_BACKEND_PREFERENCES.join(', ')}`
-    );
-  }
-}
+/** The ledger components whose drops the socket reports (itself and its connections). */
+const SOCKET_DROP_COMPONENTS = ['transport.socket', 'transport.connection'] as const;

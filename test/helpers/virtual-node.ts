@@ -1,6 +1,6 @@
 /**
  * In-process nodes whose peer transport runs over the seeded virtual network
- * (src/transport/virtual-network.ts): loss, duplication, reordering and delay without
+ * (src/transport/virtual/virtual-network.ts): loss, duplication, reordering and delay without
  * sockets. They are the production assembly (src/app) with a VirtualNetwork socket as
  * the datagram socket, nothing re-implemented. Their peer addresses are virtual and not
  * loopback, so they share a cluster secret file (the development secret is refused off

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { Bbr, Cubic, NewReno, cubicK, cubicWindow } from '../../../src/transport/congestion';
 import type { AckEvent, RateSample } from '../../../src/transport/congestion';
-import { Pacer } from '../../../src/transport/pacer';
-import { RttEstimator } from '../../../src/transport/rtt-estimator';
+import { Pacer } from '../../../src/transport/engine/pacer';
+import { RttEstimator } from '../../../src/transport/engine/rtt-estimator';
 import { simulate } from './sim';
 
 const MSS = 1200;

@@ -1,12 +1,16 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { AckTracker } from '../../../src/transport/ack-tracker';
-import { RangeSet } from '../../../src/transport/range-set';
-import { SendBuffer } from '../../../src/transport/send-buffer';
-import { ReceiveBuffer } from '../../../src/transport/receive-buffer';
-import { newPacketPlan, packetize } from '../../../src/transport/packetizer';
-import { LostPacketMemory, SentPacket, SentPackets } from '../../../src/transport/sent-packets';
-import type { PacketizerContext } from '../../../src/transport/packetizer';
+import { AckTracker } from '../../../src/transport/engine/ack-tracker';
+import { RangeSet } from '../../../src/transport/engine/range-set';
+import { SendBuffer } from '../../../src/transport/engine/send-buffer';
+import { ReceiveBuffer } from '../../../src/transport/engine/receive-buffer';
+import { newPacketPlan, packetize } from '../../../src/transport/engine/packetizer';
+import {
+  LostPacketMemory,
+  SentPacket,
+  SentPackets,
+} from '../../../src/transport/engine/sent-packets';
+import type { PacketizerContext } from '../../../src/transport/engine/packetizer';
 import {
   ClusterKeys,
   buildHandshake,
@@ -17,12 +21,12 @@ import {
   parseInitial,
   selectAeadBackend,
   verifyReset,
-} from '../../../src/transport/packet-protection';
+} from '../../../src/transport/crypto/packet-protection';
 import type {
   AeadAlgorithm,
   AeadBackend,
   DirectionKey,
-} from '../../../src/transport/packet-protection';
+} from '../../../src/transport/crypto/packet-protection';
 import {
   STREAM_FRAME_OVERHEAD,
   decodeFrames,

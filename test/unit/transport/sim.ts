@@ -3,15 +3,15 @@
  * a writer on each side. Deterministic for a given seed.
  */
 import { randomBytes } from 'node:crypto';
-import { RudpEngine } from '../../../src/transport/engine';
-import type { EngineInit } from '../../../src/transport/engine';
+import { RudpEngine } from '../../../src/transport/engine/engine';
+import type { EngineInit } from '../../../src/transport/engine/types';
 import {
   ClusterKeys,
   parseInitial,
   selectAeadBackend,
-} from '../../../src/transport/packet-protection';
-import { VirtualNetwork, seededRandom } from '../../../src/transport/virtual-network';
-import type { LinkConditions } from '../../../src/transport/virtual-network';
+} from '../../../src/transport/crypto/packet-protection';
+import { VirtualNetwork, seededRandom } from '../../../src/transport/virtual/virtual-network';
+import type { LinkConditions } from '../../../src/transport/virtual/virtual-network';
 import type { CongestionAlgorithm } from '../../../src/transport/congestion';
 
 export interface SimOptions {

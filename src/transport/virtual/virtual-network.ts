@@ -6,9 +6,9 @@
  * RudpSocket can run on it) or a caller that steps `deliverUntil(t)` itself (the engine
  * simulations in the unit tests). After KCP's LatencySimulator and libp2p's message queue.
  */
-import type { Clock, Timer } from '../common';
-import { DropCounter } from '../common';
-import type { DatagramSocket, RemoteInfo } from './datagram-socket';
+import type { Clock, Timer } from '../../common';
+import { DropCounter } from '../../common';
+import type { DatagramSocket, RemoteInfo } from '../drivers/datagram-socket';
 
 /** Knobs of one direction of a link. All optional; the default is a perfect link. */
 export interface LinkConditions {

@@ -4,7 +4,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { InvalidArgumentError } from '../common';
+import { InvalidArgumentError } from '../../common';
 import {
   BatchUdpDriver,
   batchDriverAvailable,

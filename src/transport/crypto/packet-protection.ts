@@ -15,7 +15,7 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import type { CipherGCMTypes, KeyObject } from 'node:crypto';
-import { InvalidArgumentError } from '../common';
+import { InvalidArgumentError } from '../../common';
 import {
   CID_LENGTH,
   DATA_HEADER_LENGTH,
@@ -29,9 +29,9 @@ import {
   TAG_LENGTH,
   decodeParams,
   encodeParams,
-} from './wire';
-import { loadNativeAddon, nativeAddonError } from './native-addon';
-import type { TransportParams } from './wire';
+} from '../wire';
+import { loadNativeAddon, nativeAddonError } from '../drivers/native-addon';
+import type { TransportParams } from '../wire';
 
 /** ChaCha20-Poly1305 measured ~20% cheaper per 1.4 KB packet than AES-256-GCM in Node 20. */
 export type AeadAlgorithm = 'chacha20-poly1305' | 'aes-256-gcm';

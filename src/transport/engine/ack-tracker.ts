@@ -3,9 +3,9 @@
  * (RFC 9000 §13.2: every 2nd ack-eliciting packet, within max_ack_delay, immediately on
  * reordering or a gap) and replay detection (a number seen before is refused).
  */
-import { MAX_ACK_RANGES } from './constants';
+import { MAX_ACK_RANGES } from '../constants';
 import { RangeSet } from './range-set';
-import { ackFrameLength, writeAckFrame } from './wire';
+import { ackFrameLength, writeAckFrame } from '../wire';
 
 export class AckTracker {
   private readonly received = new RangeSet();

@@ -3,16 +3,17 @@
  * which moves datagrams with recvmmsg/sendmmsg from Node's own event loop.
  *
  * node:dgram pays a syscall, a JS callback, a Buffer and an rinfo object per datagram;
- * here a whole batch costs one syscall and one call each way. Sends made during one
- * event-loop turn (a packetizer run, the ACKs of a receive batch) leave in one sendmmsg at
- * the end of that turn's microtasks. The send queue is bounded: when the kernel buffer is
- * full the queue waits for writability, and a datagram that finds it full is dropped and
- * counted (datagrams may be lost anyway; the transport retransmits).
+ * here a whole batch costs one syscall and one call each way. Sends made during one run
+ * of JavaScript (a packetizer run, the ACKs of a receive batch) leave in one sendmmsg at
+ * the end of the turn, in a microtask (flush policy, src/common/flush-policy.ts). The
+ * send queue is bounded: when the kernel buffer is full the queue waits for writability,
+ * and a datagram that finds it full is dropped and counted (datagrams may be lost
+ * anyway; the transport retransmits).
  *
  * The addon is built by `make build` (build/udp_batch.node). When it is missing, `auto`
  * falls back to node:dgram (UdpDriver).
  */
-import { InvalidArgumentError } from '../common';
+import { InvalidArgumentError } from '../../common';
 import type { DatagramSocket, DriverStats, RemoteInfo } from './datagram-socket';
 import { loadNativeAddon, nativeAddonError } from './native-addon';
 

@@ -1,5 +1,5 @@
 /** RTT estimation, RFC 9002 §5. */
-import { INITIAL_RTT_MS, TIMER_GRANULARITY_MS } from './constants';
+import { INITIAL_RTT_MS, TIMER_GRANULARITY_MS } from '../constants';
 
 export class RttEstimator {
   latestRtt = 0;

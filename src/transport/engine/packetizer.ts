@@ -5,7 +5,7 @@
  * then adds control frames, encrypts and sends.
  */
 import type { SendBuffer } from './send-buffer';
-import { STREAM_FRAME_OVERHEAD } from './wire';
+import { STREAM_FRAME_OVERHEAD } from '../wire';
 
 export interface PacketizerContext {
   /** Congestion window, bytes. */

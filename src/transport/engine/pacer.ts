@@ -3,7 +3,7 @@
  * of max(PACING_MIN_BURST_PACKETS, rate x PACING_BURST_MS) so a large window does not
  * leave in one burst (RFC 9002 §7.7). Node timers have ~1 ms resolution, hence the burst.
  */
-import { PACING_BURST_MS, PACING_MIN_BURST_PACKETS } from './constants';
+import { PACING_BURST_MS, PACING_MIN_BURST_PACKETS } from '../constants';
 
 export class Pacer {
   private tokens: number;

@@ -11,8 +11,8 @@ const loaded = new Map<string, { addon: unknown; error: string }>();
 export function loadNativeAddon<T>(name: string): T | null {
   let entry = loaded.get(name);
   if (!entry) {
-    // dist/src/transport -> repository (or image) root, where `make build` puts build/
-    const file = join(__dirname, '..', '..', '..', 'build', `${name}.node`);
+    // dist/src/transport/drivers -> repository (or image) root, where `make build` puts build/
+    const file = join(__dirname, '..', '..', '..', '..', 'build', `${name}.node`);
     try {
       // a native addon loads only through require
       // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -3,7 +3,7 @@
  * consecutive, so the history is a deque indexed by packet number. Packets declared lost
  * are remembered briefly so a late ACK can be counted as a spurious retransmission.
  */
-import { PACKET_THRESHOLD, TIMER_GRANULARITY_MS, TIME_THRESHOLD } from './constants';
+import { PACKET_THRESHOLD, TIMER_GRANULARITY_MS, TIME_THRESHOLD } from '../constants';
 
 export const enum PacketState {
   Outstanding = 0,
