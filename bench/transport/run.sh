@@ -26,7 +26,9 @@ make_ns() { # name permille [mtu]
   ip netns add "$ns"
   NAMESPACES+=("$ns")
   ip netns exec "$ns" ip link set lo mtu "$mtu" up
-  ip netns exec "$ns" ethtool -K lo tso off gso off gro off >/dev/null 2>&1 || true
+  # tx-udp-segmentation too: a GSO send (native/udp_batch.c) is then cut into datagrams
+  # before the device, as a NIC would, so the loss rule below sees each datagram
+  ip netns exec "$ns" ethtool -K lo tso off gso off gro off tx-udp-segmentation off >/dev/null 2>&1 || true
   if [[ $permille -gt 0 ]]; then
     ip netns exec "$ns" "$NFT" -f - <<NFT
 table inet mwbench {

@@ -74,7 +74,8 @@ export class BatchUdpDriver implements DatagramSocket {
   private handler: ((msg: Buffer, from: RemoteInfo) => void) | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
-  private readonly counters = new Float64Array(3);
+  /** Written by the addon (native/udp_batch.c): errors, truncations, calls, GSO datagrams. */
+  private readonly counters = new Float64Array(6);
   private readonly recvData: Buffer;
   private readonly recvMeta: Buffer;
   private readonly sendData: Buffer;
@@ -273,6 +274,9 @@ export class BatchUdpDriver implements DatagramSocket {
       sendQueueFull: this.queueDrops,
       receiveErrors: this.counters[1],
       receiveTruncated: this.counters[2],
+      sendCalls: this.counters[3],
+      receiveCalls: this.counters[4],
+      gsoDatagrams: this.counters[5],
     };
   }
 

@@ -133,6 +133,11 @@ export interface SocketStats {
   udpDriver: string;
   /** Socket-level drops plus the drops of every connection (live and closed). */
   drops: Record<string, number>;
+  /**
+   * The driver's system calls: datagrams per call is the batch it achieves (with GSO
+   * datagrams inside one message); absent for the virtual network.
+   */
+  udpCalls?: { sendCalls: number; receiveCalls: number; gsoDatagrams: number };
 }
 
 interface Entry {
@@ -665,6 +670,15 @@ export class RudpSocket extends EventEmitter {
       aeadBackend: this.aeadBackend,
       udpDriver: this.sock.kind,
       drops: drops.snapshot(),
+      ...(driver?.sendCalls !== undefined
+        ? {
+            udpCalls: {
+              sendCalls: driver.sendCalls,
+              receiveCalls: driver.receiveCalls ?? 0,
+              gsoDatagrams: driver.gsoDatagrams ?? 0,
+            },
+          }
+        : {}),
     };
   }
 
