@@ -31,8 +31,8 @@ export function nodeMain(): string {
 }
 
 export interface MeshwireInit {
-  /** Extra `node` flags for the server process (e.g. --cpu-prof). */
-  execArgv?: string[];
+  /** Extra `node` flags for the server process (e.g. --cpu-prof), or per node id. */
+  execArgv?: string[] | ((nodeId: string) => string[]);
   /** Extra `node` flags for each client process, given the client's role. */
   clientExecArgv?: (role: string) => string[];
   /**
@@ -98,7 +98,9 @@ export class Meshwire implements System {
         name: `meshwire ${id}`,
         command: process.execPath,
         args: [
-          ...(this._init.execArgv ?? []),
+          ...(typeof this._init.execArgv === 'function'
+            ? this._init.execArgv(id)
+            : (this._init.execArgv ?? [])),
           main,
           'serve',
           '--grpc-listen',
