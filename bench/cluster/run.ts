@@ -196,6 +196,8 @@ async function runRounds(
 interface LossPhaseOutput {
   runs: Record<string, number[]>;
   counters: Record<string, number>;
+  /** The lossy phase's nodes: UDP driver/AEAD backend from their start-up lines. */
+  transports: Record<string, string>;
 }
 
 /** Inside the namespace: NATS and the two nodes, rules installed once both are up. */
@@ -210,7 +212,11 @@ async function lossPhase(opts: Options): Promise<void> {
         `${cluster.peerPorts.join(', ')} and of TCP to and from ${nats.port}`
     );
   });
-  const out: LossPhaseOutput = { runs: {}, counters: readCounters() };
+  const out: LossPhaseOutput = {
+    runs: {},
+    counters: readCounters(),
+    transports: Meshwire.transports(),
+  };
   for (const n of runs.names()) out.runs[n] = [...runs.runs(n)];
   writeFileSync(opts.out!, JSON.stringify(out));
 }
@@ -283,6 +289,9 @@ async function runLossInNamespace(opts: Options, runs: RunSet): Promise<Record<s
     for (const [name, values] of Object.entries(result.runs)) {
       for (const v of values) runs.add(LOSS_PREFIX + name, v);
     }
+    for (const [name, stack] of Object.entries(result.transports ?? {})) {
+      lossTransports[`${LOSS_PREFIX}${name}`] = stack;
+    }
     log(
       `packets dropped / seen: meshwire UDP ` +
         `${share(result.counters.meshwire_dropped, result.counters.meshwire_seen)}, NATS TCP ` +
@@ -295,6 +304,9 @@ async function runLossInNamespace(opts: Options, runs: RunSet): Promise<Record<s
     onInterrupt.delete(onSignal);
   }
 }
+
+/** The lossy phase's nodes (`loss1.cluster node-a`): UDP driver/AEAD backend. */
+const lossTransports: Record<string, string> = {};
 
 /** `12,345 of 1,234,567 (1.00%)`. */
 function share(dropped: number | undefined, seen: number | undefined): string {
@@ -360,6 +372,12 @@ async function main(): Promise<void> {
   }
   const spread: Record<string, number[]> = {};
   for (const n of runs.names()) spread[n] = runs.runs(n).map(roundFigure);
+  const processes = { ...Meshwire.transports(), ...lossTransports };
+  log(
+    `UDP driver/AEAD backend by node: ${Object.entries(processes)
+      .map(([p, s]) => `${p} ${s}`)
+      .join(', ')}`
+  );
   publishRun({
     name: 'cluster',
     command: 'make bench-cluster',
@@ -375,6 +393,7 @@ async function main(): Promise<void> {
       loss_counters: counters ?? {},
     },
     render: renderSection,
+    processes,
     log,
     notes: [
       'Request p50/p99: unary Request with `target: {peer_id: node-b}`, answered by a ' +

@@ -18,9 +18,12 @@ import { join } from 'node:path';
 import { Worker, freeTcpPort, startServer, stopProcess, tcpAccepts } from '../common/proc';
 import { RunSet, roundFigure } from '../common/stats';
 import { systemTool } from '../common/system-tool';
+import { machineInfo } from '../common/cpu';
 import {
   fmt,
+  machineAndStacks,
   markdownTable,
+  StackLog,
   repoRoot,
   rewriteDocSection,
   writeResultsJson,
@@ -104,8 +107,12 @@ async function runSystem(sys: System, out: RunSet, suffix: string): Promise<void
             const { port } = await server.call<{ port: number }>('listenTcp');
             await client.call('connectTcp', { port });
           } else {
-            const { port } = await server.call<{ port: number }>('listenRudp');
-            await client.call('connectRudp', { port });
+            const { port, stack } = await server.call<{ port: number; stack: string }>(
+              'listenRudp'
+            );
+            const dialled = await client.call<{ stack: string }>('connectRudp', { port });
+            noteStack(`rpc-server${suffix}`, stack);
+            noteStack(`rpc-client${suffix}`, dialled.stack);
           }
           return client.call<RunResult>('run', params, 120_000);
         });
@@ -122,6 +129,14 @@ async function runSystem(sys: System, out: RunSet, suffix: string): Promise<void
     }
   }
 }
+
+/**
+ * `udp_driver/aead_backend` each reliable-UDP process reported, by process (and phase):
+ * every run's pair is a fresh pair of processes, so differing reports are all kept.
+ */
+const stacks = new StackLog();
+const noteStack = (process: string, stack: string): void => stacks.note(process, stack);
+const stackList = (): Record<string, string> => stacks.list();
 
 function systems(): System[] {
   const only = process.env.BENCH_RPC_SYSTEMS?.split(',');
@@ -179,7 +194,12 @@ async function runLossPhase(): Promise<Record<string, number>> {
         else reject(new Error(`loss phase exited with code ${code}`));
       });
     });
-    return JSON.parse(readFileSync(out, 'utf8')) as Record<string, number>;
+    const result = JSON.parse(readFileSync(out, 'utf8')) as {
+      figures: Record<string, number>;
+      stacks: Record<string, string>;
+    };
+    for (const [p, s] of Object.entries(result.stacks)) noteStack(p, s);
+    return result.figures;
   } finally {
     rmSync(out, { force: true });
     try {
@@ -254,6 +274,7 @@ function report(figures: Record<string, number>): { ratios: Record<string, numbe
   const date = new Date().toISOString().slice(0, 16).replace('T', ' ');
   const doc = [
     `Command: \`make bench-rpc\` (${date} UTC, ${timing.runs} run(s) each, medians; ${timing.warmupMs} ms warm-up, ${timing.durationMs} ms measured;`,
+    `${machineAndStacks({ machine: machineInfo(), processes: stackList() })}`,
     `${IN_FLIGHT} requests in flight, echo responder in a second process; NATS adds the nats-server process).`,
     'Loss: 1% of packets dropped at random by nftables on the loopback of a network namespace, both directions.',
     `Machine load (1-min load average on ${cpus().length} cores) at start ${loadAtStart.toFixed(1)}, at end ${loadavg()[0].toFixed(1)}:` +
@@ -281,7 +302,7 @@ async function main(): Promise<void> {
   if (phase === 'loss') {
     const figs = await runScenarios('.loss1pct');
     if (!outFile) throw new Error('--out is required with --phase loss');
-    writeFileSync(outFile, JSON.stringify(figs));
+    writeFileSync(outFile, JSON.stringify({ figures: figs, stacks: stackList() }));
     return;
   }
   const figures: Record<string, number> = {};
@@ -314,6 +335,8 @@ async function main(): Promise<void> {
       loss_per_mille: LOSS_PER_MILLE,
       node: process.version,
       cpus: cpus().length,
+      machine: machineInfo(),
+      processes: stackList(),
       load_average_start: Number(loadAtStart.toFixed(2)),
       load_average_end: Number(loadavg()[0].toFixed(2)),
     },

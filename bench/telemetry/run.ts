@@ -51,7 +51,11 @@ import {
   hotSpots,
   readNewestProfile,
 } from '../common';
-import { CpuWindow } from '../common/cpu';
+import { CpuWindow, machineInfo } from '../common/cpu';
+import { machineAndStacks, StackLog } from '../common/results';
+
+/** UDP driver/AEAD backend of the nodes of every round. */
+const stacks = new StackLog();
 import type { ServerHandle } from '../common';
 import { runtimeFlags, tuneRuntime } from '../../src/common/runtime';
 
@@ -358,6 +362,9 @@ async function runMode(
   // The profile starts about when the process does: window offsets count from here.
   const spawned = Date.now();
   const pair = await startPairRetrying(mode, receiver, execArgv);
+  // what each node's start-up line says it runs on (reported, not assumed)
+  stacks.note('node A', pair.a.transport());
+  stacks.note('node B', pair.b.transport());
   let window = { fromMs: 0, toMs: 0 };
   const responder = startResponder(scenario === 'cross' ? pair.cb : pair.ca);
   try {
@@ -454,6 +461,8 @@ async function main(): Promise<void> {
       duration_ms: args.durationMs,
       concurrency: CONCURRENCY,
       payload_bytes: PAYLOAD.length,
+      machine: machineInfo(),
+      processes: stacks.list(),
       load_average: loadavg().map(x => Math.round(x * 10) / 10),
     },
   });
@@ -504,6 +513,7 @@ async function main(): Promise<void> {
       `Request with a responder on node B (cross-node: client -> node A -> node B -> back) or on node A itself, ${CONCURRENCY} in flight, ${PAYLOAD.length}-byte payload, two node processes on loopback and the test OTLP/gRPC receiver (counting spans) on the same 2-core machine; median of ${args.runs} interleaved rounds of ${args.durationMs / 1000} s, fresh nodes each. \`make bench-telemetry\`, ${new Date().toISOString().slice(0, 16)} UTC, load average at the end ${loadavg()
         .map(x => x.toFixed(1))
         .join(' ')}.`,
+      machineAndStacks({ machine: machineInfo(), processes: stacks.list() }),
       '',
       table,
       '',

@@ -28,7 +28,12 @@ interface Line {
   aeadBackend?: string;
   machine?: { cpuModel: string; cores: number; kernel: string; node: string };
   /** meshwire: the driver's system calls over the measured window. */
-  udp?: { datagramsPerSendCall: number; datagramsPerReceiveCall: number; gsoDatagrams: number; datagramsSent: number };
+  udp?: {
+    datagramsPerSendCall: number;
+    datagramsPerReceiveCall: number;
+    gsoDatagrams: number;
+    datagramsSent: number;
+  };
 }
 
 const [file, root] = process.argv.slice(2);
@@ -82,7 +87,10 @@ function stackOfScenario(scenario: string): string {
 const machines = new Set(
   lines
     .filter(l => l.machine)
-    .map(l => `${l.machine!.cpuModel}, ${l.machine!.cores} cores, Linux ${l.machine!.kernel}, Node ${l.machine!.node}`)
+    .map(
+      l =>
+        `${l.machine!.cpuModel}, ${l.machine!.cores} cores, Linux ${l.machine!.kernel}, Node ${l.machine!.node}`
+    )
 );
 const machine = [...machines].join(' + ') || 'unreported';
 
@@ -108,8 +116,10 @@ for (const kind of ['meshwire', 'meshwire_dgram', 'tcp']) {
       figures[`${kind}.retransmission_ratio.${loss}`] = round(ratio, 4);
       retx = ratio.toFixed(4);
     }
-    const calls = (l: Line | undefined, which: 'datagramsPerSendCall' | 'datagramsPerReceiveCall'): string =>
-      l?.udp ? String(l.udp[which]) : 'n/a';
+    const calls = (
+      l: Line | undefined,
+      which: 'datagramsPerSendCall' | 'datagramsPerReceiveCall'
+    ): string => (l?.udp ? String(l.udp[which]) : 'n/a');
     // datagrams per send call on the sender, per receive call on the receiver (the data
     // direction), and the share of the sender's datagrams that left in GSO runs
     const batches = s?.udp
@@ -120,7 +130,8 @@ for (const kind of ['meshwire', 'meshwire_dgram', 'tcp']) {
       : 'n/a';
     if (s?.udp) {
       figures[`${kind}.datagrams_per_send_call.${loss}`] = s.udp.datagramsPerSendCall;
-      if (r.udp) figures[`${kind}.datagrams_per_receive_call.${loss}`] = r.udp.datagramsPerReceiveCall;
+      if (r.udp)
+        figures[`${kind}.datagrams_per_receive_call.${loss}`] = r.udp.datagramsPerReceiveCall;
     }
     rows.push(
       `| ${kind} | ${loss} | ${goodput.toFixed(1)} | ${spread(`${kind}.${loss}`)} | ${(cpu * 1000).toFixed(2)} | ${retx || 'n/a'} | ${stackOfScenario(`${kind}.${loss}`)} | ${batches} |`
