@@ -349,7 +349,7 @@ async function main(): Promise<void> {
       counters === undefined
         ? `No \`loss1.*\` figures: the lossy runs could not be made (${problem}).`
         : `Loss: nftables in network namespace \`mwbc<pid>\` (lo MTU 1500, TSO/GSO/GRO off), ` +
-          `output hook, \`numgen random mod 1000 < ${LOSS_PER_MILLE} drop\` on UDP between the ` +
+          `input hook, \`numgen random mod 1000 < ${LOSS_PER_MILLE} drop\` on UDP between the ` +
           `two nodes' peer ports only (gRPC between clients and nodes is untouched): ` +
           `${share(counters.meshwire_dropped, counters.meshwire_seen)} packets dropped; ` +
           `and on TCP to and from the NATS server's port: ` +

@@ -22,8 +22,8 @@ test('the loss rules drop only UDP between the peer ports and TCP to and from NA
       'tcp sport 4222 numgen random mod 1000 < 10 counter drop comment "nats_dropped"',
     ]
   );
-  // Output hook: every loopback packet passes it exactly once.
-  t.true(rules.includes('type filter hook output priority 0; policy accept;'));
+  // Input hook: every loopback packet passes it exactly once, after GSO segmentation.
+  t.true(rules.includes('type filter hook input priority 0; policy accept;'));
   t.throws(() => lossRuleset({ udpPeerPorts: [1], natsPort: 2 }, 1001));
   t.throws(() => lossRuleset({ udpPeerPorts: [1], natsPort: 2 }, 0.5));
 });
