@@ -1,7 +1,7 @@
 /**
  * Reads the JSON lines of a transport benchmark run (bench/transport/run.sh) and writes
  * bench/results/transport.json and the transport section of docs/benchmarks.md.
- * Usage: node report.js <results.jsonl> <repoRoot>
+ * Usage: node report.js <results.jsonl> <repoRoot> [udp_syscalls output]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,7 +36,14 @@ interface Line {
   };
 }
 
-const [file, root] = process.argv.slice(2);
+const [file, root, syscallsFile] = process.argv.slice(2);
+/** bench/transport/udp_syscalls.c's output in the same namespace, when it ran. */
+let syscalls = '';
+try {
+  syscalls = syscallsFile ? readFileSync(syscallsFile, 'utf8').trim() : '';
+} catch {
+  // not measured: the section says so
+}
 const lines = readFileSync(file, 'utf8')
   .split('\n')
   .filter(l => l.startsWith('{'))
@@ -209,6 +216,12 @@ const section = [
   '`jumbo`: no loss, `lo` at MTU 9000 and 8972-byte datagrams for meshwire (`--max-datagram-size',
   `8972\`) and raw UDP alike; raw UDP there: ${figures['udp_raw.payload_mib_s.jumbo'] ?? 'n/a'} MiB/s${spread('udp_raw.jumbo') ? ` (runs ${spread('udp_raw.jumbo')})` : ''}.`,
   'The targets are for the 1472-byte runs.',
+  '',
+  syscalls
+    ? 'The kernel here, per 1472-byte datagram over this loopback (`make bench-udp-syscalls`, same namespace):\n\n```\n' +
+      syscalls +
+      '\n```'
+    : 'The kernel cost per datagram was not measured (no C compiler: `make bench-udp-syscalls`).',
   '',
   'Ratios: ' +
     Object.entries(ratios)

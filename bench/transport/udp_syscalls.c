@@ -1,5 +1,5 @@
 /*
- * What one datagram costs the kernel here, by way of sending it (make bench-udp-syscalls;
+ * What one datagram costs the kernel here, by the way it is sent (make bench-udp-syscalls;
  * docs/benchmarks.md, "Transport"): a bare syscall (getppid), then per 1472-byte datagram
  * over loopback sendto + recvfrom one at a time, sendmmsg + recvmmsg in batches of
  * 1/8/32/64, and sendmsg with UDP_SEGMENT (GSO, one call per up to 44 datagrams) when the
@@ -7,7 +7,7 @@
  * loopback send runs the receive path too (softirq on the sending CPU), so "send ns" is the
  * whole trip into the receiver's queue and "recv ns" is taking it out.
  *
- *   cc -O2 -o /tmp/udp_syscalls bench/transport/udp_syscalls.c && /tmp/udp_syscalls [seconds]
+ *   make bench-udp-syscalls ARGS=1     (or: build/udp_syscalls [seconds per case])
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
