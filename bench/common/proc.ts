@@ -241,6 +241,25 @@ export interface ServerHandle {
   transport(): string | undefined;
 }
 
+/**
+ * `udp_driver/aead_backend` from a meshwire node's Prometheus endpoint (the
+ * meshwire_transport_info gauge): for nodes whose log level hides the start-up line.
+ */
+export async function transportFromMetrics(port: number): Promise<string | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, {
+      signal: AbortSignal.timeout(5_000),
+    });
+    const text = await res.text();
+    const line = text.split('\n').find(l => l.startsWith('meshwire_transport_info'));
+    const driver = line && /udp_driver="([^"]+)"/.exec(line);
+    const backend = line && /aead_backend="([^"]+)"/.exec(line);
+    return driver && backend ? `${driver[1]}/${backend[1]}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** `udp_driver/aead_backend` from a meshwire node's "peer transport bound" log line. */
 export function transportFromLog(output: string): string | undefined {
   for (const line of output.split('\n')) {

@@ -331,6 +331,9 @@ async function main(): Promise<void> {
   if (!smoke && !args.includes('--no-loss')) Object.assign(figures, await runLossPhase());
   for (const k of Object.keys(figures)) figures[k] = roundFigure(figures[k]);
   const { ratios, doc } = report(figures);
+  console.error(
+    `UDP driver/AEAD backend as reported: ${JSON.stringify(stackList())}; machine ${JSON.stringify(machineInfo())}`
+  );
   console.log(JSON.stringify({ figures, ratios }, null, 2));
   if (smoke) return;
   const root = repoRoot();

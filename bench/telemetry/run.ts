@@ -52,6 +52,7 @@ import {
   readNewestProfile,
 } from '../common';
 import { CpuWindow, machineInfo } from '../common/cpu';
+import { transportFromMetrics } from '../common/proc';
 import { machineAndStacks, StackLog } from '../common/results';
 
 /** UDP driver/AEAD backend of the nodes of every round. */
@@ -146,6 +147,8 @@ async function startReceiver(): Promise<Receiver> {
 interface Pair {
   a: ServerHandle;
   b: ServerHandle;
+  /** The nodes' Prometheus ports (A, B). */
+  metricsPorts: [number, number];
   ca: MeshwireClients;
   cb: MeshwireClients;
 }
@@ -221,7 +224,13 @@ async function startPair(
     throw (failed as PromiseRejectedResult).reason;
   }
   const [a, b] = started.map(r => (r as PromiseFulfilledResult<ServerHandle>).value);
-  return { a, b, ca: createClients(`127.0.0.1:${ga}`), cb: createClients(`127.0.0.1:${gb}`) };
+  return {
+    a,
+    b,
+    metricsPorts: [ma, mb],
+    ca: createClients(`127.0.0.1:${ga}`),
+    cb: createClients(`127.0.0.1:${gb}`),
+  };
 }
 
 type Fn = (...a: unknown[]) => unknown;
@@ -362,9 +371,10 @@ async function runMode(
   // The profile starts about when the process does: window offsets count from here.
   const spawned = Date.now();
   const pair = await startPairRetrying(mode, receiver, execArgv);
-  // what each node's start-up line says it runs on (reported, not assumed)
-  stacks.note('node A', pair.a.transport());
-  stacks.note('node B', pair.b.transport());
+  // what each node says it runs on (reported, not assumed): its start-up line is hidden
+  // by --log-level warn, so its Prometheus endpoint
+  stacks.note('node A', pair.a.transport() ?? (await transportFromMetrics(pair.metricsPorts[0])));
+  stacks.note('node B', pair.b.transport() ?? (await transportFromMetrics(pair.metricsPorts[1])));
   let window = { fromMs: 0, toMs: 0 };
   const responder = startResponder(scenario === 'cross' ? pair.cb : pair.ca);
   try {
@@ -448,6 +458,9 @@ async function main(): Promise<void> {
       );
     }
   }
+  process.stderr.write(
+    `UDP driver/AEAD backend by node: ${JSON.stringify(stacks.list())}; machine ${JSON.stringify(machineInfo())}\n`
+  );
   process.stdout.write(`${JSON.stringify({ figures, ratios }, null, 2)}\n`);
   if (args.smoke) return;
   const root = repoRoot();
