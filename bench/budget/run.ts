@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Meshwire } from '../local/meshwire';
 import { fmt, markdownTable } from '../common/results';
-import { machineInfo } from '../common/cpu';
+import { machineInfo, machineLine } from '../common/cpu';
+import { machineAndStacks } from '../common/results';
 import type { LatencySummary } from '../common/hist';
 import { aggregateBudget, Stage } from '../../src/common/latency-trace';
 import type { Budget } from '../../src/common/latency-trace';
@@ -225,14 +226,15 @@ async function main(): Promise<void> {
   }
   const machine = machineInfo();
   const header =
-    `Node ${process.version} on ${machine.cpuModel} (${machine.cores} cores), ` +
-    `Linux ${machine.kernel}; ${requests} sequential 128 B Requests after ${warmupMs} ms ` +
+    `Machine: ${machineLine(machine)}; ${requests} sequential 128 B Requests after ${warmupMs} ms ` +
     'of warm-up, answered by one RespondStream (Subscribe max_batch 64).';
   console.log(header + '\n');
   for (const cross of [false, true]) {
     if (values.only && values.only !== (cross ? 'cross' : 'local')) continue;
     const r = await run(cross, requests, warmupMs);
     console.log(`### ${cross ? 'Cross-node Request (node-a -> node-b)' : 'Local Request'}\n`);
+    // the nodes of this run, as their start-up lines said (reported, not assumed)
+    console.log(machineAndStacks({ machine, processes: Meshwire.transports() }) + '\n');
     console.log(r.markdown + '\n');
   }
 }

@@ -58,6 +58,10 @@ export function createNamespace(name: string): void {
     'off',
     'gro',
     'off',
+    // a GSO send of the batch driver (native/udp_batch.c) is cut into datagrams at the
+    // device, as a NIC would, so the input hook below sees every datagram
+    'tx-udp-segmentation',
+    'off',
   ]);
 }
 
@@ -98,7 +102,8 @@ export interface LossPorts {
 }
 
 /**
- * The nftables ruleset (pure): on the output hook (every loopback packet passes it once),
+ * The nftables ruleset (pure): on the input hook (every loopback packet passes it once,
+ * after GSO segmentation, unlike the output hook, which sees a GSO run as one packet),
  * count the packets of each kind, then drop `perMille`/1000 of them at random.
  */
 export function lossRuleset(ports: LossPorts, perMille: number): string {
@@ -109,8 +114,8 @@ export function lossRuleset(ports: LossPorts, perMille: number): string {
   const drop = `numgen random mod 1000 < ${perMille} counter drop`;
   return [
     `table inet ${TABLE} {`,
-    '  chain out {',
-    '    type filter hook output priority 0; policy accept;',
+    '  chain in {',
+    '    type filter hook input priority 0; policy accept;',
     `    udp sport ${udp} udp dport ${udp} counter comment "meshwire_seen"`,
     `    udp sport ${udp} udp dport ${udp} ${drop} comment "meshwire_dropped"`,
     `    tcp dport ${ports.natsPort} counter comment "nats_seen"`,

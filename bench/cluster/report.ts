@@ -3,7 +3,7 @@
  * Figure names: `meshwire.*` one node, `cluster.*` two nodes (client on node-a, the other
  * end on node-b), `nats.*` the anchor; `loss1.` in front when measured at 1% random loss.
  */
-import { fmt, markdownTable } from '../common/results';
+import { fmt, machineAndStacks, markdownTable } from '../common/results';
 import type { SectionMeta } from '../common/results';
 import { wrap } from '../local/report';
 
@@ -187,7 +187,7 @@ export function renderSection(
     .map(n => [`\`${n}\``, fmt(figures[n]), (meta.spread[n] ?? []).map(v => fmt(v)).join(', ')]);
   const intro =
     `Command: \`${meta.command}\` (\`node dist/bench/cluster/run.js\`), run ${meta.date}; ` +
-    `Node ${meta.node}, ${meta.cpus} cores shared by every process (each node, NATS server ` +
+    `${machineAndStacks(meta)} The ${meta.cpus} cores are shared by every process (each node, NATS server ` +
     `and client in its own). Each figure is the median of ${meta.runs} runs ` +
     `(${meta.warmupMs / 1000} s warm-up + ${meta.durationMs / 1000} s measured each, after one discarded round of every scenario for the JIT), the ` +
     'systems interleaved run by run; 128-byte payloads. `cluster`: the requester and the ' +

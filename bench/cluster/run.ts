@@ -9,6 +9,10 @@
  *                                           bench/results/cluster.json and docs/benchmarks.md
  *   node dist/bench/cluster/run.js --smoke  each scenario once, short; no namespace, nothing
  *                                           written; prints `SMOKE_RESULT {json}` last
+ *   node dist/bench/cluster/run.js --profile  the two nodes and their clients under
+ *                                           `node --cpu-prof`, cross-node pub/sub at 128 B
+ *                                           only; prints each process's hot spots, writes
+ *                                           nothing
  * Options: --runs N, --warmup-ms N, --duration-ms N, --no-loss, --no-write,
  *          --only TEXT (scenarios whose name contains TEXT, e.g. `cluster.request`; development).
  * Internal: --phase loss --out FILE runs the lossy scenarios (started inside the namespace).
@@ -18,7 +22,7 @@
  * (bench/local): the cluster is bench-local's meshwire system with two nodes.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +30,9 @@ import { RunSet, roundFigure } from '../common/stats';
 import { publishRun } from '../common/results';
 import { Nats } from '../local/anchors';
 import { Meshwire } from '../local/meshwire';
+import type { MeshwireInit } from '../local/meshwire';
+import { busyIdleMs, formatHotSpots, hotSpots, readNewestProfile } from '../common/cpuprofile';
+import { repoRoot } from '../common/results';
 import type { Scenario, System, Timing } from '../local/scenario';
 import { warmUpRound } from '../local/scenario';
 import {
@@ -57,6 +64,7 @@ interface Options {
   phase: 'main' | 'loss';
   out?: string;
   only?: string;
+  profile: boolean;
 }
 
 function options(): Options {
@@ -71,6 +79,7 @@ function options(): Options {
       phase: { type: 'string', default: 'main' },
       out: { type: 'string' },
       only: { type: 'string' },
+      profile: { type: 'boolean', default: false },
     },
   });
   const smoke = values.smoke ?? false;
@@ -98,12 +107,47 @@ function options(): Options {
     phase: values.phase,
     out: values.out,
     only: values.only,
+    profile: values.profile ?? false,
   };
 }
 
 /** node-a and node-b; every request and publish goes to node-b. */
-function twoNodes(): Meshwire {
-  return new Meshwire({ crossNode: { prefix: 'cluster', target: { peerId: 'node-b' } } });
+function twoNodes(init: Omit<MeshwireInit, 'crossNode'> = {}): Meshwire {
+  return new Meshwire({
+    ...init,
+    crossNode: { prefix: 'cluster', target: { peerId: 'node-b' } },
+  });
+}
+
+/**
+ * Cross-node pub/sub at 128 B with node A, node B, the publisher and the subscriber under
+ * `node --cpu-prof`: busy time and hot spots (self time) of each over the measured runs.
+ */
+async function profileCluster(opts: Options): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'meshwire-cluster-prof-'));
+  const prof = (sub: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${join(dir, sub)}`];
+  const m = twoNodes({ execArgv: prof, clientExecArgv: prof });
+  const spawned = Date.now();
+  await m.start();
+  const scenario = m.pubsubScenarios().find(sc => sc.name.endsWith('.pubsub_mps_128'))!;
+  await scenario.run(opts.timing); // warm-up, not counted
+  const loadFrom = Date.now() - spawned;
+  let loadTo = loadFrom;
+  try {
+    for (let round = 1; round <= opts.runs; round++) {
+      log(`profile run ${round}/${opts.runs}: ${JSON.stringify(await scenario.run(opts.timing))}`);
+    }
+    loadTo = Date.now() - spawned;
+  } finally {
+    await m.stop();
+  }
+  const window = { fromMs: loadFrom, toMs: loadTo };
+  for (const sub of ['node-a', 'node-b', 'meshwire-publisher', 'meshwire-subscriber']) {
+    const p = readNewestProfile(join(dir, sub));
+    const b = busyIdleMs(p, window);
+    console.log(`\n${sub}: busy ${b.busyMs} ms, idle ${b.idleMs} ms (${join(dir, sub)})`);
+    console.log(formatHotSpots(hotSpots(p, repoRoot(), sub.startsWith('node') ? 40 : 10, window)));
+  }
 }
 
 /**
@@ -152,6 +196,8 @@ async function runRounds(
 interface LossPhaseOutput {
   runs: Record<string, number[]>;
   counters: Record<string, number>;
+  /** The lossy phase's nodes: UDP driver/AEAD backend from their start-up lines. */
+  transports: Record<string, string>;
 }
 
 /** Inside the namespace: NATS and the two nodes, rules installed once both are up. */
@@ -166,7 +212,11 @@ async function lossPhase(opts: Options): Promise<void> {
         `${cluster.peerPorts.join(', ')} and of TCP to and from ${nats.port}`
     );
   });
-  const out: LossPhaseOutput = { runs: {}, counters: readCounters() };
+  const out: LossPhaseOutput = {
+    runs: {},
+    counters: readCounters(),
+    transports: Meshwire.transports(),
+  };
   for (const n of runs.names()) out.runs[n] = [...runs.runs(n)];
   writeFileSync(opts.out!, JSON.stringify(out));
 }
@@ -239,6 +289,9 @@ async function runLossInNamespace(opts: Options, runs: RunSet): Promise<Record<s
     for (const [name, values] of Object.entries(result.runs)) {
       for (const v of values) runs.add(LOSS_PREFIX + name, v);
     }
+    for (const [name, stack] of Object.entries(result.transports ?? {})) {
+      lossTransports[`${LOSS_PREFIX}${name}`] = stack;
+    }
     log(
       `packets dropped / seen: meshwire UDP ` +
         `${share(result.counters.meshwire_dropped, result.counters.meshwire_seen)}, NATS TCP ` +
@@ -251,6 +304,9 @@ async function runLossInNamespace(opts: Options, runs: RunSet): Promise<Record<s
     onInterrupt.delete(onSignal);
   }
 }
+
+/** The lossy phase's nodes (`loss1.cluster node-a`): UDP driver/AEAD backend. */
+const lossTransports: Record<string, string> = {};
 
 /** `12,345 of 1,234,567 (1.00%)`. */
 function share(dropped: number | undefined, seen: number | undefined): string {
@@ -266,6 +322,10 @@ async function main(): Promise<void> {
   exitOnSignals();
   if (opts.phase === 'loss') {
     await lossPhase(opts);
+    return;
+  }
+  if (opts.profile) {
+    await profileCluster(opts);
     return;
   }
   const started = Date.now();
@@ -289,7 +349,7 @@ async function main(): Promise<void> {
       counters === undefined
         ? `No \`loss1.*\` figures: the lossy runs could not be made (${problem}).`
         : `Loss: nftables in network namespace \`mwbc<pid>\` (lo MTU 1500, TSO/GSO/GRO off), ` +
-          `output hook, \`numgen random mod 1000 < ${LOSS_PER_MILLE} drop\` on UDP between the ` +
+          `input hook, \`numgen random mod 1000 < ${LOSS_PER_MILLE} drop\` on UDP between the ` +
           `two nodes' peer ports only (gRPC between clients and nodes is untouched): ` +
           `${share(counters.meshwire_dropped, counters.meshwire_seen)} packets dropped; ` +
           `and on TCP to and from the NATS server's port: ` +
@@ -312,6 +372,12 @@ async function main(): Promise<void> {
   }
   const spread: Record<string, number[]> = {};
   for (const n of runs.names()) spread[n] = runs.runs(n).map(roundFigure);
+  const processes = { ...Meshwire.transports(), ...lossTransports };
+  log(
+    `UDP driver/AEAD backend by node: ${Object.entries(processes)
+      .map(([p, s]) => `${p} ${s}`)
+      .join(', ')}`
+  );
   publishRun({
     name: 'cluster',
     command: 'make bench-cluster',
@@ -327,6 +393,7 @@ async function main(): Promise<void> {
       loss_counters: counters ?? {},
     },
     render: renderSection,
+    processes,
     log,
     notes: [
       'Request p50/p99: unary Request with `target: {peer_id: node-b}`, answered by a ' +

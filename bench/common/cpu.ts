@@ -75,8 +75,16 @@ export class CpuWindow {
   }
 }
 
-/** The machine: CPU model (/proc/cpuinfo), core count and kernel (os.release()). */
-export function machineInfo(): { cpuModel: string; cores: number; kernel: string } {
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  kernel: string;
+  /** This process's Node version. */
+  node: string;
+}
+
+/** The machine: CPU model (/proc/cpuinfo), core count, kernel (os.release()) and Node. */
+export function machineInfo(): MachineInfo {
   let cpuModel = cpus()[0]?.model ?? 'unknown CPU';
   try {
     const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
@@ -84,7 +92,12 @@ export function machineInfo(): { cpuModel: string; cores: number; kernel: string
   } catch {
     // not Linux: os.cpus() said it
   }
-  return { cpuModel, cores: cpus().length, kernel: release() };
+  return { cpuModel, cores: cpus().length, kernel: release(), node: process.version };
+}
+
+/** `AMD EPYC, 2 cores, Linux 6.1.0, Node v20.11.0`: for section headers. */
+export function machineLine(m: MachineInfo = machineInfo()): string {
+  return `${m.cpuModel}, ${m.cores} cores, Linux ${m.kernel}, Node ${m.node}`;
 }
 
 export interface CpuLatencyResult extends LatencyResult {

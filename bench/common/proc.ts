@@ -234,6 +234,46 @@ export interface ServerHandle {
   child: ChildProcess;
   /** The last few KiB of the server's output. */
   output(): string;
+  /**
+   * For a meshwire node: the UDP driver and AEAD backend its start-up log line ("peer
+   * transport bound") says it uses, e.g. `batch/openssl`; undefined for anything else.
+   */
+  transport(): string | undefined;
+}
+
+/**
+ * `udp_driver/aead_backend` from a meshwire node's Prometheus endpoint (the
+ * meshwire_transport_info gauge): for nodes whose log level hides the start-up line.
+ */
+export async function transportFromMetrics(port: number): Promise<string | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, {
+      signal: AbortSignal.timeout(5_000),
+    });
+    const text = await res.text();
+    const line = text.split('\n').find(l => l.startsWith('meshwire_transport_info'));
+    const driver = line && /udp_driver="([^"]+)"/.exec(line);
+    const backend = line && /aead_backend="([^"]+)"/.exec(line);
+    return driver && backend ? `${driver[1]}/${backend[1]}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `udp_driver/aead_backend` from a meshwire node's "peer transport bound" log line. */
+export function transportFromLog(output: string): string | undefined {
+  for (const line of output.split('\n')) {
+    if (!line.includes('peer transport bound')) continue;
+    try {
+      const o = JSON.parse(line) as { udp_driver?: unknown; aead_backend?: unknown };
+      if (typeof o.udp_driver === 'string' && typeof o.aead_backend === 'string') {
+        return `${o.udp_driver}/${o.aead_backend}`;
+      }
+    } catch {
+      // not a JSON log line
+    }
+  }
+  return undefined;
 }
 
 /** Spawns a server process and waits until `ready()` holds; kills it on failure. */
@@ -243,8 +283,11 @@ export async function startServer(init: ServerInit): Promise<ServerHandle> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';
+  let transport: string | undefined;
   const keep = (b: Buffer): void => {
     tail = (tail + b.toString()).slice(-8000);
+    // read once, at start-up, before the tail can lose it
+    transport ??= tail.includes('peer transport bound') ? transportFromLog(tail) : undefined;
     if (init.verbose) process.stderr.write(`[${init.name}] ${b.toString()}`);
   };
   child.stdout?.on('data', keep);
@@ -274,7 +317,7 @@ export async function startServer(init: ServerInit): Promise<ServerHandle> {
     }
     await sleep(50);
   }
-  return { child, output: () => tail };
+  return { child, output: () => tail, transport: () => transport };
 }
 
 /** SIGTERM, wait up to `timeoutMs`, then SIGKILL. Resolves with the exit code (null if killed). */

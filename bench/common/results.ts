@@ -5,6 +5,8 @@
  */
 import { readFileSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { machineInfo, machineLine } from './cpu';
+import type { MachineInfo } from './cpu';
 import { dirname, join, resolve } from 'node:path';
 
 /** The repository root, from a compiled file under dist/bench/<dir>/. */
@@ -56,6 +58,42 @@ export function rewriteDocSection(file: string, name: string, body: string): voi
   writeFileSync(file, replaceMarkedSection(before, name, body));
 }
 
+/**
+ * The header sentence every generated section carries: the machine, and the UDP driver and
+ * AEAD backend of each meshwire process as the process reported them.
+ */
+export function machineAndStacks(meta: Pick<SectionMeta, 'machine' | 'processes'>): string {
+  const stacks = Object.entries(meta.processes);
+  return (
+    `Machine: ${machineLine(meta.machine)}. ` +
+    (stacks.length === 0
+      ? 'No meshwire process reported its UDP driver/AEAD backend.'
+      : 'UDP driver/AEAD backend as each meshwire process reported it: ' +
+        stacks.map(([name, s]) => `${name} ${s}`).join(', ') +
+        '.')
+  );
+}
+
+/**
+ * `udp_driver/aead_backend` reported by each meshwire process of a run, by process name: a
+ * bench that starts fresh processes per round notes every report, and differing reports of
+ * one name are all kept (joined by "+"), so a fallback in one round shows.
+ */
+export class StackLog {
+  private readonly seen = new Map<string, Set<string>>();
+
+  note(processName: string, stack: string | undefined): void {
+    let s = this.seen.get(processName);
+    if (!s) this.seen.set(processName, (s = new Set()));
+    s.add(stack ?? 'unreported');
+  }
+
+  /** For SectionMeta.processes and the results JSON. */
+  list(): Record<string, string> {
+    return Object.fromEntries([...this.seen].map(([p, s]) => [p, [...s].join('+')]));
+  }
+}
+
 /** A markdown table; cells are printed as given. */
 export function markdownTable(
   headers: readonly string[],
@@ -81,6 +119,10 @@ export interface SectionMeta {
   durationMs: number;
   node: string;
   cpus: number;
+  /** The machine (CPU model, cores, kernel, Node). */
+  machine: MachineInfo;
+  /** UDP driver/AEAD backend each meshwire process reported using, by process name. */
+  processes: Record<string, string>;
   /** Per-figure run values, to show the spread. */
   spread: Record<string, readonly number[]>;
   notes?: string[];
@@ -103,6 +145,11 @@ export interface PublishRunInit {
   write: boolean;
   /** Extra fields for the JSON `meta`. */
   extraMeta?: Record<string, unknown>;
+  /**
+   * `udp_driver/aead_backend` each meshwire process reported (its start-up log line or its
+   * own stats), by process name: printed in the section header and kept in the JSON.
+   */
+  processes?: Record<string, string>;
   notes: string[];
   render(
     figures: Record<string, number>,
@@ -132,6 +179,8 @@ export function publishRun(p: PublishRunInit): void {
     durationMs: p.timing.durationMs,
     node: process.version,
     cpus: cpus().length,
+    machine: machineInfo(),
+    processes: p.processes ?? {},
     spread: p.spread,
     notes: p.notes,
   };
@@ -146,6 +195,8 @@ export function publishRun(p: PublishRunInit): void {
       duration_ms: meta.durationMs,
       node: meta.node,
       cpus: meta.cpus,
+      machine: meta.machine,
+      processes: meta.processes,
       ...p.extraMeta,
     },
   });

@@ -31,8 +31,8 @@ export function nodeMain(): string {
 }
 
 export interface MeshwireInit {
-  /** Extra `node` flags for the server process (e.g. --cpu-prof). */
-  execArgv?: string[];
+  /** Extra `node` flags for the server process (e.g. --cpu-prof), or per node id. */
+  execArgv?: string[] | ((nodeId: string) => string[]);
   /** Extra `node` flags for each client process, given the client's role. */
   clientExecArgv?: (role: string) => string[];
   /**
@@ -50,6 +50,9 @@ interface NodeProc {
   output: () => string;
 }
 
+/** `udp_driver/aead_backend` each node's start-up log line gave, by `<system> <node id>`. */
+const startedTransports = new Map<string, string>();
+
 export class Meshwire implements System {
   readonly name: string;
   private readonly _nodes: NodeProc[] = [];
@@ -66,6 +69,14 @@ export class Meshwire implements System {
   /** The requester client process (after start), for tools driving their own load. */
   get requester(): Worker | undefined {
     return this._requester;
+  }
+
+  /**
+   * `udp_driver/aead_backend` of every meshwire node started so far in this process (by
+   * `<system> <node id>`), from their start-up log lines.
+   */
+  static transports(): Record<string, string> {
+    return Object.fromEntries(startedTransports);
   }
 
   /** The nodes' UDP peer ports (after start). */
@@ -98,7 +109,9 @@ export class Meshwire implements System {
         name: `meshwire ${id}`,
         command: process.execPath,
         args: [
-          ...(this._init.execArgv ?? []),
+          ...(typeof this._init.execArgv === 'function'
+            ? this._init.execArgv(id)
+            : (this._init.execArgv ?? [])),
           main,
           'serve',
           '--grpc-listen',
@@ -117,6 +130,7 @@ export class Meshwire implements System {
         readyTimeoutMs: 60_000,
       });
       this._nodes.push({ child: srv.child, output: srv.output });
+      startedTransports.set(`${this.name} ${id}`, srv.transport() ?? 'unreported');
     };
     // allSettled: a node still starting when another fails is kept, so stop() ends it too.
     for (const r of await Promise.allSettled(ids.map(startNode))) {
@@ -249,9 +263,17 @@ export class Meshwire implements System {
             inFlight: 8,
             target: this._init.crossNode?.target,
           },
-          t
+          t,
+          this._nodes.map(p => p.child.pid).filter((pid): pid is number => pid !== undefined)
         );
-        return { [`${n}.${key}`]: r.rate, [`${n}.${key}_dropped`]: r.dropped };
+        return {
+          [`${n}.${key}`]: r.rate,
+          [`${n}.${key}_dropped`]: r.dropped,
+          // every node's CPU per message (both nodes for the cluster)
+          ...(r.cpuUsPerMsg !== undefined && Number.isFinite(r.cpuUsPerMsg)
+            ? { [`${n}.${key}_node_cpu_us_per_msg`]: r.cpuUsPerMsg }
+            : {}),
+        };
       },
     });
     return [

@@ -1,7 +1,7 @@
 /**
  * Ratios, targets and the markdown section of the local benchmark (pure functions).
  */
-import { fmt, markdownTable } from '../common/results';
+import { fmt, machineAndStacks, markdownTable } from '../common/results';
 import type { SectionMeta } from '../common/results';
 
 export interface RatioDef {
@@ -133,18 +133,11 @@ export function targetMet(def: RatioDef, ratio: number | undefined): boolean | u
   return def.target.op === '<=' ? ratio <= def.target.value : ratio >= def.target.value;
 }
 
-/** The machine a run was made on (bench/common/cpu.ts machineInfo). */
-export interface Machine {
-  cpuModel: string;
-  kernel: string;
-}
-
 /** The markdown between the bench:local markers. */
 export function renderSection(
   figures: Record<string, number>,
   ratios: Record<string, number>,
-  meta: SectionMeta,
-  machine?: Machine
+  meta: SectionMeta
 ): string {
   const rows = RATIOS.map(def => {
     const ratio = ratios[def.key];
@@ -166,9 +159,8 @@ export function renderSection(
   ]);
   const intro =
     `Command: \`${meta.command}\` (\`node dist/bench/local/run.js\`), run ${meta.date}; ` +
-    `Node ${meta.node}` +
-    (machine ? ` on ${machine.cpuModel}, Linux ${machine.kernel}` : '') +
-    `, ${meta.cpus} cores shared by every process (each server and each ` +
+    `${machineAndStacks(meta)}` +
+    ` The ${meta.cpus} cores are shared by every process (each server and each ` +
     `client in its own). Each figure is the median of ${meta.runs} runs ` +
     `(${meta.warmupMs / 1000} s warm-up + ${meta.durationMs / 1000} s measured each, after one discarded round of every scenario for the JIT), the ` +
     'systems interleaved run by run; 128-byte payloads unless said. Latency: sequential ' +

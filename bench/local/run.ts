@@ -150,7 +150,8 @@ async function main(): Promise<void> {
     timing: opts.timing,
     smoke: opts.smoke,
     write: opts.write,
-    render: (f, r, meta) => renderSection(f, r, meta, machine),
+    render: renderSection,
+    processes: Meshwire.transports(),
     extraMeta: {
       cpu_model: machine.cpuModel,
       kernel: machine.kernel,

@@ -7,6 +7,7 @@ import type { Worker } from '../common/proc';
 import type { LatencyResult, ThroughputResult } from '../common/load';
 import type { Target } from './pubsub-parts';
 import type { CpuLatencyResult } from '../common/cpu';
+import { CpuWindow } from '../common/cpu';
 
 export interface Timing {
   warmupMs: number;
@@ -81,14 +82,20 @@ interface PubSubMeasure {
 
 /**
  * One pub/sub run measured at the subscriber: subscribe, publish with credit fed from the
- * subscriber's progress, read the subscriber's rate over the window, stop, settle.
+ * subscriber's progress, read the subscriber's rate over the window, stop, settle. With
+ * `cpuPids`, also the CPU those processes (the nodes) used per message over the whole run,
+ * warm-up included (every message sent is counted once settled): steadier than the rate
+ * on a shared machine.
  */
 export async function runPubSub(
   pub: Worker,
   sub: Worker,
   plan: PubSubPlan,
-  t: Timing
-): Promise<{ rate: number; dropped: number }> {
+  t: Timing,
+  cpuPids?: readonly number[]
+): Promise<{ rate: number; dropped: number; cpuUsPerMsg?: number }> {
+  const cpu = cpuPids && cpuPids.length > 0 ? new CpuWindow(cpuPids) : undefined;
+  cpu?.start();
   await sub.call('subscribe', {
     subject: plan.subject,
     size: plan.size,
@@ -126,8 +133,13 @@ export async function runPubSub(
     if (err) throw err;
     const { sent } = await published;
     await sub.call('settle', { expected: sent }, 10_000);
+    cpu?.stop();
     if (m.rate <= 0) throw new Error(`${plan.subject}: the subscriber received nothing`);
-    return { rate: m.rate, dropped: m.dropped };
+    return {
+      rate: m.rate,
+      dropped: m.dropped,
+      ...(cpu && sent > 0 ? { cpuUsPerMsg: cpu.usPerOp(sent) } : {}),
+    };
   } finally {
     off();
     await sub.call('unsubscribe', {}, 10_000);

@@ -105,7 +105,7 @@ serveWorker(
       const r = await dialRudp(p.port);
       closeRudp = r.close;
       useStack(createStack(r.conn, false));
-      return {};
+      return { stack: r.stack };
     },
     connectNats: async (p: { port: number }) => {
       const c = await connect({ servers: `127.0.0.1:${p.port}`, name: 'rpc-bench-requester' });

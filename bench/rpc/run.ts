@@ -18,9 +18,12 @@ import { join } from 'node:path';
 import { Worker, freeTcpPort, startServer, stopProcess, tcpAccepts } from '../common/proc';
 import { RunSet, roundFigure } from '../common/stats';
 import { systemTool } from '../common/system-tool';
+import { machineInfo } from '../common/cpu';
 import {
   fmt,
+  machineAndStacks,
   markdownTable,
+  StackLog,
   repoRoot,
   rewriteDocSection,
   writeResultsJson,
@@ -104,8 +107,12 @@ async function runSystem(sys: System, out: RunSet, suffix: string): Promise<void
             const { port } = await server.call<{ port: number }>('listenTcp');
             await client.call('connectTcp', { port });
           } else {
-            const { port } = await server.call<{ port: number }>('listenRudp');
-            await client.call('connectRudp', { port });
+            const { port, stack } = await server.call<{ port: number; stack: string }>(
+              'listenRudp'
+            );
+            const dialled = await client.call<{ stack: string }>('connectRudp', { port });
+            noteStack(`rpc-server${suffix}`, stack);
+            noteStack(`rpc-client${suffix}`, dialled.stack);
           }
           return client.call<RunResult>('run', params, 120_000);
         });
@@ -122,6 +129,14 @@ async function runSystem(sys: System, out: RunSet, suffix: string): Promise<void
     }
   }
 }
+
+/**
+ * `udp_driver/aead_backend` each reliable-UDP process reported, by process (and phase):
+ * every run's pair is a fresh pair of processes, so differing reports are all kept.
+ */
+const stacks = new StackLog();
+const noteStack = (process: string, stack: string): void => stacks.note(process, stack);
+const stackList = (): Record<string, string> => stacks.list();
 
 function systems(): System[] {
   const only = process.env.BENCH_RPC_SYSTEMS?.split(',');
@@ -160,11 +175,23 @@ async function runLossPhase(): Promise<Record<string, number>> {
   sh('ip', ['netns', 'add', NETNS]);
   try {
     sh('ip', ['-n', NETNS, 'link', 'set', 'lo', 'up']);
-    // Every packet on loopback passes the output hook once: drop 1% of them at random.
+    // GSO sends of the batch UDP driver are cut into datagrams at the device, as a NIC
+    // would (tx-udp-segmentation off), and every packet on loopback passes the input hook
+    // once after that (the output hook would see a GSO run as one packet): drop 1% of them.
+    sh('ip', [
+      'netns',
+      'exec',
+      NETNS,
+      systemTool('ethtool'),
+      '-K',
+      'lo',
+      'tx-udp-segmentation',
+      'off',
+    ]);
     sh(
       'ip',
       ['netns', 'exec', NETNS, systemTool('nft'), '-f', '-'],
-      `table inet mwloss {\n chain out {\n  type filter hook output priority 0; policy accept;\n  numgen random mod 1000 < ${LOSS_PER_MILLE} drop\n }\n}\n`
+      `table inet mwloss {\n chain in {\n  type filter hook input priority 0; policy accept;\n  numgen random mod 1000 < ${LOSS_PER_MILLE} drop\n }\n}\n`
     );
     await new Promise<void>((resolve, reject) => {
       const child = spawn(
@@ -179,7 +206,12 @@ async function runLossPhase(): Promise<Record<string, number>> {
         else reject(new Error(`loss phase exited with code ${code}`));
       });
     });
-    return JSON.parse(readFileSync(out, 'utf8')) as Record<string, number>;
+    const result = JSON.parse(readFileSync(out, 'utf8')) as {
+      figures: Record<string, number>;
+      stacks: Record<string, string>;
+    };
+    for (const [p, s] of Object.entries(result.stacks)) noteStack(p, s);
+    return result.figures;
   } finally {
     rmSync(out, { force: true });
     try {
@@ -254,6 +286,7 @@ function report(figures: Record<string, number>): { ratios: Record<string, numbe
   const date = new Date().toISOString().slice(0, 16).replace('T', ' ');
   const doc = [
     `Command: \`make bench-rpc\` (${date} UTC, ${timing.runs} run(s) each, medians; ${timing.warmupMs} ms warm-up, ${timing.durationMs} ms measured;`,
+    `${machineAndStacks({ machine: machineInfo(), processes: stackList() })}`,
     `${IN_FLIGHT} requests in flight, echo responder in a second process; NATS adds the nats-server process).`,
     'Loss: 1% of packets dropped at random by nftables on the loopback of a network namespace, both directions.',
     `Machine load (1-min load average on ${cpus().length} cores) at start ${loadAtStart.toFixed(1)}, at end ${loadavg()[0].toFixed(1)}:` +
@@ -281,7 +314,7 @@ async function main(): Promise<void> {
   if (phase === 'loss') {
     const figs = await runScenarios('.loss1pct');
     if (!outFile) throw new Error('--out is required with --phase loss');
-    writeFileSync(outFile, JSON.stringify(figs));
+    writeFileSync(outFile, JSON.stringify({ figures: figs, stacks: stackList() }));
     return;
   }
   const figures: Record<string, number> = {};
@@ -298,6 +331,9 @@ async function main(): Promise<void> {
   if (!smoke && !args.includes('--no-loss')) Object.assign(figures, await runLossPhase());
   for (const k of Object.keys(figures)) figures[k] = roundFigure(figures[k]);
   const { ratios, doc } = report(figures);
+  console.error(
+    `UDP driver/AEAD backend as reported: ${JSON.stringify(stackList())}; machine ${JSON.stringify(machineInfo())}`
+  );
   console.log(JSON.stringify({ figures, ratios }, null, 2));
   if (smoke) return;
   const root = repoRoot();
@@ -314,6 +350,8 @@ async function main(): Promise<void> {
       loss_per_mille: LOSS_PER_MILLE,
       node: process.version,
       cpus: cpus().length,
+      machine: machineInfo(),
+      processes: stackList(),
       load_average_start: Number(loadAtStart.toFixed(2)),
       load_average_end: Number(loadavg()[0].toFixed(2)),
     },

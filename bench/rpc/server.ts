@@ -31,7 +31,7 @@ serveWorker(
     listenRudp: async () => {
       const r = await listenRudp(conn => stacks.push(createStack(conn, true)));
       closeRudp = r.close;
-      return { port: r.port };
+      return { port: r.port, stack: r.stack };
     },
     natsRespond: async (p: { port: number; subject: string }) => {
       nc = await connect({ servers: `127.0.0.1:${p.port}`, name: 'rpc-bench-responder' });

@@ -51,7 +51,12 @@ import {
   hotSpots,
   readNewestProfile,
 } from '../common';
-import { CpuWindow } from '../common/cpu';
+import { CpuWindow, machineInfo } from '../common/cpu';
+import { transportFromMetrics } from '../common/proc';
+import { machineAndStacks, StackLog } from '../common/results';
+
+/** UDP driver/AEAD backend of the nodes of every round. */
+const stacks = new StackLog();
 import type { ServerHandle } from '../common';
 import { runtimeFlags, tuneRuntime } from '../../src/common/runtime';
 
@@ -142,6 +147,8 @@ async function startReceiver(): Promise<Receiver> {
 interface Pair {
   a: ServerHandle;
   b: ServerHandle;
+  /** The nodes' Prometheus ports (A, B). */
+  metricsPorts: [number, number];
   ca: MeshwireClients;
   cb: MeshwireClients;
 }
@@ -217,7 +224,13 @@ async function startPair(
     throw (failed as PromiseRejectedResult).reason;
   }
   const [a, b] = started.map(r => (r as PromiseFulfilledResult<ServerHandle>).value);
-  return { a, b, ca: createClients(`127.0.0.1:${ga}`), cb: createClients(`127.0.0.1:${gb}`) };
+  return {
+    a,
+    b,
+    metricsPorts: [ma, mb],
+    ca: createClients(`127.0.0.1:${ga}`),
+    cb: createClients(`127.0.0.1:${gb}`),
+  };
 }
 
 type Fn = (...a: unknown[]) => unknown;
@@ -358,6 +371,10 @@ async function runMode(
   // The profile starts about when the process does: window offsets count from here.
   const spawned = Date.now();
   const pair = await startPairRetrying(mode, receiver, execArgv);
+  // what each node says it runs on (reported, not assumed): its start-up line is hidden
+  // by --log-level warn, so its Prometheus endpoint
+  stacks.note('node A', pair.a.transport() ?? (await transportFromMetrics(pair.metricsPorts[0])));
+  stacks.note('node B', pair.b.transport() ?? (await transportFromMetrics(pair.metricsPorts[1])));
   let window = { fromMs: 0, toMs: 0 };
   const responder = startResponder(scenario === 'cross' ? pair.cb : pair.ca);
   try {
@@ -441,6 +458,9 @@ async function main(): Promise<void> {
       );
     }
   }
+  process.stderr.write(
+    `UDP driver/AEAD backend by node: ${JSON.stringify(stacks.list())}; machine ${JSON.stringify(machineInfo())}\n`
+  );
   process.stdout.write(`${JSON.stringify({ figures, ratios }, null, 2)}\n`);
   if (args.smoke) return;
   const root = repoRoot();
@@ -454,6 +474,8 @@ async function main(): Promise<void> {
       duration_ms: args.durationMs,
       concurrency: CONCURRENCY,
       payload_bytes: PAYLOAD.length,
+      machine: machineInfo(),
+      processes: stacks.list(),
       load_average: loadavg().map(x => Math.round(x * 10) / 10),
     },
   });
@@ -504,6 +526,7 @@ async function main(): Promise<void> {
       `Request with a responder on node B (cross-node: client -> node A -> node B -> back) or on node A itself, ${CONCURRENCY} in flight, ${PAYLOAD.length}-byte payload, two node processes on loopback and the test OTLP/gRPC receiver (counting spans) on the same 2-core machine; median of ${args.runs} interleaved rounds of ${args.durationMs / 1000} s, fresh nodes each. \`make bench-telemetry\`, ${new Date().toISOString().slice(0, 16)} UTC, load average at the end ${loadavg()
         .map(x => x.toFixed(1))
         .join(' ')}.`,
+      machineAndStacks({ machine: machineInfo(), processes: stacks.list() }),
       '',
       table,
       '',

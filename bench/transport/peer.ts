@@ -4,6 +4,9 @@
  *   node peer.js recv <udp|tcp|rudp> <port> <maxSeconds>
  *   node peer.js send <udp|tcp|rudp> <host> <port> <maxBytes> <maxSeconds> [congestion]
  * The receiver prints one JSON line with bytes, seconds and CPU seconds; so does the sender.
+ * Each line also says what this process ran on (`udpDriver`, `aeadBackend`: meshwire's socket
+ * stats, node:dgram or the kernel's TCP otherwise; `machine`) and, for meshwire, the driver's
+ * system calls over the measured window (`udp`: datagrams per sendmmsg/recvmmsg call).
  */
 import { createSocket } from 'node:dgram';
 import { createConnection, createServer } from 'node:net';
@@ -14,8 +17,10 @@ import type {
   AeadBackendPreference,
   CongestionAlgorithm,
   RudpConnection,
+  SocketStats,
   UdpDriverPreference,
 } from '../../src/transport';
+import { machineInfo } from '../common/cpu';
 
 const SECRET = Buffer.from('meshwire-benchmark-cluster-secret');
 /**
@@ -35,7 +40,54 @@ function cpuSeconds(): number {
 }
 
 function report(o: Record<string, unknown>): void {
-  process.stdout.write(JSON.stringify(o) + '\n');
+  process.stdout.write(JSON.stringify({ ...o, machine: machineInfo() }) + '\n');
+}
+
+/** What a process moved datagrams and sealed packets with: meshwire's own say, else fixed. */
+function stackOf(kind: string, sock: RudpSocket | null): Record<string, string> {
+  if (sock) {
+    const st = sock.stats();
+    return { udpDriver: st.udpDriver, aeadBackend: st.aeadBackend };
+  }
+  return kind === 'udp'
+    ? { udpDriver: 'dgram', aeadBackend: 'none' }
+    : { udpDriver: 'kernel TCP', aeadBackend: 'none' };
+}
+
+/** The socket's datagram and system-call counts, to difference over the measured window. */
+interface CallSnapshot {
+  datagramsSent: number;
+  datagramsReceived: number;
+  sendCalls: number;
+  receiveCalls: number;
+  gsoDatagrams: number;
+}
+
+function callSnapshot(st: SocketStats): CallSnapshot {
+  return {
+    datagramsSent: st.datagramsSent,
+    datagramsReceived: st.datagramsReceived,
+    sendCalls: st.udpCalls?.sendCalls ?? 0,
+    receiveCalls: st.udpCalls?.receiveCalls ?? 0,
+    gsoDatagrams: st.udpCalls?.gsoDatagrams ?? 0,
+  };
+}
+
+/** Datagrams per send and receive call, and calls per second, between two snapshots. */
+function callReport(a: CallSnapshot, b: CallSnapshot, seconds: number): Record<string, number> {
+  const d = (k: keyof CallSnapshot): number => b[k] - a[k];
+  const per = (x: number, y: number): number => (y > 0 ? Math.round((x / y) * 100) / 100 : 0);
+  return {
+    datagramsSent: d('datagramsSent'),
+    datagramsReceived: d('datagramsReceived'),
+    sendCalls: d('sendCalls'),
+    receiveCalls: d('receiveCalls'),
+    gsoDatagrams: d('gsoDatagrams'),
+    datagramsPerSendCall: per(d('datagramsSent'), d('sendCalls')),
+    datagramsPerReceiveCall: per(d('datagramsReceived'), d('receiveCalls')),
+    sendCallsPerSecond: Math.round(per(d('sendCalls'), seconds)),
+    receiveCallsPerSecond: Math.round(per(d('receiveCalls'), seconds)),
+  };
 }
 
 /**
@@ -52,13 +104,18 @@ async function recv(kind: string, port: number, maxSeconds: number): Promise<voi
   let bytes = 0;
   let first = 0;
   let last = 0;
+  let sock: RudpSocket | null = null;
+  let calls0: CallSnapshot | undefined;
   const done = (extra: Record<string, unknown> = {}): void => {
+    const seconds = (last - first) / 1000;
     report({
       role: 'recv',
       kind,
       bytes,
-      seconds: (last - first) / 1000,
+      seconds,
       cpuSeconds: cpuSeconds() - cpu0,
+      ...stackOf(kind, sock),
+      ...(sock && calls0 ? { udp: callReport(calls0, callSnapshot(sock.stats()), seconds) } : {}),
       ...extra,
     });
     process.exit(0);
@@ -68,6 +125,7 @@ async function recv(kind: string, port: number, maxSeconds: number): Promise<voi
     if (first === 0) {
       first = now;
       cpu0 = cpuSeconds();
+      if (sock) calls0 = callSnapshot(sock.stats());
     }
     last = now;
     bytes += n;
@@ -96,7 +154,7 @@ async function recv(kind: string, port: number, maxSeconds: number): Promise<voi
       c.on('end', () => done());
     }).listen(port, '127.0.0.1');
   } else {
-    const sock = await RudpSocket.bind({
+    sock = await RudpSocket.bind({
       host: '127.0.0.1',
       port,
       secret: SECRET,
@@ -104,7 +162,8 @@ async function recv(kind: string, port: number, maxSeconds: number): Promise<voi
       udpDriver: UDP_DRIVER,
       aeadBackend: AEAD_BACKEND,
     });
-    sock.on('connection', (c: RudpConnection) => {
+    const bound = sock;
+    bound.on('connection', (c: RudpConnection) => {
       if (connections++ === 0) {
         c.resume();
         c.on('end', () => c.end());
@@ -119,7 +178,7 @@ async function recv(kind: string, port: number, maxSeconds: number): Promise<voi
         // a moment after 'close' before exiting, so our CLOSE leaves and the sender's
         // close completes (the figures are already taken)
         const finish = (): void => {
-          setTimeout(() => done({ stats, socket: sock.stats() }), 100);
+          setTimeout(() => done({ stats, socket: bound.stats() }), 100);
         };
         // finish our direction too, so the sender's close completes before we exit
         c.end();
@@ -210,6 +269,7 @@ async function send(
       bytes: sent,
       seconds: (performance.now() - t0) / 1000,
       cpuSeconds: cpuSeconds() - cpu0,
+      ...stackOf(kind, null),
     });
     s.close();
     return;
@@ -233,16 +293,20 @@ async function send(
   await transfer(await open(), payload, WARMUP_BYTES, performance.now() + maxSeconds * 1000);
   const cpu0 = cpuSeconds();
   const t0 = performance.now();
+  const calls0 = sock ? callSnapshot(sock.stats()) : undefined;
   const conn = await open();
   const sent = await transfer(conn, payload, maxBytes, t0 + maxSeconds * 1000);
+  const seconds = (performance.now() - t0) / 1000;
   const stats = sock ? (conn as RudpConnection).stats() : undefined;
   report({
     role: 'send',
     kind,
     bytes: sent,
-    seconds: (performance.now() - t0) / 1000,
+    seconds,
     cpuSeconds: cpuSeconds() - cpu0,
     stats,
+    ...stackOf(kind, sock),
+    ...(sock && calls0 ? { udp: callReport(calls0, callSnapshot(sock.stats()), seconds) } : {}),
   });
   process.exit(0);
 }

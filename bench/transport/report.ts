@@ -1,7 +1,7 @@
 /**
  * Reads the JSON lines of a transport benchmark run (bench/transport/run.sh) and writes
  * bench/results/transport.json and the transport section of docs/benchmarks.md.
- * Usage: node report.js <results.jsonl> <repoRoot>
+ * Usage: node report.js <results.jsonl> <repoRoot> [udp_syscalls output]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,9 +23,27 @@ interface Line {
   };
   error?: string;
   rep?: number;
+  /** What the process itself reported it ran on (bench/transport/peer.ts). */
+  udpDriver?: string;
+  aeadBackend?: string;
+  machine?: { cpuModel: string; cores: number; kernel: string; node: string };
+  /** meshwire: the driver's system calls over the measured window. */
+  udp?: {
+    datagramsPerSendCall: number;
+    datagramsPerReceiveCall: number;
+    gsoDatagrams: number;
+    datagramsSent: number;
+  };
 }
 
-const [file, root] = process.argv.slice(2);
+const [file, root, syscallsFile] = process.argv.slice(2);
+/** bench/transport/udp_syscalls.c's output in the same namespace, when it ran. */
+let syscalls = '';
+try {
+  syscalls = syscallsFile ? readFileSync(syscallsFile, 'utf8').trim() : '';
+} catch {
+  // not measured: the section says so
+}
 const lines = readFileSync(file, 'utf8')
   .split('\n')
   .filter(l => l.startsWith('{'))
@@ -53,6 +71,36 @@ const spread = (scenario: string): string => {
 };
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 
+/**
+ * "driver/AEAD" each side of a scenario reported, over every repetition (e.g.
+ * `batch/openssl`; two values joined by "+" if repetitions differed): read from the
+ * processes, not assumed from the options.
+ */
+const processes: Record<string, Record<string, string>> = {};
+function stackOfScenario(scenario: string): string {
+  const side = (role: string): string => {
+    const seen = new Set(
+      lines
+        .filter(l => l.scenario === scenario && l.role === role)
+        .map(l => `${l.udpDriver ?? 'unreported'}/${l.aeadBackend ?? 'unreported'}`)
+    );
+    return [...seen].join('+') || 'n/a';
+  };
+  const send = side('send');
+  const recv = side('recv');
+  processes[scenario] = { send, recv };
+  return send === recv ? send : `send ${send}, recv ${recv}`;
+}
+const machines = new Set(
+  lines
+    .filter(l => l.machine)
+    .map(
+      l =>
+        `${l.machine!.cpuModel}, ${l.machine!.cores} cores, Linux ${l.machine!.kernel}, Node ${l.machine!.node}`
+    )
+);
+const machine = [...machines].join(' + ') || 'unreported';
+
 const udp = get('udp_raw.loss0', 'recv');
 const udpSpread = spread('udp_raw.loss0');
 if (udp && udp.seconds > 0) figures['udp_raw.payload_mib_s'] = round(udp.bytes / MiB / udp.seconds);
@@ -75,8 +123,25 @@ for (const kind of ['meshwire', 'meshwire_dgram', 'tcp']) {
       figures[`${kind}.retransmission_ratio.${loss}`] = round(ratio, 4);
       retx = ratio.toFixed(4);
     }
+    const calls = (
+      l: Line | undefined,
+      which: 'datagramsPerSendCall' | 'datagramsPerReceiveCall'
+    ): string => (l?.udp ? String(l.udp[which]) : 'n/a');
+    // datagrams per send call on the sender, per receive call on the receiver (the data
+    // direction), and the share of the sender's datagrams that left in GSO runs
+    const batches = s?.udp
+      ? `${calls(s, 'datagramsPerSendCall')} / ${calls(r, 'datagramsPerReceiveCall')}` +
+        (s.udp.datagramsSent > 0
+          ? ` (GSO ${Math.round((100 * s.udp.gsoDatagrams) / s.udp.datagramsSent)}%)`
+          : '')
+      : 'n/a';
+    if (s?.udp) {
+      figures[`${kind}.datagrams_per_send_call.${loss}`] = s.udp.datagramsPerSendCall;
+      if (r.udp)
+        figures[`${kind}.datagrams_per_receive_call.${loss}`] = r.udp.datagramsPerReceiveCall;
+    }
     rows.push(
-      `| ${kind} | ${loss} | ${goodput.toFixed(1)} | ${spread(`${kind}.${loss}`)} | ${(cpu * 1000).toFixed(2)} | ${retx || 'n/a'} |`
+      `| ${kind} | ${loss} | ${goodput.toFixed(1)} | ${spread(`${kind}.${loss}`)} | ${(cpu * 1000).toFixed(2)} | ${retx || 'n/a'} | ${stackOfScenario(`${kind}.${loss}`)} | ${batches} |`
     );
   }
 }
@@ -90,6 +155,8 @@ if (md && m0) ratios['meshwire_batch_vs_dgram.loss0'] = round(m0 / md, 3);
 const mj = figures['meshwire.goodput_mib_s.jumbo'];
 if (mj && figures['udp_raw.payload_mib_s.jumbo'])
   ratios['meshwire_vs_udp_raw.jumbo'] = round(mj / figures['udp_raw.payload_mib_s.jumbo'], 3);
+stackOfScenario('udp_raw.loss0');
+stackOfScenario('udp_raw.jumbo');
 for (const loss of ['loss1', 'loss5']) {
   const m = figures[`meshwire.goodput_mib_s.${loss}`];
   const tcp0 = figures['tcp.goodput_mib_s.loss0'];
@@ -104,12 +171,27 @@ for (const loss of ['loss0', 'loss1', 'loss5']) {
 }
 writeFileSync(
   join(root, 'bench/results/transport.json'),
-  JSON.stringify({ figures, ratios }, null, 2) + '\n'
+  JSON.stringify(
+    {
+      figures,
+      ratios,
+      meta: {
+        command: 'make bench-transport',
+        date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+        machine: [...machines],
+        // UDP driver / AEAD backend each process reported, by scenario and side
+        processes,
+        load_average: loadavg().map(x => round(x, 1)),
+      },
+    },
+    null,
+    2
+  ) + '\n'
 );
 
 const section = [
-  `Measured ${new Date().toISOString().slice(0, 16)}Z by \`make bench-transport\` (bench/transport/run.sh): two Node`,
-  'processes in a network namespace (`lo` MTU 1500, TSO/GSO/GRO off), one connection, 256 MiB or 10 s;',
+  `Measured ${new Date().toISOString().slice(0, 16)}Z by \`make bench-transport\` (bench/transport/run.sh) on ${machine}: two Node`,
+  'processes in a network namespace (`lo` MTU 1500, TSO/GSO/GRO and tx-udp-segmentation off), one connection, 256 MiB or 10 s;',
   'loss made by nftables `numgen random mod 1000 < N drop` on input. Raw UDP: 1472-byte datagrams',
   '(the transport datagram size), payload rate at the receiver. Every process (raw UDP, TCP and',
   'meshwire alike) runs with the V8 tuning of src/common/runtime.ts and first moves 32 MiB unmeasured',
@@ -121,15 +203,25 @@ const section = [
     .map(x => x.toFixed(1))
     .join(' / ')} (1/5/15 min; other work on the 2 cores makes these figures noisy).`,
   '',
-  '| transport | loss | goodput MiB/s | runs MiB/s | CPU ms/MiB (both sides) | retransmitted/sent bytes |',
-  '|---|---|---|---|---|---|',
+  '"driver/AEAD" is what each process reported using (send side, then receive side when they',
+  'differ); "datagrams/call" is datagrams per sendmmsg on the sender / per recvmmsg on the',
+  'receiver in the median run, with the share of datagrams that left in GSO (UDP_SEGMENT) runs.',
+  '',
+  '| transport | loss | goodput MiB/s | runs MiB/s | CPU ms/MiB (both sides) | retransmitted/sent bytes | driver/AEAD | datagrams/call |',
+  '|---|---|---|---|---|---|---|---|',
   ...rows,
   '',
-  `Raw Node UDP payload: ${figures['udp_raw.payload_mib_s'] ?? 'n/a'} MiB/s${udpSpread ? ` (runs ${udpSpread})` : ''}.`,
+  `Raw Node UDP payload: ${figures['udp_raw.payload_mib_s'] ?? 'n/a'} MiB/s${udpSpread ? ` (runs ${udpSpread})` : ''} (driver/AEAD ${processes['udp_raw.loss0']?.send ?? 'n/a'}).`,
   '',
   '`jumbo`: no loss, `lo` at MTU 9000 and 8972-byte datagrams for meshwire (`--max-datagram-size',
   `8972\`) and raw UDP alike; raw UDP there: ${figures['udp_raw.payload_mib_s.jumbo'] ?? 'n/a'} MiB/s${spread('udp_raw.jumbo') ? ` (runs ${spread('udp_raw.jumbo')})` : ''}.`,
   'The targets are for the 1472-byte runs.',
+  '',
+  syscalls
+    ? 'The kernel here, per 1472-byte datagram over this loopback (`make bench-udp-syscalls`, same namespace):\n\n```\n' +
+      syscalls +
+      '\n```'
+    : 'The kernel cost per datagram was not measured (no C compiler: `make bench-udp-syscalls`).',
   '',
   'Ratios: ' +
     Object.entries(ratios)

@@ -26,7 +26,9 @@ make_ns() { # name permille [mtu]
   ip netns add "$ns"
   NAMESPACES+=("$ns")
   ip netns exec "$ns" ip link set lo mtu "$mtu" up
-  ip netns exec "$ns" ethtool -K lo tso off gso off gro off >/dev/null 2>&1 || true
+  # tx-udp-segmentation too: a GSO send (native/udp_batch.c) is then cut into datagrams
+  # before the device, as a NIC would, so the loss rule below sees each datagram
+  ip netns exec "$ns" ethtool -K lo tso off gso off gro off tx-udp-segmentation off >/dev/null 2>&1 || true
   if [[ $permille -gt 0 ]]; then
     ip netns exec "$ns" "$NFT" -f - <<NFT
 table inet mwbench {
@@ -64,6 +66,14 @@ make_ns mwbench50 50
 # gets from --max-datagram-size 8972, against raw UDP at the same size
 make_ns mwbenchj 0 9000
 
+# What one datagram costs this kernel, in the loss-free namespace (bench/transport/udp_syscalls.c):
+# the batch driver saves the per-call part, GSO most of the per-datagram part; in the report.
+SYSCALLS=$(mktemp /tmp/mwbench.XXXXXX.syscalls)
+if cc -O2 -o "$SYSCALLS.bin" bench/transport/udp_syscalls.c 2>/dev/null; then
+  ip netns exec mwbench0 "$SYSCALLS.bin" 0.5 >"$SYSCALLS" || true
+fi
+rm -f "$SYSCALLS.bin"
+
 # interleaved, so a slow spell of the host affects every scenario alike
 for REP in $(seq 1 "$REPEAT"); do
   run udp_raw.loss0 mwbench0 udp 7501
@@ -78,5 +88,5 @@ for REP in $(seq 1 "$REPEAT"); do
   BENCH_DATAGRAM_SIZE=8972 run meshwire.jumbo mwbenchj rudp 7505
 done
 
-node dist/bench/transport/report.js "$OUT" "$PWD"
-rm -f "$OUT"
+node dist/bench/transport/report.js "$OUT" "$PWD" "$SYSCALLS"
+rm -f "$OUT" "$SYSCALLS"

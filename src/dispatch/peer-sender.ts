@@ -388,25 +388,32 @@ export class PeerSender {
     }
   }
 
+  /** One dispatched item is settled: wake idle waiters when nothing is left. */
+  private settled(): void {
+    this.outstanding--;
+    if (this.outstanding === 0 && this.queue.length === 0) this.wakeIdle();
+  }
+
   private dispatch(link: PeerLink, item: SenderItem): void {
+    if (item.kind === 'message' && !item.wantCount) {
+      // Fire-and-forget: batched on the link; accepted once queued there. Per message of
+      // a stream: no clock read and no closure (it needs no remaining time).
+      this.outstanding++;
+      try {
+        link.enqueueMessage(item.message, item.scope, item.seq);
+        this.settled();
+        item.resolve(0);
+      } catch (err) {
+        this.settled();
+        item.reject(err as Error);
+      }
+      return;
+    }
     const now = this.init.clock.now();
     const remaining = Math.max(1, Math.round(item.expiresAt - now));
     this.outstanding++;
-    const done = (): void => {
-      this.outstanding--;
-      if (this.outstanding === 0 && this.queue.length === 0) this.wakeIdle();
-    };
-    if (item.kind === 'message' && !item.wantCount) {
-      // Fire-and-forget: batched on the link; accepted once queued there.
-      try {
-        link.enqueueMessage(item.message, item.scope, item.seq);
-        done();
-        item.resolve(0);
-      } catch (err) {
-        done();
-        item.reject(err as Error);
-      }
-    } else if (item.kind === 'message') {
+    const done = (): void => this.settled();
+    if (item.kind === 'message') {
       link.sendMessage(item.message, item.scope, item.wantCount, remaining, item.seq).then(
         n => {
           done();

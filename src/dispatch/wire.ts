@@ -69,6 +69,50 @@ const BODY_VARINT: VarintLimit = {
   tooLong: 'varint too long in message body',
 };
 
+/**
+ * Strings up to this many UTF-16 units are measured, written and compared in JS below: per
+ * message of a cross-node stream (origin, id, topic) a native Buffer call costs more than
+ * the loop (bench-cluster profile, docs/benchmarks.md).
+ */
+const SHORT_STRING = 64;
+
+/** The UTF-8 length of `s` (counted here when short and ASCII). */
+function utf8Length(s: string): number {
+  const n = s.length;
+  if (n > SHORT_STRING) return Buffer.byteLength(s);
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s);
+  return n;
+}
+
+/**
+ * Writes `s`, whose UTF-8 length is `len`, at `pos`; returns `len`. A UTF-8 length equal
+ * to the string's length means every unit is ASCII: those are copied byte by byte.
+ */
+function writeString(buf: Buffer, pos: number, s: string, len: number): number {
+  if (len === s.length && len <= SHORT_STRING) {
+    for (let i = 0; i < len; i++) buf[pos + i] = s.charCodeAt(i);
+    return len;
+  }
+  return buf.write(s, pos, len, 'utf8');
+}
+
+/**
+ * The last origin and topic decoded: a batch from one node repeats them, and a string
+ * reused is a string neither decoded nor allocated again.
+ */
+const SLOT_ORIGIN = 0;
+const SLOT_TOPIC = 1;
+const recentStrings = ['', ''];
+
+/** Whether buf[start, start + s.length) holds the ASCII string `s`. */
+function asciiEquals(buf: Buffer, start: number, s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const b = buf[start + i];
+    if (b >= 0x80 || b !== s.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 class Reader {
   pos = 0;
   constructor(readonly buf: Buffer) {}
@@ -77,12 +121,18 @@ class Reader {
     return readVarint(this, BODY_VARINT);
   }
 
-  string(): string {
+  /** A length-prefixed string; `slot` (SLOT_*) names a recently decoded one to reuse. */
+  string(slot = -1): string {
     const len = this.varint();
     if (this.pos + len > this.buf.length)
       throw new ProtocolError('truncated string in message body');
-    const s = this.buf.toString('utf8', this.pos, this.pos + len);
+    const start = this.pos;
     this.pos += len;
+    if (slot < 0) return this.buf.toString('utf8', start, start + len);
+    const recent = recentStrings[slot];
+    if (recent.length === len && asciiEquals(this.buf, start, recent)) return recent;
+    const s = this.buf.toString('utf8', start, start + len);
+    recentStrings[slot] = s;
     return s;
   }
 }
@@ -111,9 +161,9 @@ function planMessageBody(
   inlineHeaders: boolean,
   seq: number
 ): BodyPlan {
-  const originLen = Buffer.byteLength(origin);
-  const idLen = Buffer.byteLength(msg.id);
-  const topicLen = Buffer.byteLength(msg.topic);
+  const originLen = utf8Length(origin);
+  const idLen = utf8Length(msg.id);
+  const topicLen = utf8Length(msg.topic);
   let size =
     1 +
     varintSize(originLen) +
@@ -135,8 +185,8 @@ function planMessageBody(
     headerLens = [];
     let count = 0;
     for (const k in msg.headers) {
-      const kl = Buffer.byteLength(k);
-      const vl = Buffer.byteLength(msg.headers[k]);
+      const kl = utf8Length(k);
+      const vl = utf8Length(msg.headers[k]);
       headerLens.push(kl, vl);
       size += varintSize(kl) + kl + varintSize(vl) + vl;
       count++;
@@ -163,11 +213,11 @@ function writeMessageBody(
     (headerLens ? FLAG_HEADERS : 0) |
     (plan.seq >= 0 ? FLAG_SEQ : 0);
   pos = writeVarint(buf, pos, plan.originLen);
-  pos += buf.write(origin, pos, plan.originLen, 'utf8');
+  pos += writeString(buf, pos, origin, plan.originLen);
   pos = writeVarint(buf, pos, plan.idLen);
-  pos += buf.write(msg.id, pos, plan.idLen, 'utf8');
+  pos += writeString(buf, pos, msg.id, plan.idLen);
   pos = writeVarint(buf, pos, plan.topicLen);
-  pos += buf.write(msg.topic, pos, plan.topicLen, 'utf8');
+  pos += writeString(buf, pos, msg.topic, plan.topicLen);
   if (plan.seq >= 0) pos = writeVarint(buf, pos, plan.seq);
   if (groupLens.length > 0) {
     pos = writeVarint(buf, pos, groupLens.length);
@@ -181,13 +231,14 @@ function writeMessageBody(
     let i = 0;
     for (const k in msg.headers) {
       pos = writeVarint(buf, pos, headerLens[i]);
-      pos += buf.write(k, pos, headerLens[i++], 'utf8');
+      pos += writeString(buf, pos, k, headerLens[i++]);
       pos = writeVarint(buf, pos, headerLens[i]);
-      pos += buf.write(msg.headers[k], pos, headerLens[i++], 'utf8');
+      pos += writeString(buf, pos, msg.headers[k], headerLens[i++]);
     }
   }
-  pos += msg.payload.copy(buf, pos);
-  return pos;
+  // TypedArray#set: the same bytes as Buffer#copy without a call into C++ (small payloads)
+  buf.set(msg.payload, pos);
+  return pos + msg.payload.length;
 }
 
 /**
@@ -282,9 +333,9 @@ export function decodeMessageBody(body: Buffer, headers: Record<string, string>)
   const flags = body[0];
   const r = new Reader(body);
   r.pos = 1;
-  const origin = r.string();
+  const origin = r.string(SLOT_ORIGIN);
   const id = r.string();
-  const topic = r.string();
+  const topic = r.string(SLOT_TOPIC);
   const seq = flags & FLAG_SEQ ? r.varint() : -1;
   const groups: string[] = [];
   if (flags & FLAG_GROUPS) {

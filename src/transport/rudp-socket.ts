@@ -432,6 +432,15 @@ export class RudpSocket extends EventEmitter {
       aeadBackend: this.aeadBackend,
       udpDriver: this.sock.kind,
       drops: drops.snapshot(),
+      ...(driver?.sendCalls !== undefined
+        ? {
+            udpCalls: {
+              sendCalls: driver.sendCalls,
+              receiveCalls: driver.receiveCalls ?? 0,
+              gsoDatagrams: driver.gsoDatagrams ?? 0,
+            },
+          }
+        : {}),
     };
   }
 

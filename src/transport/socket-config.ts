@@ -104,6 +104,11 @@ export interface SocketStats {
   udpDriver: string;
   /** Socket-level drops plus the drops of every connection (live and closed). */
   drops: Record<string, number>;
+  /**
+   * The driver's system calls: datagrams per call is the batch it achieves (with GSO
+   * datagrams inside one message); absent for the virtual network.
+   */
+  udpCalls?: { sendCalls: number; receiveCalls: number; gsoDatagrams: number };
 }
 
 /** The settings a socket runs with, defaults applied. */

@@ -75,7 +75,8 @@ export class BatchUdpDriver implements DatagramSocket {
   private handler: ((msg: Buffer, from: RemoteInfo) => void) | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
-  private readonly counters = new Float64Array(3);
+  /** Written by the addon (native/udp_batch.c): errors, truncations, calls, GSO datagrams. */
+  private readonly counters = new Float64Array(6);
   private readonly recvData: Buffer;
   private readonly recvMeta: Buffer;
   private readonly sendData: Buffer;
@@ -83,6 +84,10 @@ export class BatchUdpDriver implements DatagramSocket {
   private readonly handle: Handle;
   private readonly sendSlots: number;
   private readonly destinations = new Map<string, Buffer>();
+  /** The last destination: datagrams go out in runs to one peer (no key string per send). */
+  private lastDestAddress = '';
+  private lastDestPort = -1;
+  private lastDest: Buffer | null = null;
   /** Send slots [sent, queued) wait for the next flush. */
   private queued = 0;
   private sent = 0;
@@ -170,15 +175,18 @@ export class BatchUdpDriver implements DatagramSocket {
     const slot = this.queued;
     let pos = slot * this.slotBytes;
     const end = pos + this.slotBytes - 1; // the spare byte is for receive truncation only
+    // TypedArray#set, not Buffer#copy: the same bytes without a call into C++ per part
     for (const p of parts) {
       if (pos + p.length > end) {
         this.unresolvable++; // larger than maxDatagramSize: a caller bug, never sent
         return;
       }
-      pos += p.copy(this.sendData, pos);
+      this.sendData.set(p, pos);
+      pos += p.length;
     }
     const m = slot * this.native.META_BYTES;
-    dest.copy(this.sendMeta, m, 0, 28);
+    // the whole record (pton gives META_BYTES); its length field is written next
+    this.sendMeta.set(dest, m);
     this.sendMeta.writeUInt32LE(pos - slot * this.slotBytes, m + 28);
     this.queued++;
     if (!this.flushQueued && !this.blocked) {
@@ -205,6 +213,17 @@ export class BatchUdpDriver implements DatagramSocket {
   }
 
   private destination(address: string, port: number): Buffer | null {
+    if (port === this.lastDestPort && address === this.lastDestAddress) return this.lastDest;
+    const dest = this.resolve(address, port);
+    if (dest) {
+      this.lastDestAddress = address;
+      this.lastDestPort = port;
+      this.lastDest = dest;
+    }
+    return dest;
+  }
+
+  private resolve(address: string, port: number): Buffer | null {
     const key = `${address}|${port}`;
     let dest = this.destinations.get(key);
     if (!dest) {
@@ -274,6 +293,9 @@ export class BatchUdpDriver implements DatagramSocket {
       sendQueueFull: this.queueDrops,
       receiveErrors: this.counters[1],
       receiveTruncated: this.counters[2],
+      sendCalls: this.counters[3],
+      receiveCalls: this.counters[4],
+      gsoDatagrams: this.counters[5],
     };
   }
 

@@ -18,6 +18,14 @@ export interface DriverStats {
   receiveErrors: number;
   /** Datagrams longer than the receive slot (the transport also counts them oversized). */
   receiveTruncated: number;
+  /**
+   * Send and receive system calls (sendmmsg/recvmmsg for the batch driver, one per datagram
+   * for node:dgram) and the datagrams that left inside a GSO send, to see the batches a
+   * driver achieves (bench/transport). Absent for the virtual network.
+   */
+  sendCalls?: number;
+  receiveCalls?: number;
+  gsoDatagrams?: number;
 }
 
 export interface DatagramSocket {

@@ -29,13 +29,18 @@ export class UdpDriver implements DatagramSocket {
   sendErrors = 0;
   private handler: ((msg: Buffer, from: RemoteInfo) => void) | null = null;
   private closed = false;
+  private datagramsSent = 0;
+  private datagramsReceived = 0;
 
   /** An IPv6 (dual-stack) socket: IPv4 peers are reached through v4-mapped addresses. */
   private readonly ipv6: boolean;
 
   private constructor(private readonly sock: Socket) {
     this.ipv6 = sock.address().family === 'IPv6';
-    sock.on('message', (msg, rinfo) => this.handler?.(msg, rinfo));
+    sock.on('message', (msg, rinfo) => {
+      this.datagramsReceived++;
+      this.handler?.(msg, rinfo);
+    });
     sock.on('error', () => {
       this.sendErrors++;
     });
@@ -69,6 +74,7 @@ export class UdpDriver implements DatagramSocket {
       // do what the batch driver does (native/udp_batch.c).
       const to = this.ipv6 && isIP(address) === 4 ? `::ffff:${address}` : address;
       this.sock.send(parts, port, to);
+      this.datagramsSent++;
     } catch {
       this.sendErrors++;
     }
@@ -84,7 +90,16 @@ export class UdpDriver implements DatagramSocket {
   }
 
   stats(): DriverStats {
-    return { sendErrors: this.sendErrors, sendQueueFull: 0, receiveErrors: 0, receiveTruncated: 0 };
+    return {
+      sendErrors: this.sendErrors,
+      sendQueueFull: 0,
+      receiveErrors: 0,
+      receiveTruncated: 0,
+      // node:dgram: one send and one receive call per datagram
+      sendCalls: this.datagramsSent,
+      receiveCalls: this.datagramsReceived,
+      gsoDatagrams: 0,
+    };
   }
 
   close(): Promise<void> {

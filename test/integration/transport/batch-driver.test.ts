@@ -232,6 +232,36 @@ test('UdpDriver reports its kind and counters too', async t => {
     sendQueueFull: 0,
     receiveErrors: 0,
     receiveTruncated: 0,
+    sendCalls: 0,
+    receiveCalls: 0,
+    gsoDatagrams: 0,
   });
   await d.close();
+});
+
+test('the batch driver counts its system calls; a burst to one peer leaves in GSO runs when the kernel has UDP_SEGMENT', async t => {
+  const rx = await BatchUdpDriver.bind('127.0.0.1', 0, 1472);
+  const tx = await BatchUdpDriver.bind('127.0.0.1', 0, 1472);
+  const got: Buffer[] = [];
+  const all = new Promise<void>(resolve =>
+    rx.onMessage(m => {
+      got.push(m);
+      if (got.length === 100) resolve();
+    })
+  );
+  const port = rx.address().port;
+  // 99 full datagrams and a short last one: one GSO run would carry up to 43 of them
+  for (let i = 0; i < 100; i++)
+    tx.send([Buffer.alloc(i === 99 ? 100 : 1472, i)], port, '127.0.0.1');
+  await all;
+  t.deepEqual(
+    got.map(m => [m.length, m[0]]),
+    Array.from({ length: 100 }, (_, i) => [i === 99 ? 100 : 1472, i]),
+    'each datagram whole, in order'
+  );
+  const st = tx.stats();
+  t.true(st.sendCalls! >= 1 && st.sendCalls! <= 100);
+  t.true(st.gsoDatagrams === 0 || st.gsoDatagrams === 100, `gso ${st.gsoDatagrams}`);
+  t.true(rx.stats().receiveCalls! >= 2, 'at most 64 datagrams per recvmmsg');
+  await Promise.all([tx.close(), rx.close()]);
 });

@@ -22,8 +22,8 @@ test('the loss rules drop only UDP between the peer ports and TCP to and from NA
       'tcp sport 4222 numgen random mod 1000 < 10 counter drop comment "nats_dropped"',
     ]
   );
-  // Output hook: every loopback packet passes it exactly once.
-  t.true(rules.includes('type filter hook output priority 0; policy accept;'));
+  // Input hook: every loopback packet passes it exactly once, after GSO segmentation.
+  t.true(rules.includes('type filter hook input priority 0; policy accept;'));
   t.throws(() => lossRuleset({ udpPeerPorts: [1], natsPort: 2 }, 1001));
   t.throws(() => lossRuleset({ udpPeerPorts: [1], natsPort: 2 }, 0.5));
 });
@@ -83,8 +83,14 @@ test('comparisons: ratios, the p50 difference, and targets', t => {
     durationMs: 2000,
     node: 'v20',
     cpus: 2,
+    machine: { cpuModel: 'Test CPU', cores: 2, kernel: '6.1.0', node: 'v20' },
+    processes: { 'cluster node-a': 'batch/openssl', 'cluster node-b': 'dgram/sodium' },
     spread: { 'cluster.request_p50_us': [1_300, 1_400, 1_500] },
   });
+  t.regex(
+    md.replace(/\n/g, ' '),
+    /Machine: Test CPU, 2 cores, Linux 6\.1\.0, Node v20\. UDP driver\/AEAD backend as each meshwire process reported it: cluster node-a batch\/openssl, cluster node-b dgram\/sodium\./
+  );
   t.true(
     md.includes(
       '| pub/sub msgs/s, 128 B, A -> B | 80,000 | 100,000 (one node) | 0.80x | >= 0.7x | yes |'

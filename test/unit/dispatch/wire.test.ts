@@ -332,3 +332,43 @@ test('property: dedup remembers exactly the last `window` ids per origin (growth
   );
   t.pass();
 });
+
+test('message bodies round-trip strings of every kind in any order: ASCII, non-ASCII, long, lone surrogates (the short-string paths and the recent-string reuse)', t => {
+  const strings = [
+    'node-a',
+    'nodé',
+    'é',
+    '\u00e9',
+    'x'.repeat(64),
+    'y'.repeat(65),
+    '',
+    'a\ud800',
+    '😀',
+    'node-a',
+    'bench.ps.128',
+  ];
+  for (const origin of strings) {
+    for (const topic of strings) {
+      const msg = {
+        id: `${topic}-id`,
+        topic,
+        payload: Buffer.from('p'),
+        headers: { [origin || 'k']: topic },
+      };
+      const body = encodeMessageBody(
+        msg,
+        origin,
+        { allGroups: true, plain: true, groups: [] },
+        true
+      );
+      const d = decodeMessageBody(body, {});
+      // what Buffer's own UTF-8 round trip gives (a lone surrogate becomes U+FFFD)
+      const utf8 = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
+      t.is(d.origin, utf8(origin));
+      t.is(d.message.topic, utf8(topic));
+      t.is(d.message.id, utf8(`${topic}-id`));
+      t.deepEqual({ ...d.message.headers }, { [utf8(origin || 'k')]: utf8(topic) });
+      t.is(d.message.payload.toString(), 'p');
+    }
+  }
+});
