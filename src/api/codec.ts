@@ -85,24 +85,29 @@ function growLens(need: number): void {
   lens = next;
 }
 
-/** Per delivery in `lens`: its size, its message's size, id, topic, source, reply_to. */
-const PER_DELIVERY = 6;
+/**
+ * Per delivery in `lens`: its size, its message's size, source, reply_to, then the
+ * message's id, topic and header count (the header lengths follow).
+ */
+const PER_DELIVERY = 7;
 
 /**
- * Stores the lengths of `m` at `lens[at...]` (id, topic, then each header key and value;
- * the caller reserved room for them) and returns the encoded message's size.
+ * Stores the lengths of `m` at `lens[at...]` (id, topic, header count, then each header
+ * key and value; the caller reserved room for the first three) and returns the encoded
+ * message's size.
  */
 function messageSize(m: WireMessage, at: number): number {
   const idLen = m.id ? utf8Length(m.id) : 0;
   const topicLen = m.topic ? utf8Length(m.topic) : 0;
   lens[at] = idLen;
   lens[at + 1] = topicLen;
+  lens[at + 2] = 0;
   let size = (idLen ? lenField(idLen) : 0) + (topicLen ? lenField(topicLen) : 0);
   const payloadLen = m.payload ? m.payload.length : 0;
   if (payloadLen) size += lenField(payloadLen);
   const headers = m.headers;
   if (headers) {
-    let hi = at + 2;
+    let hi = at + 3;
     for (const k in headers) {
       if (hi + 2 > lens.length) growLens(hi + 2);
       const kLen = utf8Length(k);
@@ -112,6 +117,7 @@ function messageSize(m: WireMessage, at: number): number {
       const entry = lenField(kLen) + (vLen ? lenField(vLen) : 0);
       size += lenField(entry);
     }
+    lens[at + 2] = (hi - at - 3) / 2;
   }
   return size;
 }
@@ -148,9 +154,10 @@ function writeMessage(buf: Buffer, pos: number, m: WireMessage, at: number): num
     buf.set(payload, pos);
     pos += payload.length;
   }
+  // Headers only when counted: for-in costs even over an empty object.
   const headers = m.headers;
-  if (headers) {
-    let hi = at + 2;
+  if (lens[at + 2] > 0) {
+    let hi = at + 3;
     for (const k in headers) {
       const kLen = lens[hi++];
       const vLen = lens[hi++];
@@ -173,8 +180,8 @@ export function encodeDeliveryBatch(batch: DeliveryBatch): Buffer {
   let total = 0;
   for (let i = 0; i < n; i++) {
     const d = deliveries[i];
-    if (at + PER_DELIVERY + 2 > lens.length) growLens(at + PER_DELIVERY + 2);
-    const ms = messageSize(d.message, at + PER_DELIVERY - 2);
+    if (at + PER_DELIVERY > lens.length) growLens(at + PER_DELIVERY);
+    const ms = messageSize(d.message, at + 4);
     const sp = d.sourcePeer ? utf8Length(d.sourcePeer) : 0;
     const rt = d.replyTo ? utf8Length(d.replyTo) : 0;
     const ds = lenField(ms) + (sp ? lenField(sp) : 0) + (rt ? lenField(rt) : 0);
@@ -183,9 +190,7 @@ export function encodeDeliveryBatch(batch: DeliveryBatch): Buffer {
     lens[at + 2] = sp;
     lens[at + 3] = rt;
     total += lenField(ds);
-    at += PER_DELIVERY;
-    const headers = d.message.headers;
-    if (headers) for (const _k in headers) at += 2;
+    at += PER_DELIVERY + 2 * lens[at + 6];
   }
   if (batch.dropped) total += 1 + varintSize(batch.dropped);
   const buf = Buffer.allocUnsafe(total);
@@ -199,12 +204,10 @@ export function encodeDeliveryBatch(batch: DeliveryBatch): Buffer {
     pos = writeVarint(buf, pos, lens[at + 1]);
     const sp = lens[at + 2];
     const rt = lens[at + 3];
-    pos = writeMessage(buf, pos, d.message, at + PER_DELIVERY - 2);
+    pos = writeMessage(buf, pos, d.message, at + 4);
     if (sp) pos = writeString(buf, pos, 0x12, d.sourcePeer, sp);
     if (rt) pos = writeString(buf, pos, 0x1a, d.replyTo, rt);
-    at += PER_DELIVERY;
-    const headers = d.message.headers;
-    if (headers) for (const _k in headers) at += 2;
+    at += PER_DELIVERY + 2 * lens[at + 6];
   }
   if (batch.dropped) {
     buf[pos++] = 0x10;
