@@ -115,6 +115,8 @@ export type NodeState = 'running' | 'draining' | 'stopped';
 
 const EMPTY_PAYLOAD = Buffer.alloc(0);
 const NO_HEADERS: Record<string, string> = Object.freeze({});
+/** What MeshNode.requestLocal cancels when a signal aborts, by signal. */
+const abortWaiters = new WeakMap<AbortSignal, Set<() => void>>();
 
 function checkIdBytes(id: string, what: string): void {
   const bytes = Buffer.byteLength(id);
@@ -699,11 +701,27 @@ export class MeshNode {
               )
             : new CancelledError('request cancelled by the caller')
         );
-      signal.addEventListener('abort', onAbort, { once: true });
+      // One 'abort' listener per signal, not per request: a RequestStream's requests share
+      // its signal, and EventTarget scans every listener on each add and remove.
+      let waiters = abortWaiters.get(signal);
+      if (!waiters) {
+        const all = new Set<() => void>();
+        waiters = all;
+        abortWaiters.set(signal, all);
+        signal.addEventListener(
+          'abort',
+          () => {
+            abortWaiters.delete(signal);
+            for (const w of all) w();
+          },
+          { once: true }
+        );
+      }
+      waiters.add(onAbort);
     }
     const cleanup = (): void => {
       this.pendingCancels.delete(pending.cancel);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      if (onAbort && signal) abortWaiters.get(signal)?.delete(onAbort);
     };
     // then(ok, fail), not finally(): two microtask hops fewer between reply and caller
     return pending.promise.then(
