@@ -424,8 +424,9 @@ export class MeshNode {
     }
     // A UTF-16 unit is at most 3 UTF-8 bytes: count bytes only for ids that may be too long.
     if (message.id && message.id.length * 3 > MAX_MESSAGE_ID_BYTES) checkIdBytes(message.id, what);
-    // Decoders may hand us a shared frozen empty map; later layers add trace headers.
-    const headers = message.headers && !Object.isFrozen(message.headers) ? message.headers : {};
+    // Headers are read, never changed in place (trace context goes into a copy), so a
+    // decoder's shared frozen empty map is fine as it is.
+    const headers = message.headers ?? NO_HEADERS;
     let units = 0;
     let count = 0;
     for (const k in headers) {
@@ -594,6 +595,8 @@ export class MeshNode {
    */
   private publishLocal(msg: Message): number {
     this.telemetry.receivedLocal++;
+    // Tracing off: not even the span's init object, once a message.
+    if (!messagingTracingEnabled()) return this.router.publish(msg, this.id);
     const rx = startReceiveSpan(msg, { localPeer: this.id, sourcePeer: this.id });
     if (!rx) return this.router.publish(msg, this.id);
     const delivered = this.router.publish(rx.message as Message, this.id);
