@@ -115,6 +115,10 @@ export type NodeState = 'running' | 'draining' | 'stopped';
 
 const EMPTY_PAYLOAD = Buffer.alloc(0);
 const NO_HEADERS: Record<string, string> = Object.freeze({});
+/** The two-digit base-36 numbers "00" to "zz", for message ids. */
+const ID_DIGITS: readonly string[] = Array.from({ length: 36 * 36 }, (_, i) =>
+  i.toString(36).padStart(2, '0')
+);
 /** What MeshNode.requestLocal cancels when a signal aborts, by signal. */
 const abortWaiters = new WeakMap<AbortSignal, Set<() => void>>();
 
@@ -184,6 +188,9 @@ export class MeshNode {
   private readonly clock: Clock;
   private readonly idPrefix = randomBytes(6).toString('base64url');
   private idCounter = 0;
+  /** idCounter / ID_DIGITS.length of the last id made, and idPrefix with it in base 36. */
+  private idHigh = -1;
+  private idHead = '';
   private readonly selfAddress: string;
   private stateValue: NodeState = 'running';
   private inFlight = 0;
@@ -450,7 +457,20 @@ export class MeshNode {
         `${what}: ${count} headers of ${headerBytes} bytes; at most ${MAX_HEADERS} headers and ${MAX_HEADER_BYTES} bytes are allowed`
       );
     }
-    if (!message.id) message.id = `${this.idPrefix}${(this.idCounter++).toString(36)}`;
+    if (!message.id) {
+      // `${idPrefix}${counter.toString(36)}`, with toString(36) (a runtime call, 30 ns a
+      // message) once per 1296 ids: the last two base-36 digits come from a table.
+      const n = this.idCounter++;
+      if (n < ID_DIGITS.length) message.id = `${this.idPrefix}${n.toString(36)}`;
+      else {
+        const high = Math.floor(n / ID_DIGITS.length);
+        if (high !== this.idHigh) {
+          this.idHigh = high;
+          this.idHead = `${this.idPrefix}${high.toString(36)}`;
+        }
+        message.id = this.idHead + ID_DIGITS[n - high * ID_DIGITS.length];
+      }
+    }
     // No headers: one shared frozen map instead of the message's own empty one, which would
     // live as long as the message waits in subscriber buffers (one GC survivor fewer per
     // message). Headers are never changed in place (trace context goes into a copy).
