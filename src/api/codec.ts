@@ -92,13 +92,27 @@ function growLens(need: number): void {
 const PER_DELIVERY = 7;
 
 /**
+ * The topic measured last: a batch's messages mostly share their topic (one string, when
+ * decoded here: see internedString), so most are not measured again.
+ */
+let lastTopic = '';
+let lastTopicLen = 0;
+
+/**
  * Stores the lengths of `m` at `lens[at...]` (id, topic, header count, then each header
  * key and value; the caller reserved room for the first three) and returns the encoded
  * message's size.
  */
 function messageSize(m: WireMessage, at: number): number {
   const idLen = m.id ? utf8Length(m.id) : 0;
-  const topicLen = m.topic ? utf8Length(m.topic) : 0;
+  const topic = m.topic;
+  let topicLen = 0;
+  if (topic === lastTopic) topicLen = lastTopicLen;
+  else if (topic) {
+    topicLen = utf8Length(topic);
+    lastTopic = topic;
+    lastTopicLen = topicLen;
+  }
   lens[at] = idLen;
   lens[at + 1] = topicLen;
   lens[at + 2] = 0;
@@ -178,11 +192,19 @@ export function encodeDeliveryBatch(batch: DeliveryBatch): Buffer {
   // Sizing pass: each delivery's lengths at `at`, its message's header lengths after them.
   let at = 0;
   let total = 0;
+  // Deliveries of a batch mostly come from one node: measure its id once.
+  let lastSource = '';
+  let lastSourceLen = 0;
   for (let i = 0; i < n; i++) {
     const d = deliveries[i];
     if (at + PER_DELIVERY > lens.length) growLens(at + PER_DELIVERY);
     const ms = messageSize(d.message, at + 4);
-    const sp = d.sourcePeer ? utf8Length(d.sourcePeer) : 0;
+    const source = d.sourcePeer;
+    if (source !== lastSource) {
+      lastSource = source;
+      lastSourceLen = source ? utf8Length(source) : 0;
+    }
+    const sp = lastSourceLen;
     const rt = d.replyTo ? utf8Length(d.replyTo) : 0;
     const ds = lenField(ms) + (sp ? lenField(sp) : 0) + (rt ? lenField(rt) : 0);
     lens[at] = ds;

@@ -122,3 +122,22 @@ test('decoded strings are the same whether or not an equal string was decoded be
   const d = decode(bad) as { messages: Array<{ topic: string }> };
   t.is(d.messages[0].topic, Buffer.from([0xe1, 0x62]).toString('utf8'));
 });
+
+test('deliveries sharing a topic and a source peer (measured once) encode like protobufjs', t => {
+  const topics = ['t.é', 't.é', 'orders', 'orders', 't.é'];
+  const b = {
+    deliveries: topics.map((topic, i) => ({
+      message: { id: `id${i}`, topic, payload: Buffer.from([i]), headers: {} },
+      sourcePeer: i < 3 ? 'nöde' : 'node-b',
+      replyTo: '',
+    })),
+    dropped: 0,
+  };
+  const decoded = DeliveryBatch.toObject(DeliveryBatch.decode(encodeDeliveryBatch(b)), {
+    defaults: true,
+  }) as { deliveries: Array<{ message: { topic: string }; sourcePeer: string }> };
+  t.deepEqual(
+    decoded.deliveries.map(d => [d.message.topic, d.sourcePeer]),
+    b.deliveries.map(d => [d.message.topic, d.sourcePeer])
+  );
+});
