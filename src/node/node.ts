@@ -663,6 +663,10 @@ export class MeshNode {
       };
       if (LATENCY_TRACE) traceMark(Stage.NODE_ROUTED);
       if (where === 'local') {
+        // Tracing off: no closure for traceSend to call, once a request.
+        if (!messagingTracingEnabled()) {
+          return this.track(this.requestLocal(msg, timeoutMs, opts.signal));
+        }
         return this.track(
           traceSend(msg, span, () => this.requestLocal(msg, timeoutMs, opts.signal))
         );
