@@ -180,8 +180,9 @@ export function messengerService(
         const ids = new Array<string>(req.messages.length);
         let delivered = 0;
         let waits: Array<Promise<SendResult>> | undefined;
+        const sendOptions = { ack };
         for (let i = 0; i < req.messages.length; i++) {
-          const r = node.send(req.messages[i] as Message, target, { ack });
+          const r = node.send(req.messages[i] as Message, target, sendOptions);
           if (r instanceof Promise) (waits ??= []).push(r);
           else {
             ids[i] = r.id;
