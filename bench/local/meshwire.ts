@@ -309,13 +309,17 @@ export class Meshwire implements System {
  * Runs the meshwire scenarios with every process under `node --cpu-prof`: one node for the
  * pub/sub load, one for the request load. Prints the node's hot spots by self time, and
  * each client's busy time and top functions (to see which process is the bottleneck).
+ * `only`: just the scenarios whose name contains it (e.g. pubsub_mps_128).
  */
-export async function profileMeshwire(t: Timing): Promise<void> {
+export async function profileMeshwire(t: Timing, only?: string): Promise<void> {
+  const wanted = (sc: Scenario): boolean => !only || sc.name.includes(only);
   const loads: [string, (m: Meshwire) => Scenario[]][] = [
-    ['pub/sub (128 B then 16 KiB)', m => m.pubsubScenarios()],
-    ['request (sequential then 64 in flight)', m => m.requestScenarios()],
+    ['pub/sub (128 B then 16 KiB)', m => m.pubsubScenarios().filter(wanted)],
+    ['request (sequential then 64 in flight)', m => m.requestScenarios().filter(wanted)],
   ];
   for (const [label, pick] of loads) {
+    // --only: a load none of whose scenarios is wanted is not started at all.
+    if (only && pick(new Meshwire()).length === 0) continue;
     const dir = mkdtempSync(join(tmpdir(), 'meshwire-prof-'));
     const prof = (sub: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${join(dir, sub)}`];
     const m = new Meshwire({ execArgv: prof('node'), clientExecArgv: prof });

@@ -8,6 +8,7 @@
  *                                           prints `SMOKE_RESULT {json}` last
  *   node dist/bench/local/run.js --profile  meshwire node under `node --cpu-prof` for the
  *                                           pub/sub and the request loads; prints hot spots
+ *                                           (with --only: just the matching scenarios)
  * Options: --runs N, --warmup-ms N, --duration-ms N, --systems floor,nats,meshwire,
  *          --only TEXT (scenarios whose name contains TEXT), --no-write.
  */
@@ -82,7 +83,7 @@ function options(): Options {
 async function main(): Promise<void> {
   const opts = options();
   if (opts.profile) {
-    await profileMeshwire(opts.timing);
+    await profileMeshwire(opts.timing, opts.only);
     return;
   }
   const systems: System[] = [];

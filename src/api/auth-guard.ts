@@ -310,6 +310,18 @@ export class ApiGuard {
     }
   }
 
+  /**
+   * checkPublish for every message of a SendStream request, in order; the caller's
+   * identity is looked up once, not once a message.
+   */
+  checkPublishAll(
+    metadata: Metadata,
+    messages: readonly ({ topic?: string } | null | undefined)[]
+  ): void {
+    if (this.identity(metadata).principal === ANONYMOUS) return;
+    for (const m of messages) this.checkPublish(metadata, m?.topic);
+  }
+
   /** Throws PermissionDeniedError unless every topic each pattern matches may be received. */
   checkSubscribe(metadata: Metadata, patterns: readonly string[] | undefined): void {
     const p = this.identity(metadata).principal;

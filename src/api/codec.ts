@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import type { Type } from 'protobufjs';
 import { BufferReader, Root } from 'protobufjs';
-import type { DeliveryBatch, WireDelivery, WireMessage } from './proto';
+import type { DeliveryBatch, SendStreamResponse, WireDelivery, WireMessage } from './proto';
 import { MESSAGING_PROTO, protoDir } from './proto';
 import { LATENCY_TRACE, Stage, traceMark } from '../common';
 // straight from the module, not the index: a re-export is a getter call per use (hot path)
@@ -33,22 +33,83 @@ function type(name: string): Type {
 /** Length-delimited field size: tag + length varint + body. */
 const lenField = (len: number): number => 1 + varintSize(len) + len;
 
-function messageSize(m: WireMessage, strLens: number[]): number {
-  const idLen = m.id ? Buffer.byteLength(m.id) : 0;
-  const topicLen = m.topic ? Buffer.byteLength(m.topic) : 0;
-  strLens.push(idLen, topicLen);
+/**
+ * Strings up to this many UTF-16 units are measured and written in JS when ASCII: for ids,
+ * topics and peer names a native call (Buffer.byteLength, latin1Write) costs more than
+ * the loop, and a 128-byte message has four of them.
+ */
+const SHORT_STRING = 64;
+
+/** UTF-8 byte length of `s` (Buffer.byteLength's answer). */
+function utf8Length(s: string): number {
+  const n = s.length;
+  if (n > SHORT_STRING) return Buffer.byteLength(s);
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s);
+  return n;
+}
+
+/**
+ * Lengths computed by the sizing pass of encodeDeliveryBatch, read back by the writing
+ * pass: one scratch array for the process (encoding is synchronous), grown as needed, so
+ * a batch allocates nothing but its output buffer.
+ */
+let lens = new Int32Array(4096);
+
+function growLens(need: number): void {
+  let size = lens.length;
+  while (size < need) size *= 2;
+  const next = new Int32Array(size);
+  next.set(lens);
+  lens = next;
+}
+
+/**
+ * Per delivery in `lens`: its size, its message's size, source, reply_to, then the
+ * message's id, topic and header count (the header lengths follow).
+ */
+const PER_DELIVERY = 7;
+
+/**
+ * The topic measured last: a batch's messages mostly share their topic (one string, when
+ * decoded here: see internedString), so most are not measured again.
+ */
+let lastTopic = '';
+let lastTopicLen = 0;
+
+/**
+ * Stores the lengths of `m` at `lens[at...]` (id, topic, header count, then each header
+ * key and value; the caller reserved room for the first three) and returns the encoded
+ * message's size.
+ */
+function messageSize(m: WireMessage, at: number): number {
+  const idLen = m.id ? utf8Length(m.id) : 0;
+  const topic = m.topic;
+  let topicLen = 0;
+  if (topic === lastTopic) topicLen = lastTopicLen;
+  else if (topic) {
+    topicLen = utf8Length(topic);
+    lastTopic = topic;
+    lastTopicLen = topicLen;
+  }
+  lens[at] = idLen;
+  lens[at + 1] = topicLen;
+  lens[at + 2] = 0;
   let size = (idLen ? lenField(idLen) : 0) + (topicLen ? lenField(topicLen) : 0);
   const payloadLen = m.payload ? m.payload.length : 0;
   if (payloadLen) size += lenField(payloadLen);
   const headers = m.headers;
   if (headers) {
+    let hi = at + 3;
     for (const k in headers) {
-      const kLen = Buffer.byteLength(k);
-      const vLen = Buffer.byteLength(headers[k]);
-      strLens.push(kLen, vLen);
+      if (hi + 2 > lens.length) growLens(hi + 2);
+      const kLen = utf8Length(k);
+      const vLen = utf8Length(headers[k]);
+      lens[hi++] = kLen;
+      lens[hi++] = vLen;
       const entry = lenField(kLen) + (vLen ? lenField(vLen) : 0);
       size += lenField(entry);
     }
+    lens[at + 2] = (hi - at - 3) / 2;
   }
   return size;
 }
@@ -63,33 +124,35 @@ function writeString(buf: Buffer, pos: number, tag: number, s: string, len: numb
   buf[pos++] = tag;
   pos = writeVarint(buf, pos, len);
   // Byte length equal to UTF-16 length means pure ASCII: latin1 is exact and faster.
-  if (len === s.length) (buf as FastWriteBuffer).latin1Write(s, pos, len);
-  else (buf as FastWriteBuffer).utf8Write(s, pos, len);
+  const n = s.length;
+  if (len === n) {
+    if (n <= SHORT_STRING) for (let i = 0; i < n; i++) buf[pos + i] = s.charCodeAt(i);
+    else (buf as FastWriteBuffer).latin1Write(s, pos, len);
+  } else (buf as FastWriteBuffer).utf8Write(s, pos, len);
   return pos + len;
 }
 
-function writeMessage(
-  buf: Buffer,
-  pos: number,
-  m: WireMessage,
-  strLens: number[],
-  si: number
-): number {
-  const idLen = strLens[si++];
-  const topicLen = strLens[si++];
+/** Writes `m` with the lengths messageSize stored at `lens[at...]`. */
+function writeMessage(buf: Buffer, pos: number, m: WireMessage, at: number): number {
+  const idLen = lens[at];
+  const topicLen = lens[at + 1];
   if (idLen) pos = writeString(buf, pos, 0x0a, m.id, idLen);
   if (topicLen) pos = writeString(buf, pos, 0x12, m.topic, topicLen);
   const payload = m.payload;
   if (payload && payload.length) {
     buf[pos++] = 0x1a;
     pos = writeVarint(buf, pos, payload.length);
-    pos += payload.copy(buf, pos);
+    // set, not copy: Buffer#copy's argument checks cost more than a 128-byte memcpy
+    buf.set(payload, pos);
+    pos += payload.length;
   }
+  // Headers only when counted: for-in costs even over an empty object.
   const headers = m.headers;
-  if (headers) {
+  if (lens[at + 2] > 0) {
+    let hi = at + 3;
     for (const k in headers) {
-      const kLen = strLens[si++];
-      const vLen = strLens[si++];
+      const kLen = lens[hi++];
+      const vLen = lens[hi++];
       const entry = lenField(kLen) + (vLen ? lenField(vLen) : 0);
       buf[pos++] = 0x22;
       pos = writeVarint(buf, pos, entry);
@@ -104,49 +167,112 @@ function writeMessage(
 export function encodeDeliveryBatch(batch: DeliveryBatch): Buffer {
   const deliveries = batch.deliveries;
   const n = deliveries.length;
-  const strLens: number[] = [];
-  const msgSizes = new Array<number>(n);
-  const delSizes = new Array<number>(n);
-  const extraLens = new Array<number>(n * 2);
+  // Sizing pass: each delivery's lengths at `at`, its message's header lengths after them.
+  let at = 0;
   let total = 0;
+  // Deliveries of a batch mostly come from one node: measure its id once.
+  let lastSource = '';
+  let lastSourceLen = 0;
   for (let i = 0; i < n; i++) {
     const d = deliveries[i];
-    const ms = messageSize(d.message, strLens);
-    const sp = d.sourcePeer ? Buffer.byteLength(d.sourcePeer) : 0;
-    const rt = d.replyTo ? Buffer.byteLength(d.replyTo) : 0;
-    extraLens[2 * i] = sp;
-    extraLens[2 * i + 1] = rt;
+    if (at + PER_DELIVERY > lens.length) growLens(at + PER_DELIVERY);
+    const ms = messageSize(d.message, at + 4);
+    const source = d.sourcePeer;
+    if (source !== lastSource) {
+      lastSource = source;
+      lastSourceLen = source ? utf8Length(source) : 0;
+    }
+    const sp = lastSourceLen;
+    const rt = d.replyTo ? utf8Length(d.replyTo) : 0;
     const ds = lenField(ms) + (sp ? lenField(sp) : 0) + (rt ? lenField(rt) : 0);
-    msgSizes[i] = ms;
-    delSizes[i] = ds;
+    lens[at] = ds;
+    lens[at + 1] = ms;
+    lens[at + 2] = sp;
+    lens[at + 3] = rt;
     total += lenField(ds);
+    at += PER_DELIVERY + 2 * lens[at + 6];
   }
   if (batch.dropped) total += 1 + varintSize(batch.dropped);
   const buf = Buffer.allocUnsafe(total);
   let pos = 0;
-  let si = 0;
+  at = 0;
   for (let i = 0; i < n; i++) {
     const d: WireDelivery = deliveries[i];
     buf[pos++] = 0x0a;
-    pos = writeVarint(buf, pos, delSizes[i]);
+    pos = writeVarint(buf, pos, lens[at]);
     buf[pos++] = 0x0a;
-    pos = writeVarint(buf, pos, msgSizes[i]);
-    const before = si;
-    pos = writeMessage(buf, pos, d.message, strLens, si);
-    // Advance the string-length cursor past this message's entries.
-    si = before + 2;
-    const headers = d.message.headers;
-    if (headers) for (const _k in headers) si += 2;
-    const sp = extraLens[2 * i];
-    const rt = extraLens[2 * i + 1];
+    pos = writeVarint(buf, pos, lens[at + 1]);
+    const sp = lens[at + 2];
+    const rt = lens[at + 3];
+    pos = writeMessage(buf, pos, d.message, at + 4);
     if (sp) pos = writeString(buf, pos, 0x12, d.sourcePeer, sp);
     if (rt) pos = writeString(buf, pos, 0x1a, d.replyTo, rt);
+    at += PER_DELIVERY + 2 * lens[at + 6];
   }
   if (batch.dropped) {
     buf[pos++] = 0x10;
     pos = writeVarint(buf, pos, batch.dropped);
   }
   return pos === total ? buf : buf.subarray(0, pos);
+}
+
+/**
+ * Encodes a SendStreamResponse (messaging.v1): an ack carries the id of every message of
+ * its request, and protobufjs's writer spends an operation object and a native string
+ * write on each. Fields at their proto3 default are left out, as proto3 allows. Anything
+ * this writer does not cover (a negative error code, a sequence past 2^53) goes through
+ * `fallback`.
+ */
+export function encodeSendStreamResponse(
+  r: SendStreamResponse,
+  fallback: (r: SendStreamResponse) => Buffer
+): Buffer {
+  const sequence = r.sequence ?? 0;
+  const delivered = r.delivered ?? 0;
+  const errorCode = r.errorCode ?? 0;
+  if (
+    typeof sequence !== 'number' ||
+    !Number.isSafeInteger(sequence) ||
+    sequence < 0 ||
+    !Number.isInteger(delivered) ||
+    delivered < 0 ||
+    delivered > 0xffffffff ||
+    !Number.isInteger(errorCode) ||
+    errorCode < 0 ||
+    errorCode > 0x7fffffff
+  ) {
+    return fallback(r);
+  }
+  const ids = r.ids ?? [];
+  const message = r.errorMessage ?? '';
+  if (ids.length > lens.length) growLens(ids.length);
+  let total = sequence ? 1 + varintSize(sequence) : 0;
+  for (let i = 0; i < ids.length; i++) {
+    const len = utf8Length(ids[i]);
+    lens[i] = len;
+    total += lenField(len);
+  }
+  if (delivered) total += 1 + varintSize(delivered);
+  if (errorCode) total += 1 + varintSize(errorCode);
+  const messageLen = message ? Buffer.byteLength(message) : 0;
+  if (messageLen) total += lenField(messageLen);
+  const buf = Buffer.allocUnsafe(total);
+  let pos = 0;
+  if (sequence) {
+    buf[pos++] = 0x08;
+    pos = writeVarint(buf, pos, sequence);
+  }
+  for (let i = 0; i < ids.length; i++) pos = writeString(buf, pos, 0x12, ids[i], lens[i]);
+  if (delivered) {
+    buf[pos++] = 0x18;
+    pos = writeVarint(buf, pos, delivered);
+  }
+  if (errorCode) {
+    buf[pos++] = 0x20;
+    pos = writeVarint(buf, pos, errorCode);
+  }
+  if (messageLen) pos = writeString(buf, pos, 0x2a, message, messageLen);
+  return buf;
 }
 
 /** Converts protobufjs 64-bit values (Long or number) to a number. */
@@ -183,8 +309,41 @@ class StrictBufferReader extends BufferReader {
       throw new RangeError(`index out of range: ${start} + ${len} > ${this.len}`);
     }
     this.pos = start + len;
-    return (this.buf as Buffer).toString('utf8', start, this.pos);
+    const buf = this.buf as Buffer;
+    return len <= INTERNED_MAX_BYTES && len > 0
+      ? internedString(buf, start, len)
+      : buf.toString('utf8', start, this.pos);
   }
+}
+
+/** Strings up to this many bytes are looked up in the interned strings first. */
+const INTERNED_MAX_BYTES = 48;
+/** Slots of the interned strings (a power of two). */
+const INTERNED_SLOTS = 256;
+/** Recently decoded short ASCII strings, by a hash of their bytes; one string a slot. */
+const interned = new Array<string>(INTERNED_SLOTS).fill('');
+
+/**
+ * The string of `len` UTF-8 bytes at `buf[start]`. Publishers repeat a few topics (and
+ * header keys) in every message: a short ASCII string equal to one decoded lately is that
+ * same string, found by comparing bytes, so the message costs no native decode and no new
+ * string (which the subscriber's buffer would keep alive).
+ */
+function internedString(buf: Buffer, start: number, len: number): string {
+  const end = start + len;
+  const slot = (len * 31 + buf[start] * 7 + buf[end - 1]) & (INTERNED_SLOTS - 1);
+  const known = interned[slot];
+  if (known.length === len) {
+    // Only ASCII strings are kept (below): a byte matches its character exactly, and
+    // any byte of a multi-byte character matches none.
+    let i = 0;
+    while (i < len && buf[start + i] === known.charCodeAt(i)) i++;
+    if (i === len) return known;
+  }
+  const s = buf.toString('utf8', start, end);
+  // As many characters as bytes: ASCII, or U+FFFD for invalid bytes (never matched).
+  if (s.length === len) interned[slot] = s;
+  return s;
 }
 
 /** Decoders: protobufjs decode without toObject; fields fixed up to the wire shapes. */
@@ -211,6 +370,12 @@ function encoder(typeName: string): (value: unknown) => Buffer {
       ? bytes
       : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   };
+}
+
+/** The SendStreamResponse serializer: the hand-written writer, protobufjs for the rest. */
+function fastSendStreamResponse(): (value: unknown) => Buffer {
+  const general = encoder('SendStreamResponse');
+  return (value: unknown) => encodeSendStreamResponse(value as SendStreamResponse, general);
 }
 
 /**
@@ -245,7 +410,7 @@ export function fastMessengerDefinition(def: ServiceDefinition): ServiceDefiniti
       fixAck(m);
       m.sequence = toNumber(m.sequence);
     }),
-    encoder('SendStreamResponse')
+    fastSendStreamResponse()
   );
   const ACK_NAMES = enumNames('AckMode');
   const POLICY_NAMES = enumNames('SlowConsumerPolicy');

@@ -247,6 +247,8 @@ export class MeshNode {
    */
   private publishLocal(msg: Message): number {
     this.telemetry.receivedLocal++;
+    // Tracing off: not even the span's init object, once a message.
+    if (!messagingTracingEnabled()) return this.router.publish(msg, this.id);
     const rx = startReceiveSpan(msg, { localPeer: this.id, sourcePeer: this.id });
     if (!rx) return this.router.publish(msg, this.id);
     const delivered = this.router.publish(rx.message as Message, this.id);
@@ -293,6 +295,10 @@ export class MeshNode {
       };
       if (LATENCY_TRACE) traceMark(Stage.NODE_ROUTED);
       if (where === 'local') {
+        // Tracing off: no closure for traceSend to call, once a request.
+        if (!messagingTracingEnabled()) {
+          return this.work.track(this.requestLocal(msg, timeoutMs, opts.signal));
+        }
         return this.work.track(
           traceSend(msg, span, () => this.requestLocal(msg, timeoutMs, opts.signal))
         );

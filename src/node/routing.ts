@@ -107,6 +107,25 @@ export function cancelOnAbort(
           )
         : new CancelledError('request cancelled by the caller')
     );
-  signal.addEventListener('abort', onAbort, { once: true });
-  return () => signal.removeEventListener('abort', onAbort);
+  // One 'abort' listener per signal, not per request: a RequestStream's requests share
+  // its signal, and EventTarget scans every listener on each add and remove.
+  let waiters = abortWaiters.get(signal);
+  if (!waiters) {
+    const all = new Set<() => void>();
+    waiters = all;
+    abortWaiters.set(signal, all);
+    signal.addEventListener(
+      'abort',
+      () => {
+        abortWaiters.delete(signal);
+        for (const w of all) w();
+      },
+      { once: true }
+    );
+  }
+  waiters.add(onAbort);
+  return () => abortWaiters.get(signal)?.delete(onAbort);
 }
+
+/** What cancelOnAbort cancels when a signal aborts, by signal. */
+const abortWaiters = new WeakMap<AbortSignal, Set<() => void>>();

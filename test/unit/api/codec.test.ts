@@ -3,7 +3,12 @@ import fc from 'fast-check';
 import { Root } from 'protobufjs';
 import { join } from 'node:path';
 import { protoDir } from '../../../src/api';
-import { encodeDeliveryBatch } from '../../../src/api/codec';
+import {
+  encodeDeliveryBatch,
+  encodeSendStreamResponse,
+  fastMessengerDefinition,
+} from '../../../src/api/codec';
+import { serviceConstructors } from '../../../src/api/proto';
 
 const root = new Root();
 root.loadSync(join(protoDir(), 'messaging/v1/messaging.proto'), { keepCase: false });
@@ -61,4 +66,78 @@ test('property: the hand-written DeliveryBatch encoder agrees with protobufjs', 
 
 test('an empty batch encodes to zero bytes', t => {
   t.is(encodeDeliveryBatch({ deliveries: [], dropped: 0 }).length, 0);
+});
+
+const SendStreamResponse = root.lookupType('messaging.v1.SendStreamResponse');
+
+test('property: the hand-written SendStreamResponse encoder agrees with protobufjs', t => {
+  const general = (r: unknown): Buffer =>
+    Buffer.from(SendStreamResponse.encode(r as Record<string, unknown>).finish());
+  const response = fc.record({
+    sequence: fc.oneof(fc.constant(0), fc.nat(), fc.maxSafeNat()),
+    ids: fc.array(fc.oneof(text, fc.string({ maxLength: 100 })), { maxLength: 8 }),
+    delivered: fc.oneof(fc.constant(0), fc.nat(), fc.constant(0xffffffff)),
+    errorCode: fc.oneof(fc.constant(0), fc.integer({ min: -5, max: 16 })),
+    errorMessage: fc.oneof(fc.constant(''), text),
+  });
+  fc.assert(
+    fc.property(response, r => {
+      const got = SendStreamResponse.toObject(
+        SendStreamResponse.decode(encodeSendStreamResponse(r, general)),
+        { longs: Number, defaults: true }
+      );
+      t.deepEqual(got, r);
+    }),
+    { numRuns: 500 }
+  );
+});
+
+test('decoded strings are the same whether or not an equal string was decoded before', t => {
+  const def = fastMessengerDefinition(serviceConstructors().Messenger.service);
+  const decode = def.SendStream!.requestDeserialize;
+  const Req = root.lookupType('messaging.v1.SendStreamRequest');
+  const topics = ['orders.created', 'orders.created', 'ascii.é.topic', 'x', 'orders.createe'];
+  const bytes = Req.encode({
+    sequence: 1,
+    messages: topics.map(topic => ({ topic, payload: Buffer.from('p'), headers: { k: topic } })),
+  }).finish();
+  for (let round = 0; round < 2; round++) {
+    const m = decode(Buffer.from(bytes)) as {
+      messages: Array<{ topic: string; headers: Record<string, string> }>;
+    };
+    t.deepEqual(
+      m.messages.map(x => x.topic),
+      topics
+    );
+    t.deepEqual(
+      m.messages.map(x => x.headers.k),
+      topics
+    );
+  }
+  // A string whose bytes are not ASCII is never taken for a cached one of equal length.
+  const invalid = Req.encode({ sequence: 1, messages: [{ topic: 'ab' }] }).finish();
+  const at = Buffer.from(invalid).indexOf('ab');
+  const bad = Buffer.from(invalid);
+  bad[at] = 0xe1;
+  const d = decode(bad) as { messages: Array<{ topic: string }> };
+  t.is(d.messages[0].topic, Buffer.from([0xe1, 0x62]).toString('utf8'));
+});
+
+test('deliveries sharing a topic and a source peer (measured once) encode like protobufjs', t => {
+  const topics = ['t.é', 't.é', 'orders', 'orders', 't.é'];
+  const b = {
+    deliveries: topics.map((topic, i) => ({
+      message: { id: `id${i}`, topic, payload: Buffer.from([i]), headers: {} },
+      sourcePeer: i < 3 ? 'nöde' : 'node-b',
+      replyTo: '',
+    })),
+    dropped: 0,
+  };
+  const decoded = DeliveryBatch.toObject(DeliveryBatch.decode(encodeDeliveryBatch(b)), {
+    defaults: true,
+  }) as { deliveries: Array<{ message: { topic: string }; sourcePeer: string }> };
+  t.deepEqual(
+    decoded.deliveries.map(d => [d.message.topic, d.sourcePeer]),
+    b.deliveries.map(d => [d.message.topic, d.sourcePeer])
+  );
 });

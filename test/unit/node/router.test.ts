@@ -190,3 +190,22 @@ test('reply tokens: any node with the cluster key can verify them; forged, alter
   t.is(c.parse(''), undefined);
   b.closeAll(new Error('done'));
 });
+
+test('reply table: why a request is gone is remembered for the latest 8192, oldest forgotten first', async t => {
+  const clock = new ManualClock();
+  const table = new ReplyTable(clock, 'node-b');
+  const remembered = 8192;
+  const opaques: string[] = [];
+  for (let i = 0; i < remembered + 3; i++) {
+    const r = table.register(100, () => new DeadlineExceededError('timeout'));
+    const opaque = table.parse(r.token)!.opaque;
+    opaques.push(opaque);
+    t.true(table.resolve(opaque, { reply: msg('r'), responderPeer: 'p' }));
+    await r.promise;
+  }
+  const again = (opaque: string) => table.resolve(opaque, { reply: msg('r'), responderPeer: 'p' });
+  // The first three were forgotten to make room; every later one is still known.
+  for (let i = 0; i < 3; i++) t.is(again(opaques[i]), 'unknown');
+  t.is(again(opaques[3]), 'already answered');
+  t.is(again(opaques[opaques.length - 1]), 'already answered');
+});
