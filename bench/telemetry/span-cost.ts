@@ -30,9 +30,10 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { tracing } from '@opentelemetry/sdk-node';
 import { fmt, median, markdownTable } from '../common';
 import { runtimeFlags, tuneRuntime } from '../../src/common/runtime';
-import type * as messagingSpans from '../../src/telemetry/messaging-spans';
+import type * as telemetry from '../../src/telemetry';
 
-type MessagingSpans = typeof messagingSpans;
+/** The telemetry layer's public face (index.js), of this build or the one under comparison. */
+type MessagingSpans = typeof telemetry;
 type Mode = 'off' | 'full' | 'sampled_1';
 const MODES: Mode[] = ['off', 'full', 'sampled_1'];
 const IN_FLIGHT = 64;
@@ -47,7 +48,7 @@ interface ChildResult {
 /** One build, one mode, in this (child) process. */
 async function measure(telemetryDir: string, mode: Mode, requests: number): Promise<ChildResult> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the build under test is chosen at run time
-  const tel = require(join(telemetryDir, 'messaging-spans.js')) as MessagingSpans;
+  const tel = require(join(telemetryDir, 'index.js')) as MessagingSpans;
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- same build as tel
   const { SyncContextManager } = require(join(telemetryDir, 'sync-context-manager.js')) as {
     SyncContextManager: new () => ContextManager;

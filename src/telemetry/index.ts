@@ -38,10 +38,6 @@ export {
   messagingTracingEnabled,
   startProducerSpan,
   traceSend,
-  startReceiveSpan,
-  startRespondSpan,
-  traceDelivery,
-  traceDeliveries,
   producerSpanOf,
   endProducerSpan,
   onProducerSpanEnd,
@@ -52,16 +48,14 @@ export {
   MESSAGING_SYSTEM,
 } from './messaging-spans';
 export { injectContext, extractContext, hasTraceContext } from './message-trace-context';
-export type {
-  TracedMessage,
-  SendTarget,
-  ProducerSpanInit,
-  ReceiveScope,
-  ReceiveInit,
-  ProcessInit,
-  TracedDelivery,
-  MessageEvent,
-} from './messaging-spans';
+export {
+  startReceiveSpan,
+  startRespondSpan,
+  traceDelivery,
+  traceDeliveries,
+} from './consumer-spans';
+export type { ReceiveScope, ReceiveInit, ProcessInit, TracedDelivery } from './consumer-spans';
+export type { TracedMessage, SendTarget, ProducerSpanInit, MessageEvent } from './messaging-spans';
 export {
   MessagingTelemetry,
   REQUEST_DURATION_BUCKETS_S,
