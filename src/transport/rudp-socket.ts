@@ -31,7 +31,7 @@ import {
   selectAeadBackend,
 } from './crypto/packet-protection';
 import type { AeadBackend } from './crypto/packet-protection';
-import type { DatagramSocket, RemoteInfo } from './drivers/datagram-socket';
+import type { DatagramSocket, DriverStats, RemoteInfo } from './drivers/datagram-socket';
 import { bindUdp } from './drivers/udp-binding';
 import { RudpEngine } from './engine/engine';
 import { CloseCode } from './engine/types';
@@ -74,6 +74,13 @@ export class RudpSocket extends EventEmitter {
   private readonly scheduler: SocketScheduler;
   private readonly ledger: DropLedger;
   private readonly drops: DropCounter<SocketDropReason>;
+  private readonly driverDrops: DropCounter<DriverDropReason>;
+  /** The driver's counts already moved into the ledger (syncDriverDrops). */
+  private readonly driverDropsSeen: Record<DriverDropReason, number> = {
+    send_error: 0,
+    send_queue_full: 0,
+    receive_error: 0,
+  };
   private halfOpen = 0;
   private datagramsReceived = 0;
   private datagramsSent = 0;
@@ -94,6 +101,7 @@ export class RudpSocket extends EventEmitter {
     this.clock = init.clock ?? systemClock;
     this.ledger = init.drops ?? new DropLedger({ clock: this.clock });
     this.drops = new DropCounter('transport.socket', this.ledger);
+    this.driverDrops = new DropCounter('transport.driver', this.ledger);
     this.cfg = socketConfig(init);
     this.scheduler = new SocketScheduler(sock, this.clock, e => this.remove(e));
     if (!init.secret) {
@@ -409,17 +417,32 @@ export class RudpSocket extends EventEmitter {
       this.byRemoteCid.delete(e.remoteCidKey);
   }
 
+  /**
+   * Moves the driver's drop counts (kept in native code or the driver object, where a
+   * datagram is lost) into the ledger: what rose since the last call, so they are logged
+   * and outlive the driver like every other drop. Runs on stats() (every /metrics scrape)
+   * and at close, not on a timer of its own.
+   */
+  private syncDriverDrops(driver: DriverStats | undefined): void {
+    if (!driver) return;
+    const seen = this.driverDropsSeen;
+    const add = (reason: DriverDropReason, now: number): void => {
+      if (now > seen[reason]) this.driverDrops.add(reason, now - seen[reason]);
+      seen[reason] = now;
+    };
+    add('send_error', driver.sendErrors);
+    add('send_queue_full', driver.sendQueueFull);
+    add('receive_error', driver.receiveErrors);
+  }
+
   stats(): SocketStats {
-    // The ledger holds the drops of the socket and of every connection, live or closed.
+    const driver = this.sock.stats?.();
+    this.syncDriverDrops(driver);
+    // The ledger holds the drops of the socket, its driver and every connection, live or
+    // closed.
     const drops = new DropCounter();
     for (const [r, n] of Object.entries(this.ledger.snapshot(SOCKET_DROP_COMPONENTS)))
       drops.add(r, n);
-    const driver = this.sock.stats?.();
-    if (driver) {
-      if (driver.sendErrors) drops.add('send_error', driver.sendErrors);
-      if (driver.sendQueueFull) drops.add('send_queue_full', driver.sendQueueFull);
-      if (driver.receiveErrors) drops.add('receive_error', driver.receiveErrors);
-    }
     return {
       connections: this.byCid.size,
       halfOpen: this.halfOpen,
@@ -447,6 +470,7 @@ export class RudpSocket extends EventEmitter {
   /** Destroys every connection (each peer gets a CLOSE; use conn.close() first for a graceful end) and closes the socket. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.syncDriverDrops(this.sock.stats?.());
     for (const e of [...this.byCid.values()]) {
       if (e.conn && !e.conn.destroyed) {
         // 'close' without 'error' locally; the peer gets a CLOSE it reports as an error
@@ -467,4 +491,11 @@ export class RudpSocket extends EventEmitter {
   }
 }
 /** The ledger components whose drops the socket reports (itself and its connections). */
-const SOCKET_DROP_COMPONENTS = ['transport.socket', 'transport.connection'] as const;
+const SOCKET_DROP_COMPONENTS = [
+  'transport.socket',
+  'transport.driver',
+  'transport.connection',
+] as const;
+
+/** Datagrams the UDP driver lost: a failed send, a full send queue, a failed receive. */
+type DriverDropReason = 'send_error' | 'send_queue_full' | 'receive_error';

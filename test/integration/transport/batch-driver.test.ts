@@ -14,6 +14,7 @@ import {
   bindUdp,
   selectUdpDriver,
 } from '../../../src/transport';
+import { DropLedger } from '../../../src/common';
 import type { RemoteInfo, RudpConnection } from '../../../src/transport';
 import { SECRET, waitFor } from './helpers';
 
@@ -144,14 +145,24 @@ test('bad sends are counted, not thrown: a name, garbage, an oversized datagram'
   await b.close();
 });
 
-test('a datagram the driver cannot send shows in the socket drops as send_error; connect fails clearly', async t => {
+test('a datagram the driver cannot send shows in the socket drops as send_error, through the ledger; connect fails clearly', async t => {
   // an IPv4 socket asked to reach an IPv6 peer: no route for it in this socket family
-  const sock = await RudpSocket.bind({ secret: SECRET, udpDriver: 'batch' });
+  const lines: { source: string; reason: string }[] = [];
+  const ledger = new DropLedger({
+    logger: { debug: obj => lines.push(obj as { source: string; reason: string }) },
+  });
+  const sock = await RudpSocket.bind({ secret: SECRET, udpDriver: 'batch', drops: ledger });
   const err = await t.throwsAsync(sock.connect({ host: '::1', port: 9 }, { timeoutMs: 200 }));
   t.is(err.name, 'UnavailableError');
   t.regex(err.message, /connect to ::1:9 timed out after 200 ms/);
-  t.true((sock.stats().drops.send_error ?? 0) >= 1, JSON.stringify(sock.stats().drops));
+  const sent = sock.stats().drops.send_error ?? 0;
+  t.true(sent >= 1, JSON.stringify(sock.stats().drops));
+  // The driver's count is in the ledger (totals, a debug line), and not counted twice.
+  t.is(ledger.get('transport.driver', 'send_error'), sent);
+  t.is(sock.stats().drops.send_error, sent);
+  t.true(lines.some(l => l.source === 'transport.driver' && l.reason === 'send_error'));
   await sock.close();
+  ledger.flush();
 });
 
 test('an oversized datagram arrives truncated to max + 1, so the transport counts it oversized', async t => {
