@@ -21,8 +21,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import type { Client, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
-import { Metadata, credentials } from '@grpc/grpc-js';
+import type { Client, ClientReadableStream, ServiceError, Metadata } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import type { DeliveryBatch, MeshwireClients } from '../../src/api';
 import { createClients } from '../../src/api';
 import { SUBSCRIPTION_ID_HEADER } from '../../src/api/messenger-service';
@@ -118,6 +118,8 @@ class NodeSlot {
   inService = false;
   private _streams: ClientReadableStream<DeliveryBatch>[] = [];
   private _outputTail = '';
+  /** Set while the driver stops this node (an exit then is expected). */
+  private _terminating = false;
 
   constructor(
     readonly node: ChurnNode,
@@ -170,7 +172,15 @@ class NodeSlot {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     };
     process.on('exit', killOnExit);
-    proc.once('exit', () => process.off('exit', killOnExit));
+    proc.once('exit', (code, signal) => {
+      process.off('exit', killOnExit);
+      if (!this._terminating) {
+        this._opts.log(
+          `${n.id} exited unexpectedly (code ${code}, signal ${signal}): ${this._outputTail.slice(-3000)}`
+        );
+      }
+    });
+    this._terminating = false;
     this.proc = proc;
   }
 
@@ -210,6 +220,7 @@ class NodeSlot {
     const proc = this.proc;
     if (!proc || !this.running) return proc?.exitCode ?? null;
     const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)));
+    this._terminating = true;
     proc.kill('SIGTERM');
     const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
     const code = await exited;
@@ -319,12 +330,15 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
     );
   };
 
-  /** By-interest probes from `i` to every other node's responder and back. */
-  const routesBothWays = async (i: number): Promise<boolean> => {
-    const probes: Promise<unknown>[] = [];
+  /**
+   * By-interest probes from `i` to every other node's responder and back; resolves with
+   * what failed ('' when every probe was answered).
+   */
+  const routesBothWays = async (i: number): Promise<string> => {
+    const probes: Promise<string>[] = [];
     for (let j = 0; j < slots.length; j++) {
       if (j === i) continue;
-      const req = (from: number, to: number): Promise<unknown> =>
+      const req = (from: number, to: number): Promise<string> =>
         unary(
           slots[from]!.clients.messenger,
           'Request',
@@ -333,11 +347,46 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
             timeoutMs: 1000,
           },
           Date.now() + 1000
+        ).then(
+          () => '',
+          (e: ServiceError) => `${slots[from]!.node.id}->${slots[to]!.node.id}: ${e.message}`
         );
       probes.push(req(i, j), req(j, i));
     }
-    const results = await Promise.allSettled(probes);
-    return results.every(r => r.status === 'fulfilled');
+    return (await Promise.all(probes)).filter(Boolean).join('; ');
+  };
+
+  /** Every node's ListPeers, for an error message. */
+  const peerStates = async (): Promise<string> => {
+    const lists = await Promise.all(
+      slots.map(s =>
+        unary<{ peers: Array<{ id: string; state: string }> }>(
+          s.clients.peers,
+          'ListPeers',
+          {},
+          Date.now() + 2000
+        ).then(
+          r => `${s.node.id}: ${r.peers.map(p => `${p.id}=${p.state}`).join(',')}`,
+          (e: ServiceError) => `${s.node.id}: ${e.message}`
+        )
+      )
+    );
+    return lists.join(' | ');
+  };
+
+  /** Waits (bounded) until `i` routes both ways; throws with what failed. */
+  const waitConverged = async (i: number): Promise<void> => {
+    const until = Date.now() + opts.waitMs;
+    for (;;) {
+      const failed = await routesBothWays(i);
+      if (failed === '') return;
+      if (Date.now() > until) {
+        throw new Error(
+          `${slots[i]!.node.id}: no routes both ways after ${opts.waitMs} ms: ${failed}; peers: ${await peerStates()}; its output: ${slots[i]!.output().slice(-1500)}`
+        );
+      }
+      await sleep(50);
+    }
   };
 
   let seq = 0;
@@ -418,13 +467,7 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
       for (const s of slots) s.spawn();
       await Promise.all(slots.map(s => s.waitServing(opts.waitMs)));
       for (let i = 0; i < slots.length; i++) await subscribeOn(i);
-      for (let i = 0; i < slots.length; i++) {
-        const until = Date.now() + opts.waitMs;
-        while (!(await routesBothWays(i))) {
-          if (Date.now() > until) throw new Error(`${slots[i]!.node.id}: no routes to its peers`);
-          await sleep(100);
-        }
-      }
+      for (let i = 0; i < slots.length; i++) await waitConverged(i);
       for (const s of slots) s.inService = true;
       opts.beforeTraffic?.();
       opts.log('cluster up; traffic starts');
@@ -443,11 +486,7 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
         await slot.waitServing(opts.waitMs);
         rec.servingMs = Date.now();
         await subscribeOn(i);
-        const until = Date.now() + opts.waitMs;
-        while (!(await routesBothWays(i))) {
-          if (Date.now() > until) throw new Error(`${slot.node.id}: did not re-converge`);
-          await sleep(50);
-        }
+        await waitConverged(i);
         rec.convergedMs = Date.now();
         slot.inService = true;
         opts.log(
