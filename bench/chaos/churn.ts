@@ -136,7 +136,11 @@ class NodeSlot {
   }
 
   private _newHealthClient(): Client {
-    return new this._healthCtor(this.address, credentials.createInsecure(), CHANNEL_OPTIONS);
+    // The messenger's channel: SERVING then also means the driver's calls can go out on it.
+    return new this._healthCtor(this.address, credentials.createInsecure(), {
+      ...CHANNEL_OPTIONS,
+      channelOverride: this.clients.messenger.getChannel(),
+    });
   }
 
   spawn(): void {
@@ -238,10 +242,10 @@ class NodeSlot {
     onEnd: (code: number) => void,
     timeoutMs: number
   ): Promise<void> {
-    const stream = method(
-      this.clients.messenger,
-      'Subscribe'
-    )(req) as ClientReadableStream<DeliveryBatch>;
+    // waitForReady: a channel still in reconnect backoff from the restart waits, not fails.
+    const stream = method(this.clients.messenger, 'Subscribe')(req, {
+      waitForReady: true,
+    }) as ClientReadableStream<DeliveryBatch>;
     this._streams.push(stream);
     stream.on('data', onBatch);
     let ended = false;
@@ -263,9 +267,11 @@ class NodeSlot {
         clearTimeout(timer);
         resolve();
       });
-      stream.on('status', () => {
+      stream.on('status', (st: { code: number; details: string }) => {
         clearTimeout(timer);
-        reject(new Error(`${this.node.id}: Subscribe ended before its headers`));
+        reject(
+          new Error(`${this.node.id}: Subscribe ended before its headers: ${st.code} ${st.details}`)
+        );
       });
     });
   }
