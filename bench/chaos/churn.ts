@@ -396,71 +396,86 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
   };
 
   let seq = 0;
-  const entryFor = (): NodeSlot | undefined => {
+  /** A node in service, as a Service picks a ready pod. */
+  const serviceEntry = (): NodeSlot | undefined => {
     const live = slots.filter(s => s.inService);
     return live.length === 0 ? undefined : live[Math.floor(random() * live.length)];
   };
+  /** Any node, in service or not: a client whose channel stays on one pod. */
+  const pinnedEntry = (): NodeSlot => slots[Math.floor(random() * slots.length)]!;
+
+  const startSend = (sender: NodeSlot, pinned: boolean): void => {
+    const others = slots.filter(s => s !== sender);
+    const target = others[Math.floor(random() * others.length)]!;
+    const n = ++seq;
+    const deadline = Date.now() + opts.callDeadlineMs;
+    const rec = ledger.begin({
+      kind: 'send',
+      seq: n,
+      entry: sender.node.id,
+      pinned,
+      target: target.node.id,
+      startMs: Date.now(),
+      deadlineMs: deadline,
+    });
+    unary<{ delivered: number }>(
+      sender.clients.messenger,
+      'Send',
+      {
+        target: { peerId: target.node.id },
+        message: { topic: `chaos.send.${target.node.id}`, payload: Buffer.from(String(n)) },
+        ack: 'DELIVERED',
+      },
+      deadline
+    ).then(
+      res => ledger.end(rec, Date.now(), STATUS_OK, { delivered: res.delivered }),
+      (e: ServiceError) => ledger.end(rec, Date.now(), e.code)
+    );
+  };
+
+  const startRequest = (requester: NodeSlot, pinned: boolean): void => {
+    const n = ++seq;
+    const deadline = Date.now() + opts.callDeadlineMs;
+    const rec: CallRecord = ledger.begin({
+      kind: 'request',
+      seq: n,
+      entry: requester.node.id,
+      pinned,
+      startMs: Date.now(),
+      deadlineMs: deadline,
+    });
+    const payload = `r${n}`;
+    unary<{ reply: { payload: Buffer } }>(
+      requester.clients.messenger,
+      'Request',
+      {
+        message: { topic: 'chaos.req', payload: Buffer.from(payload) },
+        timeoutMs: opts.callDeadlineMs,
+      },
+      deadline
+    ).then(
+      res =>
+        ledger.end(rec, Date.now(), STATUS_OK, {
+          replyMatches: res.reply.payload.toString() === payload,
+        }),
+      (e: ServiceError) => ledger.end(rec, Date.now(), e.code)
+    );
+  };
+
+  /** One tick: a Send and a Request through the Service, and one of each pinned to a node. */
   const startCalls = (): void => {
-    if (ledger.calls.length + 2 > opts.maxCalls || ledger.inFlight() >= opts.maxInFlight) return;
-    const sender = entryFor();
-    if (sender) {
-      const others = slots.filter(s => s !== sender);
-      const target = others[Math.floor(random() * others.length)]!;
-      const n = ++seq;
-      const deadline = Date.now() + opts.callDeadlineMs;
-      const rec = ledger.begin({
-        kind: 'send',
-        seq: n,
-        entry: sender.node.id,
-        target: target.node.id,
-        startMs: Date.now(),
-        deadlineMs: deadline,
-      });
-      unary<{ delivered: number }>(
-        sender.clients.messenger,
-        'Send',
-        {
-          target: { peerId: target.node.id },
-          message: { topic: `chaos.send.${target.node.id}`, payload: Buffer.from(String(n)) },
-          ack: 'DELIVERED',
-        },
-        deadline
-      ).then(
-        res => ledger.end(rec, Date.now(), STATUS_OK, { delivered: res.delivered }),
-        (e: ServiceError) => ledger.end(rec, Date.now(), e.code)
-      );
+    if (ledger.calls.length + 4 > opts.maxCalls || ledger.inFlight() >= opts.maxInFlight) return;
+    const viaService = serviceEntry();
+    if (viaService) {
+      startSend(viaService, false);
+      startRequest(viaService, false);
     }
-    const requester = entryFor();
-    if (requester) {
-      const n = ++seq;
-      const deadline = Date.now() + opts.callDeadlineMs;
-      const rec: CallRecord = ledger.begin({
-        kind: 'request',
-        seq: n,
-        entry: requester.node.id,
-        startMs: Date.now(),
-        deadlineMs: deadline,
-      });
-      const payload = `r${n}`;
-      unary<{ reply: { payload: Buffer } }>(
-        requester.clients.messenger,
-        'Request',
-        {
-          message: { topic: 'chaos.req', payload: Buffer.from(payload) },
-          timeoutMs: opts.callDeadlineMs,
-        },
-        deadline
-      ).then(
-        res =>
-          ledger.end(rec, Date.now(), STATUS_OK, {
-            replyMatches: res.reply.payload.toString() === payload,
-          }),
-        (e: ServiceError) => ledger.end(rec, Date.now(), e.code)
-      );
-    }
+    const pinned = pinnedEntry();
+    startSend(pinned, true);
+    startRequest(pinned, true);
   };
   const traffic = async (): Promise<void> => {
-    while (trafficOn && ledger.calls.length + 2 <= opts.maxCalls) {
+    while (trafficOn && ledger.calls.length + 4 <= opts.maxCalls) {
       startCalls();
       await sleep(opts.tickMs);
     }

@@ -28,6 +28,11 @@ export interface CallRecord {
   seq: number;
   /** The node the call entered. */
   entry: string;
+  /**
+   * Entered a node chosen among all (a client whose channel stays on one pod, in service
+   * or not); false: among the nodes in service (as a Service spreads calls over ready pods).
+   */
+  pinned: boolean;
   /** Send: the node it targets (its subscriber must read it). */
   target?: string;
   startMs: number;
@@ -80,12 +85,16 @@ export interface ChurnSummary {
   requests: number;
   request_errors: number;
   request_error_ratio: number;
+  /** The same for Requests through the Service and for pinned ones. */
+  request_error_ratio_service: number;
+  request_error_ratio_pinned: number;
   reply_mismatches: number;
   /** Failed calls by status code name, e.g. { "14": 12 }. */
   errors_by_code: Record<string, number>;
   unavailable: number;
+  /** DEADLINE_EXCEEDED at the deadline (within the slack). */
   deadline_exceeded: number;
-  /** Failures with any other status: must be 0. */
+  /** Failures with any other status, or DEADLINE_EXCEEDED well before the deadline: must be 0. */
   other_status: number;
   /** Calls that ended later than their deadline plus the slack, or never. */
   hung_calls: number;
@@ -105,6 +114,8 @@ export function percentile(values: readonly number[], p: number): number {
   const rank = Math.ceil((p / 100) * sorted.length);
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
 }
+
+const ratio = (part: number, whole: number): number => (whole === 0 ? 0 : part / whole);
 
 export class ChurnLedger {
   readonly calls: CallRecord[] = [];
@@ -190,11 +201,16 @@ export class ChurnLedger {
     const restartFigures = this.restarts.map(r => this._restartFigures(r));
     const reconverge = restartFigures.map(r => r.reconverge_ms);
     const unavailable = failed.filter(c => c.code === STATUS_UNAVAILABLE).length;
-    const deadline = failed.filter(c => c.code === STATUS_DEADLINE_EXCEEDED).length;
+    // DEADLINE_EXCEEDED is expected only at the deadline: one well before it is a wrong status.
+    const atDeadline = (c: CallRecord): boolean =>
+      c.code === STATUS_DEADLINE_EXCEEDED && c.endMs! >= c.deadlineMs - hangSlackMs;
+    const deadline = failed.filter(atDeadline).length;
     for (const c of failed) {
-      if (c.code === STATUS_UNAVAILABLE || c.code === STATUS_DEADLINE_EXCEEDED) continue;
+      if (c.code === STATUS_UNAVAILABLE || atDeadline(c)) continue;
       if (examples.length < 30)
-        examples.push(`${c.kind} #${c.seq} via ${c.entry}: status ${c.code}`);
+        examples.push(
+          `${c.kind} #${c.seq} via ${c.entry}: status ${c.code} ${c.deadlineMs - c.endMs!} ms before its deadline`
+        );
     }
     return {
       sends: sends.length,
@@ -206,7 +222,15 @@ export class ChurnLedger {
       send_errors: sends.filter(c => c.code !== undefined && c.code !== STATUS_OK).length,
       requests: requests.length,
       request_errors: requestErrors.length,
-      request_error_ratio: requests.length === 0 ? 0 : requestErrors.length / requests.length,
+      request_error_ratio: ratio(requestErrors.length, requests.length),
+      request_error_ratio_service: ratio(
+        requestErrors.filter(c => !c.pinned).length,
+        requests.filter(c => !c.pinned).length
+      ),
+      request_error_ratio_pinned: ratio(
+        requestErrors.filter(c => c.pinned).length,
+        requests.filter(c => c.pinned).length
+      ),
       reply_mismatches: requests.filter(c => c.code === STATUS_OK && c.replyMatches === false)
         .length,
       errors_by_code: errorsByCode,

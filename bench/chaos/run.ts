@@ -88,6 +88,8 @@ function figuresOf(r: ChurnResult, lossPerMille: number): Record<string, number>
     'churn.other_status': s.other_status,
     'churn.duplicates': s.duplicates,
     'churn.request_error_ratio': Number(s.request_error_ratio.toFixed(5)),
+    'churn.request_error_ratio_service': Number(s.request_error_ratio_service.toFixed(5)),
+    'churn.request_error_ratio_pinned': Number(s.request_error_ratio_pinned.toFixed(5)),
     'churn.send_error_ratio': s.sends === 0 ? 0 : Number((s.send_errors / s.sends).toFixed(5)),
     'churn.reconverge_p50_ms': s.reconverge_p50_ms,
     'churn.reconverge_p99_ms': s.reconverge_p99_ms,
@@ -151,7 +153,8 @@ function render(
     perRestart,
     '',
     `Failed calls by status code: \`${JSON.stringify(s.errors_by_code)}\` (14 UNAVAILABLE, 4 DEADLINE_EXCEEDED); ` +
-      `driver subscription streams ended by status: \`${JSON.stringify(r.subscriptionEnds)}\`.`,
+      `driver subscription streams ended by status: \`${JSON.stringify(r.subscriptionEnds)}\` ` +
+      '(0: ended cleanly by a draining node, then re-subscribed; 1: cancelled by the driver at the end).',
   ].join('\n');
 }
 
@@ -197,7 +200,7 @@ async function runCluster(opts: Options, lossPerMille: number): Promise<number> 
     lossPerMille > 0
       ? `In a network namespace, nftables dropping ${lossPerMille / 10}% of UDP between the peer ports (${counters.meshwire_dropped ?? 0} of ${counters.meshwire_seen ?? 0} datagrams dropped).`
       : 'On the host loopback WITHOUT loss (network namespaces unavailable or --no-loss).',
-    'Traffic: Sends with ack DELIVERED targeted at the subscriber of another node, and Requests by interest to a queue group with a member on every node; calls enter the nodes in service at random (a node leaves at SIGTERM, returns at SERVING), deadline 5 s each.',
+    'Traffic: every 5 ms a Send with ack DELIVERED targeted at the subscriber of another node and a Request by interest to a queue group with a member on every node, each twice: once through "the Service" (a node in service at random: it leaves at SIGTERM, as the chart\'s preStop sleep arranges, and returns once it routes both ways) and once pinned to any node at random (a client whose gRPC channel stays on one pod, which then sees the drain and the restart); deadline 5 s each, at most 128 calls in flight.',
     '`churn.acked_lost`: Sends acknowledged with delivered >= 1 that the target subscriber never read (docs/design.md, "Delivery guarantees"); `churn.hung_calls`: calls that ended more than 1 s after their deadline, or never.',
   ];
   if (opts.write) {

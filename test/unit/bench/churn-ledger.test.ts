@@ -9,9 +9,17 @@ import {
 } from '../../../bench/chaos/ledger';
 
 const send = (l: ChurnLedger, seq: number, target: string, startMs = 0) =>
-  l.begin({ kind: 'send', seq, entry: 'a', target, startMs, deadlineMs: startMs + 1000 });
-const request = (l: ChurnLedger, seq: number, startMs = 0) =>
-  l.begin({ kind: 'request', seq, entry: 'a', startMs, deadlineMs: startMs + 1000 });
+  l.begin({
+    kind: 'send',
+    seq,
+    entry: 'a',
+    pinned: false,
+    target,
+    startMs,
+    deadlineMs: startMs + 1000,
+  });
+const request = (l: ChurnLedger, seq: number, startMs = 0, pinned = false) =>
+  l.begin({ kind: 'request', seq, entry: 'a', pinned, startMs, deadlineMs: startMs + 1000 });
 
 test('an acknowledged send (delivered >= 1) that its subscriber never read is lost; delivered 0 and failures promise nothing', t => {
   const l = new ChurnLedger();
@@ -48,21 +56,24 @@ test('drops the subscriber was told about are not losses; a message read twice i
 
 test('statuses: UNAVAILABLE and DEADLINE_EXCEEDED are counted apart from any other; hung calls outlive their deadline plus the slack', t => {
   const l = new ChurnLedger();
-  l.end(request(l, 1), 5, STATUS_UNAVAILABLE);
+  l.end(request(l, 1, 0, true), 5, STATUS_UNAVAILABLE);
   l.end(request(l, 2), 1000, STATUS_DEADLINE_EXCEEDED);
-  l.end(request(l, 3), 20, 9); // FAILED_PRECONDITION
+  l.end(request(l, 3, 0, true), 20, 9); // FAILED_PRECONDITION
   l.end(request(l, 4), 1400, STATUS_DEADLINE_EXCEEDED); // 400 ms late: within 500
   l.end(request(l, 5), 1600, STATUS_OK, { replyMatches: true }); // 600 ms late: hung
   request(l, 6); // never ends
+  l.end(request(l, 7), 100, STATUS_DEADLINE_EXCEEDED); // 900 ms early: a wrong status
   const s = l.summary(3000, 500);
   t.is(s.unavailable, 1);
   t.is(s.deadline_exceeded, 2);
-  t.is(s.other_status, 1);
+  t.is(s.other_status, 2);
   t.is(s.hung_calls, 2);
   t.is(s.max_overrun_ms, 2000);
-  t.is(s.requests, 6);
-  t.is(s.request_errors, 4);
-  t.is(s.request_error_ratio, 4 / 6);
+  t.is(s.requests, 7);
+  t.is(s.request_errors, 5);
+  t.is(s.request_error_ratio, 5 / 7);
+  t.is(s.request_error_ratio_pinned, 1);
+  t.is(s.request_error_ratio_service, 3 / 5);
   t.is(l.inFlight(), 1);
 });
 
