@@ -71,6 +71,8 @@ export interface ChurnResult {
   summary: ChurnSummary;
   /** Stream ends of the driver's subscriptions by status code, e.g. { "0": 10 }. */
   subscriptionEnds: Record<string, number>;
+  /** Node processes that exited without being asked to (crashes). */
+  nodeCrashes: number;
   durationMs: number;
 }
 
@@ -116,6 +118,8 @@ class NodeSlot {
   clients: MeshwireClients;
   health: Client;
   inService = false;
+  /** Exits the driver did not ask for (a crash): must stay 0. */
+  unexpectedExits = 0;
   private _streams: ClientReadableStream<DeliveryBatch>[] = [];
   private _outputTail = '';
   /** Set while the driver stops this node (an exit then is expected). */
@@ -179,6 +183,7 @@ class NodeSlot {
     proc.once('exit', (code, signal) => {
       process.off('exit', killOnExit);
       if (!this._terminating) {
+        this.unexpectedExits++;
         this._opts.log(
           `${n.id} exited unexpectedly (code ${code}, signal ${signal}): ${this._outputTail.slice(-3000)}`
         );
@@ -533,7 +538,12 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
     }
     const summary = ledger.summary(summaryAt, opts.hangSlackMs);
     if (respondErrors > 0) summary.examples.push(`${respondErrors} Respond calls failed`);
-    return { summary, subscriptionEnds, durationMs: Date.now() - t0 };
+    return {
+      summary,
+      subscriptionEnds,
+      nodeCrashes: slots.reduce((n, sl) => n + sl.unexpectedExits, 0),
+      durationMs: Date.now() - t0,
+    };
   } finally {
     for (const s of slots) s.close();
     await Promise.all(slots.map(s => s.terminate(opts.drainTimeoutMs + opts.waitMs)));

@@ -13,7 +13,7 @@
  * Fails (exit 1) when an acknowledged Send was not read by its subscriber
  * (`churn.acked_lost`), a call outlived its deadline (`churn.hung_calls`), a call failed
  * with a status other than UNAVAILABLE or DEADLINE_EXCEEDED (`churn.other_status`), or a
- * message was read twice.
+ * message was read twice, or a node process exited without being asked to.
  */
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
@@ -87,6 +87,7 @@ function figuresOf(r: ChurnResult, lossPerMille: number): Record<string, number>
     'churn.hung_calls': s.hung_calls,
     'churn.other_status': s.other_status,
     'churn.duplicates': s.duplicates,
+    'churn.node_crashes': r.nodeCrashes,
     'churn.request_error_ratio': Number(s.request_error_ratio.toFixed(5)),
     'churn.request_error_ratio_service': Number(s.request_error_ratio_service.toFixed(5)),
     'churn.request_error_ratio_pinned': Number(s.request_error_ratio_pinned.toFixed(5)),
@@ -234,6 +235,7 @@ async function runCluster(opts: Options, lossPerMille: number): Promise<number> 
     s.hung_calls > 0 && `${s.hung_calls} calls hung past their deadline`,
     s.other_status > 0 && `${s.other_status} calls failed with another status`,
     s.duplicates > 0 && `${s.duplicates} messages read twice`,
+    result.nodeCrashes > 0 && `${result.nodeCrashes} node processes crashed`,
   ].filter(Boolean);
   if (failures.length > 0) {
     log(`FAIL: ${failures.join('; ')}`);

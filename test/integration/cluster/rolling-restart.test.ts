@@ -37,6 +37,7 @@ test('rolling restart of one of three nodes: nothing acknowledged lost, no call 
   if (s.examples.length > 0) t.log(s.examples.join('\n'));
   t.true(s.sends_acked >= 100, `only ${s.sends_acked} acknowledged sends`);
   t.true(s.requests >= 100, `only ${s.requests} requests`);
+  t.is(result.nodeCrashes, 0, 'no node exited unasked');
   t.is(s.acked_lost, 0, 'every acknowledged Send was read by its subscriber');
   t.is(s.duplicates, 0, 'no message read twice');
   t.is(s.hung_calls, 0, 'no call outlived its deadline');
