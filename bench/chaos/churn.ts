@@ -58,7 +58,9 @@ export interface ChurnOptions {
   drainTimeoutMs: number;
   /** Bound on each wait (start, exit, re-convergence). */
   waitMs: number;
-  /** Seeds the choice of entry and target nodes. */
+  /** Responders answer `chaos.req` after a random delay below this (0: at once). */
+  maxReplyDelayMs: number;
+  /** Seeds the choice of entry and target nodes and the reply delays. */
   seed: number;
   /** Extra flags for every node (e.g. --log-level). */
   extraFlags?: readonly string[];
@@ -328,12 +330,19 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
       { topics: ['chaos.req', `chaos.probe.${id}`], queueGroup: 'responders', maxBatch: 64 },
       b => {
         for (const d of b.deliveries) {
-          unary(
-            slot.clients.messenger,
-            'Respond',
-            { replyTo: d.replyTo, message: { payload: d.message.payload } },
-            Date.now() + opts.callDeadlineMs
-          ).catch(() => respondErrors++);
+          const respond = (): void => {
+            unary(
+              slot.clients.messenger,
+              'Respond',
+              { replyTo: d.replyTo, message: { payload: d.message.payload } },
+              Date.now() + opts.callDeadlineMs
+            ).catch(() => respondErrors++);
+          };
+          // Slow replies keep requests in flight when a node drains (probes answer at once).
+          const delayMs =
+            d.message.topic === 'chaos.req' ? Math.floor(random() * opts.maxReplyDelayMs) : 0;
+          if (delayMs > 0) setTimeout(respond, delayMs);
+          else respond();
         }
       },
       onEnd,

@@ -177,6 +177,7 @@ async function runCluster(opts: Options, lossPerMille: number): Promise<number> 
     maxCalls: 200_000,
     callDeadlineMs: 5000,
     hangSlackMs: 1000,
+    maxReplyDelayMs: 250,
     settleMs: opts.settleMs,
     drainTimeoutMs: 10_000,
     waitMs: 60_000,
@@ -201,7 +202,7 @@ async function runCluster(opts: Options, lossPerMille: number): Promise<number> 
     lossPerMille > 0
       ? `In a network namespace, nftables dropping ${lossPerMille / 10}% of UDP between the peer ports (${counters.meshwire_dropped ?? 0} of ${counters.meshwire_seen ?? 0} datagrams dropped).`
       : 'On the host loopback WITHOUT loss (network namespaces unavailable or --no-loss).',
-    'Traffic: every 5 ms a Send with ack DELIVERED targeted at the subscriber of another node and a Request by interest to a queue group with a member on every node, each twice: once through "the Service" (a node in service at random: it leaves at SIGTERM, as the chart\'s preStop sleep arranges, and returns once it routes both ways) and once pinned to any node at random (a client whose gRPC channel stays on one pod, which then sees the drain and the restart); deadline 5 s each, at most 128 calls in flight.',
+    'Traffic: every 5 ms a Send with ack DELIVERED targeted at the subscriber of another node and a Request by interest to a queue group with a member on every node, each twice: once through "the Service" (a node in service at random: it leaves at SIGTERM, as the chart\'s preStop sleep arranges, and returns once it routes both ways) and once pinned to any node at random (a client whose gRPC channel stays on one pod, which then sees the drain and the restart); responders reply after a random 0-250 ms, so requests are in flight when a node drains; deadline 5 s each, at most 128 calls in flight.',
     '`churn.acked_lost`: Sends acknowledged with delivered >= 1 that the target subscriber never read (docs/design.md, "Delivery guarantees"); `churn.hung_calls`: calls that ended more than 1 s after their deadline, or never.',
   ];
   if (opts.write) {

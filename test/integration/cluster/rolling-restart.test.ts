@@ -26,6 +26,7 @@ test('rolling restart of one of three nodes: nothing acknowledged lost, no call 
     maxCalls: 1200,
     callDeadlineMs: 3000,
     hangSlackMs: 1000,
+    maxReplyDelayMs: 200,
     settleMs: 1500,
     drainTimeoutMs: 3000,
     waitMs: 30_000,
