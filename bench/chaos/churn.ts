@@ -21,14 +21,20 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import type { Client, ClientReadableStream, ServiceError, Metadata } from '@grpc/grpc-js';
+import type {
+  Client,
+  ClientReadableStream,
+  Metadata,
+  ServiceClientConstructor,
+  ServiceError,
+} from '@grpc/grpc-js';
 import { credentials } from '@grpc/grpc-js';
 import type { DeliveryBatch, MeshwireClients } from '../../src/api';
 import { createClients } from '../../src/api';
 import { SUBSCRIPTION_ID_HEADER } from '../../src/api/messenger-service';
 import { loadService } from '../common/grpc';
 import { repoRoot } from '../common/results';
-import type { CallRecord, ChurnSummary } from './ledger';
+import type { CallRecord, ChurnSummary, RestartRecord } from './ledger';
 import { ChurnLedger, STATUS_OK } from './ledger';
 
 export interface ChurnNode {
@@ -131,7 +137,7 @@ class NodeSlot {
     readonly node: ChurnNode,
     private readonly _peersFlag: string,
     private readonly _opts: ChurnOptions,
-    private readonly _healthCtor: new (address: string, creds: unknown, opts: object) => Client
+    private readonly _healthCtor: ServiceClientConstructor
   ) {
     this.clients = createClients(this.address, { options: CHANNEL_OPTIONS });
     this.health = this._newHealthClient();
@@ -304,7 +310,7 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
   const healthCtor = loadService(
     join(repoRoot(), 'proto', 'grpc', 'health', 'v1', 'health.proto'),
     'grpc.health.v1.Health'
-  ).ctor as unknown as new (address: string, creds: unknown, opts: object) => Client;
+  ).ctor;
   const slots = opts.nodes.map(n => new NodeSlot(n, peersFlag, opts, healthCtor));
   const subscriptionEnds: Record<string, number> = {};
   let trafficOn = false;
@@ -511,7 +517,7 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
       await sleep(opts.settleMs);
       for (const i of opts.restartOrder) {
         const slot = slots[i]!;
-        const rec = { node: slot.node.id, termMs: Date.now() } as ChurnLedger['restarts'][number];
+        const rec: RestartRecord = { node: slot.node.id, termMs: Date.now() };
         ledger.restarts.push(rec);
         slot.inService = false;
         rec.exitCode = await slot.terminate(opts.drainTimeoutMs + opts.waitMs);
