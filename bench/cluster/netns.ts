@@ -97,8 +97,8 @@ export function deleteNamespace(name: string): string | undefined {
 export interface LossPorts {
   /** The meshwire nodes' UDP peer ports: datagrams between any two of them are lossy. */
   udpPeerPorts: readonly number[];
-  /** The NATS server's client port: TCP segments to and from it are lossy. */
-  natsPort: number;
+  /** The NATS server's client port: TCP segments to and from it are lossy (none without it). */
+  natsPort?: number;
 }
 
 /**
@@ -118,10 +118,14 @@ export function lossRuleset(ports: LossPorts, perMille: number): string {
     '    type filter hook input priority 0; policy accept;',
     `    udp sport ${udp} udp dport ${udp} counter comment "meshwire_seen"`,
     `    udp sport ${udp} udp dport ${udp} ${drop} comment "meshwire_dropped"`,
-    `    tcp dport ${ports.natsPort} counter comment "nats_seen"`,
-    `    tcp sport ${ports.natsPort} counter comment "nats_seen"`,
-    `    tcp dport ${ports.natsPort} ${drop} comment "nats_dropped"`,
-    `    tcp sport ${ports.natsPort} ${drop} comment "nats_dropped"`,
+    ...(ports.natsPort === undefined
+      ? []
+      : [
+          `    tcp dport ${ports.natsPort} counter comment "nats_seen"`,
+          `    tcp sport ${ports.natsPort} counter comment "nats_seen"`,
+          `    tcp dport ${ports.natsPort} ${drop} comment "nats_dropped"`,
+          `    tcp sport ${ports.natsPort} ${drop} comment "nats_dropped"`,
+        ]),
     '  }',
     '}',
     '',

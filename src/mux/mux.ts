@@ -166,6 +166,9 @@ export class Mux extends EventEmitter<MuxEvents> {
     duplex.on('close', this.onEnd);
     duplex.on('error', this.onError);
     this.keepalive.start();
+    // A transport that closed before we were handed it (a connection whose peer closed in
+    // the same turn as the handshake) sends no 'close' again: close now, not at a timeout.
+    if (duplex.destroyed) queueMicrotask(this.onEnd);
   }
 
   /** True once the mux has closed, for whatever reason. */

@@ -64,6 +64,9 @@ export type {
   TransportLogger,
 } from './socket-config';
 
+/** See connect(): errors are reported to the connection's own listeners as well. */
+function ignoreEarlyError(): void {}
+
 export class RudpSocket extends EventEmitter {
   private readonly clock: Clock;
   private readonly keys: ClusterKeys;
@@ -201,7 +204,13 @@ export class RudpSocket extends EventEmitter {
       entry.onEstablished = () => {
         if (settled || !entry) return;
         done();
-        resolve(entry.conn as RudpConnection);
+        const conn = entry.conn as RudpConnection;
+        // The caller attaches its listeners once the promise settles, a microtask away; a
+        // CLOSE read in the same receive batch as the handshake (a peer closing its socket
+        // as we connect) destroys the connection before that. Its 'error' must not crash
+        // the process: the caller still sees it as `destroyed` and `errored`.
+        conn.on('error', ignoreEarlyError);
+        resolve(conn);
       };
       entry.onFailed = fail;
       this.scheduler.kick(entry);

@@ -270,3 +270,15 @@ test('keepalive: traffic from the peer counts as life even when the pong is late
   t.true(m.closed);
   t.is(m.closeReason, 'pong_timeout');
 });
+
+test('a transport already destroyed when the mux is made closes the mux at once (no wait for a timeout)', async t => {
+  const [da] = createDuplexPair();
+  da.on('error', () => undefined);
+  da.destroy(new Error('closed by peer in the handshake turn'));
+  await turns();
+  const m = new Mux(da, { channels: CHANNELS, clock: new ManualClock(), pingIntervalMs: 0 });
+  const [err, reason] = await closeEvent(m);
+  t.true(m.closed);
+  t.is(reason, 'transport_closed');
+  t.is(err.name, 'ConnectionClosedError');
+});
