@@ -34,6 +34,7 @@ import { createClients } from '../../src/api';
 import { SUBSCRIPTION_ID_HEADER } from '../../src/api/messenger-service';
 import { loadService } from '../common/grpc';
 import { repoRoot } from '../common/results';
+import { seededRandom } from '../../src/transport';
 import type { CallRecord, ChurnSummary, RestartRecord } from './ledger';
 import { ChurnLedger, STATUS_OK } from './ledger';
 
@@ -91,18 +92,6 @@ const CHANNEL_OPTIONS = {
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 1000,
 };
-
-/** mulberry32: a small seeded generator, so a run's choices replay from its seed. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms));
 

@@ -13,7 +13,7 @@ import type { DeliveryBatch, SendStreamResponse, WireDelivery, WireMessage } fro
 import { MESSAGING_PROTO, protoDir } from './proto';
 import { LATENCY_TRACE, Stage, traceMark } from '../common';
 // straight from the module, not the index: a re-export is a getter call per use (hot path)
-import { varintSize, writeVarint } from '../common';
+import { utf8Length, varintSize, writeUtf8, writeVarint } from '../common';
 import type { StageId } from '../common';
 
 let root: Root | undefined;
@@ -32,21 +32,6 @@ function type(name: string): Type {
 
 /** Length-delimited field size: tag + length varint + body. */
 const lenField = (len: number): number => 1 + varintSize(len) + len;
-
-/**
- * Strings up to this many UTF-16 units are measured and written in JS when ASCII: for ids,
- * topics and peer names a native call (Buffer.byteLength, latin1Write) costs more than
- * the loop, and a 128-byte message has four of them.
- */
-const SHORT_STRING = 64;
-
-/** UTF-8 byte length of `s` (Buffer.byteLength's answer). */
-function utf8Length(s: string): number {
-  const n = s.length;
-  if (n > SHORT_STRING) return Buffer.byteLength(s);
-  for (let i = 0; i < n; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s);
-  return n;
-}
 
 /**
  * Lengths computed by the sizing pass of encodeDeliveryBatch, read back by the writing
@@ -115,21 +100,10 @@ function messageSize(m: WireMessage, at: number): number {
 }
 
 /** Node's undocumented-in-types fast writers (skip Buffer.write's argument parsing). */
-type FastWriteBuffer = Buffer & {
-  latin1Write(s: string, offset: number, length: number): number;
-  utf8Write(s: string, offset: number, length: number): number;
-};
-
 function writeString(buf: Buffer, pos: number, tag: number, s: string, len: number): number {
   buf[pos++] = tag;
   pos = writeVarint(buf, pos, len);
-  // Byte length equal to UTF-16 length means pure ASCII: latin1 is exact and faster.
-  const n = s.length;
-  if (len === n) {
-    if (n <= SHORT_STRING) for (let i = 0; i < n; i++) buf[pos + i] = s.charCodeAt(i);
-    else (buf as FastWriteBuffer).latin1Write(s, pos, len);
-  } else (buf as FastWriteBuffer).utf8Write(s, pos, len);
-  return pos + len;
+  return pos + writeUtf8(buf, pos, s, len);
 }
 
 /** Writes `m` with the lengths messageSize stored at `lens[at...]`. */

@@ -23,7 +23,14 @@ import type { Message } from '../common';
 import { ProtocolError } from '../common';
 import type { VarintLimit } from '../common';
 // straight from the module, not the index: a re-export is a getter call per use (hot path)
-import { VARINT_MAX_SAFE, readVarint, varintSize, writeVarint } from '../common';
+import {
+  VARINT_MAX_SAFE,
+  readVarint,
+  utf8Length,
+  varintSize,
+  writeUtf8,
+  writeVarint,
+} from '../common';
 
 export const CHANNEL_CONTROL = 1;
 export const CHANNEL_DATA = 2;
@@ -68,33 +75,6 @@ const BODY_VARINT: VarintLimit = {
   tooLarge: 'varint above 2^53 - 1 in message body',
   tooLong: 'varint too long in message body',
 };
-
-/**
- * Strings up to this many UTF-16 units are measured, written and compared in JS below: per
- * message of a cross-node stream (origin, id, topic) a native Buffer call costs more than
- * the loop (bench-cluster profile, docs/benchmarks.md).
- */
-const SHORT_STRING = 64;
-
-/** The UTF-8 length of `s` (counted here when short and ASCII). */
-function utf8Length(s: string): number {
-  const n = s.length;
-  if (n > SHORT_STRING) return Buffer.byteLength(s);
-  for (let i = 0; i < n; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s);
-  return n;
-}
-
-/**
- * Writes `s`, whose UTF-8 length is `len`, at `pos`; returns `len`. A UTF-8 length equal
- * to the string's length means every unit is ASCII: those are copied byte by byte.
- */
-function writeString(buf: Buffer, pos: number, s: string, len: number): number {
-  if (len === s.length && len <= SHORT_STRING) {
-    for (let i = 0; i < len; i++) buf[pos + i] = s.charCodeAt(i);
-    return len;
-  }
-  return buf.write(s, pos, len, 'utf8');
-}
 
 /**
  * The last origin and topic decoded: a batch from one node repeats them, and a string
@@ -213,11 +193,11 @@ function writeMessageBody(
     (headerLens ? FLAG_HEADERS : 0) |
     (plan.seq >= 0 ? FLAG_SEQ : 0);
   pos = writeVarint(buf, pos, plan.originLen);
-  pos += writeString(buf, pos, origin, plan.originLen);
+  pos += writeUtf8(buf, pos, origin, plan.originLen);
   pos = writeVarint(buf, pos, plan.idLen);
-  pos += writeString(buf, pos, msg.id, plan.idLen);
+  pos += writeUtf8(buf, pos, msg.id, plan.idLen);
   pos = writeVarint(buf, pos, plan.topicLen);
-  pos += writeString(buf, pos, msg.topic, plan.topicLen);
+  pos += writeUtf8(buf, pos, msg.topic, plan.topicLen);
   if (plan.seq >= 0) pos = writeVarint(buf, pos, plan.seq);
   if (groupLens.length > 0) {
     pos = writeVarint(buf, pos, groupLens.length);
@@ -231,9 +211,9 @@ function writeMessageBody(
     let i = 0;
     for (const k in msg.headers) {
       pos = writeVarint(buf, pos, headerLens[i]);
-      pos += writeString(buf, pos, k, headerLens[i++]);
+      pos += writeUtf8(buf, pos, k, headerLens[i++]);
       pos = writeVarint(buf, pos, headerLens[i]);
-      pos += writeString(buf, pos, msg.headers[k], headerLens[i++]);
+      pos += writeUtf8(buf, pos, msg.headers[k], headerLens[i++]);
     }
   }
   // TypedArray#set: the same bytes as Buffer#copy without a call into C++ (small payloads)
