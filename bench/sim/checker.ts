@@ -46,6 +46,20 @@ interface SentRecord {
 /** Says whether a message from `sender` must reach a probe on `receiver` right now. */
 export type Reachable = (sender: SimNode, receiver: SimNode) => boolean;
 
+/**
+ * Whether the sender has the probe's interest: routing is by interest, so a node that has
+ * not heard a subscriber's interest yet (it just restarted) rightly does not send there.
+ * That interest reaches everyone is checked apart (interest_mismatch, convergence times).
+ */
+function knowsInterest(sender: SimNode, p: Probe): boolean {
+  if (sender === p.node) return true;
+  const pattern = `${p.prefix}.>`;
+  return (
+    sender.app?.node.interest.of(p.node.id).some(i => i.pattern === pattern && i.queueGroup === p.group) ??
+    false
+  );
+}
+
 export class DeliveryChecker {
   readonly probes: Probe[] = [];
   readonly violations = new Map<ViolationKind, number>();
@@ -55,6 +69,8 @@ export class DeliveryChecker {
   reachable: Reachable | undefined = () => true;
   /** Whether queue-group messages and requests are expected to succeed now. */
   groupsHealthy = true;
+  /** The first few expected deliveries that never came (for a report). */
+  readonly lostSamples: string[] = [];
   delivered = 0;
   sentCount = 0;
   requests = 0;
@@ -118,7 +134,8 @@ export class DeliveryChecker {
             !p.closed &&
             p.since <= at &&
             topic.startsWith(p.prefix + '.') &&
-            reachable(sender, p.node)
+            reachable(sender, p.node) &&
+            knowsInterest(sender, p)
         )
       : [];
     const expectGroup =
@@ -158,7 +175,13 @@ export class DeliveryChecker {
   /** End of run (after a settle period): counts what expected messages never arrived. */
   finish(): void {
     for (const s of this.sent) {
-      for (const p of s.expectProbes) if (!p.got.has(s.key)) this.violation('lost');
+      for (const p of s.expectProbes) {
+        if (p.got.has(s.key)) continue;
+        this.violation('lost');
+        if (this.lostSamples.length < 10) {
+          this.lostSamples.push(`${s.key} ${s.topic} at ${s.at.toFixed(1)} -> ${p.node.id}`);
+        }
+      }
       const members = this.probes.filter(p => p.group !== '' && s.topic.startsWith(p.prefix + '.'));
       let groupCount = 0;
       for (const m of members) groupCount += m.got.get(s.key) ?? 0;

@@ -122,7 +122,7 @@ export class Workload {
   plainProbe(node: SimNode): Probe {
     const sub = (node.app as NonNullable<SimNode['app']>).node.subscribe({
       patterns: [`${PLAIN}.>`],
-      bufferSize: 100_000,
+      bufferSize: 65_536,
     });
     return this.checker.watch(node, sub, PLAIN);
   }
@@ -132,7 +132,7 @@ export class Workload {
     const sub = (node.app as NonNullable<SimNode['app']>).node.subscribe({
       patterns: [`${GROUP_PREFIX}.>`],
       queueGroup: GROUP,
-      bufferSize: 100_000,
+      bufferSize: 65_536,
     });
     return this.checker.watch(node, sub, GROUP_PREFIX, GROUP);
   }
@@ -140,7 +140,7 @@ export class Workload {
   /** An echo responder on `node`. */
   responder(node: SimNode): void {
     const mesh = (node.app as NonNullable<SimNode['app']>).node;
-    const sub = mesh.subscribe({ patterns: [RPC_TOPIC], bufferSize: 100_000 });
+    const sub = mesh.subscribe({ patterns: [RPC_TOPIC], bufferSize: 65_536 });
     sub.onReadable(() => {
       for (let b = sub.take(); b; b = sub.take()) {
         for (const d of b.deliveries) {
@@ -321,6 +321,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       work.quiet.add(victim);
       await clock.advance(200);
       const crashAt = clock.now();
+      log(`crash ${victim.id} at ${crashAt.toFixed(1)}`);
       await cluster.crash(victim);
       // Peers notice by keepalive timeout (3 pings) and drop its interest.
       await clock.waitFor(
@@ -330,6 +331,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       figures.crash_detect_ms = clock.now() - crashAt;
       await clock.advance(phase / 4);
       const restartAt = clock.now();
+      log(`restart ${victim.id} at ${restartAt.toFixed(1)}`);
       await cluster.start(victim);
       const ok = await clock.waitFor(() => cluster.meshConnected(), 60_000);
       figures.restart_reconnect_ms = ok ? clock.now() - restartAt : -1;
@@ -396,6 +398,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
   checker.finish();
   figures.network_sent = cluster.net.sent;
   figures.network_lost = cluster.net.drops.total();
+  for (const l of checker.lostSamples) log(`lost: ${l}`);
   const virtualMs = clock.now();
   await cluster.shutdown();
   const summary = checker.summary();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { NodeApp, NodeConfig } from '../../src/app';
 import { loadConfig, startNode } from '../../src/app';
 import type { LinkConditions } from '../../src/transport';
-import { VirtualNetwork } from '../../src/transport';
+import { VirtualNetwork, seededRandom } from '../../src/transport';
 import type { InterestUpdate } from '../../src/dispatch';
 import { SimClock } from './sim-clock';
 
@@ -79,6 +79,9 @@ export class SimCluster {
 
   constructor(init: SimClusterInit) {
     this.init = init;
+    // Reconnect backoff jitter (src/dispatch/peer-sender.ts) draws from Math.random: seeded
+    // here so a run replays. The simulator owns its process, so this is global on purpose.
+    Math.random = seededRandom(init.seed ^ 0x9e3779b9);
     this.net = new VirtualNetwork({ seed: init.seed, clock: this.clock, defaults: init.link });
   }
 
