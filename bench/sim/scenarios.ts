@@ -325,7 +325,10 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       await cluster.crash(victim);
       // Peers notice by keepalive timeout (3 pings) and drop its interest.
       await clock.waitFor(
-        () => cluster.running().every(n => n.app?.node.cluster?.peerStatus(victim.id).state !== 'connected'),
+        () =>
+          cluster
+            .running()
+            .every(n => n.app?.node.cluster?.peerStatus(victim.id).state !== 'connected'),
         30_000
       );
       figures.crash_detect_ms = clock.now() - crashAt;
