@@ -24,7 +24,14 @@ import {
 } from '../common/results';
 import type { Subscription } from '../../src/node';
 import type { SimNode } from './sim-cluster';
-import { LOSSY_LINK, Workload, interestMismatches, interestSeen, startCluster } from './scenarios';
+import {
+  LOSSY_LINK,
+  MESH_POLL_MS,
+  Workload,
+  interestMismatches,
+  interestSeen,
+  startCluster,
+} from './scenarios';
 import { scaleChart } from './svg';
 
 const MB = 1024 * 1024;
@@ -127,7 +134,11 @@ async function measure(n: number, seed: number, log: (l: string) => void): Promi
   await cluster.crash(victim);
   await clock.advance(4000);
   await cluster.start(victim);
-  await clock.waitFor(() => cluster.meshConnected() && interestMismatches(cluster) === 0, 60_000);
+  await clock.waitFor(
+    () => cluster.meshConnected() && interestMismatches(cluster) === 0,
+    60_000,
+    MESH_POLL_MS
+  );
   work.quiet.delete(victim);
   await clock.advance(2000);
   work.stop();
@@ -141,7 +152,8 @@ async function measure(n: number, seed: number, log: (l: string) => void): Promi
   await cluster.start(joiner);
   const joined = await clock.waitFor(
     () => cluster.meshConnected() && interestMismatches(cluster) === 0,
-    60_000
+    60_000,
+    MESH_POLL_MS
   );
   const joinMs = joined ? clock.now() - joinAt : -1;
   const mismatches = interestMismatches(cluster);
@@ -263,10 +275,14 @@ async function main(): Promise<void> {
     log(`n=${n} done in ${r.realS.toFixed(1)} s`);
     results.push(r);
     console.log(JSON.stringify(r));
+    // Written after every size: a sweep stopped at its budget keeps what it measured.
+    if (!values['no-write']) writeAll(results, values.sizes ?? '', seed);
   }
-  if (values['no-write']) return;
+}
+
+function writeAll(results: SizeResult[], sizes: string, seed: number): void {
   const root = repoRoot();
-  const command = `make sim (node --expose-gc dist/bench/sim/scale.js --sizes ${values.sizes} --seed ${seed})`;
+  const command = `make sim (node --expose-gc dist/bench/sim/scale.js --sizes ${sizes} --seed ${seed})`;
   writeResultsJson(join(root, 'bench/results/scale.json'), {
     figures: figuresOf(results),
     ratios: {},

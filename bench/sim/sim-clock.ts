@@ -102,10 +102,19 @@ export class SimClock implements Clock {
     return this.current;
   }
 
-  /** Advances until `cond()` holds or `maxMs` of virtual time passed; true if it held. */
-  async waitFor(cond: () => boolean, maxMs: number): Promise<boolean> {
+  /**
+   * Advances until `cond()` holds or `maxMs` of virtual time passed; true if it held.
+   * `pollMs` > 0 checks at most that often (virtual): for conditions that cost O(N^2).
+   */
+  async waitFor(cond: () => boolean, maxMs: number, pollMs = 0): Promise<boolean> {
     if (cond()) return true;
-    await this.advance(maxMs, cond);
+    let nextCheck = this.current + pollMs;
+    const due = (): boolean => {
+      if (this.current < nextCheck) return false;
+      nextCheck = this.current + pollMs;
+      return cond();
+    };
+    await this.advance(maxMs, pollMs > 0 ? due : cond);
     return cond();
   }
 
