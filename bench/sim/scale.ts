@@ -12,7 +12,7 @@
  * Each size runs only while the wall-clock budget allows (a size is skipped when the
  * previous one, scaled by the growth seen so far, would overrun it).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -51,6 +51,8 @@ export interface SizeResult {
   messages: number;
   requests: number;
   realS: number;
+  /** The phases' virtual durations relative to the full sweep (--phase). */
+  phase: number;
 }
 
 function gc(): void {
@@ -62,14 +64,19 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-async function measure(n: number, seed: number, log: (l: string) => void): Promise<SizeResult> {
+async function measure(
+  n: number,
+  seed: number,
+  phase: number,
+  log: (l: string) => void
+): Promise<SizeResult> {
   const real0 = performance.now();
   gc();
   const heap0 = process.memoryUsage().heapUsed;
   const rss0 = process.memoryUsage().rss;
   const { cluster, connectMs } = await startCluster(n, seed, LOSSY_LINK, log);
   const clock = cluster.clock;
-  await clock.advance(2000);
+  await clock.advance(2000 * phase);
   gc();
   const mem = process.memoryUsage();
   const heapMbPerNode = (mem.heapUsed - heap0) / MB / n;
@@ -80,7 +87,7 @@ async function measure(n: number, seed: number, log: (l: string) => void): Promi
   log(`heap ${heapMbPerNode.toFixed(3)} MB/node, ${(connections / n).toFixed(1)} connections/node`);
 
   // Idle: what the mesh costs with no traffic (keepalives, their acks, retransmissions).
-  const idleMs = 5000;
+  const idleMs = 5000 * phase;
   const sent0 = cluster.net.sent;
   await clock.advance(idleMs);
   const keepalivePpsPerNode = (cluster.net.sent - sent0) / (idleMs / 1000) / n;
@@ -128,7 +135,7 @@ async function measure(n: number, seed: number, log: (l: string) => void): Promi
   work.responder(spread(1, 3));
   await work.settleProbes();
   work.start(200);
-  await clock.advance(2000);
+  await clock.advance(2000 * phase);
   work.quiet.add(victim);
   await clock.advance(200);
   await cluster.crash(victim);
@@ -140,10 +147,10 @@ async function measure(n: number, seed: number, log: (l: string) => void): Promi
     MESH_POLL_MS
   );
   work.quiet.delete(victim);
-  await clock.advance(2000);
+  await clock.advance(2000 * phase);
   work.stop();
   await clock.waitFor(() => work.pending === 0, 30_000);
-  await clock.advance(2000);
+  await clock.advance(2000 * phase);
 
   // A node joining the running cluster: until it is connected both ways to everyone and
   // every interest table agrees.
@@ -178,6 +185,7 @@ async function measure(n: number, seed: number, log: (l: string) => void): Promi
     messages: summary.sent ?? 0,
     requests: summary.requests ?? 0,
     realS: (performance.now() - real0) / 1000,
+    phase,
   };
 }
 
@@ -187,6 +195,7 @@ function figuresOf(results: SizeResult[]): Record<string, number> {
   for (const r of results) {
     const p = `scale.n${r.nodes}`;
     f[`${p}.heap_mb_per_node`] = r3(r.heapMbPerNode);
+    f[`${p}.rss_mb_per_node`] = r3(r.rssMbPerNode);
     f[`${p}.connections_per_node`] = r3(r.connectionsPerNode);
     f[`${p}.keepalive_pps_per_node`] = r3(r.keepalivePpsPerNode);
     f[`${p}.interest_converge_p50_ms`] = r3(r.interestConvergeP50Ms);
@@ -205,6 +214,7 @@ function docSection(results: SizeResult[], command: string): string {
   const rows = results.map(r => [
     String(r.nodes),
     fmt(r.heapMbPerNode),
+    fmt(r.rssMbPerNode),
     fmt(r.connectionsPerNode),
     fmt(r.keepalivePpsPerNode),
     `${fmt(r.interestConvergeP50Ms)} / ${fmt(r.interestConvergeP99Ms)}`,
@@ -212,12 +222,15 @@ function docSection(results: SizeResult[], command: string): string {
     fmt(r.connectMs),
     fmt(r.joinMs),
     `${r.violations} (${fmt(r.messages)} msgs, ${fmt(r.requests)} reqs)`,
-    fmt(r.realS),
+    (r.phase ?? 1) === 1 ? fmt(r.realS) : `${fmt(r.realS)} (phases x${r.phase})`,
   ]);
   return [
     `Command: \`${command}\` (${new Date().toISOString().slice(0, 10)}). N nodes of the shipped`,
     'assembly (grpc off) in one process over the seeded virtual network with 2% loss, 1%',
     'duplication, 2% reordering and 0.5-3 ms one way, on a virtual clock (bench/sim/).',
+    'Heap: JS heap used after a full GC, less the empty process, per node; RSS added: the',
+    "process's resident memory grown while the cluster started, per node (buffers and OpenSSL",
+    'contexts included; RSS rarely shrinks, so a size after a larger one reads low).',
     'Keepalive packets: every datagram of the idle mesh (keepalives, their acks,',
     'retransmissions). Interest converge: from a subscribe/unsubscribe on one node until every',
     'other node has it. Violations: steady Send/queue-group/Request traffic through a node',
@@ -227,6 +240,7 @@ function docSection(results: SizeResult[], command: string): string {
       [
         'nodes',
         'heap MB/node',
+        'RSS added MB/node',
         'connections/node',
         'idle packets/s/node',
         'interest converge p50 / p99 ms',
@@ -249,12 +263,28 @@ async function main(): Promise<void> {
       sizes: { type: 'string', default: '4,16,64,256' },
       seed: { type: 'string', default: '1' },
       'budget-s': { type: 'string', default: '1500' },
+      /** Scales the settle, idle and traffic phases (0.4: a quicker run of large sizes). */
+      phase: { type: 'string', default: '1' },
       'no-write': { type: 'boolean', default: false },
+      /** Re-renders the outputs from a sweep's JSON lines (stdout) without running. */
+      from: { type: 'string' },
     },
   });
+  if (values.from) {
+    const lines = readFileSync(values.from, 'utf8')
+      .split('\n')
+      .filter(l => l.startsWith('{'));
+    writeAll(
+      lines.map(l => JSON.parse(l) as SizeResult),
+      values.sizes ?? '',
+      Number(values.seed)
+    );
+    return;
+  }
   const sizes = (values.sizes ?? '').split(',').map(Number);
   const seed = Number(values.seed);
   const budgetS = Number(values['budget-s']);
+  const phase = Number(values.phase);
   const log = (l: string): void => console.error(`[scale] ${l}`);
   // Warm-up: the lazily loaded assembly and its modules are not counted as per-node memory.
   const warm = await startCluster(2, seed, LOSSY_LINK);
@@ -271,7 +301,7 @@ async function main(): Promise<void> {
       break;
     }
     log(`n=${n}`);
-    const r = await measure(n, seed, l => log(`n=${n} ${l}`));
+    const r = await measure(n, seed, phase, l => log(`n=${n} ${l}`));
     log(`n=${n} done in ${r.realS.toFixed(1)} s`);
     results.push(r);
     console.log(JSON.stringify(r));
@@ -286,7 +316,13 @@ function writeAll(results: SizeResult[], sizes: string, seed: number): void {
   writeResultsJson(join(root, 'bench/results/scale.json'), {
     figures: figuresOf(results),
     ratios: {},
-    meta: { date: new Date().toISOString(), command, seed, sizes: results.map(r => r.nodes) },
+    meta: {
+      date: new Date().toISOString(),
+      command,
+      seed,
+      sizes: results.map(r => r.nodes),
+      phase: Object.fromEntries(results.map(r => [`n${r.nodes}`, r.phase ?? 1])),
+    },
   });
   rewriteDocSection(join(root, 'docs/benchmarks.md'), 'scale', docSection(results, command));
   writeFileSync(join(root, 'docs/scale.svg'), scaleChart(results));
