@@ -15,6 +15,8 @@ export type ViolationKind =
   | 'group_multiple'
   | 'group_lost'
   | 'request_failed'
+  /** A request or DELIVERED send that settled well past its deadline, or never. */
+  | 'request_hung'
   | 'interest_mismatch';
 
 /** A subscription the checker watches. */

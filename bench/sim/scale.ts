@@ -150,6 +150,7 @@ async function measure(
   await clock.advance(2000 * phase);
   work.stop();
   await clock.waitFor(() => work.pending === 0, 30_000);
+  if (work.pending > 0) work.checker.violation('request_hung', work.pending);
   await clock.advance(2000 * phase);
 
   // A node joining the running cluster: until it is connected both ways to everyone and

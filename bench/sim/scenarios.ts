@@ -55,6 +55,9 @@ export const LOSSY_LINK: LinkConditions = {
  */
 export const MESH_POLL_MS = 5;
 
+/** Deadline of every Request and DELIVERED Send of the workload. */
+const CALL_TIMEOUT_MS = 5000;
+
 const PLAIN = 'sim.plain';
 const GROUP_PREFIX = 'sim.q';
 const GROUP = 'workers';
@@ -194,6 +197,14 @@ export class Workload {
     this.timer = undefined;
   }
 
+  /** A call settled: later than its deadline (and a second of slack) means it hung. */
+  private settled(issuedAt: number): void {
+    this.pending--;
+    if (this.cluster.clock.now() - issuedAt > CALL_TIMEOUT_MS + 1000) {
+      this.checker.violation('request_hung');
+    }
+  }
+
   private sendOne(): void {
     const senders = this.cluster.running().filter(n => !this.quiet.has(n));
     if (senders.length === 0) return;
@@ -209,17 +220,18 @@ export class Workload {
           checker.groupsHealthy &&
           this.responders.every(r => r.node.app && reachable(sender, r.node));
         this.pending++;
+        const issuedAt = this.cluster.clock.now();
         mesh
           .request(
             { id: '', topic: RPC_TOPIC, payload: Buffer.from('ping'), headers: {} },
             undefined,
-            { timeoutMs: 5000 }
+            { timeoutMs: CALL_TIMEOUT_MS }
           )
           .then(
             r => checker.requestDone(r.reply.payload.toString() === 'ping', expected),
             () => checker.requestDone(false, expected)
           )
-          .finally(() => this.pending--);
+          .finally(() => this.settled(issuedAt));
         return;
       }
       const grouped = roll < 0.4;
@@ -228,10 +240,12 @@ export class Workload {
       const delivered = this.rnd() < 0.5;
       const r = mesh.send({ id: '', topic, payload, headers: {} }, undefined, {
         ack: delivered ? 'DELIVERED' : 'ACCEPTED',
+        timeoutMs: CALL_TIMEOUT_MS,
       });
       if (r instanceof Promise) {
         this.pending++;
-        r.catch(() => undefined).finally(() => this.pending--);
+        const issuedAt = this.cluster.clock.now();
+        r.catch(() => undefined).finally(() => this.settled(issuedAt));
       }
     } catch {
       // refused at once (node stopping): nothing was handed over
@@ -404,6 +418,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
   work.stop();
   // Settle: retransmissions, DELIVERED acks and requests finish.
   await clock.waitFor(() => work.pending === 0, 30_000);
+  if (work.pending > 0) checker.violation('request_hung', work.pending);
   await clock.advance(2000);
   const mismatches = interestMismatches(cluster);
   if (mismatches > 0) checker.violation('interest_mismatch', mismatches);
