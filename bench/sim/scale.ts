@@ -253,6 +253,15 @@ function docSection(results: SizeResult[], command: string): string {
       ],
       rows
     ),
+    ...(results.some(r => (r.phase ?? 1) !== 1)
+      ? [
+          '',
+          'Sizes marked "phases xP" ran with the settle, idle and traffic phases shortened by P',
+          '(`--phase`), to fit the wall-clock budget. Their idle window was 5 s x P: the',
+          'keepalives of a freshly connected mesh tick nearly in step, so a window under 2 s',
+          'catches their rounds unevenly; read their idle packets/s as approximate.',
+        ]
+      : []),
     '',
     '![cost per node against N](scale.svg)',
   ].join('\n');

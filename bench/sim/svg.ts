@@ -9,6 +9,8 @@ export interface ScalePoint {
   keepalivePpsPerNode: number;
   connectionsPerNode: number;
   interestConvergeP99Ms: number;
+  /** Phases shortened (scale.ts --phase): its idle window is too short to plot packets/s. */
+  phase?: number;
 }
 
 interface Panel {
@@ -19,7 +21,10 @@ interface Panel {
 const PANELS: Panel[] = [
   { title: 'heap MB per node', value: p => p.heapMbPerNode },
   { title: 'connections per node', value: p => p.connectionsPerNode },
-  { title: 'idle packets/s per node', value: p => p.keepalivePpsPerNode },
+  {
+    title: 'idle packets/s per node',
+    value: p => ((p.phase ?? 1) === 1 ? p.keepalivePpsPerNode : NaN),
+  },
   { title: 'interest converge p99 ms', value: p => p.interestConvergeP99Ms },
 ];
 
@@ -36,7 +41,9 @@ function label(v: number): string {
   return String(Number(v.toPrecision(2)));
 }
 
-function panel(points: ScalePoint[], p: Panel, x0: number): string {
+function panel(all: ScalePoint[], p: Panel, x0: number): string {
+  // A point without a meaningful value (NaN) is left out of this panel.
+  const points = all.filter(pt => Number.isFinite(p.value(pt)));
   const xs = points.map(pt => Math.log2(pt.nodes));
   const ys = points.map(p.value).map(v => (Number.isFinite(v) ? v : 0));
   const xMin = Math.min(...xs);
