@@ -130,7 +130,7 @@ soak: apt-deps-bench build
 # shipped assembly on a virtual clock, bounded by a wall-clock budget; writes
 # bench/results/scale.json, docs/scale.svg and the "scale" section of docs/benchmarks.md.
 # One scenario: node dist/bench/sim/run.js --nodes N --seed S --scenario X --duration MS.
-# The default budget (1500 s) stops after 128 nodes; ARGS='--budget-s 4000 --phase 0.3' reaches
+# The default budget (1500 s) stops after 128 nodes; ARGS='--budget-s 5000 --phase 0.3' reaches
 # 256 (about 35 minutes and 11 GB on two cores; --phase shortens the measured phases).
 SIM_SIZES ?= 4,16,64,128,256
 sim: build
