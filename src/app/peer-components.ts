@@ -220,7 +220,10 @@ export class DnsComponent implements Component {
   readonly name = 'dns resolver';
   private readonly resolver: DnsResolver;
 
-  constructor(directory: PeerDirectory, init: { servers?: string[]; intervalMs?: number }) {
+  constructor(
+    directory: PeerDirectory,
+    init: { servers?: string[]; intervalMs?: number; clock?: Clock }
+  ) {
     this.resolver = new DnsResolver(directory, init);
   }
 

@@ -454,7 +454,9 @@ export class Cluster implements LinkHandler {
     let lastError = '';
     let lastSeen = 0;
     const rank = ['closed', 'idle', 'backoff', 'connecting', 'connected'];
-    for (const s of this.pool.senders()) {
+    // The peer's own senders, not a scan of the pool: ListPeers and the per-peer queue
+    // gauges call this for every peer, which made them O(N^2) in a full mesh.
+    for (const s of this.pool.peerSenders(id) ?? []) {
       if (s.expectedId !== id) continue;
       if (rank.indexOf(s.state) > rank.indexOf(state)) state = s.state;
       if (s.state === 'backoff' && state === 'backoff') state = 'failed';

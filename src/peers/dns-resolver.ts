@@ -4,7 +4,8 @@
  * its addresses replaced when the answer changes (a restarted pod's new IP).
  */
 import { Resolver } from 'node:dns/promises';
-import type { HostPort } from '../common';
+import type { Clock, HostPort, Timer } from '../common';
+import { systemClock } from '../common';
 import type { PeerDirectory, PeerEntry } from './directory';
 
 export interface DnsResolverInit {
@@ -14,10 +15,12 @@ export interface DnsResolverInit {
   intervalMs?: number;
   /** First retry after a failure; doubles up to intervalMs. @default 250 */
   retryBaseMs?: number;
+  /** Timers of the re-resolution schedule (a simulation's virtual clock). @default systemClock */
+  clock?: Clock;
 }
 
 interface State {
-  timer: NodeJS.Timeout | undefined;
+  timer: Timer | undefined;
   failures: number;
   lastError: string;
 }
@@ -28,6 +31,7 @@ export class DnsResolver {
   private running = false;
   private readonly intervalMs: number;
   private readonly retryBaseMs: number;
+  private readonly clock: Clock;
   private readonly onPut = (entry: PeerEntry, previous: PeerEntry | undefined): void => {
     if (entry.dnsName && entry.dnsName !== previous?.dnsName) this.schedule(entry.id, 0);
   };
@@ -40,6 +44,7 @@ export class DnsResolver {
     if (init.servers && init.servers.length > 0) this.resolver.setServers(init.servers);
     this.intervalMs = init.intervalMs ?? 10_000;
     this.retryBaseMs = init.retryBaseMs ?? 250;
+    this.clock = init.clock ?? systemClock;
   }
 
   start(): void {
@@ -64,7 +69,7 @@ export class DnsResolver {
 
   private cancel(id: string): void {
     const s = this.state.get(id);
-    if (s?.timer) clearTimeout(s.timer);
+    s?.timer?.cancel();
     this.state.delete(id);
   }
 
@@ -72,9 +77,9 @@ export class DnsResolver {
     if (!this.running) return;
     let s = this.state.get(id);
     if (!s) this.state.set(id, (s = { timer: undefined, failures: 0, lastError: '' }));
-    if (s.timer) clearTimeout(s.timer);
-    s.timer = setTimeout(() => void this.resolve(id), delayMs);
-    s.timer.unref();
+    s.timer?.cancel();
+    // systemClock timers are unref'd, as these were: DNS never holds the process open.
+    s.timer = this.clock.setTimer(delayMs, () => void this.resolve(id));
   }
 
   private async resolve(id: string): Promise<void> {
