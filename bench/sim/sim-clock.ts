@@ -9,6 +9,7 @@
  * at virtual time t still happens at t.
  */
 import type { Clock, Timer } from '../../src/common';
+import { heapPop, heapPush } from '../../src/common';
 
 interface Entry {
   at: number;
@@ -133,35 +134,10 @@ export class SimClock implements Clock {
   }
 
   private push(e: Entry): void {
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (less(h[p], h[i])) break;
-      [h[p], h[i]] = [h[i], h[p]];
-      i = p;
-    }
+    heapPush(this.heap, e, less);
   }
 
   private pop(): Entry {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop() as Entry;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l], h[m])) m = l;
-        if (r < h.length && less(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i], h[m]];
-        i = m;
-      }
-    }
-    return top;
+    return heapPop(this.heap, less);
   }
 }

@@ -64,3 +64,4 @@ export const writeVarint = varint.writeVarint;
 export const SHORT_STRING = utf8.SHORT_STRING;
 export const utf8Length = utf8.utf8Length;
 export const writeUtf8 = utf8.writeUtf8;
+export { heapPush, heapPop } from './heap';

@@ -7,7 +7,7 @@
  * simulations in the unit tests). After KCP's LatencySimulator and libp2p's message queue.
  */
 import type { Clock, Timer } from '../../common';
-import { DropCounter } from '../../common';
+import { DropCounter, heapPop, heapPush } from '../../common';
 import type { DatagramSocket, RemoteInfo } from '../drivers/datagram-socket';
 
 /** Knobs of one direction of a link. All optional; the default is a perfect link. */
@@ -204,37 +204,12 @@ export class VirtualNetwork {
   }
 
   private push(e: Event): void {
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (less(h[p], h[i])) break;
-      [h[p], h[i]] = [h[i], h[p]];
-      i = p;
-    }
+    heapPush(this.heap, e, less);
     this.arm();
   }
 
   private pop(): Event {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop() as Event;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l], h[m])) m = l;
-        if (r < h.length && less(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i], h[m]];
-        i = m;
-      }
-    }
-    return top;
+    return heapPop(this.heap, less);
   }
 
   /** Time of the next delivery (Infinity when idle). */
