@@ -1,9 +1,17 @@
 /** `meshwire bench` against a real node (`meshwire serve`), its output parsed. */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import test from 'ava';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
 import { CLI, spawnNode } from '../../helpers/processes';
+import {
+  ADMIN_TOKEN,
+  makePki,
+  startSecureNode,
+  tempDir,
+  TOKENS_YAML,
+  writeTokens,
+} from '../security/helpers';
 
 function run(
   args: string[],
@@ -197,5 +205,84 @@ test.serial('a bad argument exits 2 with one line', async t => {
     t.is(r.code, 2, args.join(' '));
     t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
     t.regex(r.stderr, /^meshwire: --\w[\w-]* must be an integer/);
+  }
+});
+
+test.serial('Ctrl-C ends a run with the summary so far', async t => {
+  const child = spawn(process.execPath, [
+    CLI,
+    'bench',
+    'pub',
+    '-s',
+    server,
+    '--subject',
+    'bench.int',
+    '--duration-ms',
+    '30000',
+    '--json',
+  ]);
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await new Promise(resolve => setTimeout(resolve, 1500));
+  child.kill('SIGINT');
+  const code = await exited;
+  clearTimeout(killer);
+  t.is(code, 0);
+  const res = JSON.parse(stdout) as { interrupted: boolean; pub: { sent: number } };
+  t.true(res.interrupted);
+  t.true(res.pub.sent > 0);
+});
+
+test('bench over mTLS with a token; exit code 7 without the token', async t => {
+  const pki = makePki();
+  const srv = pki.issue('bench-srv', 'node-bench', true);
+  const cli = pki.issue('bench-client', 'bench-user', false);
+  const secure = await startSecureNode({
+    tlsCertFile: srv.cert,
+    tlsKeyFile: srv.key,
+    tlsClientCaFile: pki.caCert,
+    authTokensFile: writeTokens(tempDir(), TOKENS_YAML),
+  });
+  const tls = [
+    '-s',
+    secure.address,
+    '--tls-ca-file',
+    pki.caCert,
+    '--tls-cert-file',
+    cli.cert,
+    '--tls-key-file',
+    cli.key,
+  ];
+  try {
+    const ok = await run([
+      'bench',
+      'request',
+      ...tls,
+      '--token',
+      ADMIN_TOKEN,
+      '--msgs',
+      '500',
+      '--json',
+    ]);
+    t.is(ok.code, 0, ok.stderr);
+    t.is((JSON.parse(ok.stdout) as { answered: number }).answered, 500);
+    const pub = await run([
+      'bench',
+      'pub',
+      ...tls,
+      '--token',
+      ADMIN_TOKEN,
+      '--msgs',
+      '500',
+      '--json',
+    ]);
+    t.is(pub.code, 0, pub.stderr);
+    t.is((JSON.parse(pub.stdout) as { sub: { received: number } }).sub.received, 500);
+    const denied = await run(['bench', 'pub', ...tls, '--msgs', '10']);
+    t.is(denied.code, 7, denied.stderr);
+  } finally {
+    await secure.close();
   }
 });
