@@ -6,6 +6,7 @@
 import { InvalidArgumentError, systemClock } from '../common';
 import type { MeshwireClients } from '../app';
 import {
+  CreditGate,
   LatencyHistogram,
   PublisherStats,
   RequesterStats,
@@ -14,7 +15,6 @@ import {
   StopSignal,
   SubscriberStats,
   asciiHistogram,
-  creditLimit,
   runPublisher,
   runRequester,
   startResponder,
@@ -106,7 +106,7 @@ export async function benchPub(clients: MeshwireClients, opts: Opts): Promise<vo
   try {
     for (const s of subs) cancels.push(await startSubscriber(api, p, s, clock));
     const pubStats = Array.from({ length: pubs }, () => new PublisherStats());
-    const shared = { sent: 0, credit: () => creditLimit(subs, queueGroup !== undefined, p.window) };
+    const shared = new CreditGate(subs, queueGroup !== undefined, p.window, stop);
     const started = clock.now();
     const received = (): number => subs.reduce((n, s) => n + s.received, 0);
     const endProgress = progress(

@@ -4,6 +4,7 @@ export type { LatencySummary } from './histogram';
 export { StopSignal } from './messenger';
 export type { LoadLimits, MessengerApi } from './messenger';
 export {
+  CreditGate,
   PublisherStats,
   SubscriberStats,
   STAMP_BYTES,
@@ -11,7 +12,7 @@ export {
   runPublisher,
   startSubscriber,
 } from './pubsub';
-export type { PubSubParams } from './pubsub';
+export type { PubSubParams, PublishGate, PublisherOptions } from './pubsub';
 export {
   RequesterStats,
   ResponderStats,

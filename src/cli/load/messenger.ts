@@ -33,7 +33,7 @@ export interface MessengerApi {
     bufferSize?: number;
   }): ClientReadableStream<DeliveryBatch>;
   SendStream(): ClientDuplexStream<
-    { sequence: number; messages: LoadMessage[] },
+    { sequence: number; messages: LoadMessage[]; target?: { peerId?: string; address?: string } },
     SendStreamResponseShape
   >;
   RequestStream(): ClientDuplexStream<

@@ -89,53 +89,119 @@ export function creditLimit(subs: SubscriberStats[], queueGroup: boolean, window
 }
 
 /**
- * One publisher: sends until `shared.sent` reaches the limit or time is up or stop, then
- * waits (at most 5 s) for its acks. `shared` counts messages of all publishers.
+ * Where a publisher asks before each batch: `sent` counts the messages of every publisher
+ * sharing the gate, `room(n)` resolves once n more may be sent (or the run is stopping).
+ * bench/local's PublisherControl is one, fed by its subscriber processes.
+ */
+export interface PublishGate {
+  sent: number;
+  room(need: number): Promise<void>;
+}
+
+/** The gate of `meshwire bench pub`: credit from the subscribers of this process. */
+export class CreditGate implements PublishGate {
+  sent = 0;
+
+  constructor(
+    private readonly subs: SubscriberStats[],
+    private readonly queueGroup: boolean,
+    private readonly window: number,
+    private readonly stop: StopSignal
+  ) {}
+
+  async room(need: number): Promise<void> {
+    while (
+      !this.stop.stopped &&
+      this.sent + need > creditLimit(this.subs, this.queueGroup, this.window)
+    )
+      await this.stop.sleep(1);
+  }
+}
+
+/** Options of one publisher beyond PubSubParams. */
+export interface PublisherOptions {
+  /** Write the send time in each payload (off: one constant payload, as bench/local sends). */
+  stamp: boolean;
+  /** The proto's Target of every SendStream request; unset: by interest. */
+  target?: { peerId?: string; address?: string };
+}
+
+/**
+ * One publisher: SendStream requests of `batch` messages, at most `inFlight` unacked,
+ * until the gate's count reaches maxMessages, time is up or stop; then waits (at most
+ * 5 s) for its acks. Throws the first failed ack or stream error.
  */
 export async function runPublisher(
   api: MessengerApi,
   p: PubSubParams,
   stats: PublisherStats,
-  shared: { sent: number; credit: () => number },
+  gate: PublishGate,
   stop: StopSignal,
-  clock: Clock
+  clock: Clock,
+  options: PublisherOptions = { stamp: true }
 ): Promise<void> {
   const stream = api.SendStream();
   let seq = 0;
   let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const poke = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  /** Until an ack, a failure or `ms`, whichever is first. */
+  const waitAck = (ms: number): Promise<void> =>
+    new Promise(resolve => {
+      const t = setTimeout(poke, ms);
+      wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
   stream.on('data', r => {
     stats.acked++;
     if (r.errorCode !== 0) {
       stats.failures++;
       failure ??= new Error(`SendStream: code ${r.errorCode}: ${r.errorMessage}`);
     }
+    poke();
   });
-  stream.on('error', (e: Error) => (failure ??= e));
-  stream.on('end', () => (failure ??= new Error('SendStream ended')));
+  const fail = (e: Error): void => {
+    failure ??= e;
+    poke();
+  };
+  stream.on('error', fail);
+  stream.on('end', () => fail(new Error('SendStream ended')));
+  const constant = Buffer.alloc(p.size, 7);
+  const constantBatch: LoadMessage[] = Array.from({ length: p.batch }, () => ({
+    topic: p.subject,
+    payload: constant,
+  }));
   const end = clock.now() + p.maxMs;
   try {
     stats.firstAt = clock.now();
-    while (!stop.stopped && !failure && shared.sent < p.maxMessages && clock.now() < end) {
-      const n = Math.min(p.batch, p.maxMessages - shared.sent);
-      if (seq - stats.acked >= p.inFlight || shared.sent + n > shared.credit()) {
-        await stop.sleep(1);
-        continue;
-      }
-      shared.sent += n;
+    while (!stop.stopped && !failure && gate.sent < p.maxMessages && clock.now() < end) {
+      await gate.room(Math.min(p.batch, p.maxMessages - gate.sent));
+      while (seq - stats.acked >= p.inFlight && !failure && !stop.stopped) await waitAck(200);
+      // Counted after the waits: other publishers on the gate may have sent meanwhile.
+      const n = Math.min(p.batch, p.maxMessages - gate.sent);
+      if (stop.stopped || failure || n <= 0) break;
+      gate.sent += n;
       const now = clock.now();
-      const messages: LoadMessage[] = [];
-      for (let i = 0; i < n; i++) {
-        const payload = Buffer.alloc(p.size, 7);
-        if (p.size >= STAMP_BYTES) payload.writeDoubleLE(now, 0);
-        messages.push({ topic: p.subject, payload });
+      let messages = constantBatch;
+      if (options.stamp || n < p.batch) {
+        // One payload per batch: its messages leave together, so they share the send time.
+        const payload = options.stamp ? Buffer.alloc(p.size, 7) : constant;
+        if (options.stamp && p.size >= STAMP_BYTES) payload.writeDoubleLE(now, 0);
+        messages = Array.from({ length: n }, () => ({ topic: p.subject, payload }));
       }
-      stream.write({ sequence: ++seq, messages });
+      stream.write({ sequence: ++seq, messages, target: options.target });
       stats.sent += n;
       stats.bytes += n * p.size;
       stats.lastAt = now;
     }
     const drainEnd = clock.now() + 5_000;
-    while (stats.acked < seq && !failure && clock.now() < drainEnd) await stop.sleep(5);
+    while (stats.acked < seq && !failure && clock.now() < drainEnd) await waitAck(100);
     if (failure) throw failure;
   } finally {
     stream.end();
