@@ -12,7 +12,7 @@ export {
   runPublisher,
   startSubscriber,
 } from './pubsub';
-export type { PubSubParams, PublishGate, PublisherOptions } from './pubsub';
+export type { PubSubParams, PublishGate, PublishLoad, PublisherOptions } from './pubsub';
 export {
   RequesterStats,
   ResponderStats,

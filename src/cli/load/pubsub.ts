@@ -27,6 +27,12 @@ export interface PubSubParams extends LoadLimits {
   maxBatch: number;
 }
 
+/** What a publisher needs of PubSubParams (bench/local's PublishParams has it too). */
+export type PublishLoad = Pick<
+  PubSubParams,
+  'subject' | 'size' | 'batch' | 'inFlight' | 'maxMessages' | 'maxMs'
+>;
+
 export class SubscriberStats {
   received = 0;
   dropped = 0;
@@ -133,7 +139,7 @@ export interface PublisherOptions {
  */
 export async function runPublisher(
   api: MessengerApi,
-  p: PubSubParams,
+  p: PublishLoad,
   stats: PublisherStats,
   gate: PublishGate,
   stop: StopSignal,
