@@ -1,5 +1,10 @@
 import test from 'ava';
-import { LatencyHistogram, asciiHistogram } from '../../../src/cli/load';
+import {
+  LatencyHistogram,
+  SubscriberStats,
+  asciiHistogram,
+  creditLimit,
+} from '../../../src/cli/load';
 
 test('percentiles are within 1/16 of the true value, min and max exact', t => {
   const h = new LatencyHistogram();
@@ -45,4 +50,15 @@ test('merge adds counts; empty histograms summarise to zeros; ascii rows cover m
     rows.reduce((n, r) => n + Number(r.trim().split(/\s+/)[1]), 0),
     2
   );
+});
+
+test('publisher credit: slowest subscriber, or the queue group total, plus the window', t => {
+  const a = new SubscriberStats();
+  const b = new SubscriberStats();
+  a.received = 100;
+  b.received = 40;
+  b.dropped = 10;
+  t.is(creditLimit([], false, 5), Infinity);
+  t.is(creditLimit([a, b], false, 5), 55);
+  t.is(creditLimit([a, b], true, 5), 155);
 });
