@@ -106,7 +106,14 @@ export async function benchPub(clients: MeshwireClients, opts: Opts): Promise<vo
   try {
     for (const s of subs) cancels.push(await startSubscriber(api, p, s, clock));
     const pubStats = Array.from({ length: pubs }, () => new PublisherStats());
-    const shared = new CreditGate(subs, queueGroup !== undefined, p.window, stop);
+    const shared = new CreditGate(
+      subs,
+      queueGroup !== undefined,
+      p.window,
+      stop,
+      clock,
+      clock.now() + p.maxMs
+    );
     const started = clock.now();
     const received = (): number => subs.reduce((n, s) => n + s.received, 0);
     const endProgress = progress(

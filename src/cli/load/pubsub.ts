@@ -112,12 +112,16 @@ export class CreditGate implements PublishGate {
     private readonly subs: SubscriberStats[],
     private readonly queueGroup: boolean,
     private readonly window: number,
-    private readonly stop: StopSignal
+    private readonly stop: StopSignal,
+    private readonly clock: Clock,
+    /** clock.now() after which room() no longer waits (the run's end). */
+    private readonly deadline: number
   ) {}
 
   async room(need: number): Promise<void> {
     while (
       !this.stop.stopped &&
+      this.clock.now() < this.deadline &&
       this.sent + need > creditLimit(this.subs, this.queueGroup, this.window)
     )
       await this.stop.sleep(1);
@@ -188,10 +192,11 @@ export async function runPublisher(
     stats.firstAt = clock.now();
     while (!stop.stopped && !failure && gate.sent < p.maxMessages && clock.now() < end) {
       await gate.room(Math.min(p.batch, p.maxMessages - gate.sent));
-      while (seq - stats.acked >= p.inFlight && !failure && !stop.stopped) await waitAck(200);
+      while (seq - stats.acked >= p.inFlight && !failure && !stop.stopped && clock.now() < end)
+        await waitAck(200);
       // Counted after the waits: other publishers on the gate may have sent meanwhile.
       const n = Math.min(p.batch, p.maxMessages - gate.sent);
-      if (stop.stopped || failure || n <= 0) break;
+      if (stop.stopped || failure || n <= 0 || clock.now() >= end) break;
       gate.sent += n;
       const now = clock.now();
       let messages = constantBatch;

@@ -1,10 +1,17 @@
+import { EventEmitter } from 'node:events';
 import test from 'ava';
+import { systemClock } from '../../../src/common';
 import {
+  CreditGate,
   LatencyHistogram,
+  PublisherStats,
+  StopSignal,
+  runPublisher,
   SubscriberStats,
   asciiHistogram,
   creditLimit,
 } from '../../../src/cli/load';
+import type { MessengerApi } from '../../../src/cli/load';
 
 test('percentiles are within 1/16 of the true value, min and max exact', t => {
   const h = new LatencyHistogram();
@@ -61,4 +68,70 @@ test('publisher credit: slowest subscriber, or the queue group total, plus the w
   t.is(creditLimit([], false, 5), Infinity);
   t.is(creditLimit([a, b], false, 5), 55);
   t.is(creditLimit([a, b], true, 5), 155);
+});
+
+/** A SendStream that acks every request on the next tick (or never, with `ack: false`). */
+function fakeApi(ack = true): { api: MessengerApi; written: number[] } {
+  const written: number[] = [];
+  const api = {
+    SendStream() {
+      const stream = new EventEmitter() as EventEmitter & {
+        write(req: { sequence: number; messages: unknown[] }): void;
+        end(): void;
+      };
+      stream.write = req => {
+        written.push(req.messages.length);
+        if (ack)
+          setImmediate(() =>
+            stream.emit('data', { sequence: req.sequence, errorCode: 0, errorMessage: '' })
+          );
+      };
+      stream.end = () => undefined;
+      return stream;
+    },
+  } as unknown as MessengerApi; // only SendStream is called by runPublisher
+  return { api, written };
+}
+
+const load = { subject: 's', size: 16, batch: 64, inFlight: 4 };
+
+test('publishers sharing a gate send exactly --msgs in all', async t => {
+  const { api, written } = fakeApi();
+  const gate = { sent: 0, room: () => Promise.resolve() };
+  const stats = [new PublisherStats(), new PublisherStats()];
+  const stop = new StopSignal();
+  await Promise.all(
+    stats.map(s =>
+      runPublisher(api, { ...load, maxMessages: 1000, maxMs: 5000 }, s, gate, stop, systemClock)
+    )
+  );
+  t.is(gate.sent, 1000);
+  t.is(stats[0].sent + stats[1].sent, 1000);
+  t.is(
+    written.reduce((a, b) => a + b, 0),
+    1000
+  );
+});
+
+test('a publisher without credit or acks ends at its time limit', async t => {
+  for (const [ack, subs] of [
+    [true, [new SubscriberStats()]], // a subscriber that never receives: no credit after the window
+    [false, []], // no acks: in-flight full
+  ] as const) {
+    const { api } = fakeApi(ack);
+    const stop = new StopSignal();
+    const gate = new CreditGate([...subs], false, 128, stop, systemClock, systemClock.now() + 150);
+    const started = Date.now();
+    const run = runPublisher(
+      api,
+      { ...load, maxMessages: 1_000_000, maxMs: 150 },
+      new PublisherStats(),
+      gate,
+      stop,
+      systemClock
+    );
+    await run.catch(() => undefined); // unacked requests may be a drain timeout
+    t.true(Date.now() - started < 5_000 + 1_000, `ack ${String(ack)}`);
+    t.true(gate.sent <= (ack ? 128 : 4 * 64), `sent ${gate.sent}`);
+  }
 });
