@@ -13,13 +13,14 @@ import { measureLatencyCpu } from '../common/cpu';
 import type { LoopLimits } from '../common/load';
 import { PublisherControl, SubscriberCounter } from './pubsub-parts';
 import type { PublishParams, SubscribeParams, Target } from './pubsub-parts';
+import { systemClock } from '../../src/common';
+import { PublisherStats, StopSignal, runPublisher } from '../../src/cli/load';
+import type { MessengerApi } from '../../src/cli/load';
 import type { DeliveryBatch__Output } from '../../src/api/generated/messaging/v1/DeliveryBatch';
-import type { Message } from '../../src/api/generated/messaging/v1/Message';
 import type { MessengerClient } from '../../src/api/generated/messaging/v1/Messenger';
 import type { RequestResponse__Output as RequestResponse } from '../../src/api/generated/messaging/v1/RequestResponse';
 import type { RequestStreamResponse__Output as RequestStreamResponse } from '../../src/api/generated/messaging/v1/RequestStreamResponse';
 import type { RespondRequest } from '../../src/api/generated/messaging/v1/RespondRequest';
-import type { SendStreamResponse__Output as SendStreamResponse } from '../../src/api/generated/messaging/v1/SendStreamResponse';
 
 // The proto's types (src/api/generated, `make types`), as an application would generate them.
 type DeliveryBatch = DeliveryBatch__Output;
@@ -33,7 +34,7 @@ let client: MessengerClient | undefined;
 const cleanups: (() => void)[] = [];
 let counter: SubscriberCounter | undefined;
 let subStream: grpc.ClientReadableStream<DeliveryBatch> | undefined;
-let pub: PublisherControl | undefined;
+let pub: { ctl: PublisherControl; stop: StopSignal } | undefined;
 
 function c(): MessengerClient {
   if (!client) throw new Error('not connected');
@@ -186,64 +187,28 @@ async function subscribe(p: SubscribeParams) {
   return {};
 }
 
-/** SendStream: `batch` messages per request, at most `inFlight` unacked requests. */
+/**
+ * SendStream: `batch` messages per request, at most `inFlight` unacked requests, within
+ * the subscriber's credit: the publisher of `meshwire bench pub` (src/cli/load), so the
+ * two cannot disagree.
+ */
 async function publish(p: PublishParams): Promise<{ sent: number }> {
   const ctl = new PublisherControl(p.window);
-  pub = ctl;
-  const stream = c().SendStream();
-  const payload = Buffer.alloc(p.size, 7);
-  const messages: Message[] = Array.from({ length: p.batch }, () => ({
-    topic: p.subject,
-    payload,
-  }));
-  let seq = 0;
-  let acked = 0;
-  let failure: Error | undefined;
-  let wake: (() => void) | undefined;
-  const poke = (): void => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  stream.on('data', (r: SendStreamResponse) => {
-    acked++;
-    if (r.errorCode !== 0)
-      failure ??= new Error(`SendStream: code ${r.errorCode}: ${r.errorMessage}`);
-    poke();
-  });
-  stream.on('error', (e: Error) => {
-    failure ??= e;
-    poke();
-  });
-  stream.on('end', () => {
-    failure ??= new Error('SendStream ended');
-    poke();
-  });
-  const end = Date.now() + p.maxMs;
+  const stop = new StopSignal();
+  pub = { ctl, stop };
   try {
-    while (!ctl.stopped && !failure && ctl.sent < p.maxMessages && Date.now() < end) {
-      await ctl.room(p.batch);
-      while (seq - acked >= p.inFlight && !failure && !ctl.stopped) {
-        await new Promise<void>(resolve => {
-          wake = resolve;
-          setTimeout(poke, 200);
-        });
-      }
-      if (ctl.stopped || failure) break;
-      stream.write({ sequence: ++seq, messages, target: p.target });
-      ctl.sent += p.batch;
-    }
-    const drainEnd = Date.now() + 5_000;
-    while (acked < seq && !failure && Date.now() < drainEnd) {
-      await new Promise<void>(resolve => {
-        wake = resolve;
-        setTimeout(poke, 100);
-      });
-    }
-    if (failure) throw failure;
+    await runPublisher(
+      // The generated client has these methods; MessengerApi names the slice the load uses.
+      c() as unknown as MessengerApi,
+      p,
+      new PublisherStats(),
+      ctl,
+      stop,
+      systemClock,
+      { stamp: false, target: p.target }
+    );
     return { sent: ctl.sent };
   } finally {
-    stream.end();
     pub = undefined;
   }
 }
@@ -297,9 +262,11 @@ serveWorker(
     publish,
   },
   {
-    credit: (total: number) => pub?.credit.update(total),
+    credit: (total: number) => pub?.ctl.credit.update(total),
     stop: () => {
-      if (pub) pub.stopped = true;
+      if (!pub) return;
+      pub.ctl.stopped = true;
+      pub.stop.stop();
     },
   },
   () => {

@@ -31,7 +31,7 @@ type Opts = Record<string, unknown>;
  * Clients of the node at --server, with the TLS and token options (main.ts
  * securityOptions) as credentials. The gRPC helpers load here, on the command's first use.
  */
-async function connect(opts: Opts): Promise<MeshwireClients> {
+export async function connectClients(opts: Opts): Promise<MeshwireClients> {
   const { clientSecurity, createClients, protoDir, MESSAGING_PROTO } = await loadClientHelpers();
   useMessagingProto(join(protoDir(), MESSAGING_PROTO));
   const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
@@ -98,7 +98,7 @@ function payloadOpts(opts: Opts): { text: boolean } {
 }
 
 export async function sendCommand(topic: string, payload: string, opts: Opts): Promise<void> {
-  const { messenger, close } = await connect(opts);
+  const { messenger, close } = await connectClients(opts);
   try {
     const count = positiveInt(opts.count, '--count') ?? 1;
     const body = readPayload(payload);
@@ -129,7 +129,7 @@ function announceReady(call: ClientReadableStream<DeliveryBatch>, patterns: stri
 }
 
 export async function subCommand(patterns: string[], opts: Opts): Promise<void> {
-  const { messenger, close } = await connect(opts);
+  const { messenger, close } = await connectClients(opts);
   const limit = positiveInt(opts.count, '--count');
   const maxBatch = positiveInt(opts.maxBatch, '--max-batch') ?? 64;
   let seen = 0;
@@ -175,7 +175,7 @@ export async function subCommand(patterns: string[], opts: Opts): Promise<void> 
 }
 
 export async function requestCommand(topic: string, payload: string, opts: Opts): Promise<void> {
-  const { messenger, close } = await connect(opts);
+  const { messenger, close } = await connectClients(opts);
   try {
     const timeoutMs = positiveInt(opts.timeoutMs, '--timeout-ms') ?? 5000;
     const res = await unary<RequestResponse>(
@@ -218,7 +218,7 @@ interface RespondSummary {
  * (some requesters gave up), a new stream answers the next requests until n are accepted.
  */
 export async function replyCommand(pattern: string, payload: string, opts: Opts): Promise<void> {
-  const { messenger, close } = await connect(opts);
+  const { messenger, close } = await connectClients(opts);
   const limit = positiveInt(opts.count, '--count');
   const fixed = Buffer.from(payload, 'utf8');
   const api = messenger as unknown as {
@@ -327,7 +327,7 @@ export async function replyCommand(pattern: string, payload: string, opts: Opts)
 }
 
 export async function peersList(opts: Opts): Promise<void> {
-  const { peers, close } = await connect(opts);
+  const { peers, close } = await connectClients(opts);
   try {
     const res = await unary<{ peers: WirePeerInfo[] }>(peers, 'ListPeers', {});
     for (const p of res.peers) console.log(jsonLine('PeerInfo', p, undefined));
@@ -337,7 +337,7 @@ export async function peersList(opts: Opts): Promise<void> {
 }
 
 export async function peersPut(id: string, addresses: string[], opts: Opts): Promise<void> {
-  const { peers, close } = await connect(opts);
+  const { peers, close } = await connectClients(opts);
   try {
     const res = await unary<{ peer: WirePeerInfo }>(peers, 'PutPeer', { id, addresses });
     console.log(jsonLine('PeerInfo', res.peer, undefined));
@@ -347,7 +347,7 @@ export async function peersPut(id: string, addresses: string[], opts: Opts): Pro
 }
 
 export async function peersDelete(id: string, opts: Opts): Promise<void> {
-  const { peers, close } = await connect(opts);
+  const { peers, close } = await connectClients(opts);
   try {
     await unary(peers, 'DeletePeer', { id });
     process.exitCode = EXIT.OK;

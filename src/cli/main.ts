@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * The meshwire command line: `serve` runs a node; `send`, `sub`, `request`, `reply-with`
- * and `peers` are clients of a running node.
+ * The meshwire command line: `serve` runs a node; `send`, `sub`, `request`, `reply-with`,
+ * `peers` and `bench` are clients of a running node.
  *
  * Exit codes (for scripts): 0 success; 1 other errors; 2 usage or invalid argument;
  * 3 unavailable (node, peer or responder unreachable); 4 deadline exceeded; 5 not found;
@@ -163,6 +163,62 @@ program
     await replyCommand(pattern, payload, opts);
   });
 
+const bench = program
+  .command('bench')
+  .description('load a node or cluster: pub/sub or request/reply throughput and latency');
+/** Options both bench commands share. */
+function benchOptions(cmd: Command): Command {
+  return cmd
+    .addOption(serverOption())
+    .option('--subject <subject>', 'topic to load', 'meshwire.bench')
+    .option('--size <bytes>', 'payload size (pub: 8 or more to measure latency)', '128')
+    .option('--msgs <n>', 'messages (requests) in all (default 100000 without --duration-ms)')
+    .option('--duration-ms <ms>', 'how long to send (with --msgs: whichever comes first)')
+    .option('--json', 'print the summary as one JSON object')
+    .option('--progress', 'progress line on stderr even when it is not a terminal');
+}
+benchOptions(
+  bench
+    .command('pub')
+    .description('publishers (SendStream batches) and subscribers; msgs/s, MiB/s, latency')
+    .option('--pubs <n>', 'publishers', '1')
+    .option('--subs <n>', 'subscribers (0: publish only)', '1')
+    .option('-q, --queue-group <name>', 'subscribers share one queue group')
+    .option('--batch <n>', 'messages per SendStream request', '64')
+    .option('--in-flight <n>', 'unacknowledged SendStream requests per publisher', '8')
+    .option('--window <n>', 'messages sent ahead of what subscribers received', '10000')
+).action(async (opts: Record<string, unknown>) => {
+  const [{ benchPub }, { connectClients }] = await Promise.all([
+    import('./bench'),
+    import('./client-commands'),
+  ]);
+  const clients = await connectClients(opts);
+  try {
+    await benchPub(clients, opts);
+  } finally {
+    clients.close();
+  }
+});
+benchOptions(
+  bench
+    .command('request')
+    .description("requests over RequestStream answered by the tool's responders; latency")
+    .option('--concurrency <n>', 'requests in flight', '64')
+    .option('--responders <n>', 'responders started by the tool (0: use existing ones)', '1')
+    .option('--timeout-ms <ms>', 'timeout of each request', '5000')
+).action(async (opts: Record<string, unknown>) => {
+  const [{ benchRequest }, { connectClients }] = await Promise.all([
+    import('./bench'),
+    import('./client-commands'),
+  ]);
+  const clients = await connectClients(opts);
+  try {
+    await benchRequest(clients, opts);
+  } finally {
+    clients.close();
+  }
+});
+
 const peers = program.command('peers').description('list and edit the peer directory');
 peers
   .command('list', { isDefault: true })
@@ -190,8 +246,8 @@ peers
   });
 
 // Every client command (all but serve) speaks TLS and tokens.
-for (const cmd of [...program.commands, ...peers.commands]) {
-  if (cmd.name() !== 'serve' && cmd.name() !== 'peers') securityOptions(cmd);
+for (const cmd of [...program.commands, ...peers.commands, ...bench.commands]) {
+  if (!['serve', 'peers', 'bench'].includes(cmd.name())) securityOptions(cmd);
 }
 
 async function main(): Promise<void> {
