@@ -16,25 +16,15 @@ export async function serve(argv: string[]): Promise<void> {
   const log = createLogger({ level: config.logLevel, base: { node_id: config.nodeId } });
   const tracing = startTracing({ serviceName: 'meshwire', nodeId: config.nodeId, logger: log });
 
-  // Loaded after tracing, so the SDK is in place before grpc-js is. grpcLogs: grpc-js's
-  // own messages as JSON lines, not raw "E ..." on stderr.
-  const server = await startNode({ config, logger: log, grpcLogs: true });
-  const { exporter, endpoint, protocol } = tracing.config;
-  if (exporter === 'otlp') log.info({ endpoint, protocol }, 'exporting traces over OTLP');
-  else if (exporter === 'console')
-    log.info('printing spans as JSON lines (OTEL_TRACES_EXPORTER=console)');
-  else log.info('traces off: set OTEL_EXPORTER_OTLP_ENDPOINT to export them over OTLP');
-
+  // Signals are handled from here on, before start-up ends: a SIGTERM that arrives while the
+  // node is starting (after its listeners are up and its first lines are logged) still
+  // drains it and exits 0, once it has started.
+  const node: { app?: Awaited<ReturnType<typeof startNode>> } = {};
   let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
-      log.warn({ signal }, 'second signal: exiting now');
-      server.forceShutdown();
-      process.exit(130);
-    }
-    log.info({ signal }, 'signal received: draining');
-    void server
+  const drain = (): void => {
+    const app = node.app;
+    if (!app) return;
+    void app
       .shutdown()
       .then(() => tracing.shutdown())
       .then(() => {
@@ -42,8 +32,33 @@ export async function serve(argv: string[]): Promise<void> {
         process.exit(0);
       });
   };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: exiting now');
+      node.app?.forceShutdown();
+      process.exit(130);
+    }
+    log.info(
+      { signal },
+      node.app
+        ? 'signal received: draining'
+        : 'signal received while starting: draining once started'
+    );
+    drain();
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+
+  // Loaded after tracing, so the SDK is in place before grpc-js is. grpcLogs: grpc-js's
+  // own messages as JSON lines, not raw "E ..." on stderr.
+  node.app = await startNode({ config, logger: log, grpcLogs: true });
+  const { exporter, endpoint, protocol } = tracing.config;
+  if (exporter === 'otlp') log.info({ endpoint, protocol }, 'exporting traces over OTLP');
+  else if (exporter === 'console')
+    log.info('printing spans as JSON lines (OTEL_TRACES_EXPORTER=console)');
+  else log.info('traces off: set OTEL_EXPORTER_OTLP_ENDPOINT to export them over OTLP');
+  if (signals > 0) drain();
   if (LATENCY_TRACE) {
     // The latency budget's stamps (bench/budget/run.ts reads them after the node exits).
     const path = join(

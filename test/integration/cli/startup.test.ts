@@ -175,6 +175,26 @@ test.serial('plaintext, unauthenticated gRPC on 0.0.0.0 logs a security warning'
   }
 });
 
+test.serial(
+  'SIGTERM while the node is still starting drains it once started and exits 0',
+  async t => {
+    const s = serve(['--grpc-listen', '127.0.0.1:0', '--peer-listen', '127.0.0.1:0']);
+    // The peer transport's line comes before the gRPC server is up: the node is mid-start.
+    await waitFor(
+      'the peer transport line',
+      () => s.stdout().includes('peer transport bound') || s.proc.exitCode !== null,
+      60_000,
+      () => `${s.stdout()}${s.stderr()}`
+    );
+    s.proc.kill('SIGTERM');
+    t.is(await exitWithin(s, EXIT_WAIT_MS), 0, `${s.stdout()}${s.stderr()}`);
+    const msgs = parseLogLines(s.stdout()).map(l => String(l.msg));
+    const signalled = msgs.findIndex(m => /^signal received/.test(m));
+    t.true(signalled >= 0, s.stdout());
+    t.true(msgs.includes('meshwire node stopped'), s.stdout());
+  }
+);
+
 async function refused(p: Promise<unknown>): Promise<ServiceError> {
   try {
     await p;
