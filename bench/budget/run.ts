@@ -24,9 +24,9 @@ import type { LatencySummary } from '../common/hist';
 import { aggregateBudget, Stage } from '../../src/common/latency-trace';
 import type { Budget } from '../../src/common/latency-trace';
 import { tuneRuntime } from '../../src/common/runtime';
+import { benchLogger } from '../common/log';
 
-const log = (s: string): void =>
-  console.error(`[bench-budget ${new Date().toISOString().slice(11, 19)}] ${s}`);
+const log = benchLogger('bench-budget');
 
 interface Row {
   stage: string;

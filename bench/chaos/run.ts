@@ -36,14 +36,14 @@ import {
 import { freePorts } from '../../test/helpers/ports';
 import type { ChurnNode, ChurnResult } from './churn';
 import { runChurn } from './churn';
+import { benchLogger } from '../common/log';
 
 const LOSS_PER_MILLE = 10;
 const NODE_COUNT = 5;
 /** Upper bound of the whole run inside the namespace (start, five restarts, checks). */
 const RUN_MAX_MS = 10 * 60_000;
 
-const log = (s: string): void =>
-  console.error(`[chaos ${new Date().toISOString().slice(11, 19)}] ${s}`);
+const log = benchLogger('chaos');
 
 interface Options {
   loss: boolean;

@@ -44,6 +44,7 @@ import {
 } from './netns';
 import { COMPARISONS, computeComparisons, formatTarget, renderSection, targetMet } from './report';
 import { tuneRuntime } from '../../src/common/runtime';
+import { benchLogger } from '../common/log';
 
 const LOSS_PER_MILLE = 10;
 const LOSS_PREFIX = 'loss1.';
@@ -52,8 +53,7 @@ const WANTED = ['.request_latency', '.request_rps_64', '.pubsub_mps_128'];
 /** Upper bound of the lossy phase, start-up and shutdown included. */
 const LOSS_PHASE_MAX_MS = 5 * 60_000;
 
-const log = (s: string): void =>
-  console.error(`[bench-cluster ${new Date().toISOString().slice(11, 19)}] ${s}`);
+const log = benchLogger('bench-cluster');
 
 interface Options {
   smoke: boolean;

@@ -27,3 +27,4 @@ export {
 export type { BenchResults } from './results';
 export { hotSpots, busyIdleMs, readNewestProfile, formatHotSpots } from './cpuprofile';
 export type { CpuProfile, HotSpot, ProfileWindow } from './cpuprofile';
+export { benchLogger } from './log';

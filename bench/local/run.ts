@@ -23,9 +23,9 @@ import type { Scenario, System, Timing } from './scenario';
 import { warmUpRound } from './scenario';
 import { tuneRuntime } from '../../src/common/runtime';
 import { clockTicksPerSecond, machineInfo } from '../common/cpu';
+import { benchLogger } from '../common/log';
 
-const log = (s: string): void =>
-  console.error(`[bench-local ${new Date().toISOString().slice(11, 19)}] ${s}`);
+const log = benchLogger('bench-local');
 
 interface Options {
   smoke: boolean;

@@ -4,14 +4,7 @@ import test from 'ava';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
 import { CLI, spawnNode } from '../../helpers/processes';
-import {
-  ADMIN_TOKEN,
-  makePki,
-  startSecureNode,
-  tempDir,
-  TOKENS_YAML,
-  writeTokens,
-} from '../security/helpers';
+import { ADMIN_TOKEN, startMtlsNodeForCli } from '../security/helpers';
 
 function run(
   args: string[],
@@ -236,25 +229,7 @@ test.serial('Ctrl-C ends a run with the summary so far', async t => {
 });
 
 test('bench over mTLS with a token; exit code 7 without the token', async t => {
-  const pki = makePki();
-  const srv = pki.issue('bench-srv', 'node-bench', true);
-  const cli = pki.issue('bench-client', 'bench-user', false);
-  const secure = await startSecureNode({
-    tlsCertFile: srv.cert,
-    tlsKeyFile: srv.key,
-    tlsClientCaFile: pki.caCert,
-    authTokensFile: writeTokens(tempDir(), TOKENS_YAML),
-  });
-  const tls = [
-    '-s',
-    secure.address,
-    '--tls-ca-file',
-    pki.caCert,
-    '--tls-cert-file',
-    cli.cert,
-    '--tls-key-file',
-    cli.key,
-  ];
+  const { node: secure, cliFlags: tls } = await startMtlsNodeForCli('bench');
   try {
     const ok = await run([
       'bench',

@@ -6,6 +6,7 @@ import {
   ADMIN_TOKEN,
   makePki,
   ORDERS_TOKEN,
+  startMtlsNodeForCli,
   startSecureNode,
   tempDir,
   TOKENS_YAML,
@@ -73,25 +74,7 @@ test('Python grpcio over TLS: tokens and topic permissions give the same answers
 });
 
 test('CLI over mTLS with a token from MESHWIRE_TOKEN; exit code 7 without a token or with a forbidden topic', async t => {
-  const pki = makePki();
-  const srv = pki.issue('cli-srv', 'node-cli', true);
-  const cli = pki.issue('cli-client', 'cli-user', false);
-  const node = await startSecureNode({
-    tlsCertFile: srv.cert,
-    tlsKeyFile: srv.key,
-    tlsClientCaFile: pki.caCert,
-    authTokensFile: writeTokens(tempDir(), TOKENS_YAML),
-  });
-  const tlsFlags = [
-    '--server',
-    node.address,
-    '--tls-ca-file',
-    pki.caCert,
-    '--tls-cert-file',
-    cli.cert,
-    '--tls-key-file',
-    cli.key,
-  ];
+  const { node, cliFlags: tlsFlags, caFile } = await startMtlsNodeForCli('cli');
   try {
     const ok = await run(process.execPath, [CLI, 'send', 'orders.eu.created', 'hi', ...tlsFlags], {
       MESHWIRE_TOKEN: ORDERS_TOKEN,
@@ -131,7 +114,7 @@ test('CLI over mTLS with a token from MESHWIRE_TOKEN; exit code 7 without a toke
       '--server',
       node.address,
       '--tls-ca-file',
-      pki.caCert,
+      caFile,
       '--token',
       ORDERS_TOKEN,
     ]);

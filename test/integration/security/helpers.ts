@@ -160,3 +160,33 @@ export const TOKENS_YAML = `tokens:
   - name: limited
     token: ${LIMITED_TOKEN}
 `;
+
+/**
+ * A node serving mTLS with the tokens of TOKENS_YAML, and the CLI flags of a client that has
+ * a certificate from the same CA (`--server`, CA, certificate, key; no token: the test adds
+ * one, or not). `name` keeps certificate file names apart.
+ */
+export async function startMtlsNodeForCli(
+  name: string
+): Promise<{ node: SecureNode; cliFlags: string[]; caFile: string }> {
+  const pki = makePki();
+  const srv = pki.issue(`${name}-srv`, `node-${name}`, true);
+  const cli = pki.issue(`${name}-client`, `${name}-user`, false);
+  const node = await startSecureNode({
+    tlsCertFile: srv.cert,
+    tlsKeyFile: srv.key,
+    tlsClientCaFile: pki.caCert,
+    authTokensFile: writeTokens(tempDir(), TOKENS_YAML),
+  });
+  const cliFlags = [
+    '--server',
+    node.address,
+    '--tls-ca-file',
+    pki.caCert,
+    '--tls-cert-file',
+    cli.cert,
+    '--tls-key-file',
+    cli.key,
+  ];
+  return { node, cliFlags, caFile: pki.caCert };
+}
