@@ -76,11 +76,12 @@ export class PublisherControl {
     this.credit = new Credit(window);
   }
 
-  /** Waits until `need` more messages fit in the credit window, or the run is stopped. */
-  async room(need: number): Promise<void> {
+  /** Waits until `need` more messages fit in the credit window (true), or the run is stopped (false). */
+  async room(need: number): Promise<boolean> {
     while (!this.stopped && this.credit.room(this.sent) < need) {
       await this.credit.wait(this.sent, need);
     }
+    return !this.stopped;
   }
 }
 

@@ -96,12 +96,13 @@ export function creditLimit(subs: SubscriberStats[], queueGroup: boolean, window
 
 /**
  * Where a publisher asks before each batch: `sent` counts the messages of every publisher
- * sharing the gate, `room(n)` resolves once n more may be sent (or the run is stopping).
+ * sharing the gate, `room(n)` resolves true once n more may be sent, false when the gate
+ * gave up (the run is stopping or its time is up): then the publisher sends nothing more.
  * bench/local's PublisherControl is one, fed by its subscriber processes.
  */
 export interface PublishGate {
   sent: number;
-  room(need: number): Promise<void>;
+  room(need: number): Promise<boolean>;
 }
 
 /** The gate of `meshwire bench pub`: credit from the subscribers of this process. */
@@ -118,13 +119,13 @@ export class CreditGate implements PublishGate {
     private readonly deadline: number
   ) {}
 
-  async room(need: number): Promise<void> {
-    while (
-      !this.stop.stopped &&
-      this.clock.now() < this.deadline &&
-      this.sent + need > creditLimit(this.subs, this.queueGroup, this.window)
-    )
+  async room(need: number): Promise<boolean> {
+    const fits = (): boolean =>
+      this.sent + need <= creditLimit(this.subs, this.queueGroup, this.window);
+    while (!this.stop.stopped && this.clock.now() < this.deadline && !fits())
       await this.stop.sleep(1);
+    // Given up at the deadline without credit: no batch past the window.
+    return !this.stop.stopped && fits();
   }
 }
 
@@ -191,7 +192,7 @@ export async function runPublisher(
   try {
     stats.firstAt = clock.now();
     while (!stop.stopped && !failure && gate.sent < p.maxMessages && clock.now() < end) {
-      await gate.room(Math.min(p.batch, p.maxMessages - gate.sent));
+      if (!(await gate.room(Math.min(p.batch, p.maxMessages - gate.sent)))) break;
       while (seq - stats.acked >= p.inFlight && !failure && !stop.stopped && clock.now() < end)
         await waitAck(200);
       // Counted after the waits: other publishers on the gate may have sent meanwhile.

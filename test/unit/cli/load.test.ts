@@ -97,7 +97,7 @@ const load = { subject: 's', size: 16, batch: 64, inFlight: 4 };
 
 test('publishers sharing a gate send exactly --msgs in all', async t => {
   const { api, written } = fakeApi();
-  const gate = { sent: 0, room: () => Promise.resolve() };
+  const gate = { sent: 0, room: () => Promise.resolve(true) };
   const stats = [new PublisherStats(), new PublisherStats()];
   const stop = new StopSignal();
   await Promise.all(
