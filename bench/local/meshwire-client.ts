@@ -8,18 +8,22 @@ import { join } from 'node:path';
 import { BENCH_CHANNEL_OPTIONS, loadService, waitReady } from '../common/grpc';
 import { repoRoot } from '../common/results';
 import { serveWorker, sleep } from '../common/proc';
-import { measureThroughput } from '../common/load';
 import { measureLatencyCpu } from '../common/cpu';
-import type { LoopLimits } from '../common/load';
+import type { LoopLimits, ThroughputResult } from '../common/load';
 import { PublisherControl, SubscriberCounter } from './pubsub-parts';
 import type { PublishParams, SubscribeParams, Target } from './pubsub-parts';
 import { systemClock } from '../../src/common';
-import { PublisherStats, StopSignal, runPublisher } from '../../src/cli/load';
+import {
+  PublisherStats,
+  RequesterStats,
+  StopSignal,
+  runPublisher,
+  runRequester,
+} from '../../src/cli/load';
 import type { MessengerApi } from '../../src/cli/load';
 import type { DeliveryBatch__Output } from '../../src/api/generated/messaging/v1/DeliveryBatch';
 import type { MessengerClient } from '../../src/api/generated/messaging/v1/Messenger';
 import type { RequestResponse__Output as RequestResponse } from '../../src/api/generated/messaging/v1/RequestResponse';
-import type { RequestStreamResponse__Output as RequestStreamResponse } from '../../src/api/generated/messaging/v1/RequestStreamResponse';
 import type { RespondRequest } from '../../src/api/generated/messaging/v1/RespondRequest';
 
 // The proto's types (src/api/generated, `make types`), as an application would generate them.
@@ -125,38 +129,54 @@ async function respond(p: { subject: string; mode: 'unary' | 'stream'; maxBatch:
   return { answered, failed };
 }
 
-/** RequestStream with `concurrency` requests in flight, replies matched by request_id. */
-function requestThroughput(p: RequestParams) {
-  const stream = c().RequestStream();
-  const pending = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
-  let next = 0;
-  stream.on('data', (r: RequestStreamResponse) => {
-    const w = pending.get(r.requestId);
-    if (!w) return;
-    pending.delete(r.requestId);
-    if (r.errorCode !== 0) w.reject(new Error(`code ${r.errorCode}: ${r.errorMessage}`));
-    else if (r.reply?.payload.length !== p.size) w.reject(new Error('bad reply'));
-    else w.resolve();
-  });
-  const fail = (e: Error): void => {
-    for (const w of pending.values()) w.reject(e);
-    pending.clear();
-  };
-  stream.on('error', fail);
-  stream.on('end', () => fail(new Error('RequestStream ended')));
-  const payload = Buffer.alloc(p.size, 7);
-  const op = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const requestId = String(next++);
-      pending.set(requestId, { resolve, reject });
-      stream.write({
-        requestId,
-        message: { topic: p.subject, payload },
+/**
+ * RequestStream with `concurrency` requests in flight, replies matched by request_id: the
+ * requester of `meshwire bench request` (src/cli/load), so the two cannot disagree. The rate
+ * counts replies between the end of the warm-up and the end of the window.
+ */
+async function requestThroughput(p: RequestParams): Promise<ThroughputResult> {
+  const stats = new RequesterStats();
+  const stop = new StopSignal();
+  const now = (): bigint => process.hrtime.bigint();
+  let window: { count: number; at: bigint } | undefined;
+  let ended: { count: number; at: bigint } | undefined;
+  const warm = setTimeout(() => (window = { count: stats.answered, at: now() }), p.warmupMs);
+  const end = setTimeout(() => {
+    ended = { count: stats.answered, at: now() };
+    stop.stop();
+  }, p.warmupMs + p.durationMs);
+  try {
+    await runRequester(
+      c() as unknown as MessengerApi,
+      {
+        subject: p.subject,
+        size: p.size,
+        concurrency: p.concurrency ?? 64,
         timeoutMs: 5_000,
+        maxMessages: p.maxOps,
+        maxMs: p.warmupMs + p.durationMs + 1_000,
         target: p.target,
-      });
-    });
-  return measureThroughput(op, p.concurrency ?? 64, p).finally(() => stream.end());
+        expectEcho: true,
+      },
+      stats,
+      stop,
+      systemClock
+    );
+  } finally {
+    clearTimeout(warm);
+    clearTimeout(end);
+  }
+  ended ??= { count: stats.answered, at: now() }; // the count limit came first
+  const from = window ?? ended;
+  const elapsedMs = Number(ended.at - from.at) / 1e6;
+  const count = ended.count - from.count;
+  return {
+    rate: elapsedMs > 0 ? (count * 1000) / elapsedMs : 0,
+    count,
+    elapsedMs,
+    errors: stats.failed,
+    firstError: stats.firstError || undefined,
+  };
 }
 
 async function subscribe(p: SubscribeParams) {

@@ -209,6 +209,8 @@ export async function benchRequest(clients: MeshwireClients, opts: Opts): Promis
     timeoutMs: intOpt(opts.timeoutMs, '--timeout-ms', 1, 5_000),
   };
   const responderCount = intOpt(opts.responders, '--responders', 0, 1);
+  // The tool's own responders echo the payload; others may answer with anything.
+  const expectEcho = responderCount > 0;
   const stop = new StopSignal();
   const responders = Array.from({ length: responderCount }, () => new ResponderStats());
   const cancels: (() => void)[] = [];
@@ -223,7 +225,7 @@ export async function benchRequest(clients: MeshwireClients, opts: Opts): Promis
     );
     const offInterrupt = onInterrupt(stop);
     try {
-      await runRequester(api, p, stats, stop, clock);
+      await runRequester(api, { ...p, expectEcho }, stats, stop, clock);
     } finally {
       offInterrupt();
       endProgress();

@@ -37,7 +37,12 @@ export interface MessengerApi {
     SendStreamResponseShape
   >;
   RequestStream(): ClientDuplexStream<
-    { requestId: string; message: LoadMessage; timeoutMs: number },
+    {
+      requestId: string;
+      message: LoadMessage;
+      timeoutMs: number;
+      target?: { peerId?: string; address?: string };
+    },
     RequestStreamResponseShape
   >;
   RespondStream(
@@ -62,6 +67,16 @@ export class StopSignal {
     this.stopped = true;
     for (const w of this.waiters) w();
     this.waiters.clear();
+  }
+
+  /** Calls `fn` on stop (at once when stopped already); returns the unsubscribe. */
+  onStop(fn: () => void): () => void {
+    if (this.stopped) {
+      fn();
+      return () => undefined;
+    }
+    this.waiters.add(fn);
+    return () => this.waiters.delete(fn);
   }
 
   /** Resolves after `ms`, or sooner on stop. */

@@ -17,6 +17,10 @@ export interface RequestParams extends LoadLimits {
   size: number;
   concurrency: number;
   timeoutMs: number;
+  /** The node to ask (a peer id or address); unset: any node with a responder. */
+  target?: { peerId?: string; address?: string };
+  /** Responders echo the payload: a reply of another size counts as failed. */
+  expectEcho?: boolean;
 }
 
 export class ResponderStats {
@@ -57,9 +61,10 @@ export async function startResponder(
 
 /**
  * Sends requests until the count or time is reached or stop, at most `concurrency` in
- * flight; then waits for the ones in flight (bounded by the request timeout).
+ * flight; then waits for the ones in flight (bounded by the request timeout). Each reply
+ * sends the next request at once (no polling), so the loop measures the node, not a timer.
  */
-export async function runRequester(
+export function runRequester(
   api: MessengerApi,
   p: RequestParams,
   stats: RequesterStats,
@@ -68,40 +73,67 @@ export async function runRequester(
 ): Promise<void> {
   const stream = api.RequestStream();
   const pending = new Map<string, number>();
-  let broken: Error | undefined;
-  stream.on('data', r => {
-    const startedAt = pending.get(r.requestId);
-    if (startedAt === undefined) return;
-    pending.delete(r.requestId);
-    if (r.errorCode !== 0) {
-      stats.failed++;
-      stats.firstError ||= `code ${r.errorCode}: ${r.errorMessage}`;
-    } else {
-      stats.answered++;
-      stats.bytes += r.reply?.payload.length ?? 0;
-      stats.latency.record(clock.now() - startedAt);
-    }
-  });
-  stream.on('error', (e: Error) => (broken ??= e));
-  stream.on('end', () => (broken ??= new Error('RequestStream ended')));
   const payload = Buffer.alloc(p.size, 7);
-  const end = clock.now() + p.maxMs;
+  const message = { topic: p.subject, payload };
+  const sendEnd = clock.now() + p.maxMs;
   let next = 0;
-  try {
-    while (!stop.stopped && !broken && stats.sent < p.maxMessages && clock.now() < end) {
-      if (pending.size >= p.concurrency) {
-        await stop.sleep(1);
-        continue;
+  let sending = true;
+  return new Promise<void>((resolve, reject) => {
+    let drainTimer: ReturnType<typeof setTimeout> | undefined;
+    let offStop = (): void => undefined;
+    let finished = false;
+    const finish = (err?: Error): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(sendTimer);
+      clearTimeout(drainTimer);
+      offStop();
+      stream.end();
+      if (err) reject(err);
+      else resolve();
+    };
+    const stopSending = (): void => {
+      if (!sending) return;
+      sending = false;
+      if (pending.size === 0) return finish();
+      drainTimer = setTimeout(() => finish(), p.timeoutMs + 1_000);
+    };
+    const pump = (): void => {
+      while (sending && pending.size < p.concurrency) {
+        if (stop.stopped || stats.sent >= p.maxMessages || clock.now() >= sendEnd) {
+          stopSending();
+          return;
+        }
+        const requestId = String(next++);
+        pending.set(requestId, clock.now());
+        stream.write({ requestId, message, timeoutMs: p.timeoutMs, target: p.target });
+        stats.sent++;
       }
-      const requestId = String(next++);
-      pending.set(requestId, clock.now());
-      stream.write({ requestId, message: { topic: p.subject, payload }, timeoutMs: p.timeoutMs });
-      stats.sent++;
-    }
-    const drainEnd = clock.now() + p.timeoutMs + 1_000;
-    while (pending.size > 0 && !broken && clock.now() < drainEnd) await stop.sleep(5);
-    if (broken) throw broken;
-  } finally {
-    stream.end();
-  }
+    };
+    stream.on('data', r => {
+      const startedAt = pending.get(r.requestId);
+      if (startedAt === undefined) return;
+      pending.delete(r.requestId);
+      const size = r.reply?.payload.length ?? 0;
+      if (r.errorCode !== 0) {
+        stats.failed++;
+        stats.firstError ||= `code ${r.errorCode}: ${r.errorMessage}`;
+      } else if (p.expectEcho && size !== p.size) {
+        stats.failed++;
+        stats.firstError ||= `a reply of ${size} bytes to a request of ${p.size} bytes`;
+      } else {
+        stats.answered++;
+        stats.bytes += size;
+        stats.latency.record(clock.now() - startedAt);
+      }
+      if (sending) pump();
+      else if (pending.size === 0) finish();
+    });
+    stream.on('error', (e: Error) => finish(e));
+    stream.on('end', () => finish(new Error('RequestStream ended')));
+    // The time limit and Ctrl-C must end a loop whose requests are all still in flight.
+    const sendTimer = setTimeout(stopSending, Math.max(0, sendEnd - clock.now()));
+    offStop = stop.onStop(stopSending);
+    pump();
+  });
 }

@@ -5,8 +5,10 @@ import {
   CreditGate,
   LatencyHistogram,
   PublisherStats,
+  RequesterStats,
   StopSignal,
   runPublisher,
+  runRequester,
   SubscriberStats,
   asciiHistogram,
   creditLimit,
@@ -134,4 +136,94 @@ test('a publisher without credit or acks ends at its time limit', async t => {
     t.true(Date.now() - started < 5_000 + 1_000, `ack ${String(ack)}`);
     t.true(gate.sent <= (ack ? 128 : 4 * 64), `sent ${gate.sent}`);
   }
+});
+
+/** A RequestStream whose replies echo the payload (or `replySize` bytes), or never come. */
+function fakeRequestApi(answer: 'echo' | 'none' | number) {
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const api = {
+    RequestStream() {
+      const stream = new EventEmitter() as EventEmitter & {
+        write(req: { requestId: string; message: { payload: Buffer } }): void;
+        end(): void;
+      };
+      stream.write = req => {
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        if (answer === 'none') return;
+        const payload = answer === 'echo' ? req.message.payload : Buffer.alloc(answer);
+        setImmediate(() => {
+          inFlight--;
+          stream.emit('data', { requestId: req.requestId, reply: { payload }, errorCode: 0 });
+        });
+      };
+      stream.end = () => undefined;
+      return stream;
+    },
+  } as unknown as MessengerApi; // only RequestStream is called by runRequester
+  return { api, maxInFlight: () => maxInFlight };
+}
+
+const requests = { subject: 's', size: 16, concurrency: 8, timeoutMs: 200 };
+
+test('a requester sends exactly the count, never more than the concurrency in flight', async t => {
+  const { api, maxInFlight } = fakeRequestApi('echo');
+  const stats = new RequesterStats();
+  await runRequester(
+    api,
+    { ...requests, maxMessages: 1000, maxMs: 5000, expectEcho: true },
+    stats,
+    new StopSignal(),
+    systemClock
+  );
+  t.is(stats.sent, 1000);
+  t.is(stats.answered, 1000);
+  t.is(stats.failed, 0);
+  t.is(maxInFlight(), 8);
+  t.is(stats.latency.count, 1000);
+});
+
+test('a requester counts replies of the wrong size as failed when it expects an echo', async t => {
+  const { api } = fakeRequestApi(3);
+  const stats = new RequesterStats();
+  const run = { ...requests, maxMessages: 50, maxMs: 5000 };
+  await runRequester(api, { ...run, expectEcho: true }, stats, new StopSignal(), systemClock);
+  t.is(stats.failed, 50);
+  t.regex(stats.firstError, /a reply of 3 bytes to a request of 16 bytes/);
+  const lenient = new RequesterStats();
+  await runRequester(api, run, lenient, new StopSignal(), systemClock);
+  t.is(lenient.answered, 50);
+});
+
+test('a requester whose replies never come ends at its time limit plus the drain', async t => {
+  const { api } = fakeRequestApi('none');
+  const stats = new RequesterStats();
+  const started = Date.now();
+  await runRequester(
+    api,
+    { ...requests, maxMessages: 1_000_000, maxMs: 100 },
+    stats,
+    new StopSignal(),
+    systemClock
+  );
+  t.is(stats.sent, 8);
+  t.is(stats.answered, 0);
+  t.true(Date.now() - started < 100 + 200 + 1_000 + 2_000, `${Date.now() - started} ms`);
+});
+
+test('a stopped requester (Ctrl-C) stops sending at once and returns', async t => {
+  const { api } = fakeRequestApi('echo');
+  const stats = new RequesterStats();
+  const stop = new StopSignal();
+  setTimeout(() => stop.stop(), 30);
+  await runRequester(
+    api,
+    { ...requests, maxMessages: 1e12, maxMs: 60_000 },
+    stats,
+    stop,
+    systemClock
+  );
+  t.true(stop.stopped);
+  t.is(stats.answered, stats.sent);
+  t.true(stats.sent > 0);
 });
