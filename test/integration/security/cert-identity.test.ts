@@ -287,7 +287,7 @@ test('a certificate entry without client-certificate verification stops the node
     '--auth-tokens-file',
     tokens,
   ]);
-  t.not(out.code, 0);
+  t.is(out.code, 2, 'a configuration error');
   t.true(
     `${out.stdout}${out.stderr}`.includes(
       `tokens file ${tokens}: tokens.2.certificate (entry "orders-svc"): this node does not verify client certificates, so no certificate may grant rights: set tlsClientCaFile (--tls-client-ca-file, MESHWIRE_TLS_CLIENT_CA_FILE) to the CA that signs them, or give the entry a token`
