@@ -187,6 +187,8 @@ export class PeerIdentityCache {
   private readonly byFingerprint = new Map<string, PeerIdentity>();
   /** Calls whose session could not be found (the fallback path). */
   fallbacks = 0;
+  /** Peer certificates read from a TLS socket (once per connection, else once per call). */
+  certificatesRead = 0;
 
   constructor(private readonly maxFingerprints = PEER_IDENTITY_CACHE_SIZE) {}
 
@@ -210,6 +212,7 @@ export class PeerIdentityCache {
 
   private read(call: CertifiedCall): PeerIdentity | undefined {
     // grpc-js returns the certificate only when the TLS socket verified it (authorized).
+    this.certificatesRead++;
     const cert = call.getAuthContext()?.sslPeerCertificate;
     if (!cert) return undefined;
     const fp = cert.fingerprint256 ?? '';

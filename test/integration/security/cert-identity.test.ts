@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import test from 'ava';
-import { serverStream } from '../../helpers/node';
+import { serverStream, unary } from '../../helpers/node';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
 import { CLI, spawnNode } from '../../helpers/processes';
@@ -246,6 +246,14 @@ test('a reload that removes a certificate identity ends its open stream (UNAUTHE
   });
   try {
     const c = node.clients({ caFile: pki.caCert, certFile: orders.cert, keyFile: orders.key });
+    // Many calls on one connection: its certificate is read and parsed once.
+    for (let i = 0; i < 5; i++) {
+      await unary(c.messenger, 'Send', {
+        message: { topic: 'orders.eu.created', payload: Buffer.from('x') },
+      });
+    }
+    t.is(node.server.guard.peerIdentities.certificatesRead, 1);
+    t.is(node.server.guard.peerIdentities.fallbacks, 0, 'the HTTP/2 session was found');
     const sub = serverStream(c.messenger, 'Subscribe', { topics: ['orders.eu.status'] });
     const ended = new Promise<ServiceError>(resolve => sub.on('error', resolve));
     await new Promise<void>(resolve => sub.on('metadata', () => resolve()));
