@@ -254,6 +254,7 @@ test('a reload that removes a certificate identity ends its open stream (UNAUTHE
     }
     t.is(node.server.guard.peerIdentities.certificatesRead, 1);
     t.is(node.server.guard.peerIdentities.fallbacks, 0, 'the HTTP/2 session was found');
+    t.is(node.server.guard.rejected.get('unauthenticated'), 0);
     const sub = serverStream(c.messenger, 'Subscribe', { topics: ['orders.eu.status'] });
     const ended = new Promise<ServiceError>(resolve => sub.on('error', resolve));
     await new Promise<void>(resolve => sub.on('metadata', () => resolve()));
@@ -268,6 +269,17 @@ test('a reload that removes a certificate identity ends its open stream (UNAUTHE
       err.details,
       'certificate identity "orders-svc" was removed from the tokens file, changed or has expired: this stream is ended; reconnect with a token or a certificate the tokens file names'
     );
+    const rejected = node.server.guard.rejected;
+    t.is(rejected.get('unauthenticated'), 1, 'the ended stream is counted');
+    // The connection keeps its certificate, not its rights: the next call is refused.
+    const next = await t.throwsAsync<ServiceError>(
+      unary(c.messenger, 'Send', {
+        message: { topic: 'orders.eu.created', payload: Buffer.from('x') },
+      })
+    );
+    t.is(next?.code, status.UNAUTHENTICATED);
+    t.regex(next?.details ?? '', /^no token: send metadata "authorization: Bearer <token>"/);
+    t.is(rejected.get('unauthenticated'), 2);
   } finally {
     await node.close();
   }
