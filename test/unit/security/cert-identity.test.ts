@@ -1,6 +1,14 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import test from 'ava';
-import { parseTokensFile, principalLabel, TokenStore } from '../../../src/api/auth';
+import {
+  parseTokensFile,
+  principalLabel,
+  TokenStore,
+  watchTokensFile,
+} from '../../../src/api/auth';
 import type { PeerIdentity } from '../../../src/api/auth-cert';
 import {
   certificateMatches,
@@ -11,6 +19,8 @@ import {
   peerIdentityOf,
 } from '../../../src/api/auth-cert';
 import type { UnauthenticatedError } from '../../../src/common';
+import { ManualClock } from '../../../src/common';
+import type { Logger } from '../../../src/telemetry';
 
 const ORDERS_ID = 'spiffe://cluster.local/ns/prod/sa/orders';
 
@@ -267,4 +277,36 @@ test('PeerIdentityCache: the certificate is read once per connection; else once 
   t.is(cache.cachedCertificates, 2);
   t.is(cache.fallbacks, 4);
   t.is(cache.identityOf({ getAuthContext: () => null }), undefined);
+});
+
+test('a reload that adds a certificate entry on a node without mTLS is refused; the previous file stays', t => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-certs-'));
+  const path = join(dir, 'tokens.yaml');
+  writeFileSync(path, 'tokens:\n  - name: tok\n    token: tok-token-0123456789abcdef\n');
+  const clock = new ManualClock();
+  const warnings: Array<Record<string, unknown>> = [];
+  const log = {
+    info: () => undefined,
+    warn: (obj: Record<string, unknown>) => warnings.push(obj),
+  } as unknown as Logger; // only info and warn are called
+  const handle = watchTokensFile(path, log, 1000, clock, {}, () => undefined, {
+    clientCertificatesVerified: false,
+  });
+  try {
+    writeFileSync(
+      path,
+      `tokens:\n  - name: tok\n    token: tok-token-0123456789abcdef\n  - name: orders\n    certificate: { spiffe: "${ORDERS_ID}" }\n`
+    );
+    clock.advance(1000);
+    t.is(handle.failures, 1);
+    t.is(handle.reloads, 0);
+    t.is(handle.store.size, 1);
+    t.is(handle.store.certificateEntryCount, 0);
+    t.regex(
+      String(warnings[0]?.err),
+      /tokens\.1\.certificate \(entry "orders"\): this node does not verify client certificates/
+    );
+  } finally {
+    handle.stop();
+  }
 });
