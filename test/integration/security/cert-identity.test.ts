@@ -189,6 +189,7 @@ test('Python grpcio with a client certificate and no token: SPIFFE, CN and DNS i
       (node as NodeProcess).output().includes('"principal_kind":"certificate"')
     );
     t.regex(node.output(), /"token_name":"orders-svc","principal_kind":"certificate"/);
+    t.regex(node.output(), /"auth":"5 tokens \(3 by client certificate\)"/);
   } finally {
     await node?.kill();
   }
