@@ -63,8 +63,9 @@ export interface Principal {
   readonly name: string;
   readonly kind: PrincipalKind;
   /**
-   * Token digest and rights as loaded; a reload that removes or changes the token yields
-   * a different fingerprint, so streams opened under the old one can be ended.
+   * Token digest or certificate matcher, and rights, as loaded; a reload that removes or
+   * changes the entry yields a different fingerprint, so streams opened under the old one
+   * can be ended.
    */
   readonly fingerprint?: string;
   readonly admin: boolean;
