@@ -286,6 +286,35 @@ test('a reload that removes a certificate identity ends its open stream (UNAUTHE
   }
 });
 
+test('per-client limits count a certificate identity as client cert:<name>', async t => {
+  const { pki, srv, orders } = certPki();
+  const node = await startSecureNode({
+    tlsCertFile: srv.cert,
+    tlsKeyFile: srv.key,
+    tlsClientCaFile: pki.caCert,
+    authTokensFile: writeTokens(tempDir(), CERT_TOKENS_YAML),
+    maxSubscriptionsPerClient: 1,
+  });
+  try {
+    // Two connections with the same certificate are one client.
+    const first = node.clients({ caFile: pki.caCert, certFile: orders.cert, keyFile: orders.key });
+    const second = node.clients({ caFile: pki.caCert, certFile: orders.cert, keyFile: orders.key });
+    const sub = serverStream(first.messenger, 'Subscribe', { topics: ['orders.eu.status'] });
+    sub.on('error', () => undefined);
+    await new Promise<void>(resolve => sub.on('metadata', () => resolve()));
+    const refused = serverStream(second.messenger, 'Subscribe', { topics: ['orders.us.status'] });
+    const err = await new Promise<ServiceError>(resolve => refused.on('error', resolve));
+    t.is(err.code, status.RESOURCE_EXHAUSTED);
+    t.is(
+      err.details,
+      'limit subscriptions_per_client: client cert:orders-svc already has 1 concurrent subscriptions (at most 1); finish some first or raise maxSubscriptionsPerClient'
+    );
+    sub.cancel();
+  } finally {
+    await node.close();
+  }
+});
+
 test('a certificate entry without client-certificate verification stops the node at start', async t => {
   const { srv } = certPki();
   const [grpcPort, peerPort, metricsPort] = await freePorts(3);
