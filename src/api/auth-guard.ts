@@ -1,6 +1,7 @@
 /**
  * The one gate in front of every gRPC call: a grpc-js server interceptor that
- * authenticates the caller (when auth is on), enforces the Peers admin right and the
+ * authenticates the caller (when auth is on: by bearer token, else by the verified client
+ * certificate when the tokens file has certificate entries), enforces the Peers admin right and the
  * per-client stream, subscription and in-flight limits, and releases what a call held
  * when it ends (status sent or cancelled). Handlers then ask the guard for topic
  * permissions, per topic or pattern, with the principal the interceptor attached.
