@@ -55,7 +55,9 @@ export class ApiAccess implements Component {
             reloadMs,
             undefined,
             undefined,
-            sweep
+            sweep,
+            // certificate entries only where client certificates are verified (mTLS)
+            { clientCertificatesVerified: Boolean(cfg.tlsClientCaFile && cfg.tlsCertFile) }
           )
         : undefined;
       this.tls =

@@ -1,6 +1,7 @@
 /**
  * The one gate in front of every gRPC call: a grpc-js server interceptor that
- * authenticates the caller (when auth is on), enforces the Peers admin right and the
+ * authenticates the caller (when auth is on: by bearer token, else by the verified client
+ * certificate when the tokens file has certificate entries), enforces the Peers admin right and the
  * per-client stream, subscription and in-flight limits, and releases what a call held
  * when it ends (status sent or cancelled). Handlers then ask the guard for topic
  * permissions, per topic or pattern, with the principal the interceptor attached.
@@ -19,8 +20,10 @@ import type { Meter } from '@opentelemetry/api';
 import type { MeshwireError } from '../common';
 import { DropCounter, InternalError, PermissionDeniedError, UnauthenticatedError } from '../common';
 import { validatePattern, validateTopic } from '../node';
-import type { Principal, TokenStore } from './auth';
-import { ANONYMOUS, bearerToken } from './auth';
+import type { Principal, PrincipalKind, TokenStore } from './auth';
+import { ANONYMOUS, bearerToken, principalLabel } from './auth';
+import type { CertifiedCall } from './auth-cert';
+import { PeerIdentityCache } from './auth-cert';
 import type { ClientLimits, MemoryBudget } from './limits';
 import { grpcCodeOf } from './status';
 
@@ -40,7 +43,7 @@ export const AUTH_REJECT_REASONS: readonly AuthRejectReason[] = [
 /** Who a call belongs to, as the interceptor found it. */
 export interface CallIdentity {
   principal: Principal;
-  /** Key the per-client limits count under: "token:<name>" or "addr:<ip>". */
+  /** Key the per-client limits count under: "token:<name>", "cert:<name>" or "addr:<ip>". */
   client: string;
 }
 
@@ -112,6 +115,13 @@ interface RefusalContext {
   /** grpc-js peer string of the caller ("ipv4:1.2.3.4:5"). */
   peer?: string;
   tokenName?: string;
+  /** How the named principal was recognised (token or certificate). */
+  principalKind?: PrincipalKind;
+}
+
+/** The refusal context naming a principal. */
+function named(p: Principal, extra: RefusalContext = {}): RefusalContext {
+  return { ...extra, tokenName: p.name, principalKind: p.kind };
 }
 
 export class ApiGuard {
@@ -124,6 +134,8 @@ export class ApiGuard {
   /** Open streaming calls with a token, ended by sweep() when the token goes. */
   private readonly streams = new Set<{ principal: Principal; end(details: string): void }>();
   private readonly refusalLog: RateLimitedLog | undefined;
+  /** Client certificates parsed once per connection (only with certificate entries). */
+  readonly peerIdentities = new PeerIdentityCache();
 
   constructor(init: ApiGuardInit) {
     this.tokens = init.tokens;
@@ -152,6 +164,7 @@ export class ApiGuard {
         ...(ctx.method ? { method: ctx.method } : {}),
         ...(ctx.peer ? { peer: ctx.peer } : {}),
         ...(tokenName !== undefined ? { token_name: tokenName } : {}),
+        ...(ctx.principalKind !== undefined ? { principal_kind: ctx.principalKind } : {}),
         error: err.message,
       },
       'call refused'
@@ -188,16 +201,16 @@ export class ApiGuard {
           onReceiveMetadata: (metadata, mdNext) => {
             let identity: CallIdentity;
             try {
-              identity = this.identify(metadata, call.getPeer(), path);
+              identity = this.identify(metadata, call, path);
               if (path.startsWith(PEERS_PREFIX) && !identity.principal.admin) {
                 const err = new PermissionDeniedError(
-                  `token ${quote(identity.principal.name)} may not use the Peers admin service: it needs "admin: true" in the tokens file`
+                  `${principalLabel(identity.principal)} may not use the Peers admin service: it needs "admin: true" in the tokens file`
                 );
-                this.refuse('permission_denied', err, {
-                  method: path,
-                  peer: call.getPeer(),
-                  tokenName: identity.principal.name,
-                });
+                this.refuse(
+                  'permission_denied',
+                  err,
+                  named(identity.principal, { method: path, peer: call.getPeer() })
+                );
                 throw err;
               }
               if (path === SUBSCRIBE_PATH) {
@@ -254,28 +267,44 @@ export class ApiGuard {
     for (const s of [...this.streams]) {
       if (tokens.stillValid(s.principal)) continue;
       ended++;
-      const details = `token ${quote(s.principal.name)} was removed, changed or has expired: this stream is ended; reconnect with a valid token`;
-      this.refuse('unauthenticated', new UnauthenticatedError(details), {
-        tokenName: s.principal.name,
-      });
+      const details =
+        s.principal.kind === 'certificate'
+          ? `${principalLabel(s.principal)} was removed from the tokens file, changed or has expired: this stream is ended; reconnect with a token or a certificate the tokens file names`
+          : `token ${quote(s.principal.name)} was removed, changed or has expired: this stream is ended; reconnect with a valid token`;
+      this.refuse('unauthenticated', new UnauthenticatedError(details), named(s.principal));
       s.end(details);
     }
     return ended;
   }
 
-  private identify(metadata: Metadata, peer: string, method: string): CallIdentity {
+  /**
+   * A presented token decides (even when the client certificate matches an entry too);
+   * without one, a verified client certificate is matched against the certificate
+   * entries, when the tokens file has any (else certificates are never read).
+   */
+  private identify(
+    metadata: Metadata,
+    call: CertifiedCall & { getPeer(): string },
+    method: string
+  ): CallIdentity {
     if (!this.tokens) {
       metadata.remove('authorization');
-      return { principal: ANONYMOUS, client: addressKey(peer) };
+      return { principal: ANONYMOUS, client: addressKey(call.getPeer()) };
     }
     const token = bearerToken(metadata.get('authorization'));
     // Handlers, logs and traces never see the token.
     metadata.remove('authorization');
     try {
-      const principal = this.tokens.authenticate(token);
-      return { principal, client: `token:${principal.name}` };
+      const principal =
+        token === undefined && this.tokens.certificateEntryCount > 0
+          ? this.tokens.authenticateCertificate(this.peerIdentities.identityOf(call))
+          : this.tokens.authenticate(token);
+      return {
+        principal,
+        client: `${principal.kind === 'certificate' ? 'cert' : 'token'}:${principal.name}`,
+      };
     } catch (err) {
-      this.refuse('unauthenticated', err as MeshwireError, { method, peer });
+      this.refuse('unauthenticated', err as MeshwireError, { method, peer: call.getPeer() });
       throw err;
     }
   }
@@ -303,9 +332,9 @@ export class ApiGuard {
     const v = p.publish.checkTopic(topic);
     if (!v.ok) {
       const err = new PermissionDeniedError(
-        `token ${quote(p.name)} may not publish to ${quote(topic)}: ${v.reason === 'denied' ? 'denied by' : 'not matched by publish'} ${v.rule}`
+        `${principalLabel(p)} may not publish to ${quote(topic)}: ${v.reason === 'denied' ? 'denied by' : 'not matched by publish'} ${v.rule}`
       );
-      this.refuse('permission_denied', err, { tokenName: p.name });
+      this.refuse('permission_denied', err, named(p));
       throw err;
     }
   }
@@ -331,13 +360,13 @@ export class ApiGuard {
       const v = p.subscribe.checkPattern(pattern);
       if (!v.ok) {
         const err = new PermissionDeniedError(
-          `token ${quote(p.name)} may not subscribe to ${quote(pattern)}: ${
+          `${principalLabel(p)} may not subscribe to ${quote(pattern)}: ${
             v.reason === 'denied'
               ? `it overlaps subscribe ${v.rule}`
               : `not every topic it matches is within subscribe ${v.rule}`
           }`
         );
-        this.refuse('permission_denied', err, { tokenName: p.name });
+        this.refuse('permission_denied', err, named(p));
         throw err;
       }
     }
@@ -353,9 +382,9 @@ export class ApiGuard {
     if (p === ANONYMOUS) return;
     if (p.subscribe.rules.allow.length === 0) {
       const err = new PermissionDeniedError(
-        `token ${quote(p.name)} may not respond: its subscribe rule allow [] allows nothing`
+        `${principalLabel(p)} may not respond: its subscribe rule allow [] allows nothing`
       );
-      this.refuse('permission_denied', err, { tokenName: p.name });
+      this.refuse('permission_denied', err, named(p));
       throw err;
     }
   }

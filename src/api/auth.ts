@@ -9,11 +9,17 @@
  * which bytes were right. Tokens are never logged: the authorization header is removed
  * from the call's metadata before any handler sees it.
  *
+ * An entry may name a verified client certificate (mTLS) instead of a token
+ * (auth-cert.ts): a call without a token is matched against those entries. A presented
+ * token always decides, even when the certificate also matches an entry.
+ *
  * File format (YAML or JSON):
  *
  *   tokens:
  *     - name: orders-service          # shown in errors, logs and metrics
  *       token: "at least 16 chars"    # or tokenSha256: <64 hex digits>
+ *       # or certificate: { spiffe: "spiffe://cluster.local/ns/prod/sa/orders" }
+ *       #                 (or cn:, dns:, uri:; needs tlsClientCaFile)
  *       admin: false                  # the Peers admin service needs true
  *       expires: 2027-01-01T00:00:00Z # optional
  *       publish:   { allow: ["orders.>"], deny: ["orders.internal.>"] }
@@ -27,23 +33,39 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Clock } from '../common';
-import { InvalidArgumentError, systemClock, UnauthenticatedError } from '../common';
+import { InvalidArgumentError, quote, systemClock, UnauthenticatedError } from '../common';
 import { validatePattern } from '../node';
 import type { Logger } from '../telemetry';
 import type { PermissionRules } from './auth-patterns';
 import { CompiledRules } from './auth-patterns';
 import { DEFAULT_RELOAD_INTERVAL_MS, FileSetWatcher } from './tls';
+import type { CertificateMatcher, PeerIdentity } from './auth-cert';
+import {
+  certificateMatches,
+  certificateSchema,
+  describeMatcher,
+  describePresented,
+  toMatcher,
+} from './auth-cert';
 
 /** Shortest token accepted in a tokens file (guessing must be hopeless). */
 export const MIN_TOKEN_LENGTH = 16;
 
-/** Who is calling: a token's identity and rights, or the anonymous caller when auth is off. */
+/** How a principal was recognised. */
+export type PrincipalKind = 'anonymous' | 'token' | 'certificate';
+
+/**
+ * Who is calling: a tokens-file entry's identity and rights (matched by bearer token or
+ * client certificate), or the anonymous caller when auth is off.
+ */
 export interface Principal {
-  /** Token name; '' when auth is off. */
+  /** Entry name; '' when auth is off. */
   readonly name: string;
+  readonly kind: PrincipalKind;
   /**
-   * Token digest and rights as loaded; a reload that removes or changes the token yields
-   * a different fingerprint, so streams opened under the old one can be ended.
+   * Token digest or certificate matcher, and rights, as loaded; a reload that removes or
+   * changes the entry yields a different fingerprint, so streams opened under the old one
+   * can be ended.
    */
   readonly fingerprint?: string;
   readonly admin: boolean;
@@ -56,6 +78,7 @@ const ALLOW_ALL: PermissionRules = { allow: ['>'], deny: [] };
 /** The caller when auth is off: may do everything. */
 export const ANONYMOUS: Principal = {
   name: '',
+  kind: 'anonymous',
   admin: true,
   publish: new CompiledRules(ALLOW_ALL),
   subscribe: new CompiledRules(ALLOW_ALL),
@@ -89,21 +112,26 @@ const tokenSchema = z
       .string()
       .regex(/^[0-9a-fA-F]{64}$/, 'tokenSha256 is the hex SHA-256 of the token (64 digits)')
       .optional(),
+    certificate: certificateSchema.optional(),
     admin: z.boolean().optional(),
     expires: z.union([z.string(), z.date()]).optional(),
     publish: rulesSchema,
     subscribe: rulesSchema,
   })
   .strict()
-  .refine(t => (t.token === undefined) !== (t.tokenSha256 === undefined), {
-    message: 'give exactly one of token and tokenSha256',
+  .refine(t => [t.token, t.tokenSha256, t.certificate].filter(v => v !== undefined).length === 1, {
+    message:
+      'give exactly one of token and tokenSha256 (a bearer token) or certificate (a client certificate)',
   });
 
 const fileSchema = z.object({ tokens: z.array(tokenSchema) }).strict();
 
-interface TokenEntry {
+export interface TokenEntry {
   principal: Principal;
-  digest: Buffer;
+  /** SHA-256 of the token; undefined for a certificate entry. */
+  digest?: Buffer;
+  /** What a client certificate must present; undefined for a token entry. */
+  certificate?: CertificateMatcher;
   /** Wall-clock ms after which the token is refused; Infinity when it never expires. */
   expiresAtMs: number;
 }
@@ -116,8 +144,28 @@ function sha256(s: string | Buffer): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
+export interface ParseTokensOptions {
+  /**
+   * Whether the node verifies client certificates (tlsClientCaFile set). When false, a
+   * `certificate:` entry is an error: nothing could ever match it, and an unverified
+   * certificate must never grant rights. @default true
+   */
+  clientCertificatesVerified?: boolean;
+}
+
+/** ' (entry "orders")' when entry `index` has a readable name, else ''. */
+function entryName(data: unknown, index: number): string {
+  const entry = (data as { tokens?: unknown[] } | null)?.tokens?.[index] as
+    { name?: unknown } | undefined;
+  return typeof entry?.name === 'string' ? ` (entry ${quote(entry.name, 128)})` : '';
+}
+
 /** Parses and validates a tokens file's text. Throws InvalidArgumentError naming the entry. */
-export function parseTokensFile(text: string, what = 'tokens file'): TokenEntry[] {
+export function parseTokensFile(
+  text: string,
+  what = 'tokens file',
+  options: ParseTokensOptions = {}
+): TokenEntry[] {
   let data: unknown;
   try {
     data = parseYaml(text);
@@ -129,22 +177,46 @@ export function parseTokensFile(text: string, what = 'tokens file'): TokenEntry[
   const parsed = fileSchema.safeParse(data ?? { tokens: [] });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new InvalidArgumentError(`${what}: ${issue.path.join('.') || '(top)'}: ${issue.message}`);
+    const [top, index] = issue.path;
+    const where =
+      (issue.path.join('.') || '(top)') +
+      (top === 'tokens' && typeof index === 'number' ? entryName(data, index) : '');
+    throw new InvalidArgumentError(`${what}: ${where}: ${issue.message}`);
   }
   const names = new Set<string>();
   const digests = new Set<string>();
+  const matchers = new Set<string>();
+  const verified = options.clientCertificatesVerified ?? true;
   return parsed.data.tokens.map((t, i) => {
     if (names.has(t.name))
       throw new InvalidArgumentError(`${what}: tokens.${i}.name "${t.name}" is used twice`);
     names.add(t.name);
-    const digest =
-      t.token !== undefined ? sha256(t.token) : Buffer.from(t.tokenSha256 as string, 'hex');
-    const hex = digest.toString('hex');
-    if (digests.has(hex))
-      throw new InvalidArgumentError(
-        `${what}: tokens.${i} ("${t.name}") repeats another entry's token`
-      );
-    digests.add(hex);
+    let digest: Buffer | undefined;
+    let certificate: CertificateMatcher | undefined;
+    let key: string;
+    if (t.certificate !== undefined) {
+      certificate = toMatcher(t.certificate);
+      if (!verified) {
+        throw new InvalidArgumentError(
+          `${what}: tokens.${i}.certificate (entry ${quote(t.name)}): this node does not verify client certificates, so no certificate may grant rights: set tlsClientCaFile (--tls-client-ca-file, MESHWIRE_TLS_CLIENT_CA_FILE) to the CA that signs them, or give the entry a token`
+        );
+      }
+      key = `cert:${describeMatcher(certificate)}`;
+      if (matchers.has(key))
+        throw new InvalidArgumentError(
+          `${what}: tokens.${i}.certificate (entry ${quote(t.name)}) repeats another entry's ${describeMatcher(certificate)}`
+        );
+      matchers.add(key);
+    } else {
+      digest =
+        t.token !== undefined ? sha256(t.token) : Buffer.from(t.tokenSha256 as string, 'hex');
+      key = digest.toString('hex');
+      if (digests.has(key))
+        throw new InvalidArgumentError(
+          `${what}: tokens.${i} ("${t.name}") repeats another entry's token`
+        );
+      digests.add(key);
+    }
     let expiresAtMs = Infinity;
     if (t.expires !== undefined) {
       expiresAtMs = new Date(t.expires).getTime();
@@ -159,12 +231,14 @@ export function parseTokensFile(text: string, what = 'tokens file'): TokenEntry[
     return {
       principal: {
         name: t.name,
-        fingerprint: `${hex}|${t.admin === true}|${JSON.stringify([publish, subscribe])}`,
+        kind: certificate ? 'certificate' : 'token',
+        fingerprint: `${key}|${t.admin === true}|${JSON.stringify([publish, subscribe])}`,
         admin: t.admin ?? false,
         publish: new CompiledRules(publish),
         subscribe: new CompiledRules(subscribe),
       },
       digest,
+      certificate,
       expiresAtMs,
     };
   });
@@ -184,13 +258,24 @@ export interface TokenStoreInit {
   now?: () => number;
 }
 
+/** "token \"orders\"" or "certificate identity \"orders\"", for messages. */
+export function principalLabel(p: Principal): string {
+  return `${p.kind === 'certificate' ? 'certificate identity' : 'token'} ${quote(p.name)}`;
+}
+
 /** The current set of tokens; `authenticate` is safe to call on every gRPC call. */
 export class TokenStore {
   private entries: TokenEntry[];
+  /** Token entries only (compared on every call with a token). */
+  private tokenEntries: TokenEntry[];
+  /** Certificate entries only, in file order. */
+  private certificateEntries: TokenEntry[];
   private readonly now: () => number;
 
   constructor(entries: TokenEntry[], init: TokenStoreInit = {}) {
     this.entries = entries;
+    this.tokenEntries = entries.filter(e => e.digest);
+    this.certificateEntries = entries.filter(e => e.certificate);
     this.now = init.now ?? Date.now;
   }
 
@@ -198,8 +283,15 @@ export class TokenStore {
     return this.entries.length;
   }
 
+  /** Entries that name a client certificate (0: certificates are never looked at). */
+  get certificateEntryCount(): number {
+    return this.certificateEntries.length;
+  }
+
   replace(entries: TokenEntry[]): void {
     this.entries = entries;
+    this.tokenEntries = entries.filter(e => e.digest);
+    this.certificateEntries = entries.filter(e => e.certificate);
   }
 
   /** False once the principal's token was removed, changed (rights or admin) or expired. */
@@ -224,14 +316,39 @@ export class TokenStore {
     const digest = sha256(token);
     let found: TokenEntry | undefined;
     // Compare with every entry, without stopping at the first match.
-    for (const e of this.entries) {
-      if (timingSafeEqual(e.digest, digest) && found === undefined) found = e;
+    for (const e of this.tokenEntries) {
+      if (timingSafeEqual(e.digest as Buffer, digest) && found === undefined) found = e;
     }
     if (!found) throw new UnauthenticatedError('unknown token');
     if (this.now() >= found.expiresAtMs) {
       throw new UnauthenticatedError(`token "${found.principal.name}" has expired`, {
         tokenName: found.principal.name,
       });
+    }
+    return found.principal;
+  }
+
+  /**
+   * The principal of a call without a token: the first certificate entry (file order)
+   * that the verified client certificate matches. Throws UnauthenticatedError when there
+   * is no certificate, no entry matches (the message says what the certificate presented
+   * and how to add an entry) or the entry has expired.
+   */
+  authenticateCertificate(peer: PeerIdentity | undefined): Principal {
+    if (!peer) return this.authenticate(undefined);
+    const found = this.certificateEntries.find(e =>
+      certificateMatches(e.certificate as CertificateMatcher, peer)
+    );
+    if (!found) {
+      throw new UnauthenticatedError(
+        `no token, and the client certificate (${describePresented(peer)}) matches no certificate entry of the tokens file: send "authorization: Bearer <token>", or add an entry such as "- name: <name>" with "certificate: { spiffe: <URI SAN> }" (or cn:, dns:, uri:)`
+      );
+    }
+    if (this.now() >= found.expiresAtMs) {
+      throw new UnauthenticatedError(
+        `certificate identity "${found.principal.name}" has expired (${describeMatcher(found.certificate as CertificateMatcher)})`,
+        { tokenName: found.principal.name }
+      );
     }
     return found.principal;
   }
@@ -256,10 +373,11 @@ export function watchTokensFile(
   clock: Clock = systemClock,
   init: TokenStoreInit = {},
   /** Called after every poll (changed or not): the guard ends streams of dead tokens. */
-  onPoll: () => void = () => undefined
+  onPoll: () => void = () => undefined,
+  options: ParseTokensOptions = {}
 ): TokenFileHandle {
   const store = new TokenStore(
-    parseTokensFile(readFileSync(path, 'utf8'), `tokens file ${path}`),
+    parseTokensFile(readFileSync(path, 'utf8'), `tokens file ${path}`, options),
     init
   );
   const state = { reloads: 0, failures: 0 };
@@ -272,9 +390,16 @@ export function watchTokensFile(
         return;
       }
       try {
-        store.replace(parseTokensFile(content.toString('utf8'), `tokens file ${path}`));
+        store.replace(parseTokensFile(content.toString('utf8'), `tokens file ${path}`, options));
         state.reloads++;
-        log.info({ tokens_file: path, tokens: store.size }, 'tokens file reloaded');
+        log.info(
+          {
+            tokens_file: path,
+            tokens: store.size,
+            certificate_entries: store.certificateEntryCount,
+          },
+          'tokens file reloaded'
+        );
       } catch (err) {
         state.failures++;
         log.warn(

@@ -4,7 +4,8 @@
  * is a ResourceExhaustedError naming the limit, its value and the config key to raise,
  * and is counted by limit name (exported as a metric).
  *
- * A client is its token name when auth is on, else its IP address (all connections from
+ * A client is its tokens-file entry name when auth is on ("token:<name>", or "cert:<name>"
+ * for a client-certificate identity), else its IP address (all connections from
  * one address share the limits, so opening more connections does not multiply them).
  */
 import type { Meter } from '@opentelemetry/api';

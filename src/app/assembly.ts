@@ -218,7 +218,7 @@ export function assembleNode(init: NodeAppInit): NodeApp {
         grpc: `${cfg.grpcListen.host}:${grpc.port}`,
         metrics: metrics ? `${cfg.metricsListen.host}:${metrics.port}` : 'off',
         tls: access.tls ? (access.tls.credentials.mutual ? 'mtls' : 'tls') : 'off',
-        auth: access.tokens ? `${access.tokens.store.size} tokens` : 'off',
+        auth: access.tokens ? authSummary(access.tokens.store) : 'off',
       },
       'meshwire node started'
     );
@@ -276,4 +276,10 @@ export async function startNode(init: NodeAppInit): Promise<NodeApp> {
   const app = assembleNode(init);
   await app.start();
   return app;
+}
+
+/** "3 tokens", or "3 tokens (1 by client certificate)" with certificate entries. */
+function authSummary(store: { size: number; certificateEntryCount: number }): string {
+  const certs = store.certificateEntryCount;
+  return `${store.size} tokens${certs > 0 ? ` (${certs} by client certificate)` : ''}`;
 }

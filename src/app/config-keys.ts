@@ -290,7 +290,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     flag: '--auth-tokens-file',
     env: 'MESHWIRE_AUTH_TOKENS_FILE',
     kind: 'file',
-    description: 'bearer tokens file; none: auth off',
+    description: 'tokens file: bearer tokens and client-certificate identities; none: auth off',
   },
   {
     key: 'maxStreamsPerClient',

@@ -11,9 +11,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { parseTokensFile } from '../../../src/api/auth';
 import { loadConfig, peerSeeds } from '../../../src/app';
 import type { K8sObject } from './chart-helpers';
 import {
+  FIXTURES,
   find,
   findAll,
   helm,
@@ -610,6 +612,89 @@ test('TLS sources: tls.existingSecret and cert-manager render no generated certi
     port: 7400,
     service: '',
   });
+});
+
+test('mTLS identities: cert-manager client Certificates with SPIFFE URIs, certificate entries in the generated tokens file that the real parser accepts', t => {
+  const objects = render({ valuesFiles: ['values-mtls-identities.yaml'] });
+  const server = find(objects, 'Certificate', `${FULL}-tls`);
+  const orders = find(objects, 'Certificate', `${FULL}-client-orders`);
+  t.deepEqual(orders.spec.uris, ['spiffe://cluster.local/ns/prod/sa/orders']);
+  t.deepEqual(orders.spec.usages, ['client auth']);
+  t.is(orders.spec.secretName, `${FULL}-client-orders`);
+  t.is(orders.spec.commonName, 'orders');
+  t.deepEqual(orders.spec.issuerRef, server.spec.issuerRef, 'signed by the CA the nodes trust');
+  const billing = find(objects, 'Certificate', `${FULL}-client-billing`);
+  t.is(billing.spec.commonName, 'billing-client');
+  t.deepEqual(billing.spec.dnsNames, ['billing.prod.svc']);
+  t.false('uris' in billing.spec);
+  t.is(nodeConfigFile(objects).tlsClientCaFile, '/etc/meshwire/tls/ca.crt');
+  const entries = parseTokensFile(
+    secretText(find(objects, 'Secret', `${FULL}-auth`), 'tokens.yaml'),
+    'rendered tokens file',
+    { clientCertificatesVerified: true }
+  );
+  t.deepEqual(
+    entries.map(e => [e.principal.name, e.principal.kind, e.certificate]),
+    [
+      ['admin', 'token', undefined],
+      ['helm-test', 'token', undefined],
+      [
+        'orders',
+        'certificate',
+        { kind: 'spiffe', value: 'spiffe://cluster.local/ns/prod/sa/orders' },
+      ],
+      ['billing', 'certificate', { kind: 'cn', value: 'billing-client' }],
+    ]
+  );
+  t.false(entries[2].principal.publish.checkTopic('orders.internal.x').ok);
+  t.true(entries[2].principal.publish.checkTopic('orders.eu.created').ok);
+  t.deepEqual(findAll(render(), 'Certificate'), [], 'none by default');
+
+  const refused: Array<[string[], RegExp]> = [
+    [
+      [
+        '--set',
+        'auth.certificateIdentities[0].name=x',
+        '--set',
+        'auth.certificateIdentities[0].certificate.cn=x',
+      ],
+      /auth\.certificateIdentities needs tls\.enabled and tls\.clientAuth/,
+    ],
+    [
+      ['-f', 'values-mtls-identities.yaml', '--set', 'auth.existingSecret=my-tokens'],
+      /with auth\.existingSecret, write the certificate entries in your own tokens file/,
+    ],
+    [
+      ['-f', 'values-mtls-identities.yaml', '--set', 'tls.clientAuth=false'],
+      /needs tls\.enabled and tls\.clientAuth|needs tls\.clientAuth/,
+    ],
+    [
+      [
+        '--set',
+        'tls.existingSecret=my-tls',
+        '--set',
+        'tls.clientAuth=true',
+        '--set',
+        'tls.certManager.clientCertificates[0].name=orders',
+      ],
+      /tls\.certManager\.clientCertificates needs tls\.enabled and tls\.certManager\.enabled/,
+    ],
+    [
+      [
+        '--set',
+        'auth.certificateIdentities[0].name=x',
+        '--set',
+        'auth.certificateIdentities[0].certificate.spiffe=https://x',
+      ],
+      /certificateIdentities\/0\/certificate\/spiffe/,
+    ],
+  ];
+  for (const [args, re] of refused) {
+    const fixed = args.map(a => (a.endsWith('.yaml') && !a.includes('=') ? join(FIXTURES, a) : a));
+    const r = helm([...templateArgs(), ...fixed]);
+    t.not(r.status, 0, `${args.join(' ')} must be refused`);
+    t.regex(r.stderr, re, args.join(' '));
+  }
 });
 
 test('listenAddress "::" (IPv6-only clusters): every listen key binds [::] and the real loader accepts it', t => {

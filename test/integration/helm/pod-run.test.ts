@@ -353,6 +353,42 @@ test('default values (auth and TLS on): the generated tokens file is accepted an
   }
 });
 
+test("auth.certificateIdentities (values-tls-identities.yaml): a client certificate without a token gets the rendered identity's rights; tokens still work", async t => {
+  const certs = makeCerts(['mw-meshwire-0.mw-meshwire-headless.prod.svc.cluster.local']);
+  const pod = await startPod(['values-tls-identities.yaml'], { 'meshwire-tls': { ...certs } });
+  const admin = secretValue(pod.objects, 'mw-meshwire-auth', 'admin-token');
+  const address = `127.0.0.1:${pod.grpc}`;
+  // The client presents a certificate from the CA the node trusts, with the pod's DNS SAN.
+  const mtls = credentials.createSsl(
+    Buffer.from(certs['ca.crt']),
+    Buffer.from(certs['tls.key']),
+    Buffer.from(certs['tls.crt'])
+  );
+  const { messenger, peers, close } = createClients(address, { credentials: mtls });
+  try {
+    const send = (topic: string, token?: string): Promise<number> =>
+      call(messenger, 'Send', { message: { topic, payload: Buffer.from('x') } }, token);
+    // Retried while the node starts.
+    let first = -1;
+    await waitFor(
+      'the node to accept the certificate identity',
+      async () => (first = await send('pods.a')) === 0,
+      80_000
+    ).catch(() => undefined);
+    t.is(first, 0, 'no token: the certificate identity "pods" may publish to pods.>');
+    const PERMISSION_DENIED = 7;
+    t.is(await send('orders.new'), PERMISSION_DENIED);
+    t.is(await call(peers, 'ListPeers', {}), PERMISSION_DENIED, 'not admin');
+    t.is(await send('orders.new', admin), 0, 'a token decides when one is sent');
+    t.is(await call(peers, 'ListPeers', {}, admin), 0);
+  } finally {
+    close();
+    const exit = await pod.stop();
+    t.is(exit.code, 0, exit.out);
+    t.regex(exit.out, /"auth":"3 tokens \(1 by client certificate\)"/);
+  }
+});
+
 test('NOTES: the `kubectl exec` CLI commands it prints work as printed against the pod (TLS with the mounted CA, the admin token)', async t => {
   const pod = await startPod([]);
   try {

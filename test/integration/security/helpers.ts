@@ -16,8 +16,17 @@ import { loadConfig, startNode } from '../../../src/app';
 export interface Pki {
   dir: string;
   caCert: string;
-  /** Issues a certificate signed by the CA; `server` adds SANs for 127.0.0.1 and localhost. */
-  issue(name: string, cn: string, server: boolean): { cert: string; key: string };
+  /**
+   * Issues a certificate signed by the CA; `server` adds SANs for 127.0.0.1 and localhost.
+   * `sans` (openssl syntax: "URI:spiffe://td/ns/a/sa/b", "DNS:x.svc") are added to a client
+   * certificate.
+   */
+  issue(
+    name: string,
+    cn: string,
+    server: boolean,
+    sans?: readonly string[]
+  ): { cert: string; key: string };
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -49,7 +58,7 @@ export function makePki(): Pki {
   return {
     dir,
     caCert: join(dir, 'ca.crt'),
-    issue(name, cn, server) {
+    issue(name, cn, server, sans = []) {
       ecKey(`${name}.key`);
       openssl(
         ['req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`],
@@ -60,7 +69,7 @@ export function makePki(): Pki {
         ext,
         server
           ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'
-          : 'extendedKeyUsage=clientAuth\n'
+          : `${sans.length > 0 ? `subjectAltName=${sans.join(',')}\n` : ''}extendedKeyUsage=clientAuth\n`
       );
       openssl(
         [
