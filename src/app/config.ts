@@ -136,7 +136,7 @@ function convert(spec: KeySpec, raw: unknown): unknown {
     case 'dir': {
       const path = z.string().min(1).parse(raw);
       if (!existsSync(path) || !statSync(path).isDirectory())
-        throw new InvalidArgumentError('directory does not exist');
+        throw new InvalidArgumentError('not an existing directory');
       return path;
     }
     case 'int': {
