@@ -363,7 +363,9 @@ export function assertClusterSecret(
   if (
     cfg.clusterSecretFile !== undefined ||
     cfg.clusterSecretDir !== undefined ||
-    isLoopbackHost(cfg.peerListen.host)) return;
+    isLoopbackHost(cfg.peerListen.host)
+  )
+    return;
   throw new InvalidArgumentError(
     `invalid config: clusterSecretFile is not set and peerListen = ${show(formatHostPort(cfg.peerListen))} is not a loopback address: set clusterSecretFile (--cluster-secret-file, MESHWIRE_CLUSTER_SECRET_FILE) to a file holding the cluster secret (or clusterSecretDir to a directory of them); the built-in development secret is refused off loopback`
   );

@@ -177,7 +177,9 @@ export class PeerTransportComponent implements Component {
     node.telemetry.transport.registerSocket({
       stats: () => ({
         ...rudp.stats(),
-        ...(reloader ? { clusterSecretReloads: { ok: reloader.reloads, ...reloader.failures } } : {}),
+        ...(reloader
+          ? { clusterSecretReloads: { ok: reloader.reloads, ...reloader.failures } }
+          : {}),
       }),
     });
   }

@@ -314,7 +314,8 @@ export class TransportMetrics {
       unit: '1',
     });
     const secrets = meter.createObservableGauge('meshwire.cluster.secrets', {
-      description: 'Cluster secrets this node accepts (the first is sent with; 2 during a rotation)',
+      description:
+        'Cluster secrets this node accepts (the first is sent with; 2 during a rotation)',
       unit: '{secret}',
     });
     const acceptedBySecret = meter.createObservableCounter('meshwire.cluster.handshakes.accepted', {
@@ -369,8 +370,7 @@ export class TransportMetrics {
               obs.observe(acceptedBySecret, n, { secret_index: String(i) })
             );
             for (const [k, n] of Object.entries(st.clusterSecretReloads ?? {})) {
-              const attrs =
-                k === 'ok' ? { result: 'ok' } : { result: 'failed', reason: k };
+              const attrs = k === 'ok' ? { result: 'ok' } : { result: 'failed', reason: k };
               obs.observe(secretReloads, n, attrs);
             }
             if (st.aead && st.aeadBackend) {

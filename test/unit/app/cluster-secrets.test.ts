@@ -47,18 +47,24 @@ test('list errors name the file and line', t => {
   const bad = (lines: string[]): string =>
     t.throws(() => parseSecretFile('/s', Buffer.from([SECRET_LIST_HEADER, ...lines].join('\n'))))
       ?.message ?? '';
-  t.is(bad([A, 'short one']), 'cluster secret file /s line 3: the secret is 9 bytes, at least 16 are needed');
-  t.is(bad(['base64:not*base64']), 'cluster secret file /s line 2: not valid base64 after "base64:"');
-  t.is(bad(['# only a comment', '']), 'cluster secret file /s: no secret after the "# meshwire cluster secrets" line');
+  t.is(
+    bad([A, 'short one']),
+    'cluster secret file /s line 3: the secret is 9 bytes, at least 16 are needed'
+  );
+  t.is(
+    bad(['base64:not*base64']),
+    'cluster secret file /s line 2: not valid base64 after "base64:"'
+  );
+  t.is(
+    bad(['# only a comment', '']),
+    'cluster secret file /s: no secret after the "# meshwire cluster secrets" line'
+  );
 });
 
 test('readClusterSecrets: repeats removed, at most 8, a directory in sorted name order', t => {
   const file = join(dir, 'list');
   writeFileSync(file, [SECRET_LIST_HEADER, A, B, A].join('\n'));
-  t.deepEqual(
-    readClusterSecrets({ clusterSecretFile: file })?.secrets.map(String),
-    [A, B]
-  );
+  t.deepEqual(readClusterSecrets({ clusterSecretFile: file })?.secrets.map(String), [A, B]);
   writeFileSync(
     file,
     [SECRET_LIST_HEADER, ...Array.from({ length: 9 }, (_, i) => `${A} ${i}`)].join('\n')
@@ -171,7 +177,11 @@ test('reply tokens: made under A, verified under {B,A}, refused under {B}; new o
   const { token, promise, cancel } = issuer.register(1000, () => new DeadlineExceededError('t'));
   promise.catch(() => undefined);
   t.teardown(() => cancel(new Error('done')));
-  const rotating = new ReplyTable(systemClock, 'n2', [Buffer.from(B), Buffer.from(A)].map(replyTokenKey));
+  const rotating = new ReplyTable(
+    systemClock,
+    'n2',
+    [Buffer.from(B), Buffer.from(A)].map(replyTokenKey)
+  );
   t.deepEqual(rotating.parse(token)?.issuer, 'n1');
   const rotated = new ReplyTable(systemClock, 'n3', replyTokenKey(Buffer.from(B)));
   t.is(rotated.parse(token), undefined);

@@ -1,4 +1,5 @@
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 import { once } from 'node:events';
 import {
   ClusterKeyring,
@@ -17,7 +18,7 @@ const B = Buffer.from('secret B, the one rotated to..');
 const C = Buffer.from('secret C, known to nobody here');
 
 async function pair(
-  t: import('ava').ExecutionContext,
+  t: ExecutionContext,
   client: Buffer[],
   server: Buffer[]
 ): Promise<{ cs: RudpSocket; ss: RudpSocket }> {
@@ -96,7 +97,9 @@ test('the three steps on live sockets: an established connection survives every 
   // a client with only A no longer gets in
   const old = await RudpSocket.bind({ secrets: [A] });
   t.teardown(() => old.close());
-  await t.throwsAsync(old.connect(ss.address(), { timeoutMs: 600 }), { message: /no handshake reply/ });
+  await t.throwsAsync(old.connect(ss.address(), { timeoutMs: 600 }), {
+    message: /no handshake reply/,
+  });
   for (const c of [live, second, third]) c.destroy();
 });
 
