@@ -153,6 +153,8 @@ test('a 3-node cluster rotates its secret under traffic: zero failed calls, then
     nodes,
     restartOrder: [],
     nodeFlags: n => ['--cluster-secret-file', fileOf(n)],
+    // info: the reload lines are read from the nodes' output
+    extraFlags: ['--log-level', 'info'],
     tickMs: 40,
     maxInFlight: 32,
     maxCalls: 8000,
@@ -179,6 +181,10 @@ test('a 3-node cluster rotates its secret under traffic: zero failed calls, then
       for (const n of nodes) replaceFile(fileOf(n), list(B, `base64:${A.toString('base64')}`));
       for (let i = 0; i < nodes.length; i++) ctx.signal(i, 'SIGHUP');
       await waitReloaded(2, 2);
+      for (let i = 0; i < nodes.length; i++) {
+        t.regex(ctx.output(i), /signal received: reloading the cluster secrets/, nodes[i]!.id);
+        t.regex(ctx.output(i), /"secrets":2,"reloads":2,"msg":"cluster secrets reloaded"/);
+      }
       // a node still at step 1 (sends A) is accepted by nodes at step 2, A matching second
       const secondBefore = await acceptedOf(0, 1);
       await joinsAll('behind-2', list(`base64:${A.toString('base64')}`, B));
