@@ -73,13 +73,17 @@ export function parseSecretFile(path: string, content: Buffer): Buffer[] {
   return out;
 }
 
-/** The secret files of a directory, in the order they are read. */
+/**
+ * The secret files of a directory, in the order they are read. Stat follows Kubernetes'
+ * symlinks; a dangling one (a key being removed: its link outlives the `..data` swap for
+ * a moment) is skipped, not an error.
+ */
 export function secretDirFiles(dir: string): string[] {
   return readdirSync(dir)
     .filter(name => !name.startsWith('.'))
     .sort()
     .map(name => join(dir, name))
-    .filter(path => statSync(path).isFile()); // follows Kubernetes' symlinks
+    .filter(path => statSync(path, { throwIfNoEntry: false })?.isFile() ?? false);
 }
 
 /** The cluster secrets of a configuration, as read now. */

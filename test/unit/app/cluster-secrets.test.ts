@@ -84,6 +84,9 @@ test('readClusterSecrets: repeats removed, at most 8, a directory in sorted name
   symlinkSync('..data/current', join(mount, 'current'));
   symlinkSync('..data/next', join(mount, 'next'));
   t.deepEqual(readClusterSecrets({ clusterSecretDir: mount })?.secrets.map(String), [A, B]);
+  // a key's link left dangling for a moment while Kubernetes removes the key: skipped
+  symlinkSync('..data/removed', join(mount, 'removed'));
+  t.deepEqual(readClusterSecrets({ clusterSecretDir: mount })?.secrets.map(String), [A, B]);
 
   const empty = join(dir, 'empty');
   mkdirSync(empty);
