@@ -71,9 +71,26 @@ export interface ChurnOptions {
   seed: number;
   /** Extra flags for every node (e.g. --log-level). */
   extraFlags?: readonly string[];
+  /** Flags for one node only (e.g. its own cluster secret file). */
+  nodeFlags?: (node: ChurnNode) => readonly string[];
   /** Called once every node is up, before the traffic (the chaos run installs the loss). */
   beforeTraffic?: () => void;
+  /**
+   * Runs under traffic after the first settle, before the restarts (e.g. a cluster secret
+   * rotation, test/integration/cluster/secret-rotation.test.ts); then traffic settles again.
+   */
+  duringTraffic?: (ctx: ChurnContext) => Promise<void>;
   log: (msg: string) => void;
+}
+
+/** What duringTraffic can do to the running nodes. */
+export interface ChurnContext {
+  /** Sends a signal to node `i`'s process (e.g. SIGHUP). */
+  signal(i: number, signal: NodeJS.Signals): void;
+  /** Node `i`'s output so far (its last 4000 characters). */
+  output(i: number): string;
+  /** How many calls were started so far. */
+  calls(): number;
 }
 
 export interface ChurnResult {
@@ -164,6 +181,7 @@ class NodeSlot {
         '--drain-timeout-ms',
         String(this._opts.drainTimeoutMs),
         ...(this._opts.extraFlags ?? ['--log-level', 'warn']),
+        ...(this._opts.nodeFlags?.(n) ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] }
     );
@@ -504,6 +522,14 @@ export async function runChurn(opts: ChurnOptions): Promise<ChurnResult> {
       trafficOn = true;
       trafficDone = traffic();
       await sleep(opts.settleMs);
+      if (opts.duringTraffic) {
+        await opts.duringTraffic({
+          signal: (i, sig) => slots[i]!.proc?.kill(sig),
+          output: i => slots[i]!.output(),
+          calls: () => ledger.calls.length,
+        });
+        await sleep(opts.settleMs);
+      }
       for (const i of opts.restartOrder) {
         const slot = slots[i]!;
         const rec: RestartRecord = { node: slot.node.id, termMs: Date.now() };

@@ -44,7 +44,7 @@ export interface NodeAppInit {
   grpc?: boolean;
   /** Start the /metrics endpoint (with gRPC only). @default true */
   metrics?: boolean;
-  /** How often TLS and tokens files are checked for changes. @default 5000 */
+  /** How often TLS, tokens and cluster secret files are checked for changes. @default 5000 */
   reloadIntervalMs?: number;
   /** DNS servers for peer names ("ip:port"), for tests with a local DNS server. */
   dnsServers?: string[];
@@ -89,6 +89,11 @@ export interface NodeApp {
   shutdown(): Promise<{ drained: boolean }>;
   /** Immediate stop (second signal). */
   forceShutdown(): void;
+  /**
+   * Reads the cluster secret file or directory now (SIGHUP) and applies a changed set;
+   * false when unchanged or refused (logged and counted; the old set stays).
+   */
+  reloadClusterSecrets(): boolean;
 }
 
 /** Builds a node's components without starting them. */
@@ -110,6 +115,7 @@ export function assembleNode(init: NodeAppInit): NodeApp {
     clock: init.clock,
     logger: transportLog,
     drops,
+    reloadIntervalMs: init.reloadIntervalMs,
   });
   // The cluster calls into the node, which is built with the cluster: a handler that
   // forwards to the node once it exists (the cluster calls it only after start()).
@@ -263,6 +269,7 @@ export function assembleNode(init: NodeAppInit): NodeApp {
     },
     start,
     shutdown,
+    reloadClusterSecrets: () => transport.reloadSecrets(),
     forceShutdown: () => {
       void access?.stop();
       grpc?.forceStop();

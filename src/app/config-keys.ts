@@ -26,7 +26,10 @@ export interface NodeConfig {
   peerIds: string[];
   /** Namespace substituted for `{namespace}` in `peerDns`. @default default */
   namespace: string;
-  /** File holding the cluster secret; none: a development secret (with a warning), loopback only. */
+  /**
+   * File holding the cluster secret, or a list of them (src/app/cluster-secrets.ts); none:
+   * a development secret (with a warning), loopback only.
+   */
   clusterSecretFile?: string;
   /** How long a stopping node lets in-flight work finish. @default 10000 */
   drainTimeoutMs: number;
@@ -68,6 +71,8 @@ export interface NodeConfig {
   addressSenderIdleMs?: number;
   /** Ranges `target.address` must fall in (PERMISSION_DENIED outside). @default any */
   addressTargetCidrs?: Cidr[];
+  /** Directory of cluster secret files (a mounted Secret); instead of clusterSecretFile. */
+  clusterSecretDir?: string;
 }
 
 export type Kind =
@@ -78,6 +83,8 @@ export type Kind =
   | 'idList'
   | 'string'
   | 'file'
+  /** A path to an existing directory. */
+  | 'dir'
   | 'int'
   /** true or false. */
   | 'bool'
@@ -173,7 +180,15 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     env: 'MESHWIRE_CLUSTER_SECRET_FILE',
     kind: 'file',
     description:
-      'file holding the cluster secret; none: a development secret and a warning (loopback peerListen only)',
+      'file holding the cluster secret, or a list of them (first line "# meshwire cluster secrets", one per line, the first sends); reloaded on change and SIGHUP; none: a development secret and a warning (loopback peerListen only)',
+  },
+  {
+    key: 'clusterSecretDir',
+    flag: '--cluster-secret-dir',
+    env: 'MESHWIRE_CLUSTER_SECRET_DIR',
+    kind: 'dir',
+    description:
+      'directory of cluster secret files (e.g. a mounted Secret; sorted by name, the first sends), instead of --cluster-secret-file; reloaded on change and SIGHUP',
   },
   {
     key: 'drainTimeoutMs',

@@ -6,7 +6,7 @@
  * The key table (config-keys.ts) is the contract shared with the CLI (`--help`), the Helm
  * chart and the tests (docs/design.md, "Configuration"): add keys, never rename them.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
@@ -133,6 +133,12 @@ function convert(spec: KeySpec, raw: unknown): unknown {
         .parse(parseIdList(raw));
     case 'file':
       return fileCheck(z.string().min(1).parse(raw));
+    case 'dir': {
+      const path = z.string().min(1).parse(raw);
+      if (!existsSync(path) || !statSync(path).isDirectory())
+        throw new InvalidArgumentError('not an existing directory');
+      return path;
+    }
     case 'int': {
       const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
       return z
@@ -187,6 +193,8 @@ function allowedText(spec: KeySpec, err: unknown): string {
         return 'a DNS name template containing {id}';
       case 'file':
         return 'a path to an existing file';
+      case 'dir':
+        return 'a path to an existing directory';
       case 'string':
         return 'a non-empty string';
       case 'bool':
@@ -329,6 +337,11 @@ export function loadConfig(opts: LoadConfigOptions = {}): NodeConfig {
       'invalid config: tlsClientCaFile (mTLS) needs tlsCertFile and tlsKeyFile (TLS) as well'
     );
   }
+  if (cfg.clusterSecretFile !== undefined && cfg.clusterSecretDir !== undefined) {
+    throw new InvalidArgumentError(
+      'invalid config: clusterSecretFile and clusterSecretDir are both set: use one (a file listing several secrets, or a directory of secret files)'
+    );
+  }
   assertClusterSecret(cfg);
   if (cfg.peerIds.length > 0 && cfg.peerDns === undefined) {
     throw new InvalidArgumentError(
@@ -345,11 +358,16 @@ export function loadConfig(opts: LoadConfigOptions = {}): NodeConfig {
  * loopback address and no cluster secret is set.
  */
 export function assertClusterSecret(
-  cfg: Pick<NodeConfig, 'peerListen' | 'clusterSecretFile'>
+  cfg: Pick<NodeConfig, 'peerListen' | 'clusterSecretFile' | 'clusterSecretDir'>
 ): void {
-  if (cfg.clusterSecretFile !== undefined || isLoopbackHost(cfg.peerListen.host)) return;
+  if (
+    cfg.clusterSecretFile !== undefined ||
+    cfg.clusterSecretDir !== undefined ||
+    isLoopbackHost(cfg.peerListen.host)
+  )
+    return;
   throw new InvalidArgumentError(
-    `invalid config: clusterSecretFile is not set and peerListen = ${show(formatHostPort(cfg.peerListen))} is not a loopback address: set clusterSecretFile (--cluster-secret-file, MESHWIRE_CLUSTER_SECRET_FILE) to a file holding the cluster secret; the built-in development secret is refused off loopback`
+    `invalid config: clusterSecretFile is not set and peerListen = ${show(formatHostPort(cfg.peerListen))} is not a loopback address: set clusterSecretFile (--cluster-secret-file, MESHWIRE_CLUSTER_SECRET_FILE) to a file holding the cluster secret (or clusterSecretDir to a directory of them); the built-in development secret is refused off loopback`
   );
 }
 

@@ -4,7 +4,6 @@
  * wraps a lower layer's object with the shared lifecycle (src/common/component.ts); the
  * order they start and stop in is in lifecycle.ts.
  */
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Clock, Component, DropLedger } from '../common';
 import { formatHostPort, isMeshwireError } from '../common';
@@ -18,6 +17,7 @@ import type { DatagramSocket, RudpConnection } from '../transport';
 import { DEVELOPMENT_SECRET, RudpSocket, bindUdp } from '../transport';
 import type { NodeConfig } from './config-keys';
 import { assertClusterSecret, peerSeeds } from './config';
+import { SecretReloader, readClusterSecrets } from './cluster-secrets';
 
 /** Where a datagram socket comes from: a factory, e.g. a VirtualNetwork socket in tests. */
 export type DatagramSocketFactory = () => DatagramSocket | Promise<DatagramSocket>;
@@ -31,16 +31,15 @@ function peerListenError(cfg: NodeConfig, err: unknown): unknown {
 }
 
 /**
- * The cluster secret for reply tokens: the secret file, or the development secret
- * without one. A file that cannot be read here fails the peer transport's start() with
- * the reason, where it is read again.
+ * The cluster secrets for reply tokens: the secret file or directory, or the development
+ * secret without one. Secrets that cannot be read here fail the peer transport's start()
+ * with the reason, where they are read again (and handed to the node, and reloaded).
  */
-export function replySecret(cfg: NodeConfig): Buffer {
-  if (!cfg.clusterSecretFile) return DEVELOPMENT_SECRET;
+export function replySecret(cfg: NodeConfig): Buffer[] {
   try {
-    return readFileSync(cfg.clusterSecretFile);
+    return readClusterSecrets(cfg)?.secrets ?? [DEVELOPMENT_SECRET];
   } catch {
-    return DEVELOPMENT_SECRET;
+    return [DEVELOPMENT_SECRET];
   }
 }
 
@@ -89,6 +88,7 @@ export class DatagramComponent implements Component {
 export class PeerTransportComponent implements Component {
   readonly name = 'peer transport';
   private rudp: RudpSocket | undefined;
+  private reloader: SecretReloader | undefined;
 
   constructor(
     private readonly init: {
@@ -98,8 +98,18 @@ export class PeerTransportComponent implements Component {
       clock?: Clock;
       logger: Logger;
       drops?: DropLedger;
+      /** How often the cluster secret file or directory is checked. @default 5000 */
+      reloadIntervalMs?: number;
     }
   ) {}
+
+  /**
+   * Reads the cluster secrets now (SIGHUP) and applies them if they changed; false when
+   * nothing changed or the new set was refused (the reason is logged and counted).
+   */
+  reloadSecrets(): boolean {
+    return this.reloader?.check() ?? false;
+  }
 
   /** The transport (after start()). */
   get socket(): RudpSocket {
@@ -114,12 +124,13 @@ export class PeerTransportComponent implements Component {
 
   async start(): Promise<void> {
     const { config: cfg, logger: log } = this.init;
+    let loaded: ReturnType<typeof readClusterSecrets>;
     try {
       assertClusterSecret(cfg);
-      const secret = cfg.clusterSecretFile ? readFileSync(cfg.clusterSecretFile) : undefined;
+      loaded = readClusterSecrets(cfg);
       this.rudp = await RudpSocket.bind({
         socket: this.init.datagram.socket,
-        secret,
+        secrets: loaded?.secrets,
         congestion: cfg.congestionControl,
         aeadBackend: cfg.aeadBackend,
         maxDatagramSize: cfg.maxDatagramSize,
@@ -132,6 +143,22 @@ export class PeerTransportComponent implements Component {
     } catch (err) {
       throw peerListenError(cfg, err);
     }
+    const rudp = this.rudp;
+    const node = this.init.node();
+    if (loaded) {
+      node.setClusterSecrets(loaded.secrets);
+      this.reloader = new SecretReloader({
+        config: cfg,
+        initial: loaded,
+        apply: secrets => {
+          rudp.setSecrets(secrets); // validates first: a refused set changes nothing
+          node.setClusterSecrets(secrets);
+        },
+        log,
+        intervalMs: this.init.reloadIntervalMs,
+        clock: this.init.clock,
+      }).start();
+    }
     const st = this.rudp.stats();
     log.info(
       {
@@ -141,10 +168,20 @@ export class PeerTransportComponent implements Component {
         udp_driver: st.udpDriver,
         congestion: cfg.congestionControl,
         max_datagram_size: cfg.maxDatagramSize,
+        cluster_secrets: st.clusterSecrets,
+        cluster_secret_source: loaded?.source ?? 'development secret',
       },
       'peer transport bound'
     );
-    this.init.node().telemetry.transport.registerSocket(this.rudp);
+    const reloader = this.reloader;
+    node.telemetry.transport.registerSocket({
+      stats: () => ({
+        ...rudp.stats(),
+        ...(reloader
+          ? { clusterSecretReloads: { ok: reloader.reloads, ...reloader.failures } }
+          : {}),
+      }),
+    });
   }
 
   /** Per-peer transport figures on /metrics while the connection is open. */
@@ -156,6 +193,7 @@ export class PeerTransportComponent implements Component {
   }
 
   async stop(): Promise<void> {
+    this.reloader?.stop();
     await this.rudp?.close();
   }
 }

@@ -3,7 +3,7 @@
  * the node side, and with it the gRPC modules, only in startNode), then the node. Invalid
  * OTEL_* settings stop the start with one line and exit code 2 (startTracing throws
  * InvalidArgumentError, which main.ts prints). SIGTERM/SIGINT drain and exit 0; a second
- * signal exits at once.
+ * signal exits at once. SIGHUP reloads the cluster secrets at once (they are also polled).
  */
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -49,6 +49,11 @@ export async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Installed before start-up ends: SIGHUP's default action would kill the process.
+  process.on('SIGHUP', () => {
+    log.info({ signal: 'SIGHUP' }, 'signal received: reloading the cluster secrets');
+    node.app?.reloadClusterSecrets();
+  });
 
   // Loaded after tracing, so the SDK is in place before grpc-js is. grpcLogs: grpc-js's
   // own messages as JSON lines, not raw "E ..." on stderr.

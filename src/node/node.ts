@@ -112,7 +112,9 @@ export class MeshNode {
     this.replies = new ReplyTable(
       this.clock,
       this.id,
-      replyTokenKey(init.replySecret),
+      (Buffer.isBuffer(init.replySecret) ? [init.replySecret] : init.replySecret).map(
+        replyTokenKey
+      ),
       this.dropLedger
     );
     this.selfAddress = formatHostPort(init.config.peerListen);
@@ -132,6 +134,14 @@ export class MeshNode {
   }
 
   /** The id of the peer at UDP address `addr` ("host:port"), else the address itself. */
+  /**
+   * New cluster secrets for reply tokens (a rotation): tokens are signed with the first
+   * from now on; tokens signed with any of them are accepted.
+   */
+  setClusterSecrets(secrets: readonly Buffer[]): void {
+    this.replies.setKeys(secrets.map(replyTokenKey));
+  }
+
   peerIdAt(addr: string): string {
     return peerIdAt(this.directory, addr);
   }

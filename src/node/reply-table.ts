@@ -13,6 +13,10 @@
  * issuer run and remembers it (an HMAC per token cost 2 of the 10 us a request spends
  * here, twice). Node ids never contain `~`; prefixes are base64url, without `.`.
  *
+ * During a cluster secret rotation the table holds several keys: new tokens are MACed with
+ * the first, a token MACed with any of them is accepted (a request made before a node
+ * switched secrets still gets its reply).
+ *
  * When a request is gone, the table remembers why for a while (bounded): a late Respond
  * learns whether the requester timed out, cancelled, was already answered, or whether the
  * token is unknown here (issued by an earlier run of this node, or long forgotten).
@@ -71,9 +75,11 @@ export class ReplyTable {
   private goneNext = 0;
   private readonly prefix: string;
   /** This run's token suffix: `~` and the MAC of (node id, prefix). */
-  private readonly macSuffix: string;
-  /** MACs of issuer runs seen, by `issuer~prefix`. */
-  private readonly macs = new Map<string, Buffer>();
+  private macSuffix: string;
+  /** MACs of issuer runs seen, by `issuer~prefix`: one per key, in key order. */
+  private readonly macs = new Map<string, Buffer[]>();
+  /** MAC keys; the first signs new tokens. */
+  private keys: readonly Buffer[];
   private counter = 0;
   private readonly entropy = Buffer.alloc(4096);
   private entropyPos = this.entropy.length;
@@ -81,19 +87,36 @@ export class ReplyTable {
 
   /**
    * @param nodeId the issuing node, named in every token
-   * @param key the MAC key (replyTokenKey of the cluster secret); every node of a cluster
-   *   must use the same one
+   * @param key the MAC key (replyTokenKey of the cluster secret), or several (the first
+   *   signs, any verifies); every node of a cluster must accept the key others sign with
    * @param ledger the node's drop ledger (unknown tokens are drops)
    */
   constructor(
     private readonly clock: Clock,
     private readonly nodeId = 'local',
-    private readonly key: Buffer = replyTokenKey(randomBytes(32)),
+    key: Buffer | readonly Buffer[] = replyTokenKey(randomBytes(32)),
     ledger?: DropLedger
   ) {
     this.drops = new DropCounter('reply_table', ledger);
     this.prefix = randomBytes(6).toString('base64url');
-    this.macSuffix = `${SEPARATOR}${this.mac(this.nodeId, this.prefix).toString('base64url')}`;
+    this.keys = Buffer.isBuffer(key) ? [key] : [...key];
+    if (this.keys.length === 0) throw new Error('ReplyTable needs at least one key');
+    this.macSuffix = this.suffix();
+  }
+
+  private suffix(): string {
+    return `${SEPARATOR}${this.mac(this.keys[0], this.nodeId, this.prefix).toString('base64url')}`;
+  }
+
+  /**
+   * Replaces the MAC keys (a cluster secret rotation): tokens issued from now on are MACed
+   * with the first; tokens MACed with any of them verify.
+   */
+  setKeys(keys: readonly Buffer[]): void {
+    if (keys.length === 0) throw new Error('ReplyTable needs at least one key');
+    this.keys = [...keys];
+    this.macs.clear();
+    this.macSuffix = this.suffix();
   }
 
   get size(): number {
@@ -111,8 +134,8 @@ export class ReplyTable {
     return s;
   }
 
-  private mac(issuer: string, prefix: string): Buffer {
-    return createHmac('sha256', this.key)
+  private mac(key: Buffer, issuer: string, prefix: string): Buffer {
+    return createHmac('sha256', key)
       .update(issuer)
       .update(SEPARATOR)
       .update(prefix)
@@ -120,16 +143,16 @@ export class ReplyTable {
       .subarray(0, MAC_BYTES);
   }
 
-  /** The MAC of an issuer run, computed once and remembered (bounded). */
-  private macOf(issuer: string, prefix: string): Buffer {
+  /** The MACs of an issuer run under each key, computed once and remembered (bounded). */
+  private macsOf(issuer: string, prefix: string): Buffer[] {
     const key = `${issuer}${SEPARATOR}${prefix}`;
-    let mac = this.macs.get(key);
-    if (!mac) {
+    let macs = this.macs.get(key);
+    if (!macs) {
       if (this.macs.size >= MAC_CACHE) this.macs.clear();
-      mac = this.mac(issuer, prefix);
-      this.macs.set(key, mac);
+      macs = this.keys.map(k => this.mac(k, issuer, prefix));
+      this.macs.set(key, macs);
     }
-    return mac;
+    return macs;
   }
 
   /**
@@ -146,7 +169,8 @@ export class ReplyTable {
     if (dot <= 0) return undefined;
     const given = Buffer.from(token.slice(b + 1), 'base64url');
     if (given.length !== MAC_BYTES) return undefined;
-    if (!timingSafeEqual(given, this.macOf(issuer, opaque.slice(0, dot)))) return undefined;
+    const macs = this.macsOf(issuer, opaque.slice(0, dot));
+    if (!macs.some(mac => timingSafeEqual(given, mac))) return undefined;
     return { issuer, opaque };
   }
 

@@ -64,8 +64,11 @@ export interface MeshNodeConfig {
  */
 export interface MeshNodeInit {
   config: MeshNodeConfig;
-  /** Secret that reply tokens are signed with (the cluster secret, shared by every node). */
-  replySecret: Buffer;
+  /**
+   * Secret that reply tokens are signed with (the cluster secret, shared by every node), or
+   * several during a rotation: the first signs, any verifies (MeshNode.setClusterSecrets).
+   */
+  replySecret: Buffer | readonly Buffer[];
   clock?: Clock;
   /** The peer directory the cluster resolves ids in. @default an empty one */
   directory?: PeerDirectory;

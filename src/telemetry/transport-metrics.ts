@@ -34,6 +34,12 @@ export interface SocketStatsSource {
     aead?: string;
     aeadBackend?: string;
     udpDriver?: string;
+    /** Cluster secrets accepted now. */
+    clusterSecrets?: number;
+    /** Connections accepted, by the index of the secret that matched (0 = the sending one). */
+    handshakesAcceptedBySecret?: number[];
+    /** Cluster secret reloads: `ok`, and refusals by reason. */
+    clusterSecretReloads?: Record<string, number>;
   };
 }
 
@@ -307,6 +313,21 @@ export class TransportMetrics {
         'Always 1; the attributes say how the UDP socket protects packets and moves datagrams (aead, aead_backend, udp_driver)',
       unit: '1',
     });
+    const secrets = meter.createObservableGauge('meshwire.cluster.secrets', {
+      description:
+        'Cluster secrets this node accepts (the first is sent with; 2 during a rotation)',
+      unit: '{secret}',
+    });
+    const acceptedBySecret = meter.createObservableCounter('meshwire.cluster.handshakes.accepted', {
+      description:
+        'Peer connections accepted, by the index of the cluster secret their handshake matched (0 = the one this node sends with); a rotation is over when index 1 stops rising',
+      unit: '{handshake}',
+    });
+    const secretReloads = meter.createObservableCounter('meshwire.cluster.secret.reloads', {
+      description:
+        'Cluster secret reloads: result ok, or failed with a reason (unreadable, invalid; the previous secrets stay)',
+      unit: '{reload}',
+    });
     const depth = meter.createObservableGauge('meshwire.queue.depth', {
       description: 'Items waiting in a bounded queue, by queue (unresolved, peer_sender...)',
       unit: '{message}',
@@ -344,6 +365,14 @@ export class TransportMetrics {
             for (const [k, v] of Object.entries(st.drops ?? {})) {
               socketDrops[k] = (socketDrops[k] ?? 0) + v;
             }
+            if (st.clusterSecrets !== undefined) obs.observe(secrets, st.clusterSecrets);
+            st.handshakesAcceptedBySecret?.forEach((n, i) =>
+              obs.observe(acceptedBySecret, n, { secret_index: String(i) })
+            );
+            for (const [k, n] of Object.entries(st.clusterSecretReloads ?? {})) {
+              const attrs = k === 'ok' ? { result: 'ok' } : { result: 'failed', reason: k };
+              obs.observe(secretReloads, n, attrs);
+            }
             if (st.aead && st.aeadBackend) {
               obs.observe(info, 1, {
                 aead: st.aead,
@@ -373,6 +402,9 @@ export class TransportMetrics {
         dropped,
         datagramDrops,
         info,
+        secrets,
+        acceptedBySecret,
+        secretReloads,
         depth,
       ]
     );

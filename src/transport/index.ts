@@ -49,7 +49,12 @@ export { createCongestionController, Bbr, Cubic, NewReno } from './congestion';
 export type { CongestionAlgorithm, CongestionController } from './congestion';
 export { packetize } from './engine/packetizer';
 export type { PacketizerContext, PacketPlan } from './engine/packetizer';
-export { ClusterKeys } from './crypto/packet-protection';
+export {
+  ClusterKeyring,
+  ClusterKeys,
+  MAX_CLUSTER_SECRETS,
+  assertClusterSecrets,
+} from './crypto/packet-protection';
 export { DEVELOPMENT_SECRET } from './constants';
 export { AEAD_BACKEND_PREFERENCES } from './crypto/packet-protection';
 export type { AeadAlgorithm, AeadBackend, AeadBackendPreference } from './crypto/packet-protection';

@@ -24,13 +24,13 @@ import {
   STATELESS_RESETS_PER_SECOND,
 } from './constants';
 import {
-  ClusterKeys,
+  ClusterKeyring,
   DEFAULT_AEAD,
+  MAX_CLUSTER_SECRETS,
   buildReset,
-  parseInitial,
   selectAeadBackend,
 } from './crypto/packet-protection';
-import type { AeadBackend } from './crypto/packet-protection';
+import type { AeadBackend, ClusterKeys, InitialInfo } from './crypto/packet-protection';
 import type { DatagramSocket, DriverStats, RemoteInfo } from './drivers/datagram-socket';
 import { bindUdp } from './drivers/udp-binding';
 import { RudpEngine } from './engine/engine';
@@ -69,7 +69,9 @@ function ignoreEarlyError(): void {}
 
 export class RudpSocket extends EventEmitter {
   private readonly clock: Clock;
-  private readonly keys: ClusterKeys;
+  private readonly keyring: ClusterKeyring;
+  /** Connections accepted, by the index of the secret their INITIAL matched (0 = first). */
+  private readonly acceptedBySecret = new Array<number>(MAX_CLUSTER_SECRETS).fill(0);
   private readonly byCid = new Map<string, Entry>();
   private readonly byInitial = new Map<string, Entry>();
   private readonly byRemoteCid = new Map<string, Entry>();
@@ -107,13 +109,13 @@ export class RudpSocket extends EventEmitter {
     this.driverDrops = new DropCounter('transport.driver', this.ledger);
     this.cfg = socketConfig(init);
     this.scheduler = new SocketScheduler(sock, this.clock, e => this.remove(e));
-    if (!init.secret) {
+    if (!init.secret && !init.secrets) {
       const msg = 'no cluster secret configured: using the built-in development secret';
       // The logger is the caller's transport logger (it names its component itself).
       if (init.logger) init.logger.warn({}, msg);
       else process.emitWarning(msg, { code: 'MESHWIRE_DEV_SECRET' });
     }
-    this.keys = new ClusterKeys(init.secret ?? DEVELOPMENT_SECRET);
+    this.keyring = new ClusterKeyring(init.secrets ?? [init.secret ?? DEVELOPMENT_SECRET]);
     sock.onMessage((msg, from) => this.onDatagram(msg, from));
   }
 
@@ -136,11 +138,26 @@ export class RudpSocket extends EventEmitter {
     return this.sock.address();
   }
 
-  private engineInit(role: 'client' | 'server'): EngineInit {
+  /**
+   * Replaces the accepted cluster secrets (the first is sent with). Throws
+   * InvalidArgumentError and keeps the old set when the new one is invalid. Live
+   * connections keep their keys; new handshakes use the new set.
+   */
+  setSecrets(secrets: readonly Buffer[]): void {
+    this.keyring.replace(secrets);
+  }
+
+  /** How many cluster secrets are accepted now. */
+  get secretCount(): number {
+    return this.keyring.size;
+  }
+
+  private engineInit(role: 'client' | 'server', keys: ClusterKeys): EngineInit {
     return {
       role,
       localCid: this.newCid(),
-      clusterKeys: this.keys,
+      clusterKeys: keys,
+      keyring: this.keyring,
       aead: this.cfg.aead,
       aeadBackend: this.aeadBackend,
       params: {
@@ -200,7 +217,7 @@ export class RudpSocket extends EventEmitter {
         }
         reject(err);
       };
-      entry = this.createEntry('client', remote, null, 0);
+      entry = this.createEntry('client', remote, null, 0, this.keyring.sending);
       entry.onEstablished = () => {
         if (settled || !entry) return;
         done();
@@ -220,10 +237,11 @@ export class RudpSocket extends EventEmitter {
   private createEntry(
     role: 'client' | 'server',
     remote: RemoteInfo,
-    initial: ReturnType<typeof parseInitial> | null,
-    initialBytes: number
+    initial: InitialInfo | null,
+    initialBytes: number,
+    keys: ClusterKeys
   ): Entry {
-    const init = this.engineInit(role);
+    const init = this.engineInit(role, keys);
     const entry: Entry = {
       engine: null as unknown as RudpEngine, // set just below; events only fire after
       remote,
@@ -283,7 +301,7 @@ export class RudpSocket extends EventEmitter {
     if (role === 'client') {
       entry.engine = RudpEngine.client(init, out, events, now);
     } else {
-      const info = initial as Exclude<ReturnType<typeof parseInitial>, string>;
+      const info = initial as InitialInfo;
       entry.engine = RudpEngine.server(init, info, initialBytes, out, events, now);
       entry.initialKey = `${remote.address}|${remote.port}|${info.clientCid.toString('hex')}`;
       this.byInitial.set(entry.initialKey, entry);
@@ -360,11 +378,12 @@ export class RudpSocket extends EventEmitter {
   }
 
   private onInitial(d: Buffer, from: RemoteInfo): void {
-    const info = parseInitial(this.keys, d);
-    if (info === 'malformed' || info === 'bad_auth') {
-      this.drops.add(info);
+    const opened = this.keyring.openInitial(d);
+    if (opened === 'malformed' || opened === 'bad_auth') {
+      this.drops.add(opened);
       return;
     }
+    const info = opened.info;
     const key = `${from.address}|${from.port}|${info.clientCid.toString('hex')}`;
     const existing = this.byInitial.get(key);
     if (existing) {
@@ -388,8 +407,10 @@ export class RudpSocket extends EventEmitter {
       'server',
       { address: from.address, port: from.port },
       info,
-      d.length
+      d.length,
+      opened.keys
     );
+    this.acceptedBySecret[opened.index]++;
     this.scheduler.kick(e);
   }
 
@@ -407,7 +428,7 @@ export class RudpSocket extends EventEmitter {
     }
     this.resetTokens--;
     this.resetsSent++;
-    const reset = buildReset(this.keys, d.subarray(1, 1 + CID_LENGTH));
+    const reset = buildReset(this.keyring.sending, d.subarray(1, 1 + CID_LENGTH));
     this.datagramsSent++;
     this.bytesSent += reset.length;
     this.sock.send([reset], from.port, from.address);
@@ -460,6 +481,8 @@ export class RudpSocket extends EventEmitter {
       bytesReceived: this.bytesReceived,
       bytesSent: this.bytesSent,
       statelessResetsSent: this.resetsSent,
+      clusterSecrets: this.keyring.size,
+      handshakesAcceptedBySecret: this.acceptedBySecret.slice(0, this.keyring.size),
       aead: this.cfg.aead,
       aeadBackend: this.aeadBackend,
       udpDriver: this.sock.kind,

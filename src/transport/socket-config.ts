@@ -13,7 +13,11 @@ import {
   MIN_DATAGRAM_SIZE,
 } from './constants';
 import type { CongestionAlgorithm } from './congestion';
-import { AEAD_BACKEND_PREFERENCES, DEFAULT_AEAD } from './crypto/packet-protection';
+import {
+  AEAD_BACKEND_PREFERENCES,
+  DEFAULT_AEAD,
+  assertClusterSecrets,
+} from './crypto/packet-protection';
 import type { AeadAlgorithm, AeadBackend, AeadBackendPreference } from './crypto/packet-protection';
 import type { DatagramSocket } from './drivers/datagram-socket';
 import type { UdpDriverPreference } from './drivers/udp-binding';
@@ -31,6 +35,11 @@ export interface RudpSocketInit {
   port?: number;
   /** Cluster secret; without one a built-in development secret is used and a warning logged. */
   secret?: Buffer;
+  /**
+   * Several cluster secrets, during a rotation (instead of `secret`): the first is sent
+   * with, an INITIAL MACed with any of them is accepted (at most MAX_CLUSTER_SECRETS).
+   */
+  secrets?: readonly Buffer[];
   /** @default 'bbr' */
   congestion?: CongestionAlgorithm;
   /** Close a connection after this long without a packet (0 = never). @default 30000 */
@@ -97,6 +106,13 @@ export interface SocketStats {
   bytesReceived: number;
   bytesSent: number;
   statelessResetsSent: number;
+  /** Cluster secrets accepted now (the first is sent with). */
+  clusterSecrets: number;
+  /**
+   * Connections accepted by the index of the secret their INITIAL matched (0 = the sending
+   * secret), counted since start; one entry per accepted secret.
+   */
+  handshakesAcceptedBySecret: number[];
   /** The AEAD and the implementation that runs it. */
   aead: AeadAlgorithm;
   aeadBackend: AeadBackend;
@@ -168,6 +184,11 @@ export function validate(init: RudpSocketInit): void {
   }
   if (init.secret !== undefined && init.secret.length < 16) {
     throw new InvalidArgumentError('secret must be at least 16 bytes');
+  }
+  if (init.secrets !== undefined) {
+    if (init.secret !== undefined)
+      throw new InvalidArgumentError('give secret or secrets, not both');
+    assertClusterSecrets(init.secrets);
   }
   if (init.congestion !== undefined && !['bbr', 'cubic', 'newreno'].includes(init.congestion)) {
     throw new InvalidArgumentError("congestion must be 'bbr', 'cubic' or 'newreno'");

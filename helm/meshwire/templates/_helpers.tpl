@@ -174,7 +174,6 @@ true
   "metricsListen" (printf "%s:%d" $host (int .Values.ports.metrics))
   "peerDns" (include "meshwire.peerDns" .)
   "peerIds" (include "meshwire.peerIds" .)
-  "clusterSecretFile" (printf "%s/%s" $paths.cluster .Values.clusterSecret.key)
   "drainTimeoutMs" (int .Values.node.drainTimeoutMs)
   "maxMessageBytes" (int .Values.node.maxMessageBytes)
   "logLevel" .Values.node.logLevel
@@ -183,6 +182,11 @@ true
   "addressSenderIdleMs" (int .Values.node.addressTargets.idleTimeoutMs)
   "addressTargetCidrs" .Values.node.addressTargets.allowedCidrs
 -}}
+{{- if .Values.clusterSecret.directory -}}
+{{- $_ := set $cfg "clusterSecretDir" $paths.cluster -}}
+{{- else -}}
+{{- $_ := set $cfg "clusterSecretFile" (printf "%s/%s" $paths.cluster .Values.clusterSecret.key) -}}
+{{- end -}}
 {{- if .Values.tls.enabled -}}
 {{- $_ := set $cfg "tlsCertFile" (printf "%s/%s" $paths.tls .Values.tls.certKey) -}}
 {{- $_ := set $cfg "tlsKeyFile" (printf "%s/%s" $paths.tls .Values.tls.keyKey) -}}

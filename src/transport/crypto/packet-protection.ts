@@ -66,6 +66,78 @@ export class ClusterKeys {
   }
 }
 
+/** Secrets a node accepts at once (each INITIAL is checked against every one). */
+export const MAX_CLUSTER_SECRETS = 8;
+
+/**
+ * The cluster secrets a socket accepts, during a rotation more than one: the first is
+ * the one this node sends with (its INITIALs and stateless resets); an INITIAL MACed with
+ * any of them is accepted, and that connection's handshake reply and session keys use the
+ * secret that matched. Replacing the set changes only connections made afterwards: a
+ * live connection keeps the keys it derived.
+ */
+export class ClusterKeyring {
+  private keys: ClusterKeys[] = [];
+
+  constructor(secrets: readonly Buffer[]) {
+    this.replace(secrets);
+  }
+
+  /** Validates and installs a new set (first = send); throws and keeps the old on error. */
+  replace(secrets: readonly Buffer[]): void {
+    assertClusterSecrets(secrets);
+    const old = this.keys;
+    this.keys = secrets.map(s => old.find(k => k.secret.equals(s)) ?? new ClusterKeys(s));
+  }
+
+  /** The keys this node sends with. */
+  get sending(): ClusterKeys {
+    return this.keys[0];
+  }
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  /**
+   * Authenticates an INITIAL against every accepted secret: the parsed INITIAL, the keys
+   * that matched and their index in the set (0 = the sending one).
+   */
+  openInitial(
+    buf: Buffer
+  ): { info: InitialInfo; keys: ClusterKeys; index: number } | 'malformed' | 'bad_auth' {
+    for (let index = 0; index < this.keys.length; index++) {
+      const keys = this.keys[index];
+      const info = parseInitial(keys, buf);
+      if (info === 'malformed') return info;
+      if (info !== 'bad_auth') return { info, keys, index };
+    }
+    return 'bad_auth';
+  }
+
+  /** True when `buf` is a stateless reset for `cid` made under any accepted secret. */
+  verifyReset(buf: Buffer, cid: Buffer): boolean {
+    return this.keys.some(k => verifyReset(k, buf, cid));
+  }
+}
+
+/** InvalidArgumentError unless 1..MAX_CLUSTER_SECRETS secrets of >= 16 bytes, no repeats. */
+export function assertClusterSecrets(secrets: readonly Buffer[]): void {
+  if (secrets.length === 0) throw new InvalidArgumentError('at least one cluster secret is needed');
+  if (secrets.length > MAX_CLUSTER_SECRETS)
+    throw new InvalidArgumentError(
+      `${secrets.length} cluster secrets given, at most ${MAX_CLUSTER_SECRETS} are accepted`
+    );
+  secrets.forEach((s, i) => {
+    if (s.length < 16)
+      throw new InvalidArgumentError(
+        `cluster secret ${i + 1} is ${s.length} bytes: a secret must be at least 16 bytes`
+      );
+    if (secrets.findIndex(o => o.equals(s)) !== i)
+      throw new InvalidArgumentError(`cluster secret ${i + 1} repeats an earlier one`);
+  });
+}
+
 /**
  * Where the AEAD runs. All produce the same bytes (RFC 8439 ChaCha20-Poly1305, or
  * AES-256-GCM), so nodes using any of them interoperate:

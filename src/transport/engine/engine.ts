@@ -271,7 +271,11 @@ export class RudpEngine {
         else this.drops.add('duplicate_handshake');
         return;
       case PacketType.Reset:
-        if (this.remoteCid && verifyReset(this.init.clusterKeys, d, this.remoteCid)) {
+        if (
+          this.remoteCid &&
+          (verifyReset(this.init.clusterKeys, d, this.remoteCid) ||
+            this.init.keyring?.verifyReset(d, this.remoteCid))
+        ) {
           this.closing.finish(
             new UnavailableError('connection reset by peer (stateless reset)'),
             now

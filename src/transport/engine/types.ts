@@ -4,7 +4,12 @@
  */
 import type { DropLedger } from '../../common';
 import type { CongestionAlgorithm } from '../congestion';
-import type { AeadAlgorithm, AeadBackend, ClusterKeys } from '../crypto/packet-protection';
+import type {
+  AeadAlgorithm,
+  AeadBackend,
+  ClusterKeyring,
+  ClusterKeys,
+} from '../crypto/packet-protection';
 import type { TransportParams } from '../wire';
 
 /** Close codes carried in CLOSE frames. */
@@ -31,7 +36,10 @@ export type EngineDropReason =
 export interface EngineInit {
   role: 'client' | 'server';
   localCid: Buffer;
+  /** This connection's keys: the sending secret's (client), the one that matched (server). */
   clusterKeys: ClusterKeys;
+  /** The socket's current secrets: a stateless reset made under any of them is believed. */
+  keyring?: ClusterKeyring;
   aead: AeadAlgorithm;
   aeadBackend: AeadBackend;
   /** Our transport parameters (max datagram size, receive window, idle timeout, ack delay). */

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseTokensFile } from '../../../src/api/auth';
 import { loadConfig, peerSeeds } from '../../../src/app';
+import { readClusterSecrets } from '../../../src/app/cluster-secrets';
 import type { K8sObject } from './chart-helpers';
 import {
   FIXTURES,
@@ -273,6 +274,58 @@ test('node.addressTargets: defaults and set values reach the real config loader'
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('clusterSecret.directory: every key of the Secret is an accepted secret, mounted as clusterSecretDir; the key sorts first and sends', t => {
+  const next = 'the-next-cluster-secret-2026';
+  const objects = render({
+    set: ['clusterSecret.directory=true', `clusterSecret.extraKeys.cluster-secret-next=${next}`],
+  });
+  const secret = find(objects, 'Secret', `${FULL}-cluster`);
+  t.deepEqual(Object.keys(secret.data as object).sort(), ['cluster-secret', 'cluster-secret-next']);
+  const vol = (find(objects, 'StatefulSet', FULL).spec.template.spec.volumes as K8sObject[]).find(
+    v => v.secret?.secretName === secret.metadata.name
+  );
+  t.is(
+    vol?.secret.items,
+    undefined,
+    'the whole Secret is mounted (Kubernetes updates it in place)'
+  );
+  const cfgFile = nodeConfigFile(objects);
+  t.is(cfgFile.clusterSecretDir, '/etc/meshwire/cluster');
+  t.is(cfgFile.clusterSecretFile, undefined);
+  const root = tmpRoot();
+  try {
+    const pod = materializePod(objects, 0, NS, root);
+    const cfg = loadConfig({ argv: [], env: pod.env });
+    const generated = Buffer.from(secret.data['cluster-secret'] as string, 'base64').toString();
+    t.deepEqual(readClusterSecrets(cfg)?.secrets.map(String), [generated, next]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  // an operator's Secret with current/next keys, mounted whole
+  const own = render({
+    valuesFiles: ['values-auth-existing.yaml'],
+    set: ['clusterSecret.directory=true'],
+  });
+  t.is(findAll(own, 'Secret').length, 0);
+  const root2 = tmpRoot();
+  try {
+    const pod = materializePod(own, 1, NS, root2, 'worker-1', {
+      'meshwire-cluster': { current: 'B: the current secret', next: 'C: the next one, added' },
+    });
+    const cfg = loadConfig({ argv: [], env: pod.env });
+    t.deepEqual(readClusterSecrets(cfg)?.secrets.map(String), [
+      'B: the current secret',
+      'C: the next one, added',
+    ]);
+  } finally {
+    rmSync(root2, { recursive: true, force: true });
+  }
+  // a short extra key fails helm with the key named
+  const r = helm(templateArgs({ set: ['clusterSecret.extraKeys.next=short'] }));
+  t.not(r.status, 0);
+  t.regex(r.stderr, /clusterSecret\/extraKeys\/next/);
 });
 
 test('node.addressTargets.allowedCidrs: a host name fails helm with the key named', t => {

@@ -1,0 +1,90 @@
+/**
+ * `meshwire serve` with a bad cluster secret file or directory: the node does not start,
+ * exits 2 and says on one line which file and line is wrong (src/app/cluster-secrets.ts).
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { CLI } from '../../helpers/processes';
+
+const dir = mkdtempSync(join(tmpdir(), 'meshwire-secret-cli-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs `meshwire serve` to its exit (killed after 60 s): exit code and stderr. */
+function serveUntilExit(flags: string[]): Promise<{ code: number | null; stderr: string }> {
+  const proc = spawn(process.execPath, [
+    CLI,
+    'serve',
+    '--node-id',
+    'secret-node',
+    '--grpc-listen',
+    '127.0.0.1:0',
+    '--peer-listen',
+    '127.0.0.1:0',
+    '--metrics-listen',
+    '127.0.0.1:0',
+    ...flags,
+  ]);
+  let stderr = '';
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  proc.stdout.resume();
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+  return new Promise(resolve =>
+    proc.on('exit', code => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    })
+  );
+}
+
+const cases: Array<[string, () => string[], string]> = [
+  [
+    'a short secret on line 4 of a list',
+    () => {
+      const file = join(dir, 'list');
+      writeFileSync(
+        file,
+        '# meshwire cluster secrets\n# next one sends\nthe current cluster secret\nshort\n'
+      );
+      return ['--cluster-secret-file', file];
+    },
+    `meshwire: cluster secret file ${join(dir, 'list')} line 4: the secret is 5 bytes, at least 16 are needed`,
+  ],
+  [
+    'bad base64',
+    () => {
+      const file = join(dir, 'b64');
+      writeFileSync(file, '# meshwire cluster secrets\nbase64:%%%\n');
+      return ['--cluster-secret-file', file];
+    },
+    `meshwire: cluster secret file ${join(dir, 'b64')} line 2: not valid base64 after "base64:"`,
+  ],
+  [
+    'a one-secret file that is too short',
+    () => {
+      const file = join(dir, 'short');
+      writeFileSync(file, 'short\n');
+      return ['--cluster-secret-file', file];
+    },
+    `meshwire: cluster secret file ${join(dir, 'short')}: the secret is 6 bytes, at least 16 are needed`,
+  ],
+  [
+    'an empty secret directory',
+    () => {
+      const empty = join(dir, 'empty');
+      mkdirSync(empty);
+      return ['--cluster-secret-dir', empty];
+    },
+    `meshwire: cluster secret directory ${join(dir, 'empty')} holds no secret file`,
+  ],
+];
+
+for (const [name, flags, message] of cases) {
+  test(`serve with ${name}: exit 2 and one line naming the file`, async t => {
+    const { code, stderr } = await serveUntilExit(flags());
+    t.is(code, 2, stderr);
+    t.is(stderr.trim(), message);
+  });
+}
