@@ -137,14 +137,19 @@ export function messengerService(
         ack,
         failFast: req.failFast,
         timeoutMs: finiteMs(msUntilDeadline(call.getDeadline())),
+        idempotencyKey: req.idempotencyKey,
       });
       if (r instanceof Promise) {
         r.then(
-          v => callback(null, { id: v.id, delivered: v.delivered }),
+          v => callback(null, { id: v.id, delivered: v.delivered, duplicate: v.duplicate === true }),
           err => callback(toServiceError(err, internal))
         );
       } else {
-        callback(null, { id: r.id, delivered: ack === 'DELIVERED' ? r.delivered : 0 });
+        callback(null, {
+          id: r.id,
+          delivered: ack === 'DELIVERED' ? r.delivered : 0,
+          duplicate: false,
+        });
       }
     } catch (err) {
       callback(toServiceError(err, internal));

@@ -5,7 +5,8 @@
  *                             INTEREST (oneway: subscription patterns advertised)
  *   channel DATA:             MESSAGE (oneway, or request when the sender wants a
  *                             DELIVERED count), REQUEST (request; the reply is the
- *                             response body)
+ *                             response body), RESPOND (request), IDEMPOTENCY_CLAIM
+ *                             and IDEMPOTENCY_COMPLETE (requests with node-layer bodies)
  *
  * Message bodies (pure codec, no I/O):
  *   u8 flags (1: deliver to plain subscribers, 2: group list follows, 4: all subscribers
@@ -47,7 +48,17 @@ export enum Op {
    * reply token names (the reply goes to the node that issued the token).
    */
   RESPOND = 6,
+  /**
+   * Request: claim an idempotency key at the node that owns it (src/node/idempotency.ts
+   * encodes the bodies; this layer carries them as bytes).
+   */
+  IDEMPOTENCY_CLAIM = 7,
+  /** Request: the claimed Send was acked (or failed): the owner records or forgets the key. */
+  IDEMPOTENCY_COMPLETE = 8,
 }
+
+/** Data-channel ops whose bodies the node layer encodes and answers (ClusterHandler.onPeerCall). */
+export type PeerCallOp = Op.IDEMPOTENCY_CLAIM | Op.IDEMPOTENCY_COMPLETE;
 
 /** Which local subscriptions a forwarded message is for. */
 export interface DeliveryScope {

@@ -1,0 +1,415 @@
+/**
+ * Exactly-once publish across client retries: Sends with an idempotency key.
+ *
+ * One node keeps each key (its owner: rendezvous hashing of the key over the node ids the
+ * cluster lists, rendezvous.ts). The node a client publishes through claims the key at
+ * the owner before delivering (IDEMPOTENCY_CLAIM, or a local call when it owns the key):
+ * `new` -> it delivers, then tells the owner the ack (IDEMPOTENCY_COMPLETE) before
+ * answering the client; `duplicate` -> it answers with the original ack and delivers
+ * nothing; `pending` (the original Send is still delivering) -> the owner holds the claim
+ * until that Send finishes or the caller's deadline nears. Nothing is delivered without a
+ * claim: an owner that cannot be reached is UNAVAILABLE.
+ *
+ * The owner's records live in memory (idempotency-store.ts): an owner that restarts has
+ * forgotten its keys, and a retry of one of them delivers again (docs/design.md).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Clock, Timer } from '../common';
+import {
+  InvalidArgumentError,
+  ProtocolError,
+  ResourceExhaustedError,
+  UnavailableError,
+  quote,
+} from '../common';
+import type { ClaimAnswer, IdempotencyStoreCounts } from './idempotency-store';
+import { IdempotencyStore } from './idempotency-store';
+import { rendezvousOwner } from './rendezvous';
+import type { SendResult } from './types';
+
+/** Largest idempotency key, in UTF-8 bytes. */
+export const MAX_IDEMPOTENCY_KEY_BYTES = 256;
+
+/** Default of idempotencyWindowMs: how long an accepted key is remembered. */
+export const DEFAULT_IDEMPOTENCY_WINDOW_MS = 120_000;
+/** Default of idempotencyMaxKeys: records an owner holds at most. */
+export const DEFAULT_IDEMPOTENCY_MAX_KEYS = 1_000_000;
+
+/** Claims waiting at an owner for a pending Send of the same key, at most. */
+const MAX_WAITING_CLAIMS = 10_000;
+/** Answer a held claim this long before the caller's deadline, so the answer arrives in time. */
+const WAIT_MARGIN_MS = 250;
+
+/** Why an idempotent Send was refused (meshwire_idempotency_refusals_total{reason}). */
+export const IDEMPOTENCY_REFUSAL_REASONS = [
+  /** idempotency_key over MAX_IDEMPOTENCY_KEY_BYTES (INVALID_ARGUMENT). */
+  'key_too_long',
+  /** The owner holds idempotencyMaxKeys records within their window (RESOURCE_EXHAUSTED). */
+  'store_full',
+  /** The owner could not be reached or did not answer (UNAVAILABLE, nothing delivered). */
+  'owner_unreachable',
+  /** The original Send was still in progress when the caller's deadline neared (UNAVAILABLE). */
+  'still_pending',
+  /** Too many claims already waited at the owner for pending Sends (UNAVAILABLE). */
+  'waiters_full',
+] as const;
+export type IdempotencyRefusalReason = (typeof IDEMPOTENCY_REFUSAL_REASONS)[number];
+
+/** Throws InvalidArgumentError for a key over MAX_IDEMPOTENCY_KEY_BYTES. */
+export function checkIdempotencyKey(key: string): void {
+  if (key.length * 3 <= MAX_IDEMPOTENCY_KEY_BYTES) return;
+  const bytes = Buffer.byteLength(key);
+  if (bytes > MAX_IDEMPOTENCY_KEY_BYTES) {
+    throw new InvalidArgumentError(
+      `send: idempotency_key is ${bytes} bytes; at most ${MAX_IDEMPOTENCY_KEY_BYTES} bytes are allowed`
+    );
+  }
+}
+
+// --- wire bodies of IDEMPOTENCY_CLAIM and IDEMPOTENCY_COMPLETE (JSON: rare, small) -------
+
+interface ClaimRequest {
+  key: string;
+  token: string;
+  leaseMs: number;
+}
+
+export function encodeClaim(c: ClaimRequest): Buffer {
+  return Buffer.from(JSON.stringify({ k: c.key, t: c.token, l: c.leaseMs }));
+}
+
+function parseJson(body: Buffer, what: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(body.toString('utf8'));
+    if (typeof v === 'object' && v !== null) return v as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  throw new ProtocolError(`malformed ${what}`);
+}
+
+export function decodeClaim(body: Buffer): ClaimRequest {
+  const v = parseJson(body, 'IDEMPOTENCY_CLAIM');
+  if (
+    typeof v.k !== 'string' ||
+    Buffer.byteLength(v.k) > MAX_IDEMPOTENCY_KEY_BYTES ||
+    typeof v.t !== 'string' ||
+    v.t.length > 256 ||
+    typeof v.l !== 'number' ||
+    !(v.l > 0)
+  ) {
+    throw new ProtocolError('malformed IDEMPOTENCY_CLAIM');
+  }
+  return { key: v.k, token: v.t, leaseMs: v.l };
+}
+
+export function encodeClaimAnswer(a: ClaimAnswer): Buffer {
+  return Buffer.from(
+    JSON.stringify(a.kind === 'duplicate' ? { a: a.kind, i: a.id, d: a.delivered } : { a: a.kind })
+  );
+}
+
+export function decodeClaimAnswer(body: Buffer): ClaimAnswer {
+  const v = parseJson(body, 'IDEMPOTENCY_CLAIM answer');
+  switch (v.a) {
+    case 'new':
+    case 'pending':
+    case 'full':
+      return { kind: v.a };
+    case 'duplicate':
+      if (typeof v.i === 'string' && typeof v.d === 'number') {
+        return { kind: 'duplicate', id: v.i, delivered: v.d };
+      }
+  }
+  throw new ProtocolError('malformed IDEMPOTENCY_CLAIM answer');
+}
+
+interface CompleteRequest {
+  key: string;
+  token: string;
+  /** false: the Send failed and the key is forgotten. */
+  ok: boolean;
+  id: string;
+  delivered: number;
+}
+
+export function encodeComplete(c: CompleteRequest): Buffer {
+  return Buffer.from(
+    JSON.stringify({ k: c.key, t: c.token, o: c.ok ? 1 : 0, i: c.id, d: c.delivered })
+  );
+}
+
+export function decodeComplete(body: Buffer): CompleteRequest {
+  const v = parseJson(body, 'IDEMPOTENCY_COMPLETE');
+  if (
+    typeof v.k !== 'string' ||
+    typeof v.t !== 'string' ||
+    typeof v.i !== 'string' ||
+    typeof v.d !== 'number'
+  ) {
+    throw new ProtocolError('malformed IDEMPOTENCY_COMPLETE');
+  }
+  return { key: v.k, token: v.t, ok: v.o === 1, id: v.i, delivered: v.d };
+}
+
+// --- the service ---------------------------------------------------------------------
+
+/** How the service reaches the owner of a key on another node. */
+export interface IdempotencyPeers {
+  /** Node ids of the cluster, this node's included (every node must list the same ones). */
+  members(): readonly string[];
+  claim(owner: string, body: Buffer, timeoutMs: number): Promise<Buffer>;
+  complete(owner: string, body: Buffer, timeoutMs: number): Promise<Buffer>;
+}
+
+export interface IdempotencyInit {
+  localId: string;
+  clock: Clock;
+  windowMs: number;
+  maxKeys: number;
+  peers: IdempotencyPeers;
+}
+
+/** Counters of one node (exported as metrics by src/api/node-metrics.ts). */
+export interface IdempotencyCounts extends IdempotencyStoreCounts {
+  /** Idempotent Sends this node answered with duplicate = true. */
+  duplicatesReturned: number;
+  /** Claims this node sent to the key's owner on another node. */
+  claimsForwarded: number;
+  /** Completions that did not reach the owner (the key stays pending until its lease lapses). */
+  completionsLost: number;
+}
+
+interface WaitingClaim {
+  token: string;
+  leaseMs: number;
+  timer: Timer;
+  resolve(a: ClaimAnswer): void;
+}
+
+export class Idempotency {
+  readonly store: IdempotencyStore;
+  private readonly init: IdempotencyInit;
+  /** Claims held for pending Sends, by key (MAX_WAITING_CLAIMS in all). */
+  private readonly waiting = new Map<string, WaitingClaim[]>();
+  private waitingCount = 0;
+  private readonly tokenPrefix = `${randomBytes(6).toString('base64url')}.`;
+  private nextToken = 0;
+  readonly refusals: Record<IdempotencyRefusalReason, number> = {
+    key_too_long: 0,
+    store_full: 0,
+    owner_unreachable: 0,
+    still_pending: 0,
+    waiters_full: 0,
+  };
+  private readonly publisherCounts = { duplicatesReturned: 0, claimsForwarded: 0, completionsLost: 0 };
+
+  constructor(init: IdempotencyInit) {
+    this.init = init;
+    this.store = new IdempotencyStore({
+      clock: init.clock,
+      windowMs: init.windowMs,
+      maxKeys: init.maxKeys,
+    });
+  }
+
+  get counts(): IdempotencyCounts {
+    return { ...this.store.counts, ...this.publisherCounts };
+  }
+
+  /** Claims held at this node waiting for a pending Send. */
+  get waitingClaims(): number {
+    return this.waitingCount;
+  }
+
+  /** The node that keeps `key`. */
+  ownerOf(key: string): string {
+    return rendezvousOwner(key, this.init.peers.members()) ?? this.init.localId;
+  }
+
+  /** Counts a key refused for its length (the caller validated it). */
+  checkKey(key: string): void {
+    try {
+      checkIdempotencyKey(key);
+    } catch (err) {
+      this.refusals.key_too_long++;
+      throw err;
+    }
+  }
+
+  /**
+   * Publishes through `deliver` at most once per key within the window: claims the key at
+   * its owner, delivers when new, records the ack there. `timeoutMs` bounds the wait.
+   */
+  async publish(
+    key: string,
+    timeoutMs: number,
+    deliver: () => SendResult | Promise<SendResult>,
+    /** The delivered count the client sees (0 for ACCEPTED). */
+    ackedCount: (r: SendResult) => number
+  ): Promise<SendResult & { duplicate: boolean }> {
+    const owner = this.ownerOf(key);
+    const token = `${this.init.localId}.${this.tokenPrefix}${this.nextToken++}`;
+    // The claim lapses if this node never completes it (it crashed): after the Send's time.
+    const leaseMs = timeoutMs + 5_000;
+    const answer = await this.claimAt(owner, key, token, leaseMs, timeoutMs);
+    switch (answer.kind) {
+      case 'duplicate':
+        this.publisherCounts.duplicatesReturned++;
+        return { id: answer.id, delivered: answer.delivered, duplicate: true };
+      case 'full':
+        this.refusals.store_full++;
+        throw new ResourceExhaustedError(
+          `send: node ${quote(owner)}, which keeps idempotency_key ${quote(key)}, holds idempotencyMaxKeys keys within their window; nothing was delivered: retry later`
+        );
+      case 'pending':
+        this.refusals.still_pending++;
+        throw new UnavailableError(
+          `send: a Send with idempotency_key ${quote(key)} is still in progress; nothing was delivered: retry to get its ack`
+        );
+      case 'new':
+        break;
+    }
+    let result: SendResult;
+    try {
+      result = await deliver();
+    } catch (err) {
+      // The key is forgotten so that a retry delivers (the error said it was not sent).
+      void this.completeAt(owner, { key, token, ok: false, id: '', delivered: 0 }, timeoutMs);
+      throw err;
+    }
+    await this.completeAt(
+      owner,
+      { key, token, ok: true, id: result.id, delivered: ackedCount(result) },
+      timeoutMs
+    );
+    return { id: result.id, delivered: ackedCount(result), duplicate: false };
+  }
+
+  private async claimAt(
+    owner: string,
+    key: string,
+    token: string,
+    leaseMs: number,
+    timeoutMs: number
+  ): Promise<ClaimAnswer> {
+    if (owner === this.init.localId) {
+      return this.claim(key, token, leaseMs, timeoutMs - WAIT_MARGIN_MS);
+    }
+    this.publisherCounts.claimsForwarded++;
+    let body: Buffer;
+    try {
+      body = await this.init.peers.claim(owner, encodeClaim({ key, token, leaseMs }), timeoutMs);
+    } catch (err) {
+      this.refusals.owner_unreachable++;
+      throw new UnavailableError(
+        `send: node ${quote(owner)}, which keeps idempotency_key ${quote(key)}, did not answer (${(err as Error).message}); nothing was delivered: retry`
+      );
+    }
+    return decodeClaimAnswer(body);
+  }
+
+  private async completeAt(owner: string, c: CompleteRequest, timeoutMs: number): Promise<void> {
+    if (owner === this.init.localId) {
+      this.complete(c);
+      return;
+    }
+    try {
+      await this.init.peers.complete(owner, encodeComplete(c), timeoutMs);
+    } catch {
+      // Delivered all the same: the owner keeps the claim pending until its lease lapses,
+      // so a retry until then waits and is told to retry; counted.
+      this.publisherCounts.completionsLost++;
+    }
+  }
+
+  // --- the owner's side ----------------------------------------------------------------
+
+  /**
+   * A claim at this node (the owner). A key whose Send is pending holds the claim up to
+   * `waitMs` for that Send to finish: it then answers duplicate, or new when it failed.
+   */
+  claim(key: string, token: string, leaseMs: number, waitMs: number): Promise<ClaimAnswer> {
+    const answer = this.store.claim(key, token, leaseMs);
+    if (answer.kind !== 'pending' || waitMs <= 0) return Promise.resolve(answer);
+    if (this.waitingCount >= MAX_WAITING_CLAIMS) {
+      this.refusals.waiters_full++;
+      return Promise.resolve(answer);
+    }
+    return new Promise<ClaimAnswer>(resolve => {
+      const waiter: WaitingClaim = {
+        token,
+        leaseMs,
+        resolve,
+        timer: this.init.clock.setTimer(waitMs, () => {
+          this.unwait(key, waiter);
+          // A lease that lapsed meanwhile frees the key: ask once more.
+          resolve(this.store.claim(key, token, leaseMs));
+        }),
+      };
+      let list = this.waiting.get(key);
+      if (!list) this.waiting.set(key, (list = []));
+      list.push(waiter);
+      this.waitingCount++;
+    });
+  }
+
+  /** A completion at this node (the owner): record the ack or forget the key. */
+  complete(c: CompleteRequest): void {
+    if (c.ok) this.store.complete(c.key, c.token, c.id, c.delivered);
+    else this.store.release(c.key, c.token);
+    this.wake(c.key);
+  }
+
+  /** Answers the claims waiting on `key` again: duplicate, or new for the first. */
+  private wake(key: string): void {
+    const list = this.waiting.get(key);
+    if (!list) return;
+    this.waiting.delete(key);
+    for (const w of list) {
+      this.waitingCount--;
+      const answer = this.store.claim(key, w.token, w.leaseMs);
+      if (answer.kind === 'pending') {
+        let again = this.waiting.get(key);
+        if (!again) this.waiting.set(key, (again = []));
+        again.push(w);
+        this.waitingCount++;
+        continue;
+      }
+      w.timer.cancel();
+      w.resolve(answer);
+    }
+  }
+
+  private unwait(key: string, waiter: WaitingClaim): void {
+    const list = this.waiting.get(key);
+    const i = list ? list.indexOf(waiter) : -1;
+    if (!list || i < 0) return;
+    list.splice(i, 1);
+    this.waitingCount--;
+    if (list.length === 0) this.waiting.delete(key);
+  }
+
+  /** What a peer asks this node as owner (IDEMPOTENCY_CLAIM / IDEMPOTENCY_COMPLETE bodies). */
+  async onPeerClaim(body: Buffer, timeoutMs: number): Promise<Buffer> {
+    const c = decodeClaim(body);
+    return encodeClaimAnswer(await this.claim(c.key, c.token, c.leaseMs, timeoutMs - WAIT_MARGIN_MS));
+  }
+
+  onPeerComplete(body: Buffer): Buffer {
+    this.complete(decodeComplete(body));
+    return Buffer.alloc(0);
+  }
+
+  /** Answers every held claim `pending` (the node is stopping). */
+  close(): void {
+    for (const [key, list] of this.waiting) {
+      this.waiting.delete(key);
+      for (const w of list) {
+        w.timer.cancel();
+        w.resolve({ kind: 'pending' });
+      }
+    }
+    this.waitingCount = 0;
+  }
+}
