@@ -141,7 +141,8 @@ export function messengerService(
       });
       if (r instanceof Promise) {
         r.then(
-          v => callback(null, { id: v.id, delivered: v.delivered, duplicate: v.duplicate === true }),
+          v =>
+            callback(null, { id: v.id, delivered: v.delivered, duplicate: v.duplicate === true }),
           err => callback(toServiceError(err, internal))
         );
       } else {

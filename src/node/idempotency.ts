@@ -202,7 +202,11 @@ export class Idempotency {
     still_pending: 0,
     waiters_full: 0,
   };
-  private readonly publisherCounts = { duplicatesReturned: 0, claimsForwarded: 0, completionsLost: 0 };
+  private readonly publisherCounts = {
+    duplicatesReturned: 0,
+    claimsForwarded: 0,
+    completionsLost: 0,
+  };
 
   constructor(init: IdempotencyInit) {
     this.init = init;
@@ -393,7 +397,9 @@ export class Idempotency {
   /** What a peer asks this node as owner (IDEMPOTENCY_CLAIM / IDEMPOTENCY_COMPLETE bodies). */
   async onPeerClaim(body: Buffer, timeoutMs: number): Promise<Buffer> {
     const c = decodeClaim(body);
-    return encodeClaimAnswer(await this.claim(c.key, c.token, c.leaseMs, timeoutMs - WAIT_MARGIN_MS));
+    return encodeClaimAnswer(
+      await this.claim(c.key, c.token, c.leaseMs, timeoutMs - WAIT_MARGIN_MS)
+    );
   }
 
   onPeerComplete(body: Buffer): Buffer {

@@ -24,7 +24,13 @@ import {
   formatHostPort,
   systemClock,
 } from '../common';
-import type { Cluster, ClusterTarget, DeliveryScope, InterestUpdate, PeerCallOp } from '../dispatch';
+import type {
+  Cluster,
+  ClusterTarget,
+  DeliveryScope,
+  InterestUpdate,
+  PeerCallOp,
+} from '../dispatch';
 import { Op } from '../dispatch';
 import { PeerDirectory, validatePeerId } from '../peers';
 import {
@@ -138,7 +144,8 @@ export class MeshNode {
       maxKeys: init.config.idempotencyMaxKeys ?? DEFAULT_IDEMPOTENCY_MAX_KEYS,
       peers: {
         members: () => this.members(),
-        claim: (owner, body, timeoutMs) => this.callPeer(owner, Op.IDEMPOTENCY_CLAIM, body, timeoutMs),
+        claim: (owner, body, timeoutMs) =>
+          this.callPeer(owner, Op.IDEMPOTENCY_CLAIM, body, timeoutMs),
         complete: (owner, body, timeoutMs) =>
           this.callPeer(owner, Op.IDEMPOTENCY_COMPLETE, body, timeoutMs),
       },
@@ -166,9 +173,16 @@ export class MeshNode {
     return this.membersCache;
   }
 
-  private callPeer(peerId: string, op: PeerCallOp, body: Buffer, timeoutMs: number): Promise<Buffer> {
+  private callPeer(
+    peerId: string,
+    op: PeerCallOp,
+    body: Buffer,
+    timeoutMs: number
+  ): Promise<Buffer> {
     if (!this.cluster) {
-      return Promise.reject(new UnavailableError(`node ${this.id} runs without a cluster transport`));
+      return Promise.reject(
+        new UnavailableError(`node ${this.id} runs without a cluster transport`)
+      );
     }
     return this.cluster.call(peerId, op, body, timeoutMs);
   }

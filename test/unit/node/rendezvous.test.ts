@@ -31,7 +31,10 @@ test('keys are balanced over the members (each within 5% of its share)', t => {
     }
     const share = keys.length / members.length;
     for (const [m, n] of counts) {
-      t.true(Math.abs(n - share) < share * 0.05, `${m} owns ${n} of ${keys.length} (share ${share})`);
+      t.true(
+        Math.abs(n - share) < share * 0.05,
+        `${m} owns ${n} of ${keys.length} (share ${share})`
+      );
     }
   }
 });
