@@ -108,6 +108,7 @@ export async function sendCommand(topic: string, payload: string, opts: Opts): P
         target: target(opts),
         message: { topic, payload: body, headers },
         ack: String(opts.ack).toUpperCase(),
+        idempotencyKey: opts.idempotencyKey === undefined ? '' : String(opts.idempotencyKey),
       });
       console.log(jsonLine('SendResponse', res, undefined));
     }
