@@ -182,6 +182,8 @@ true
   "maxAddressSenders" (int .Values.node.addressTargets.maxSenders)
   "addressSenderIdleMs" (int .Values.node.addressTargets.idleTimeoutMs)
   "addressTargetCidrs" .Values.node.addressTargets.allowedCidrs
+  "idempotencyWindowMs" (int .Values.node.idempotency.windowMs)
+  "idempotencyMaxKeys" (int .Values.node.idempotency.maxKeys)
 -}}
 {{- if .Values.tls.enabled -}}
 {{- $_ := set $cfg "tlsCertFile" (printf "%s/%s" $paths.tls .Values.tls.certKey) -}}

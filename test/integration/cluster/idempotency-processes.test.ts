@@ -18,7 +18,10 @@ import { PYTHON, PYTHON_DIR, pythonStubs } from '../../helpers/python';
 
 const IDS = ['px-a', 'px-b', 'px-c'];
 
-function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise(resolve => {
     execFile(cmd, args, { timeout: 90_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
@@ -147,8 +150,14 @@ test('real processes: a Python client retries through another node and gets dupl
     const bMetrics = await metricsText(metricsPort(1));
     t.regex(bMetrics, /^meshwire_idempotency_duplicates_total(\{[^}]*\})? 6$/m);
     const aMetrics = await metricsText(metricsPort(0));
-    t.regex(aMetrics, /^meshwire_idempotency_refusals_total\{[^}]*reason="key_too_long"[^}]*\} 2$/m);
-    t.regex(aMetrics, /^meshwire_idempotency_refusals_total\{[^}]*reason="owner_unreachable"[^}]*\} 0$/m);
+    t.regex(
+      aMetrics,
+      /^meshwire_idempotency_refusals_total\{[^}]*reason="key_too_long"[^}]*\} 2$/m
+    );
+    t.regex(
+      aMetrics,
+      /^meshwire_idempotency_refusals_total\{[^}]*reason="owner_unreachable"[^}]*\} 0$/m
+    );
     sub.stream.cancel();
   } finally {
     for (const c of clients) c.close();
