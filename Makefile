@@ -114,6 +114,11 @@ bench-cluster: apt-deps-bench build
 bench-telemetry: apt-deps-bench build
 	$(NODE) dist/bench/telemetry/run.js
 
+# What Send.idempotency_key costs: Sends/s and node CPU per Send with and without keys, same
+# run, three nodes on loopback (bench/features/idempotent.ts). ARGS, e.g. --runs 5 or --smoke.
+bench-idempotent: apt-deps-bench build
+	$(NODE) dist/bench/features/idempotent.js $(ARGS)
+
 # The latency budget of one Request, local and cross-node, stage by stage (issue 16):
 # prints markdown tables (docs/benchmarks.md, "Latency budget"); writes nothing.
 bench-budget: apt-deps-bench build
