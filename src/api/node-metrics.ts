@@ -209,6 +209,26 @@ function registerIdempotencyMetrics(meter: Meter, node: MeshNode): void {
     })
     .addCallback(r => r.observe(idem.counts.completionsLost));
   meter
+    .createObservableCounter('meshwire.idempotency.replications', {
+      description:
+        "Acks this node, as a key's owner, copied to the key's replica, by result (failed: kept on the owner only)",
+      unit: '{key}',
+    })
+    .addCallback(r => {
+      r.observe(idem.counts.replicated, { result: 'ok' });
+      r.observe(idem.counts.replicationsFailed, { result: 'failed' });
+    });
+  meter
+    .createObservableCounter('meshwire.idempotency.lookups', {
+      description:
+        'Lookups at replicas by this owner in its first window after starting, by result (found: a key its previous run accepted)',
+      unit: '{key}',
+    })
+    .addCallback(r => {
+      r.observe(idem.counts.recovered, { result: 'found' });
+      r.observe(idem.counts.lookups - idem.counts.recovered, { result: 'missing' });
+    });
+  meter
     .createObservableCounter('meshwire.idempotency.refusals', {
       description: 'Idempotent Sends refused, by reason (nothing delivered)',
       unit: '{message}',

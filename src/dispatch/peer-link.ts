@@ -280,7 +280,9 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
         return done ? done.then(() => ({})) : {};
       }
       case Op.IDEMPOTENCY_CLAIM:
-      case Op.IDEMPOTENCY_COMPLETE: {
+      case Op.IDEMPOTENCY_COMPLETE:
+      case Op.IDEMPOTENCY_REPLICATE:
+      case Op.IDEMPOTENCY_LOOKUP: {
         const timeoutMs = env.timeoutMs > 0 ? env.timeoutMs : DEFAULT_REMOTE_TIMEOUT_MS;
         return this.handler
           .onPeerCall(env.op, env.body, this.peerId, timeoutMs)

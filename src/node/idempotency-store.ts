@@ -142,6 +142,30 @@ export class IdempotencyStore {
     return true;
   }
 
+  /**
+   * Records `key` as done (a replica's copy, or a record recovered from the replica) for
+   * `remainingMs`, replacing a pending claim of any holder. False when the store is full.
+   */
+  put(key: string, id: string, delivered: number, remainingMs: number): boolean {
+    const now = this.clock.now();
+    this.sweep(now);
+    if (!this.records.has(key) && this.records.size >= this.maxKeys) {
+      this.counts.refusedFull++;
+      return false;
+    }
+    this.records.delete(key);
+    this.records.set(key, { token: '', state: 'done', id, delivered, expiresAt: now + remainingMs });
+    return true;
+  }
+
+  /** The ack recorded for `key` and how long it stays, if done and within its window. */
+  peek(key: string): { id: string; delivered: number; remainingMs: number } | undefined {
+    const now = this.clock.now();
+    const r = this.live(key, now);
+    if (!r || r.state !== 'done') return undefined;
+    return { id: r.id, delivered: r.delivered, remainingMs: r.expiresAt - now };
+  }
+
   /** The claim's Send failed: forget the key so a retry delivers. */
   release(key: string, token: string): boolean {
     const r = this.records.get(key);

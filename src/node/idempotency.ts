@@ -10,8 +10,12 @@
  * until that Send finishes or the caller's deadline nears. Nothing is delivered without a
  * claim: an owner that cannot be reached is UNAVAILABLE.
  *
- * The owner's records live in memory (idempotency-store.ts): an owner that restarts has
- * forgotten its keys, and a retry of one of them delivers again (docs/design.md).
+ * Records live in memory (idempotency-store.ts), on the owner and on the key's replica
+ * (the next member in hash order): the owner copies each ack there before answering
+ * IDEMPOTENCY_COMPLETE. An owner that started less than one window ago may have lost
+ * records of its previous run, so on a miss it asks the replica (IDEMPOTENCY_LOOKUP)
+ * before accepting a key: a restart of one node inside the window still deduplicates.
+ * What is lost when both restart, or while a Send was pending: docs/design.md.
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock, Timer } from '../common';
@@ -24,7 +28,7 @@ import {
 } from '../common';
 import type { ClaimAnswer, IdempotencyStoreCounts } from './idempotency-store';
 import { IdempotencyStore } from './idempotency-store';
-import { rendezvousOwner } from './rendezvous';
+import { rendezvousPair } from './rendezvous';
 import type { SendResult } from './types';
 
 /** Largest idempotency key, in UTF-8 bytes. */
@@ -52,6 +56,11 @@ export const IDEMPOTENCY_REFUSAL_REASONS = [
   'still_pending',
   /** Too many claims already waited at the owner for pending Sends (UNAVAILABLE). */
   'waiters_full',
+  /**
+   * An owner that started less than one window ago could not ask the key's replica
+   * whether its previous run accepted the key (UNAVAILABLE, nothing delivered).
+   */
+  'replica_unreachable',
 ] as const;
 export type IdempotencyRefusalReason = (typeof IDEMPOTENCY_REFUSAL_REASONS)[number];
 
@@ -66,7 +75,13 @@ export function checkIdempotencyKey(key: string): void {
   }
 }
 
-// --- wire bodies of IDEMPOTENCY_CLAIM and IDEMPOTENCY_COMPLETE (JSON: rare, small) -------
+/**
+ * What an owner answers a claim: the store's answer, or `unverified` when it started
+ * less than one window ago and could not ask the replica about the key.
+ */
+export type OwnerAnswer = ClaimAnswer | { kind: 'unverified'; replica: string };
+
+// --- wire bodies of the IDEMPOTENCY_* ops (JSON: small, and off the plain Send path) -----
 
 interface ClaimRequest {
   key: string;
@@ -103,13 +118,15 @@ export function decodeClaim(body: Buffer): ClaimRequest {
   return { key: v.k, token: v.t, leaseMs: v.l };
 }
 
-export function encodeClaimAnswer(a: ClaimAnswer): Buffer {
-  return Buffer.from(
-    JSON.stringify(a.kind === 'duplicate' ? { a: a.kind, i: a.id, d: a.delivered } : { a: a.kind })
-  );
+export function encodeClaimAnswer(a: OwnerAnswer): Buffer {
+  if (a.kind === 'duplicate') {
+    return Buffer.from(JSON.stringify({ a: a.kind, i: a.id, d: a.delivered }));
+  }
+  if (a.kind === 'unverified') return Buffer.from(JSON.stringify({ a: a.kind, r: a.replica }));
+  return Buffer.from(JSON.stringify({ a: a.kind }));
 }
 
-export function decodeClaimAnswer(body: Buffer): ClaimAnswer {
+export function decodeClaimAnswer(body: Buffer): OwnerAnswer {
   const v = parseJson(body, 'IDEMPOTENCY_CLAIM answer');
   switch (v.a) {
     case 'new':
@@ -120,8 +137,47 @@ export function decodeClaimAnswer(body: Buffer): ClaimAnswer {
       if (typeof v.i === 'string' && typeof v.d === 'number') {
         return { kind: 'duplicate', id: v.i, delivered: v.d };
       }
+      break;
+    case 'unverified':
+      if (typeof v.r === 'string') return { kind: 'unverified', replica: v.r };
   }
   throw new ProtocolError('malformed IDEMPOTENCY_CLAIM answer');
+}
+
+/** A done record as the owner copies it to the replica and the replica returns it. */
+interface RecordCopy {
+  key: string;
+  id: string;
+  delivered: number;
+  /** How long the record has left in its window. */
+  remainingMs: number;
+}
+
+export function encodeRecord(r: RecordCopy): Buffer {
+  return Buffer.from(JSON.stringify({ k: r.key, i: r.id, d: r.delivered, w: r.remainingMs }));
+}
+
+export function decodeRecord(body: Buffer): RecordCopy {
+  const v = parseJson(body, 'IDEMPOTENCY_REPLICATE');
+  if (
+    typeof v.k !== 'string' ||
+    Buffer.byteLength(v.k) > MAX_IDEMPOTENCY_KEY_BYTES ||
+    typeof v.i !== 'string' ||
+    typeof v.d !== 'number' ||
+    typeof v.w !== 'number'
+  ) {
+    throw new ProtocolError('malformed IDEMPOTENCY_REPLICATE');
+  }
+  return { key: v.k, id: v.i, delivered: v.d, remainingMs: v.w };
+}
+
+/** IDEMPOTENCY_LOOKUP's answer: the replica's record, or an empty body when it has none. */
+export function encodeLookupAnswer(r: RecordCopy | undefined): Buffer {
+  return r ? encodeRecord(r) : Buffer.alloc(0);
+}
+
+export function decodeLookupAnswer(body: Buffer): RecordCopy | undefined {
+  return body.length === 0 ? undefined : decodeRecord(body);
 }
 
 interface CompleteRequest {
@@ -154,13 +210,18 @@ export function decodeComplete(body: Buffer): CompleteRequest {
 
 // --- the service ---------------------------------------------------------------------
 
-/** How the service reaches the owner of a key on another node. */
+/** The calls between nodes (one IDEMPOTENCY_* op each). */
+export type IdempotencyCall = 'claim' | 'complete' | 'replicate' | 'lookup';
+
+/** How the service reaches the owner or replica of a key on another node. */
 export interface IdempotencyPeers {
   /** Node ids of the cluster, this node's included (every node must list the same ones). */
   members(): readonly string[];
-  claim(owner: string, body: Buffer, timeoutMs: number): Promise<Buffer>;
-  complete(owner: string, body: Buffer, timeoutMs: number): Promise<Buffer>;
+  call(peerId: string, call: IdempotencyCall, body: Buffer, timeoutMs: number): Promise<Buffer>;
 }
+
+/** How long an owner waits for its replica (copying an ack, or a lookup after a restart). */
+const REPLICA_TIMEOUT_MS = 5_000;
 
 export interface IdempotencyInit {
   localId: string;
@@ -178,6 +239,16 @@ export interface IdempotencyCounts extends IdempotencyStoreCounts {
   claimsForwarded: number;
   /** Completions that did not reach the owner (the key stays pending until its lease lapses). */
   completionsLost: number;
+  /** Acks this node, as owner, copied to the key's replica. */
+  replicated: number;
+  /** Acks the replica did not take (unreachable or full): kept on the owner only. */
+  replicationsFailed: number;
+  /** Records copied to this node as a replica. */
+  replicaRecords: number;
+  /** Lookups this node, recently started, made at replicas. */
+  lookups: number;
+  /** Of those, lookups that found a record (a key its previous run accepted). */
+  recovered: number;
 }
 
 interface WaitingClaim {
@@ -201,12 +272,20 @@ export class Idempotency {
     owner_unreachable: 0,
     still_pending: 0,
     waiters_full: 0,
+    replica_unreachable: 0,
   };
   private readonly publisherCounts = {
     duplicatesReturned: 0,
     claimsForwarded: 0,
     completionsLost: 0,
+    replicated: 0,
+    replicationsFailed: 0,
+    replicaRecords: 0,
+    lookups: 0,
+    recovered: 0,
   };
+  /** When this node started: until one window later it may have lost records. */
+  private readonly startedAt: number;
 
   constructor(init: IdempotencyInit) {
     this.init = init;
@@ -215,6 +294,7 @@ export class Idempotency {
       windowMs: init.windowMs,
       maxKeys: init.maxKeys,
     });
+    this.startedAt = init.clock.now();
   }
 
   get counts(): IdempotencyCounts {
@@ -228,7 +308,12 @@ export class Idempotency {
 
   /** The node that keeps `key`. */
   ownerOf(key: string): string {
-    return rendezvousOwner(key, this.init.peers.members()) ?? this.init.localId;
+    return rendezvousPair(key, this.init.peers.members())[0] ?? this.init.localId;
+  }
+
+  /** Whether this node started less than one window ago (it may have lost records). */
+  get recentlyStarted(): boolean {
+    return this.init.clock.now() - this.startedAt < this.init.windowMs;
   }
 
   /** Counts a key refused for its length (the caller validated it). */
@@ -271,6 +356,11 @@ export class Idempotency {
         throw new UnavailableError(
           `send: a Send with idempotency_key ${quote(key)} is still in progress; nothing was delivered: retry to get its ack`
         );
+      case 'unverified':
+        this.refusals.replica_unreachable++;
+        throw new UnavailableError(
+          `send: node ${quote(owner)}, which keeps idempotency_key ${quote(key)}, restarted recently and could not ask node ${quote(answer.replica)} whether the key was already accepted; nothing was delivered: retry`
+        );
       case 'new':
         break;
     }
@@ -296,14 +386,19 @@ export class Idempotency {
     token: string,
     leaseMs: number,
     timeoutMs: number
-  ): Promise<ClaimAnswer> {
+  ): Promise<OwnerAnswer> {
     if (owner === this.init.localId) {
       return this.claim(key, token, leaseMs, timeoutMs - WAIT_MARGIN_MS);
     }
     this.publisherCounts.claimsForwarded++;
     let body: Buffer;
     try {
-      body = await this.init.peers.claim(owner, encodeClaim({ key, token, leaseMs }), timeoutMs);
+      body = await this.init.peers.call(
+        owner,
+        'claim',
+        encodeClaim({ key, token, leaseMs }),
+        answerWithin(timeoutMs)
+      );
     } catch (err) {
       this.refusals.owner_unreachable++;
       throw new UnavailableError(
@@ -315,11 +410,11 @@ export class Idempotency {
 
   private async completeAt(owner: string, c: CompleteRequest, timeoutMs: number): Promise<void> {
     if (owner === this.init.localId) {
-      this.complete(c);
+      await this.complete(c);
       return;
     }
     try {
-      await this.init.peers.complete(owner, encodeComplete(c), timeoutMs);
+      await this.init.peers.call(owner, 'complete', encodeComplete(c), answerWithin(timeoutMs));
     } catch {
       // Delivered all the same: the owner keeps the claim pending until its lease lapses,
       // so a retry until then waits and is told to retry; counted.
@@ -332,13 +427,15 @@ export class Idempotency {
   /**
    * A claim at this node (the owner). A key whose Send is pending holds the claim up to
    * `waitMs` for that Send to finish: it then answers duplicate, or new when it failed.
+   * A new key at a recently started owner is first looked up at its replica.
    */
-  claim(key: string, token: string, leaseMs: number, waitMs: number): Promise<ClaimAnswer> {
+  async claim(key: string, token: string, leaseMs: number, waitMs: number): Promise<OwnerAnswer> {
     const answer = this.store.claim(key, token, leaseMs);
-    if (answer.kind !== 'pending' || waitMs <= 0) return Promise.resolve(answer);
+    if (answer.kind === 'new' && this.recentlyStarted) return this.verifyNew(key, token);
+    if (answer.kind !== 'pending' || waitMs <= 0) return answer;
     if (this.waitingCount >= MAX_WAITING_CLAIMS) {
       this.refusals.waiters_full++;
-      return Promise.resolve(answer);
+      return answer;
     }
     return new Promise<ClaimAnswer>(resolve => {
       const waiter: WaitingClaim = {
@@ -358,11 +455,60 @@ export class Idempotency {
     });
   }
 
-  /** A completion at this node (the owner): record the ack or forget the key. */
-  complete(c: CompleteRequest): void {
-    if (c.ok) this.store.complete(c.key, c.token, c.id, c.delivered);
-    else this.store.release(c.key, c.token);
+  /**
+   * A key new to this recently started owner (it now holds the claim): asks the replica
+   * whether the previous run of this node accepted it. Found: the record is restored and
+   * the claim answered duplicate. Replica unreachable: the claim is released, unverified.
+   */
+  private async verifyNew(key: string, token: string): Promise<OwnerAnswer> {
+    const [owner, replica] = rendezvousPair(key, this.init.peers.members());
+    if (owner !== this.init.localId || replica === undefined) return { kind: 'new' };
+    this.publisherCounts.lookups++;
+    let found: RecordCopy | undefined;
+    try {
+      const body = encodeClaim({ key, token, leaseMs: 1 });
+      found = decodeLookupAnswer(
+        await this.init.peers.call(replica, 'lookup', body, REPLICA_TIMEOUT_MS)
+      );
+    } catch {
+      this.store.release(key, token);
+      this.wake(key);
+      return { kind: 'unverified', replica };
+    }
+    if (!found) return { kind: 'new' };
+    this.publisherCounts.recovered++;
+    this.store.put(key, found.id, found.delivered, found.remainingMs);
+    this.wake(key);
+    return { kind: 'duplicate', id: found.id, delivered: found.delivered };
+  }
+
+  /**
+   * A completion at this node (the owner): records the ack and copies it to the replica
+   * (answered after both), or forgets the key when the Send failed.
+   */
+  async complete(c: CompleteRequest): Promise<void> {
+    if (!c.ok) {
+      this.store.release(c.key, c.token);
+      this.wake(c.key);
+      return;
+    }
+    const recorded = this.store.complete(c.key, c.token, c.id, c.delivered);
     this.wake(c.key);
+    if (recorded) await this.replicate(c.key, c.id, c.delivered);
+  }
+
+  /** Copies an ack to the key's replica (the next member in hash order), if there is one. */
+  private async replicate(key: string, id: string, delivered: number): Promise<void> {
+    const [owner, replica] = rendezvousPair(key, this.init.peers.members());
+    if (owner !== this.init.localId || replica === undefined) return;
+    try {
+      const body = encodeRecord({ key, id, delivered, remainingMs: this.init.windowMs });
+      const ok = await this.init.peers.call(replica, 'replicate', body, REPLICA_TIMEOUT_MS);
+      if (ok.length > 0 && ok[0] === 1) this.publisherCounts.replicated++;
+      else this.publisherCounts.replicationsFailed++;
+    } catch {
+      this.publisherCounts.replicationsFailed++;
+    }
   }
 
   /** Answers the claims waiting on `key` again: duplicate, or new for the first. */
@@ -394,17 +540,30 @@ export class Idempotency {
     if (list.length === 0) this.waiting.delete(key);
   }
 
-  /** What a peer asks this node as owner (IDEMPOTENCY_CLAIM / IDEMPOTENCY_COMPLETE bodies). */
-  async onPeerClaim(body: Buffer, timeoutMs: number): Promise<Buffer> {
-    const c = decodeClaim(body);
-    return encodeClaimAnswer(
-      await this.claim(c.key, c.token, c.leaseMs, timeoutMs - WAIT_MARGIN_MS)
-    );
-  }
-
-  onPeerComplete(body: Buffer): Buffer {
-    this.complete(decodeComplete(body));
-    return Buffer.alloc(0);
+  /** What a peer asks this node (the body of an IDEMPOTENCY_* op); resolves with the answer. */
+  async onPeerCall(call: IdempotencyCall, body: Buffer, timeoutMs: number): Promise<Buffer> {
+    switch (call) {
+      case 'claim': {
+        const c = decodeClaim(body);
+        const answer = await this.claim(c.key, c.token, c.leaseMs, timeoutMs - WAIT_MARGIN_MS);
+        return encodeClaimAnswer(answer);
+      }
+      case 'complete':
+        await this.complete(decodeComplete(body));
+        return Buffer.alloc(0);
+      case 'replicate': {
+        const r = decodeRecord(body);
+        const remaining = Math.min(r.remainingMs, this.init.windowMs);
+        const ok = this.store.put(r.key, r.id, r.delivered, remaining);
+        if (ok) this.publisherCounts.replicaRecords++;
+        return Buffer.from([ok ? 1 : 0]);
+      }
+      case 'lookup': {
+        const { key } = decodeClaim(body);
+        const r = this.store.peek(key);
+        return encodeLookupAnswer(r && { key, ...r });
+      }
+    }
   }
 
   /** Answers every held claim `pending` (the node is stopping). */
@@ -418,4 +577,9 @@ export class Idempotency {
     }
     this.waitingCount = 0;
   }
+}
+
+/** How long a call to another node may take: a little less than the Send, so its error comes first. */
+function answerWithin(timeoutMs: number): number {
+  return Math.max(1, timeoutMs - Math.min(WAIT_MARGIN_MS, timeoutMs / 4));
 }

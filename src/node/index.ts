@@ -12,10 +12,10 @@ export {
   DEFAULT_IDEMPOTENCY_WINDOW_MS,
   checkIdempotencyKey,
 } from './idempotency';
-export type { IdempotencyCounts, IdempotencyRefusalReason } from './idempotency';
+export type { IdempotencyCall, IdempotencyCounts, IdempotencyRefusalReason } from './idempotency';
 export { IdempotencyStore } from './idempotency-store';
 export type { ClaimAnswer } from './idempotency-store';
-export { rendezvousOwner } from './rendezvous';
+export { rendezvousOwner, rendezvousPair } from './rendezvous';
 export {
   MAX_BATCH_LIMIT,
   MAX_HEADERS,

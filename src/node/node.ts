@@ -49,6 +49,7 @@ import {
   DEFAULT_IDEMPOTENCY_WINDOW_MS,
   Idempotency,
 } from './idempotency';
+import type { IdempotencyCall } from './idempotency';
 import { InterestTable } from './interest-table';
 import type { PeerStatus } from './peer-admin';
 import { peerIdAt, peerStatusOf, putPeer, selfStatus } from './peer-admin';
@@ -73,6 +74,20 @@ import type {
   SubscribeOptions,
 } from './types';
 import { MessageValidator, checkReplyTo, checkSubscribeOptions } from './validation';
+
+/** The peer op of each idempotency call, and back. */
+const IDEMPOTENCY_OPS: Record<IdempotencyCall, PeerCallOp> = {
+  claim: Op.IDEMPOTENCY_CLAIM,
+  complete: Op.IDEMPOTENCY_COMPLETE,
+  replicate: Op.IDEMPOTENCY_REPLICATE,
+  lookup: Op.IDEMPOTENCY_LOOKUP,
+};
+const IDEMPOTENCY_CALLS: Record<PeerCallOp, IdempotencyCall> = {
+  [Op.IDEMPOTENCY_CLAIM]: 'claim',
+  [Op.IDEMPOTENCY_COMPLETE]: 'complete',
+  [Op.IDEMPOTENCY_REPLICATE]: 'replicate',
+  [Op.IDEMPOTENCY_LOOKUP]: 'lookup',
+};
 
 /** How long a reply forwarded to the node that issued its token may take to get there. */
 const FORWARDED_REPLY_TIMEOUT_MS = 10_000;
@@ -144,10 +159,8 @@ export class MeshNode {
       maxKeys: init.config.idempotencyMaxKeys ?? DEFAULT_IDEMPOTENCY_MAX_KEYS,
       peers: {
         members: () => this.members(),
-        claim: (owner, body, timeoutMs) =>
-          this.callPeer(owner, Op.IDEMPOTENCY_CLAIM, body, timeoutMs),
-        complete: (owner, body, timeoutMs) =>
-          this.callPeer(owner, Op.IDEMPOTENCY_COMPLETE, body, timeoutMs),
+        call: (peerId, call, body, timeoutMs) =>
+          this.callPeer(peerId, IDEMPOTENCY_OPS[call], body, timeoutMs),
       },
     });
     this.router.on('interest', (added, removed) => {
@@ -536,8 +549,7 @@ export class MeshNode {
 
   /** A peer's claim or completion of an idempotency key this node owns. */
   onPeerCall(op: PeerCallOp, body: Buffer, _peerId: string, timeoutMs: number): Promise<Buffer> {
-    if (op === Op.IDEMPOTENCY_CLAIM) return this.idempotency.onPeerClaim(body, timeoutMs);
-    return Promise.resolve(this.idempotency.onPeerComplete(body));
+    return this.idempotency.onPeerCall(IDEMPOTENCY_CALLS[op], body, timeoutMs);
   }
 
   onPeerInterest(peerId: string, update: InterestUpdate): void {

@@ -2,7 +2,8 @@
  * Rendezvous (highest-random-weight) hashing: which member of the cluster keeps a key.
  * Every member scores the key and the highest score wins, so every node that lists the
  * same members picks the same owner with no coordination, and when a member leaves only
- * the keys it owned move (each to its own next-best member). Pure: no I/O, no state.
+ * the keys it owned move (each to its own next-best member). The second-best member is
+ * the key's replica (idempotency.ts). Pure: no I/O, no state.
  */
 
 /** 32-bit FNV-1a over the UTF-16 code units of `s` (ids and keys are short strings). */
@@ -47,4 +48,34 @@ export function rendezvousOwner(key: string, members: readonly string[]): string
     }
   }
   return best;
+}
+
+/**
+ * The owner of `key` and the member that would own it next (its replica): the two
+ * highest weights, in order. One element for one member, none for none.
+ */
+export function rendezvousPair(key: string, members: readonly string[]): string[] {
+  const keyHash = fmix32(fnv1a(key, 0x9747b28c));
+  let first: string | undefined;
+  let firstWeight = -1;
+  let second: string | undefined;
+  let secondWeight = -1;
+  const beats = (w: number, m: string, bw: number, b: string | undefined): boolean =>
+    w > bw || (w === bw && b !== undefined && m < b);
+  for (const m of members) {
+    const w = weight(m, keyHash);
+    if (beats(w, m, firstWeight, first)) {
+      second = first;
+      secondWeight = firstWeight;
+      first = m;
+      firstWeight = w;
+    } else if (beats(w, m, secondWeight, second)) {
+      second = m;
+      secondWeight = w;
+    }
+  }
+  const out: string[] = [];
+  if (first !== undefined) out.push(first);
+  if (second !== undefined) out.push(second);
+  return out;
 }
