@@ -64,10 +64,7 @@ export enum Op {
 
 /** Data-channel ops whose bodies the node layer encodes and answers (ClusterHandler.onPeerCall). */
 export type PeerCallOp =
-  | Op.IDEMPOTENCY_CLAIM
-  | Op.IDEMPOTENCY_COMPLETE
-  | Op.IDEMPOTENCY_REPLICATE
-  | Op.IDEMPOTENCY_LOOKUP;
+  Op.IDEMPOTENCY_CLAIM | Op.IDEMPOTENCY_COMPLETE | Op.IDEMPOTENCY_REPLICATE | Op.IDEMPOTENCY_LOOKUP;
 
 /** Which local subscriptions a forwarded message is for. */
 export interface DeliveryScope {

@@ -154,7 +154,13 @@ export class IdempotencyStore {
       return false;
     }
     this.records.delete(key);
-    this.records.set(key, { token: '', state: 'done', id, delivered, expiresAt: now + remainingMs });
+    this.records.set(key, {
+      token: '',
+      state: 'done',
+      id,
+      delivered,
+      expiresAt: now + remainingMs,
+    });
     return true;
   }
 

@@ -133,12 +133,9 @@ test('a retry while the original is pending waits for it: duplicate when it succ
   clock.advance(WINDOW); // past the first window: no lookups
   const key = keyWith('c', 'a');
   let finish!: (r: SendResult) => void;
-  const slow = c.node('a').publish(
-    key,
-    5000,
-    () => new Promise<SendResult>(resolve => (finish = resolve)),
-    acked
-  );
+  const slow = c
+    .node('a')
+    .publish(key, 5000, () => new Promise<SendResult>(resolve => (finish = resolve)), acked);
   await new Promise(r => setImmediate(r));
   const d = deliverer();
   const retry = c.node('b').publish(key, 5000, d.deliver, acked);
@@ -151,12 +148,9 @@ test('a retry while the original is pending waits for it: duplicate when it succ
 
   const key2 = keyWith('c', 'b');
   let fail!: (err: Error) => void;
-  const failing = c.node('a').publish(
-    key2,
-    5000,
-    () => new Promise<SendResult>((_, reject) => (fail = reject)),
-    acked
-  );
+  const failing = c
+    .node('a')
+    .publish(key2, 5000, () => new Promise<SendResult>((_, reject) => (fail = reject)), acked);
   await new Promise(r => setImmediate(r));
   const retry2 = c.node('b').publish(key2, 5000, d.deliver, acked);
   await new Promise(r => setImmediate(r));
