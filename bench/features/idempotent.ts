@@ -1,7 +1,7 @@
 /**
- * `make bench-idempotent`: what Send.idempotency_key costs (docs/design.md, "Exactly-once
- * publish"). Three `meshwire serve` processes on loopback, each listing the two others; a
- * subscriber on node A; a client keeping CONCURRENCY unary Sends (ack ACCEPTED, 128 B)
+ * `make bench-idempotent`: what Send.idempotency_key costs
+ * (docs/design.md, "Exactly-once publish"). Three `meshwire serve` processes on
+ * loopback, each listing the two others; a subscriber on node A; a client keeping CONCURRENCY unary Sends (ack ACCEPTED, 128 B)
  * in flight through node A. Two modes in the same run, interleaved over RUNS rounds on the
  * same nodes, medians reported:
  *   plain   no key
