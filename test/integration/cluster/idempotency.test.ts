@@ -214,7 +214,7 @@ test('restart inside the window: an owner restarted alone recovers its keys from
 
     await nodes[2].close();
     const down = await t.throwsAsync<ServiceError>(
-      send(nodes[1], 'restart.x', replicaA, 'a-down', 3000)
+      send(nodes[1], 'restart.x', replicaA, 'a-down', 10_000)
     );
     t.is(down?.code, status.UNAVAILABLE);
     t.regex(
