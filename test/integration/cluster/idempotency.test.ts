@@ -180,6 +180,24 @@ test('2% loss: 1,000 keys each retried through a different node are delivered on
       sum(c => c.completionsLost),
       0
     );
+    t.is(
+      sum(c => c.replicated),
+      N + M,
+      'every ack copied to its replica'
+    );
+    t.is(
+      sum(c => c.replicaRecords),
+      N + M
+    );
+    t.is(
+      sum(c => c.lookups),
+      N + M,
+      'all nodes are in their first window: each new key looked up'
+    );
+    t.is(
+      sum(c => c.recovered),
+      0
+    );
     sub.stream.cancel();
   } finally {
     for (const n of nodes) await n.close();
