@@ -147,6 +147,11 @@ test('real processes: a Python client retries through another node and gets dupl
     const ownerMetrics = await metricsText(metricsPort(owner));
     t.regex(ownerMetrics, /^meshwire_idempotency_keys(_ratio)?(\{[^}]*\})? [1-9]/m);
     t.regex(ownerMetrics, /^meshwire_idempotency_keys_accepted_total(\{[^}]*\})? [1-9]/m);
+    t.regex(
+      ownerMetrics,
+      /^meshwire_idempotency_replications_total\{[^}]*result="ok"[^}]*\} [1-9]/m,
+      'the owner copied its acks to the replica'
+    );
     const bMetrics = await metricsText(metricsPort(1));
     t.regex(bMetrics, /^meshwire_idempotency_duplicates_total(\{[^}]*\})? 6$/m);
     const aMetrics = await metricsText(metricsPort(0));
