@@ -17,7 +17,7 @@
  * before accepting a key: a restart of one node inside the window still deduplicates.
  * What is lost when both restart, or while a Send was pending: docs/design.md.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Clock, Timer } from '../common';
 import {
   InvalidArgumentError,
@@ -33,6 +33,22 @@ import type { SendResult } from './types';
 
 /** Largest idempotency key, in UTF-8 bytes. */
 export const MAX_IDEMPOTENCY_KEY_BYTES = 256;
+
+/** Bytes a scoped key adds (scopedKey): a digest of the scope and a separator. */
+const SCOPE_BYTES = 23;
+
+/**
+ * The key as the cluster keeps it: clients authenticated by different tokens have key
+ * spaces of their own, so one client can neither suppress another's Send nor learn its
+ * message id by reusing its key. The scope (a token name) becomes a fixed-size digest.
+ */
+export function scopedKey(key: string, scope: string): string {
+  if (!scope) return key;
+  return `${createHash('sha256')
+    .update(scope)
+    .digest('base64url')
+    .slice(0, SCOPE_BYTES - 1)}:${key}`;
+}
 
 /** Default of idempotencyWindowMs: how long an accepted key is remembered. */
 export const DEFAULT_IDEMPOTENCY_WINDOW_MS = 120_000;
@@ -107,7 +123,7 @@ export function decodeClaim(body: Buffer): ClaimRequest {
   const v = parseJson(body, 'IDEMPOTENCY_CLAIM');
   if (
     typeof v.k !== 'string' ||
-    Buffer.byteLength(v.k) > MAX_IDEMPOTENCY_KEY_BYTES ||
+    Buffer.byteLength(v.k) > MAX_IDEMPOTENCY_KEY_BYTES + SCOPE_BYTES ||
     typeof v.t !== 'string' ||
     v.t.length > 256 ||
     typeof v.l !== 'number' ||
@@ -161,7 +177,7 @@ export function decodeRecord(body: Buffer): RecordCopy {
   const v = parseJson(body, 'IDEMPOTENCY_REPLICATE');
   if (
     typeof v.k !== 'string' ||
-    Buffer.byteLength(v.k) > MAX_IDEMPOTENCY_KEY_BYTES ||
+    Buffer.byteLength(v.k) > MAX_IDEMPOTENCY_KEY_BYTES + SCOPE_BYTES ||
     typeof v.i !== 'string' ||
     typeof v.d !== 'number' ||
     typeof v.w !== 'number'
@@ -331,17 +347,21 @@ export class Idempotency {
    * its owner, delivers when new, records the ack there. `timeoutMs` bounds the wait.
    */
   async publish(
-    key: string,
+    clientKey: string,
     timeoutMs: number,
     deliver: () => SendResult | Promise<SendResult>,
     /** The delivered count the client sees (0 for ACCEPTED). */
-    ackedCount: (r: SendResult) => number
+    ackedCount: (r: SendResult) => number,
+    /** Whose key space the key is in (the client's token name); '' for the shared one. */
+    scope = ''
   ): Promise<SendResult & { duplicate: boolean }> {
+    // Errors quote the client's key; the cluster keeps the scoped one.
+    const key = scopedKey(clientKey, scope);
     const owner = this.ownerOf(key);
     const token = `${this.init.localId}.${this.tokenPrefix}${this.nextToken++}`;
     // The claim lapses if this node never completes it (it crashed): after the Send's time.
     const leaseMs = timeoutMs + 5_000;
-    const answer = await this.claimAt(owner, key, token, leaseMs, timeoutMs);
+    const answer = await this.claimAt(owner, key, clientKey, token, leaseMs, timeoutMs);
     switch (answer.kind) {
       case 'duplicate':
         this.publisherCounts.duplicatesReturned++;
@@ -349,17 +369,17 @@ export class Idempotency {
       case 'full':
         this.refusals.store_full++;
         throw new ResourceExhaustedError(
-          `send: node ${quote(owner)}, which keeps idempotency_key ${quote(key)}, holds idempotencyMaxKeys keys within their window; nothing was delivered: retry later`
+          `send: node ${quote(owner)}, which keeps idempotency_key ${quote(clientKey)}, holds idempotencyMaxKeys keys within their window; nothing was delivered: retry later`
         );
       case 'pending':
         this.refusals.still_pending++;
         throw new UnavailableError(
-          `send: a Send with idempotency_key ${quote(key)} is still in progress; nothing was delivered: retry to get its ack`
+          `send: a Send with idempotency_key ${quote(clientKey)} is still in progress; nothing was delivered: retry to get its ack`
         );
       case 'unverified':
         this.refusals.replica_unreachable++;
         throw new UnavailableError(
-          `send: node ${quote(owner)}, which keeps idempotency_key ${quote(key)}, restarted recently and could not ask node ${quote(answer.replica)} whether the key was already accepted; nothing was delivered: retry`
+          `send: node ${quote(owner)}, which keeps idempotency_key ${quote(clientKey)}, restarted recently and could not ask node ${quote(answer.replica)} whether the key was already accepted; nothing was delivered: retry`
         );
       case 'new':
         break;
@@ -383,6 +403,8 @@ export class Idempotency {
   private async claimAt(
     owner: string,
     key: string,
+    /** The key as the client sent it (for the error message). */
+    clientKey: string,
     token: string,
     leaseMs: number,
     timeoutMs: number
@@ -402,7 +424,7 @@ export class Idempotency {
     } catch (err) {
       this.refusals.owner_unreachable++;
       throw new UnavailableError(
-        `send: node ${quote(owner)}, which keeps idempotency_key ${quote(key)}, did not answer (${(err as Error).message}); nothing was delivered: retry`
+        `send: node ${quote(owner)}, which keeps idempotency_key ${quote(clientKey)}, did not answer (${(err as Error).message}); nothing was delivered: retry`
       );
     }
     return decodeClaimAnswer(body);

@@ -271,7 +271,9 @@ export class MeshNode {
     };
     // The client sees a delivered count with DELIVERED only; a duplicate returns the same.
     const acked = (r: SendResult): number => (opts.ack === 'DELIVERED' ? r.delivered : 0);
-    return this.work.track(this.idempotency.publish(key, timeoutMs, deliver, acked));
+    return this.work.track(
+      this.idempotency.publish(key, timeoutMs, deliver, acked, opts.idempotencyScope ?? '')
+    );
   }
 
   /** send() after validation, inside the producer span when tracing. */

@@ -18,6 +18,11 @@ export interface SendOptions {
    * window returns the original ack with `duplicate` and delivers nothing. Empty: off.
    */
   idempotencyKey?: string;
+  /**
+   * The key space of `idempotencyKey`: the client's token name when auth is on, so that
+   * clients of different tokens never share keys. '' (default): one space for all.
+   */
+  idempotencyScope?: string;
 }
 
 export interface SendResult {

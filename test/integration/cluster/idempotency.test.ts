@@ -14,6 +14,14 @@ import { VirtualNetwork } from '../../../src/transport';
 import type { TestNode } from '../../helpers/node';
 import { openSubscription, startTestNode, unary, waitFor, withClients } from '../../helpers/node';
 import { startVirtualApp, virtualNode, VIRTUAL_PEER_PORT } from '../../helpers/virtual-node';
+import {
+  ADMIN_TOKEN,
+  ORDERS_TOKEN,
+  TOKENS_YAML,
+  startSecureNode,
+  tempDir,
+  writeTokens,
+} from '../security/helpers';
 
 const IDS = ['ia', 'ib', 'ic'];
 const HOSTS = ['10.0.1.1', '10.0.1.2', '10.0.1.3'];
@@ -302,5 +310,28 @@ test('bad keys and a full store: exact statuses, counted', async t => {
     t.true((await send(a, 'x.y', 'third', 'p')).duplicate, 'keys already kept still answer');
   } finally {
     await a.close();
+  }
+});
+
+test('with auth, each token has a key space of its own: the same key from two tokens is two Sends; a retry with the same token is the duplicate', async t => {
+  const node = await startSecureNode({ authTokensFile: writeTokens(tempDir(), TOKENS_YAML) });
+  try {
+    const admin = node.clients({ token: ADMIN_TOKEN });
+    const orders = node.clients({ token: ORDERS_TOKEN });
+    const sendAs = (c: typeof admin) =>
+      unary<SendResponse>(c.messenger, 'Send', {
+        message: { topic: 'shared.x', payload: Buffer.from('p') },
+        idempotencyKey: 'same-key',
+      });
+    const fromAdmin = await sendAs(admin);
+    const fromOrders = await sendAs(orders);
+    t.false(fromAdmin.duplicate);
+    t.false(fromOrders.duplicate, 'another token: not a duplicate, and no id leaks');
+    t.not(fromOrders.id, fromAdmin.id);
+    const retry = await sendAs(orders);
+    t.true(retry.duplicate);
+    t.is(retry.id, fromOrders.id);
+  } finally {
+    await node.close();
   }
 });
