@@ -152,6 +152,21 @@ test('real processes: a Python client retries through another node and gets dupl
       /^meshwire_idempotency_replications_total\{[^}]*result="ok"[^}]*\} [1-9]/m,
       'the owner copied its acks to the replica'
     );
+    // Names, types and units as docs/observability.md lists them.
+    for (const [name, type, unit] of [
+      ['meshwire_idempotency_keys', 'gauge', '{key}'],
+      ['meshwire_idempotency_keys_accepted_total', 'counter', '{key}'],
+      ['meshwire_idempotency_keys_forgotten_total', 'counter', '{key}'],
+      ['meshwire_idempotency_duplicates_total', 'counter', '{message}'],
+      ['meshwire_idempotency_claims_forwarded_total', 'counter', '{claim}'],
+      ['meshwire_idempotency_completions_lost_total', 'counter', '{claim}'],
+      ['meshwire_idempotency_replications_total', 'counter', '{key}'],
+      ['meshwire_idempotency_lookups_total', 'counter', '{key}'],
+      ['meshwire_idempotency_refusals_total', 'counter', '{message}'],
+    ]) {
+      t.true(ownerMetrics.includes(`# TYPE ${name} ${type}\n`), `${name} ${type}`);
+      t.true(ownerMetrics.includes(`# UNIT ${name} ${unit}\n`), `${name} ${unit}`);
+    }
     const bMetrics = await metricsText(metricsPort(1));
     t.regex(bMetrics, /^meshwire_idempotency_duplicates_total(\{[^}]*\})? 6$/m);
     const aMetrics = await metricsText(metricsPort(0));
