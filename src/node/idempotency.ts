@@ -357,6 +357,8 @@ export class Idempotency {
   ): Promise<SendResult & { duplicate: boolean }> {
     // Errors quote the client's key; the cluster keeps the scoped one.
     const key = scopedKey(clientKey, scope);
+    const deadline = this.init.clock.now() + timeoutMs;
+    const remaining = (): number => Math.max(1, deadline - this.init.clock.now());
     const owner = this.ownerOf(key);
     const token = `${this.init.localId}.${this.tokenPrefix}${this.nextToken++}`;
     // The claim lapses if this node never completes it (it crashed): after the Send's time.
@@ -389,13 +391,13 @@ export class Idempotency {
       result = await deliver();
     } catch (err) {
       // The key is forgotten so that a retry delivers (the error said it was not sent).
-      void this.completeAt(owner, { key, token, ok: false, id: '', delivered: 0 }, timeoutMs);
+      void this.completeAt(owner, { key, token, ok: false, id: '', delivered: 0 }, remaining());
       throw err;
     }
     await this.completeAt(
       owner,
       { key, token, ok: true, id: result.id, delivered: ackedCount(result) },
-      timeoutMs
+      remaining()
     );
     return { id: result.id, delivered: ackedCount(result), duplicate: false };
   }
