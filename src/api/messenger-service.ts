@@ -20,6 +20,7 @@ import type { MeshNode, SendResult, Subscription } from '../node';
 import type { Logger } from '../telemetry';
 import { traceDeliveries } from '../telemetry';
 import type { ApiGuard } from './auth-guard';
+import { ANONYMOUS } from './auth';
 import type {
   DeliveryBatch,
   NodeAckMode,
@@ -113,6 +114,15 @@ function effectiveTimeout(timeoutMs: number, deadline: Date | number, fallback: 
   return Math.max(1, Math.min(requested, fromCall));
 }
 
+/**
+ * Whose key space a Send's idempotency_key is in: the token name when auth is on (keys of
+ * different tokens never meet), '' without auth.
+ */
+function idempotencyScope(guard: ApiGuard | undefined, metadata: Metadata): string {
+  const principal = guard?.identity(metadata).principal;
+  return principal && principal !== ANONYMOUS ? principal.name : '';
+}
+
 export interface ActiveStreams {
   /** Open Subscribe calls, ended on shutdown. */
   subscriptions: Set<Subscription>;
@@ -137,14 +147,21 @@ export function messengerService(
         ack,
         failFast: req.failFast,
         timeoutMs: finiteMs(msUntilDeadline(call.getDeadline())),
+        idempotencyKey: req.idempotencyKey,
+        idempotencyScope: req.idempotencyKey ? idempotencyScope(guard, call.metadata) : '',
       });
       if (r instanceof Promise) {
         r.then(
-          v => callback(null, { id: v.id, delivered: v.delivered }),
+          v =>
+            callback(null, { id: v.id, delivered: v.delivered, duplicate: v.duplicate === true }),
           err => callback(toServiceError(err, internal))
         );
       } else {
-        callback(null, { id: r.id, delivered: ack === 'DELIVERED' ? r.delivered : 0 });
+        callback(null, {
+          id: r.id,
+          delivered: ack === 'DELIVERED' ? r.delivered : 0,
+          duplicate: false,
+        });
       }
     } catch (err) {
       callback(toServiceError(err, internal));

@@ -9,6 +9,7 @@ import type { ClusterDropReason, SenderDropReason } from '../dispatch';
 import { CLUSTER_DROP_COMPONENTS } from '../dispatch';
 import type { MeshNode } from '../node';
 import type { NodeDropReason, ReplyDropReason, SubscriptionDropReason } from '../node';
+import { IDEMPOTENCY_REFUSAL_REASONS } from '../node';
 import type { EngineDropReason, SocketDropReason } from '../transport';
 
 type MessageDropReason =
@@ -144,6 +145,7 @@ export function registerNodeMetrics(meter: Meter, node: MeshNode): void {
       const retired = node.cluster?.addressSenderRetirements;
       r.observe(retired?.get('idle') ?? 0, { reason: 'idle' });
     });
+  registerIdempotencyMetrics(meter, node);
   // Messages sent/received, open streams, request latency, per-peer transport, queues.
   node.telemetry.transport.declareDatagramDropReasons(DATAGRAM_DROP_REASONS);
   node.telemetry.attach(meter);
@@ -160,4 +162,80 @@ export function registerNodeMetrics(meter: Meter, node: MeshNode): void {
       };
     });
   });
+}
+
+/** Idempotent Send (src/node/idempotency.ts): keys kept, claims, duplicates, refusals. */
+function registerIdempotencyMetrics(meter: Meter, node: MeshNode): void {
+  const idem = node.idempotency;
+  meter
+    .createObservableGauge('meshwire.idempotency.keys', {
+      description: 'Idempotency keys this node keeps as their owner (at most idempotencyMaxKeys)',
+      unit: '{key}',
+    })
+    .addCallback(r => r.observe(idem.store.size));
+  meter
+    .createObservableCounter('meshwire.idempotency.keys.accepted', {
+      description: 'Idempotency keys this node, as their owner, accepted as new',
+      unit: '{key}',
+    })
+    .addCallback(r => r.observe(idem.store.counts.accepted));
+  meter
+    .createObservableCounter('meshwire.idempotency.keys.forgotten', {
+      description:
+        'Idempotency records forgotten, by reason (window: the window ended; lease: a claim never completed)',
+      unit: '{key}',
+    })
+    .addCallback(r => {
+      r.observe(idem.store.counts.expired, { reason: 'window' });
+      r.observe(idem.store.counts.leasesLapsed, { reason: 'lease' });
+    });
+  meter
+    .createObservableCounter('meshwire.idempotency.duplicates', {
+      description: 'Sends this node answered with duplicate = true (nothing delivered again)',
+      unit: '{message}',
+    })
+    .addCallback(r => r.observe(idem.counts.duplicatesReturned));
+  meter
+    .createObservableCounter('meshwire.idempotency.claims.forwarded', {
+      description: 'Idempotency claims this node sent to the key owner on another node',
+      unit: '{claim}',
+    })
+    .addCallback(r => r.observe(idem.counts.claimsForwarded));
+  meter
+    .createObservableCounter('meshwire.idempotency.completions.lost', {
+      description:
+        'Acks of idempotent Sends that did not reach the key owner (the key stays pending until its lease lapses)',
+      unit: '{claim}',
+    })
+    .addCallback(r => r.observe(idem.counts.completionsLost));
+  meter
+    .createObservableCounter('meshwire.idempotency.replications', {
+      description:
+        "Acks this node, as a key's owner, copied to the key's replica, by result (failed: kept on the owner only)",
+      unit: '{key}',
+    })
+    .addCallback(r => {
+      r.observe(idem.counts.replicated, { result: 'ok' });
+      r.observe(idem.counts.replicationsFailed, { result: 'failed' });
+    });
+  meter
+    .createObservableCounter('meshwire.idempotency.lookups', {
+      description:
+        'Lookups at replicas by this owner in its first window after starting, by result (found: a key its previous run accepted)',
+      unit: '{key}',
+    })
+    .addCallback(r => {
+      r.observe(idem.counts.recovered, { result: 'found' });
+      r.observe(idem.counts.lookups - idem.counts.recovered, { result: 'missing' });
+    });
+  meter
+    .createObservableCounter('meshwire.idempotency.refusals', {
+      description: 'Idempotent Sends refused, by reason (nothing delivered)',
+      unit: '{message}',
+    })
+    .addCallback(r => {
+      for (const reason of IDEMPOTENCY_REFUSAL_REASONS) {
+        r.observe(idem.refusals[reason], { reason });
+      }
+    });
 }

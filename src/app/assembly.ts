@@ -124,6 +124,7 @@ export function assembleNode(init: NodeAppInit): NodeApp {
     onRequest: (message, origin, timeoutMs, signal) =>
       node.onRequest(message, origin, timeoutMs, signal),
     onRespond: (token, reply, responderPeer) => node.onRespond(token, reply, responderPeer),
+    onPeerCall: (op, body, peerId, timeoutMs) => node.onPeerCall(op, body, peerId, timeoutMs),
     onPeerInterest: (peerId, update) => node.onPeerInterest(peerId, update),
     onPeerGone: peerId => node.onPeerGone(peerId),
     localInterests: () => node.localInterests(),

@@ -73,6 +73,10 @@ export interface NodeConfig {
   addressTargetCidrs?: Cidr[];
   /** Directory of cluster secret files (a mounted Secret); instead of clusterSecretFile. */
   clusterSecretDir?: string;
+  /** How long an accepted Send idempotency_key is remembered (ms). @default 120000 */
+  idempotencyWindowMs?: number;
+  /** Idempotency keys this node keeps as their owner, at most. @default 1000000 */
+  idempotencyMaxKeys?: number;
 }
 
 export type Kind =
@@ -398,5 +402,27 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     description:
       'comma-separated CIDRs (IPv4 and IPv6) target.address must fall in (PERMISSION_DENIED outside; host names only when both 0.0.0.0/0 and ::/0 are listed)',
     default: '0.0.0.0/0,::/0',
+  },
+  {
+    key: 'idempotencyWindowMs',
+    flag: '--idempotency-window-ms',
+    env: 'MESHWIRE_IDEMPOTENCY_WINDOW_MS',
+    kind: 'int',
+    min: 1000,
+    max: 86_400_000,
+    description:
+      'how long a Send idempotency_key is remembered after its ack: a retry within it returns the original ack with duplicate true',
+    default: '120000',
+  },
+  {
+    key: 'idempotencyMaxKeys',
+    flag: '--idempotency-max-keys',
+    env: 'MESHWIRE_IDEMPOTENCY_MAX_KEYS',
+    kind: 'int',
+    min: 1,
+    max: 100_000_000,
+    description:
+      'idempotency keys this node keeps as their owner, at most (new keys are RESOURCE_EXHAUSTED past it)',
+    default: '1000000',
   },
 ];

@@ -23,7 +23,7 @@ import type {
 } from '../app';
 import { loadClientHelpers } from '../app';
 import { EXIT } from './exit-codes';
-import { jsonLine, useMessagingProto, writeRaw } from './output';
+import { jsonLine, protoJson, useMessagingProto, writeRaw } from './output';
 
 type Opts = Record<string, unknown>;
 
@@ -103,13 +103,18 @@ export async function sendCommand(topic: string, payload: string, opts: Opts): P
     const count = positiveInt(opts.count, '--count') ?? 1;
     const body = readPayload(payload);
     const headers = parseHeaders(opts.header);
+    const key = opts.idempotencyKey === undefined ? '' : String(opts.idempotencyKey);
     for (let i = 0; i < count; i++) {
       const res = await unary<SendResponse>(messenger, 'Send', {
         target: target(opts),
         message: { topic, payload: body, headers },
         ack: String(opts.ack).toUpperCase(),
+        idempotencyKey: key,
       });
-      console.log(jsonLine('SendResponse', res, undefined));
+      const printed = protoJson('SendResponse', res);
+      // `duplicate` only means something with a key: without one the line stays as it was.
+      if (!key) delete printed.duplicate;
+      console.log(JSON.stringify(printed));
     }
   } finally {
     close();

@@ -104,6 +104,10 @@ targetOptions(
         .default('accepted')
     )
     .option('--count <n>', 'send the message n times', '1')
+    .option(
+      '--idempotency-key <key>',
+      'exactly once within the idempotency window, through any node: a retry prints the original ack with "duplicate": true'
+    )
 ).action(async (topic: string, payload: string, opts: Record<string, unknown>) => {
   const { sendCommand } = await import('./client-commands');
   await sendCommand(topic, payload, opts);

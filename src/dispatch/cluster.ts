@@ -21,7 +21,7 @@ import { messageBytes } from './sender-item';
 import type { AddressSenderRetireReason, AddressTargetLimits } from './sender-pool';
 import { SenderPool } from './sender-pool';
 import { UnresolvedQueues } from './unresolved-queues';
-import type { DeliveryScope, Hello, InterestUpdate } from './wire';
+import type { DeliveryScope, Hello, InterestUpdate, PeerCallOp } from './wire';
 import { ALL_SUBSCRIBERS } from './wire';
 import { DedupWindow } from './dedup';
 
@@ -39,6 +39,8 @@ export interface ClusterHandler {
   /** A reply handed over by a peer for a request whose token this node issued. */
   onRespond(token: string, reply: Message, responderPeer: string): void;
   onPeerInterest(peerId: string, update: InterestUpdate): void;
+  /** A node-layer call from a peer (idempotency claims): resolves with the answer body. */
+  onPeerCall(op: PeerCallOp, body: Buffer, peerId: string, timeoutMs: number): Promise<Buffer>;
   onPeerGone(peerId: string): void;
   localInterests(): Interest[];
 }
@@ -221,6 +223,10 @@ export class Cluster implements LinkHandler {
     signal: AbortSignal
   ): Promise<{ reply: Message; responderPeer: string }> {
     return this.init.handler.onRequest(message, origin, timeoutMs, signal);
+  }
+
+  onPeerCall(op: PeerCallOp, body: Buffer, peerId: string, timeoutMs: number): Promise<Buffer> {
+    return this.init.handler.onPeerCall(op, body, peerId, timeoutMs);
   }
 
   // --- senders ---------------------------------------------------------------------
@@ -429,6 +435,29 @@ export class Cluster implements LinkHandler {
           responderPeer,
           expiresAt: this.init.clock.now() + timeoutMs,
           bytes: messageBytes(reply) + token.length,
+          resolve,
+          reject,
+        },
+        true
+      );
+    });
+  }
+
+  /**
+   * A node-layer call (PeerCallOp) to a peer; resolves with its answer body. Fails fast
+   * (UNAVAILABLE) when the peer is unknown or not resolved: the caller decides what a
+   * missing answer means.
+   */
+  call(peerId: string, op: PeerCallOp, body: Buffer, timeoutMs: number): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      this.route(
+        { peerId },
+        {
+          kind: 'call',
+          op,
+          body,
+          expiresAt: this.init.clock.now() + timeoutMs,
+          bytes: 64 + body.length,
           resolve,
           reject,
         },

@@ -44,4 +44,4 @@ export {
   encodeMessageBody,
   decodeMessageBody,
 } from './wire';
-export type { DeliveryScope, InterestUpdate, Hello } from './wire';
+export type { DeliveryScope, InterestUpdate, Hello, PeerCallOp } from './wire';

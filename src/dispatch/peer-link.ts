@@ -11,7 +11,7 @@ import { LATENCY_TRACE, Stage, traceMark } from '../common';
 import { Mux } from '../mux';
 import type { Envelope, EnvelopeInit, HandlerContext } from '../rpc';
 import { RpcConnection } from '../rpc';
-import type { DeliveryScope, Hello, InterestUpdate } from './wire';
+import type { DeliveryScope, Hello, InterestUpdate, PeerCallOp } from './wire';
 import {
   CHANNEL_CONTROL,
   CHANNEL_DATA,
@@ -52,6 +52,11 @@ export interface LinkHandler {
   ): number;
   /** A reply a peer's client gave for a request this node issued the token of. */
   onRespond(token: string, reply: Message, responderPeer: string): void | Promise<void>;
+  /**
+   * A node-layer call from the peer (idempotency claims): resolves with the answer body.
+   * `timeoutMs` is the caller's remaining deadline.
+   */
+  onPeerCall(op: PeerCallOp, body: Buffer, peerId: string, timeoutMs: number): Promise<Buffer>;
   /** A request from the peer; resolves with the reply. */
   onRequest(
     message: Message,
@@ -274,6 +279,15 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
         const done = this.handler.onRespond(token, reply, responderPeer || this.peerId);
         return done ? done.then(() => ({})) : {};
       }
+      case Op.IDEMPOTENCY_CLAIM:
+      case Op.IDEMPOTENCY_COMPLETE:
+      case Op.IDEMPOTENCY_REPLICATE:
+      case Op.IDEMPOTENCY_LOOKUP: {
+        const timeoutMs = env.timeoutMs > 0 ? env.timeoutMs : DEFAULT_REMOTE_TIMEOUT_MS;
+        return this.handler
+          .onPeerCall(env.op, env.body, this.peerId, timeoutMs)
+          .then(body => ({ body }));
+      }
       default:
         throw new ProtocolError(`unknown data op ${env.op}`);
     }
@@ -383,6 +397,13 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
       { op: Op.RESPOND, headers: reply.headers, body: encodeRespond(token, reply, responderPeer) },
       { timeoutMs }
     );
+  }
+
+  /** A node-layer call (PeerCallOp) to the peer; resolves with its answer body. */
+  async call(op: PeerCallOp, body: Buffer, timeoutMs: number): Promise<Buffer> {
+    this.flushBatch();
+    const res = await this.data.request({ op, body }, { timeoutMs });
+    return res.body;
   }
 
   /** Transport figures when the duplex is a RudpConnection. */

@@ -424,6 +424,17 @@ export class PeerSender {
           item.reject(err);
         }
       );
+    } else if (item.kind === 'call') {
+      link.call(item.op, item.body, remaining).then(
+        body => {
+          done();
+          item.resolve(body);
+        },
+        (err: Error) => {
+          done();
+          item.reject(err);
+        }
+      );
     } else if (item.kind === 'respond') {
       link.respond(item.token, item.message, item.responderPeer, remaining).then(
         () => {

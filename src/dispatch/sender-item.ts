@@ -3,7 +3,7 @@
  * which items wait for an answer, TTL expiry, and the bytes a queued message holds.
  */
 import type { BoundedRing, Message } from '../common';
-import type { DeliveryScope } from './wire';
+import type { DeliveryScope, PeerCallOp } from './wire';
 
 /** A unit of outbound work. */
 export type SenderItem =
@@ -39,6 +39,16 @@ export type SenderItem =
       expiresAt: number;
       bytes: number;
       resolve(): void;
+      reject(err: Error): void;
+    }
+  | {
+      /** A request whose body the node layer encodes (an idempotency claim or completion). */
+      kind: 'call';
+      op: PeerCallOp;
+      body: Buffer;
+      expiresAt: number;
+      bytes: number;
+      resolve(body: Buffer): void;
       reject(err: Error): void;
     };
 

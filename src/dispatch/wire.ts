@@ -5,7 +5,9 @@
  *                             INTEREST (oneway: subscription patterns advertised)
  *   channel DATA:             MESSAGE (oneway, or request when the sender wants a
  *                             DELIVERED count), REQUEST (request; the reply is the
- *                             response body)
+ *                             response body), RESPOND (request), IDEMPOTENCY_CLAIM,
+ *                             _COMPLETE, _REPLICATE, _LOOKUP (requests with node-layer
+ *                             bodies)
  *
  * Message bodies (pure codec, no I/O):
  *   u8 flags (1: deliver to plain subscribers, 2: group list follows, 4: all subscribers
@@ -47,7 +49,22 @@ export enum Op {
    * reply token names (the reply goes to the node that issued the token).
    */
   RESPOND = 6,
+  /**
+   * Request: claim an idempotency key at the node that owns it (src/node/idempotency.ts
+   * encodes the bodies; this layer carries them as bytes).
+   */
+  IDEMPOTENCY_CLAIM = 7,
+  /** Request: the claimed Send was acked (or failed): the owner records or forgets the key. */
+  IDEMPOTENCY_COMPLETE = 8,
+  /** Request: an owner copies a key's ack to the key's replica. */
+  IDEMPOTENCY_REPLICATE = 9,
+  /** Request: a recently restarted owner asks the replica for a key's ack. */
+  IDEMPOTENCY_LOOKUP = 10,
 }
+
+/** Data-channel ops whose bodies the node layer encodes and answers (ClusterHandler.onPeerCall). */
+export type PeerCallOp =
+  Op.IDEMPOTENCY_CLAIM | Op.IDEMPOTENCY_COMPLETE | Op.IDEMPOTENCY_REPLICATE | Op.IDEMPOTENCY_LOOKUP;
 
 /** Which local subscriptions a forwarded message is for. */
 export interface DeliveryScope {

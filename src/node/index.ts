@@ -5,6 +5,18 @@
  */
 export { MeshNode } from './node';
 export {
+  Idempotency,
+  IDEMPOTENCY_REFUSAL_REASONS,
+  MAX_IDEMPOTENCY_KEY_BYTES,
+  DEFAULT_IDEMPOTENCY_MAX_KEYS,
+  DEFAULT_IDEMPOTENCY_WINDOW_MS,
+  checkIdempotencyKey,
+} from './idempotency';
+export type { IdempotencyCall, IdempotencyCounts, IdempotencyRefusalReason } from './idempotency';
+export { IdempotencyStore } from './idempotency-store';
+export type { ClaimAnswer } from './idempotency-store';
+export { rendezvousOwner, rendezvousPair } from './rendezvous';
+export {
   MAX_BATCH_LIMIT,
   MAX_HEADERS,
   MAX_HEADER_BYTES,

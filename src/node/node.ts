@@ -24,7 +24,14 @@ import {
   formatHostPort,
   systemClock,
 } from '../common';
-import type { Cluster, ClusterTarget, DeliveryScope, InterestUpdate } from '../dispatch';
+import type {
+  Cluster,
+  ClusterTarget,
+  DeliveryScope,
+  InterestUpdate,
+  PeerCallOp,
+} from '../dispatch';
+import { Op } from '../dispatch';
 import { PeerDirectory, validatePeerId } from '../peers';
 import {
   MessagingTelemetry,
@@ -37,6 +44,12 @@ import {
 import type { ReplyResult } from './reply-table';
 import { ReplyTable, replyTokenKey } from './reply-table';
 import { InFlightWork } from './in-flight';
+import {
+  DEFAULT_IDEMPOTENCY_MAX_KEYS,
+  DEFAULT_IDEMPOTENCY_WINDOW_MS,
+  Idempotency,
+} from './idempotency';
+import type { IdempotencyCall } from './idempotency';
 import { InterestTable } from './interest-table';
 import type { PeerStatus } from './peer-admin';
 import { peerIdAt, peerStatusOf, putPeer, selfStatus } from './peer-admin';
@@ -61,6 +74,20 @@ import type {
   SubscribeOptions,
 } from './types';
 import { MessageValidator, checkReplyTo, checkSubscribeOptions } from './validation';
+
+/** The peer op of each idempotency call, and back. */
+const IDEMPOTENCY_OPS: Record<IdempotencyCall, PeerCallOp> = {
+  claim: Op.IDEMPOTENCY_CLAIM,
+  complete: Op.IDEMPOTENCY_COMPLETE,
+  replicate: Op.IDEMPOTENCY_REPLICATE,
+  lookup: Op.IDEMPOTENCY_LOOKUP,
+};
+const IDEMPOTENCY_CALLS: Record<PeerCallOp, IdempotencyCall> = {
+  [Op.IDEMPOTENCY_CLAIM]: 'claim',
+  [Op.IDEMPOTENCY_COMPLETE]: 'complete',
+  [Op.IDEMPOTENCY_REPLICATE]: 'replicate',
+  [Op.IDEMPOTENCY_LOOKUP]: 'lookup',
+};
 
 /** How long a reply forwarded to the node that issued its token may take to get there. */
 const FORWARDED_REPLY_TIMEOUT_MS = 10_000;
@@ -92,6 +119,10 @@ export class MeshNode {
   private interestAcked: Promise<void> = Promise.resolve();
   /** Deliveries to closed subscriptions, so the exported total never goes down. */
   deliveredByClosedSubscriptions = 0;
+  /** Idempotency keys: claims at their owners, and the records of keys this node owns. */
+  readonly idempotency: Idempotency;
+  /** This node and the peers it lists (not learned ones), sorted; undefined: recompute. */
+  private membersCache: string[] | undefined;
 
   constructor(init: MeshNodeInit) {
     this.config = init.config;
@@ -118,6 +149,22 @@ export class MeshNode {
       this.dropLedger
     );
     this.selfAddress = formatHostPort(init.config.peerListen);
+    const forgetMembers = (): void => {
+      this.membersCache = undefined;
+    };
+    this.directory.on('put', forgetMembers);
+    this.directory.on('delete', forgetMembers);
+    this.idempotency = new Idempotency({
+      localId: this.id,
+      clock: this.clock,
+      windowMs: init.config.idempotencyWindowMs ?? DEFAULT_IDEMPOTENCY_WINDOW_MS,
+      maxKeys: init.config.idempotencyMaxKeys ?? DEFAULT_IDEMPOTENCY_MAX_KEYS,
+      peers: {
+        members: () => this.members(),
+        call: (peerId, call, body, timeoutMs) =>
+          this.callPeer(peerId, IDEMPOTENCY_OPS[call], body, timeoutMs),
+      },
+    });
     this.router.on('interest', (added, removed) => {
       const acked = this.cluster?.broadcastInterest({
         snapshot: false,
@@ -126,6 +173,33 @@ export class MeshNode {
       });
       if (acked && added.length > 0) this.interestAcked = acked;
     });
+  }
+
+  /**
+   * The members idempotency keys are hashed over: this node and every peer it lists,
+   * except peers it only learned because they dialled in (every node lists the same ones).
+   */
+  members(): readonly string[] {
+    if (!this.membersCache) {
+      const ids = new Set([this.id]);
+      for (const e of this.directory.list()) if (e.source !== 'learned') ids.add(e.id);
+      this.membersCache = [...ids].sort();
+    }
+    return this.membersCache;
+  }
+
+  private callPeer(
+    peerId: string,
+    op: PeerCallOp,
+    body: Buffer,
+    timeoutMs: number
+  ): Promise<Buffer> {
+    if (!this.cluster) {
+      return Promise.reject(
+        new UnavailableError(`node ${this.id} runs without a cluster transport`)
+      );
+    }
+    return this.cluster.call(peerId, op, body, timeoutMs);
   }
 
   /** Tracing detail on a message leaving for a peer (span-annotations.ts). */
@@ -179,11 +253,36 @@ export class MeshNode {
    */
   send(message: Message, target: Target, opts: SendOptions = {}): SendResult | Promise<SendResult> {
     this.checkRunning();
+    if (opts.idempotencyKey) this.idempotency.checkKey(opts.idempotencyKey);
     const msg = this.prepare(message, 'send');
+    if (opts.idempotencyKey) return this.sendIdempotent(msg, target, opts, opts.idempotencyKey);
     this.telemetry.sentMessages++;
     if (!messagingTracingEnabled()) return this.sendPrepared(msg, target, opts);
     return traceSend(msg, { localPeer: this.id, target }, () =>
       this.sendPrepared(msg, target, opts)
+    );
+  }
+
+  /** send() with an idempotency key: delivered only when the key's owner says it is new. */
+  private sendIdempotent(
+    msg: Message,
+    target: Target,
+    opts: SendOptions,
+    key: string
+  ): Promise<SendResult> {
+    const timeoutMs = opts.timeoutMs ?? this.config.requestTimeoutMs;
+    const deliver = (): SendResult | Promise<SendResult> => {
+      this.checkRunning();
+      this.telemetry.sentMessages++;
+      if (!messagingTracingEnabled()) return this.sendPrepared(msg, target, opts);
+      return traceSend(msg, { localPeer: this.id, target }, () =>
+        this.sendPrepared(msg, target, opts)
+      );
+    };
+    // The client sees a delivered count with DELIVERED only; a duplicate returns the same.
+    const acked = (r: SendResult): number => (opts.ack === 'DELIVERED' ? r.delivered : 0);
+    return this.work.track(
+      this.idempotency.publish(key, timeoutMs, deliver, acked, opts.idempotencyScope ?? '')
     );
   }
 
@@ -460,6 +559,11 @@ export class MeshNode {
     this.resolveReply(parsed.opaque, reply);
   }
 
+  /** A peer's claim or completion of an idempotency key this node owns. */
+  onPeerCall(op: PeerCallOp, body: Buffer, _peerId: string, timeoutMs: number): Promise<Buffer> {
+    return this.idempotency.onPeerCall(IDEMPOTENCY_CALLS[op], body, timeoutMs);
+  }
+
   onPeerInterest(peerId: string, update: InterestUpdate): void {
     this.interest.apply(peerId, update);
   }
@@ -526,6 +630,7 @@ export class MeshNode {
     const err = new FailedPreconditionError(`node ${this.id} stopped before a reply arrived`);
     for (const cancel of this.pendingCancels) cancel(err);
     this.replies.closeAll(err);
+    this.idempotency.close();
     this.router.closeAll(null);
     this.stateValue = 'stopped';
     // Drops still waiting for their rate-limited log line are logged now.

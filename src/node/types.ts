@@ -13,12 +13,24 @@ export interface SendOptions {
   failFast?: boolean;
   /** How long the message may wait for its peer, or for a DELIVERED ack. */
   timeoutMs?: number;
+  /**
+   * Exactly-once across retries (idempotency.ts): a key already accepted within the
+   * window returns the original ack with `duplicate` and delivers nothing. Empty: off.
+   */
+  idempotencyKey?: string;
+  /**
+   * The key space of `idempotencyKey`: the client's token name when auth is on, so that
+   * clients of different tokens never share keys. '' (default): one space for all.
+   */
+  idempotencyScope?: string;
 }
 
 export interface SendResult {
   id: string;
   /** Subscriptions that received the message (known locally, or with DELIVERED). */
   delivered: number;
+  /** True when an idempotency key was already accepted: the original Send's id and count. */
+  duplicate?: boolean;
 }
 
 export interface RequestOptions {
@@ -55,6 +67,10 @@ export interface MeshNodeConfig {
   requestTimeoutMs: number;
   /** Deliveries buffered per subscription when the client sets no buffer_size. */
   subscriberBufferSize: number;
+  /** How long an accepted idempotency key is remembered. @default 120000 */
+  idempotencyWindowMs?: number;
+  /** Idempotency keys this node keeps as owner, at most. @default 1000000 */
+  idempotencyMaxKeys?: number;
 }
 
 /**

@@ -181,6 +181,8 @@ true
   "maxAddressSenders" (int .Values.node.addressTargets.maxSenders)
   "addressSenderIdleMs" (int .Values.node.addressTargets.idleTimeoutMs)
   "addressTargetCidrs" .Values.node.addressTargets.allowedCidrs
+  "idempotencyWindowMs" (int .Values.node.idempotency.windowMs)
+  "idempotencyMaxKeys" (int .Values.node.idempotency.maxKeys)
 -}}
 {{- if .Values.clusterSecret.directory -}}
 {{- $_ := set $cfg "clusterSecretDir" $paths.cluster -}}

@@ -179,7 +179,13 @@ test('Python loads the reflected descriptors into a descriptor pool (HeadersEntr
     t.deepEqual(r.nested_symbol_file, ['messaging/v1/messaging.proto']);
     t.deepEqual(r.message_nested_types, ['HeadersEntry']);
     t.true(r.headers_is_map);
-    t.deepEqual(r.send_request_fields, ['target', 'message', 'ack', 'fail_fast']);
+    t.deepEqual(r.send_request_fields, [
+      'target',
+      'message',
+      'ack',
+      'fail_fast',
+      'idempotency_key',
+    ]);
     t.true((r.methods as string[]).includes('Subscribe'));
     t.true(r.has_comments, 'source info (comments) is served');
     t.is(r.unknown_symbol_code, 5, 'NOT_FOUND for an unknown symbol');

@@ -328,6 +328,26 @@ test('clusterSecret.directory: every key of the Secret is an accepted secret, mo
   t.regex(r.stderr, /clusterSecret\/extraKeys\/next/);
 });
 
+test('node.idempotency: defaults and set values reach the real config loader; the schema refuses a window under 1 s', t => {
+  const root = tmpRoot();
+  try {
+    const defaults = loadConfig({ argv: [], env: materializePod(render(), 0, NS, root).env });
+    t.is(defaults.idempotencyWindowMs, 120000);
+    t.is(defaults.idempotencyMaxKeys, 1000000);
+    const objects = render({
+      set: ['node.idempotency.windowMs=300000', 'node.idempotency.maxKeys=5000'],
+    });
+    const cfg = loadConfig({ argv: [], env: materializePod(objects, 0, NS, root).env });
+    t.is(cfg.idempotencyWindowMs, 300000);
+    t.is(cfg.idempotencyMaxKeys, 5000);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  const r = helm(templateArgs({ set: ['node.idempotency.windowMs=10'] }));
+  t.not(r.status, 0);
+  t.regex(r.stderr, /idempotency\/windowMs/);
+});
+
 test('node.addressTargets.allowedCidrs: a host name fails helm with the key named', t => {
   const r = helm(templateArgs({ set: ['node.addressTargets.allowedCidrs={example.com}'] }));
   t.not(r.status, 0);

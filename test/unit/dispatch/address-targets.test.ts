@@ -18,6 +18,7 @@ const handler: ClusterHandler = {
   onMessage: () => 0,
   onRequest: () => Promise.reject(new Error('no')),
   onRespond: () => undefined,
+  onPeerCall: () => Promise.reject(new Error('no peer calls in this test')),
   onPeerInterest: () => undefined,
   onPeerGone: () => undefined,
   localInterests: () => [],

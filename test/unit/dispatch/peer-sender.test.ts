@@ -10,6 +10,7 @@ const handler: LinkHandler = {
   localId: 'me',
   instanceId: 'i1',
   onRespond: () => undefined,
+  onPeerCall: () => Promise.reject(new Error('no peer calls in this test')),
   onHello: () => undefined,
   onInterest: () => undefined,
   onMessage: () => 0,

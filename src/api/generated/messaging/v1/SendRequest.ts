@@ -9,6 +9,7 @@ export interface SendRequest {
   'message'?: (_messaging_v1_Message | null);
   'ack'?: (_messaging_v1_AckMode);
   'failFast'?: (boolean);
+  'idempotencyKey'?: (string);
 }
 
 export interface SendRequest__Output {
@@ -16,4 +17,5 @@ export interface SendRequest__Output {
   'message': (_messaging_v1_Message__Output | null);
   'ack': (_messaging_v1_AckMode__Output);
   'failFast': (boolean);
+  'idempotencyKey': (string);
 }

@@ -4,9 +4,11 @@
 export interface SendResponse {
   'id'?: (string);
   'delivered'?: (number);
+  'duplicate'?: (boolean);
 }
 
 export interface SendResponse__Output {
   'id': (string);
   'delivered': (number);
+  'duplicate': (boolean);
 }
