@@ -15,8 +15,13 @@ import type {
   UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { Message, Target } from '../common';
-import { InvalidArgumentError, ResourceExhaustedError } from '../common';
-import type { MeshNode, SendResult, Subscription } from '../node';
+import {
+  InvalidArgumentError,
+  NoRespondersError,
+  ResourceExhaustedError,
+  UnavailableError,
+} from '../common';
+import type { GatherHandle, MeshNode, SendResult, Subscription } from '../node';
 import type { Logger } from '../telemetry';
 import { traceDeliveries } from '../telemetry';
 import type { ApiGuard } from './auth-guard';
@@ -24,6 +29,8 @@ import type {
   DeliveryBatch,
   NodeAckMode,
   NodeSlowConsumerPolicy,
+  RequestManyRequest,
+  RequestManyResponse,
   RequestRequest,
   RequestResponse,
   RequestStreamRequest,
@@ -46,6 +53,12 @@ const MAX_FORWARDING_REPLIES = 1024;
 
 /** Initial-metadata key of Subscribe: sent once the subscription is registered on the node. */
 export const SUBSCRIPTION_ID_HEADER = 'meshwire-subscription-id';
+
+/**
+ * Replies one RequestMany may have waiting for a slow client (grpc-js buffers what
+ * flow control holds back); more ends the call with RESOURCE_EXHAUSTED.
+ */
+export const MAX_BUFFERED_GATHER_REPLIES = 1024;
 
 /** Pending requests one RequestStream may have at once. */
 export const MAX_PIPELINED_REQUESTS = 4096;
@@ -505,5 +518,72 @@ export function messengerService(
     call.on('error', () => undefined);
   };
 
-  return { Send, SendStream, Subscribe, Request, RequestStream, Respond, RespondStream };
+  const RequestMany: handleServerStreamingCall<RequestManyRequest, RequestManyResponse> = (
+    call: ServerWritableStream<RequestManyRequest, RequestManyResponse>
+  ) => {
+    const req = call.request;
+    let handle: GatherHandle | undefined;
+    let over = false;
+    const fail = (err: Error): void => {
+      if (!call.cancelled) call.emit('error', toServiceError(err, internal));
+    };
+    try {
+      guard?.checkPublish(call.metadata, req.message?.topic);
+      guard?.budget.admit([req.message as Message]);
+      node.telemetry.trackStream(call, 'RequestMany');
+      handle = node.requestMany(
+        req.message as Message,
+        toTarget(req.target),
+        { timeoutMs: req.timeoutMs, maxReplies: req.maxReplies, stallMs: req.stallMs },
+        {
+          reply: r => {
+            if (over || call.cancelled) return;
+            call.write({ reply: r.reply, responderPeer: r.responderPeer });
+            // write() always takes the message; what flow control holds back waits in
+            // the stream's buffer, counted here and bounded.
+            if (call.writableLength > MAX_BUFFERED_GATHER_REPLIES) handle?.cancel('slow_client');
+          },
+          end: (reason, detail) => {
+            over = true;
+            if (call.cancelled) return;
+            switch (reason) {
+              case 'no_responders':
+                fail(new NoRespondersError(detail ?? `no responders for ${quote(req.message?.topic ?? '')}`));
+                return;
+              case 'slow_client':
+                fail(
+                  new ResourceExhaustedError(
+                    `request_many: ${MAX_BUFFERED_GATHER_REPLIES} replies wait for this client, which reads too slowly; the gather ended`
+                  )
+                );
+                return;
+              case 'node_stopped':
+                fail(new UnavailableError(`node ${node.id} stopped during the RequestMany`));
+                return;
+              case 'cancelled':
+                return;
+              default:
+                call.end();
+            }
+          },
+        }
+      );
+    } catch (err) {
+      fail(err as Error);
+      return;
+    }
+    call.on('cancelled', () => handle?.cancel());
+    call.on('error', () => handle?.cancel());
+  };
+
+  return {
+    Send,
+    SendStream,
+    Subscribe,
+    Request,
+    RequestStream,
+    Respond,
+    RespondStream,
+    RequestMany,
+  };
 }

@@ -413,7 +413,7 @@ export class MeshNode {
           )
         : scatter()
     );
-    return { cancel: () => gather.end('cancelled') };
+    return { cancel: (reason = 'cancelled') => gather.end(reason) };
   }
 
   /**

@@ -13,8 +13,11 @@ export const MAX_CONCURRENT_GATHERS = 10_000;
 
 /** A running gather, for its caller. */
 export interface GatherHandle {
-  /** Ends the gather as cancelled (idempotent; nothing happens once it ended). */
-  cancel(): void;
+  /**
+   * Ends the gather, as cancelled unless another reason is given (idempotent; nothing
+   * happens once it ended).
+   */
+  cancel(reason?: 'cancelled' | 'slow_client'): void;
 }
 
 /** RequestMany figures of one node (read by /metrics). */
