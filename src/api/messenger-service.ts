@@ -548,7 +548,11 @@ export function messengerService(
             if (call.cancelled) return;
             switch (reason) {
               case 'no_responders':
-                fail(new NoRespondersError(detail ?? `no responders for ${quote(req.message?.topic ?? '')}`));
+                fail(
+                  new NoRespondersError(
+                    detail ?? `no responders for ${quote(req.message?.topic ?? '')}`
+                  )
+                );
                 return;
               case 'slow_client':
                 fail(

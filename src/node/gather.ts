@@ -109,9 +109,7 @@ export class Gather {
     const quietMs = this.clock.now() - this.lastReplyAt;
     if (quietMs >= this.limits.stallMs) this.end('stall');
     else {
-      this.stallTimer = this.clock.setTimer(this.limits.stallMs - quietMs, () =>
-        this.checkStall()
-      );
+      this.stallTimer = this.clock.setTimer(this.limits.stallMs - quietMs, () => this.checkStall());
     }
   }
 

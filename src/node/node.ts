@@ -408,7 +408,11 @@ export class MeshNode {
       messagingTracingEnabled()
         ? traceSend(
             msg,
-            { localPeer: this.id, target: typeof where === 'object' ? where : undefined, request: true },
+            {
+              localPeer: this.id,
+              target: typeof where === 'object' ? where : undefined,
+              request: true,
+            },
             scatter
           )
         : scatter()
