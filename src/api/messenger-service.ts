@@ -55,8 +55,8 @@ const MAX_FORWARDING_REPLIES = 1024;
 export const SUBSCRIPTION_ID_HEADER = 'meshwire-subscription-id';
 
 /**
- * Replies one RequestMany may have waiting for a slow client (grpc-js buffers what
- * flow control holds back); more ends the call with RESOURCE_EXHAUSTED.
+ * Replies one RequestMany holds for a client that reads slowly (once write() says the
+ * stream is behind); one more ends the call with RESOURCE_EXHAUSTED.
  */
 export const MAX_BUFFERED_GATHER_REPLIES = 1024;
 
@@ -524,8 +524,21 @@ export function messengerService(
     const req = call.request;
     let handle: GatherHandle | undefined;
     let over = false;
+    /** Replies held back while write() says the client is behind (bounded). */
+    const waiting: RequestManyResponse[] = [];
+    let blocked = false;
     const fail = (err: Error): void => {
       if (!call.cancelled) call.emit('error', toServiceError(err, internal));
+    };
+    const flush = (): void => {
+      blocked = false;
+      while (waiting.length > 0 && !call.cancelled) {
+        if (!call.write(waiting.shift() as RequestManyResponse)) {
+          blocked = true;
+          call.once('drain', flush);
+          return;
+        }
+      }
     };
     try {
       guard?.checkPublish(call.metadata, req.message?.topic);
@@ -538,10 +551,17 @@ export function messengerService(
         {
           reply: r => {
             if (over || call.cancelled) return;
-            call.write({ reply: r.reply, responderPeer: r.responderPeer });
-            // write() always takes the message; what flow control holds back waits in
-            // the stream's buffer, counted here and bounded.
-            if (call.writableLength > MAX_BUFFERED_GATHER_REPLIES) handle?.cancel('slow_client');
+            const response = { reply: r.reply, responderPeer: r.responderPeer };
+            if (blocked) {
+              // gRPC flow control holds the client's replies back: keep a bounded number.
+              if (waiting.length >= MAX_BUFFERED_GATHER_REPLIES) handle?.cancel('slow_client');
+              else waiting.push(response);
+              return;
+            }
+            if (!call.write(response)) {
+              blocked = true;
+              call.once('drain', flush);
+            }
           },
           end: (reason, detail) => {
             over = true;
@@ -567,6 +587,8 @@ export function messengerService(
               case 'cancelled':
                 return;
               default:
+                // What waits goes out first (the stream buffers it; at most the bound).
+                for (const w of waiting.splice(0)) call.write(w);
                 call.end();
             }
           },
