@@ -352,4 +352,12 @@ test.serial('metrics: calls, replies and ends by reason on the requesting node',
   t.is(await metric('rm-b', /^meshwire_request_many_ended_total\{reason="no_responders"/), 1);
   t.is(await metric('rm-b', /^meshwire_request_many_ended_total\{reason="max_replies"/), 1);
   t.is(await metric('rm-a', /^meshwire_request_many_active[ {]/), 0);
+  // Every call's stream closed, those that ended with an error too.
+  for (const id of IDS) {
+    t.regex(
+      await metricsText(id),
+      /^meshwire_grpc_streams_active\{[^}]*rpc_method="RequestMany"[^}]*\} 0$/m,
+      id
+    );
+  }
 });
