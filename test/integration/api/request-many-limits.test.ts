@@ -122,3 +122,26 @@ test('cancel frees the gather: the entry is gone and a late reply gets NOT_FOUND
     await node.close();
   }
 });
+
+test('the node stopping mid-gather ends the call with UNAVAILABLE, the replies so far received', async t => {
+  const node = await startTestNode({ drainTimeoutMs: 300 });
+  const m = node.clients.messenger;
+  const { state } = await openSubscription(m, { topics: ['svc.stop'] });
+  const { state: silentState } = await openSubscription(m, { topics: ['svc.stop'] });
+  const ended = gather(
+    serverStream(m, 'RequestMany', { message: { topic: 'svc.stop' }, timeoutMs: 60_000 })
+  );
+  await waitFor(() => state.items.length === 1 && silentState.items.length === 1, 10_000);
+  await unary(m, 'Respond', {
+    replyTo: state.items[0].replyTo,
+    message: { payload: Buffer.from('before') },
+  });
+  await waitFor(() => node.server.node.gathers.replies === 1, 10_000, 'the first reply');
+  const closing = node.close();
+  const r = await ended;
+  await closing;
+  t.deepEqual(r.replies, ['before']);
+  t.is(r.error?.code, status.UNAVAILABLE);
+  t.regex(r.error?.details ?? '', /stopped during the RequestMany/);
+  t.is(node.server.node.gathers.ended.get('node_stopped'), 1);
+});
