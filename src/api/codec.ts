@@ -408,6 +408,7 @@ export function fastMessengerDefinition(def: ServiceDefinition): ServiceDefiniti
   );
   set('Respond', decoder('RespondRequest'));
   set('RespondStream', decoder('RespondRequest'));
+  set('RequestMany', decoder('RequestManyRequest', fixTarget), encoder('RequestManyResponse'));
   if (LATENCY_TRACE) traceSerializers(out);
   return out as ServiceDefinition;
 }

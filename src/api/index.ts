@@ -43,6 +43,8 @@ export type {
   RequestStreamResponse,
   RespondRequest,
   RespondStreamResponse,
+  RequestManyRequest,
+  RequestManyResponse,
   WirePeerInfo,
 } from './proto';
 /** The generated service and message types of messaging.v1 (src/api/generated, `make types`). */

@@ -15,8 +15,13 @@ import type {
   UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { Message, Target } from '../common';
-import { InvalidArgumentError, ResourceExhaustedError } from '../common';
-import type { MeshNode, SendResult, Subscription } from '../node';
+import {
+  InvalidArgumentError,
+  NoRespondersError,
+  ResourceExhaustedError,
+  UnavailableError,
+} from '../common';
+import type { GatherHandle, MeshNode, SendResult, Subscription } from '../node';
 import type { Logger } from '../telemetry';
 import { traceDeliveries } from '../telemetry';
 import type { ApiGuard } from './auth-guard';
@@ -25,6 +30,8 @@ import type {
   DeliveryBatch,
   NodeAckMode,
   NodeSlowConsumerPolicy,
+  RequestManyRequest,
+  RequestManyResponse,
   RequestRequest,
   RequestResponse,
   RequestStreamRequest,
@@ -47,6 +54,12 @@ const MAX_FORWARDING_REPLIES = 1024;
 
 /** Initial-metadata key of Subscribe: sent once the subscription is registered on the node. */
 export const SUBSCRIPTION_ID_HEADER = 'meshwire-subscription-id';
+
+/**
+ * Replies one RequestMany holds for a client that reads slowly (once write() says the
+ * stream is behind); one more ends the call with RESOURCE_EXHAUSTED.
+ */
+export const MAX_BUFFERED_GATHER_REPLIES = 1024;
 
 /** Pending requests one RequestStream may have at once. */
 export const MAX_PIPELINED_REQUESTS = 4096;
@@ -522,5 +535,98 @@ export function messengerService(
     call.on('error', () => undefined);
   };
 
-  return { Send, SendStream, Subscribe, Request, RequestStream, Respond, RespondStream };
+  const RequestMany: handleServerStreamingCall<RequestManyRequest, RequestManyResponse> = (
+    call: ServerWritableStream<RequestManyRequest, RequestManyResponse>
+  ) => {
+    const req = call.request;
+    let handle: GatherHandle | undefined;
+    let over = false;
+    /** Replies held back while write() says the client is behind (bounded). */
+    const waiting: RequestManyResponse[] = [];
+    let blocked = false;
+    const fail = (err: Error): void => {
+      if (!call.cancelled) call.emit('error', toServiceError(err, internal));
+    };
+    const flush = (): void => {
+      blocked = false;
+      while (waiting.length > 0 && !call.cancelled) {
+        if (!call.write(waiting.shift() as RequestManyResponse)) {
+          blocked = true;
+          call.once('drain', flush);
+          return;
+        }
+      }
+    };
+    try {
+      guard?.checkPublish(call.metadata, req.message?.topic);
+      guard?.budget.admit([req.message as Message]);
+      node.telemetry.trackStream(call, 'RequestMany');
+      handle = node.requestMany(
+        req.message as Message,
+        toTarget(req.target),
+        { timeoutMs: req.timeoutMs, maxReplies: req.maxReplies, stallMs: req.stallMs },
+        {
+          reply: r => {
+            if (over || call.cancelled) return;
+            const response = { reply: r.reply, responderPeer: r.responderPeer };
+            if (blocked) {
+              // gRPC flow control holds the client's replies back: keep a bounded number.
+              if (waiting.length >= MAX_BUFFERED_GATHER_REPLIES) handle?.cancel('slow_client');
+              else waiting.push(response);
+              return;
+            }
+            if (!call.write(response)) {
+              blocked = true;
+              call.once('drain', flush);
+            }
+          },
+          end: (reason, detail) => {
+            over = true;
+            if (call.cancelled) return;
+            switch (reason) {
+              case 'no_responders':
+                fail(
+                  new NoRespondersError(
+                    detail ?? `no responders for ${quote(req.message?.topic ?? '')}`
+                  )
+                );
+                return;
+              case 'slow_client':
+                fail(
+                  new ResourceExhaustedError(
+                    `request_many: ${MAX_BUFFERED_GATHER_REPLIES} replies wait for this client, which reads too slowly; the gather ended`
+                  )
+                );
+                return;
+              case 'node_stopped':
+                fail(new UnavailableError(`node ${node.id} stopped during the RequestMany`));
+                return;
+              case 'cancelled':
+                return;
+              default:
+                // What waits goes out first (the stream buffers it; at most the bound).
+                for (const w of waiting.splice(0)) call.write(w);
+                call.end();
+            }
+          },
+        }
+      );
+    } catch (err) {
+      fail(err as Error);
+      return;
+    }
+    call.on('cancelled', () => handle?.cancel());
+    call.on('error', () => handle?.cancel());
+  };
+
+  return {
+    Send,
+    SendStream,
+    Subscribe,
+    Request,
+    RequestStream,
+    Respond,
+    RespondStream,
+    RequestMany,
+  };
 }

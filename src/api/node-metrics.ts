@@ -128,6 +128,41 @@ export function registerNodeMetrics(meter: Meter, node: MeshNode): void {
       Object.assign(reasons, node.dropLedger.snapshot(MESSAGE_DROP_COMPONENTS));
       for (const [reason, v] of Object.entries(reasons)) r.observe(v, { reason });
     });
+  // RequestMany (scatter-gather, src/node/request-many.ts): calls, replies, ends by reason.
+  const gathers = node.gathers;
+  meter
+    .createObservableCounter('meshwire.request_many.calls', {
+      description: 'RequestMany calls started',
+      unit: '{call}',
+    })
+    .addCallback(r => r.observe(gathers.calls));
+  meter
+    .createObservableCounter('meshwire.request_many.replies', {
+      description: 'Replies streamed to RequestMany callers',
+      unit: '{message}',
+    })
+    .addCallback(r => r.observe(gathers.replies));
+  meter
+    .createObservableCounter('meshwire.request_many.ended', {
+      description:
+        'RequestMany calls ended, by reason (max_replies, timeout, stall, all_answered, cancelled, no_responders, slow_client, node_stopped)',
+      unit: '{call}',
+    })
+    .addCallback(r => {
+      for (const [reason, n] of gathers.ended) r.observe(n, { reason });
+    });
+  meter
+    .createObservableCounter('meshwire.request_many.refused', {
+      description: 'RequestMany calls refused: the node ran its most concurrent gathers',
+      unit: '{call}',
+    })
+    .addCallback(r => r.observe(gathers.refused));
+  meter
+    .createObservableGauge('meshwire.request_many.active', {
+      description: 'RequestMany calls gathering replies now',
+      unit: '{call}',
+    })
+    .addCallback(r => r.observe(gathers.active));
   // Senders for target.address outside the peer directory (bounded, see src/dispatch/cluster.ts).
   meter
     .createObservableGauge('meshwire.cluster.address_senders', {

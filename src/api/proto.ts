@@ -20,6 +20,8 @@ import type { RequestStreamRequest__Output } from './generated/messaging/v1/Requ
 import type { RequestStreamResponse__Output } from './generated/messaging/v1/RequestStreamResponse';
 import type { RespondRequest__Output } from './generated/messaging/v1/RespondRequest';
 import type { RespondStreamResponse__Output } from './generated/messaging/v1/RespondStreamResponse';
+import type { RequestManyRequest__Output } from './generated/messaging/v1/RequestManyRequest';
+import type { RequestManyResponse__Output } from './generated/messaging/v1/RequestManyResponse';
 import type { SendRequest__Output } from './generated/messaging/v1/SendRequest';
 import type { SendResponse__Output } from './generated/messaging/v1/SendResponse';
 import type { SendStreamRequest__Output } from './generated/messaging/v1/SendStreamRequest';
@@ -109,6 +111,11 @@ export type RequestStreamRequest = RequestStreamRequest__Output;
 export type RequestStreamResponse = RequestStreamResponse__Output;
 export type RespondRequest = RespondRequest__Output;
 export type RespondStreamResponse = RespondStreamResponse__Output;
+export type RequestManyRequest = RequestManyRequest__Output;
+/** A RequestManyResponse the node sends always carries the reply. */
+export type RequestManyResponse = Omit<RequestManyResponse__Output, 'reply'> & {
+  reply: WireMessage;
+};
 /**
  * `T` when `Ours` has exactly its fields, else `never`; `Ours` not assignable to `T` fails
  * the build where the type is named. For the node's own types (src/node may not import

@@ -34,6 +34,7 @@ export type {
   MeshwireClients,
   DeliveryBatch,
   RequestResponse,
+  RequestManyResponse,
   SendResponse,
   WireDelivery,
   WireMessage,

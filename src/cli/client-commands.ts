@@ -17,6 +17,7 @@ import type {
   ClientInit,
   MeshwireClients,
   DeliveryBatch,
+  RequestManyResponse,
   RequestResponse,
   SendResponse,
   WirePeerInfo,
@@ -180,6 +181,10 @@ export async function subCommand(patterns: string[], opts: Opts): Promise<void> 
 }
 
 export async function requestCommand(topic: string, payload: string, opts: Opts): Promise<void> {
+  if (opts.replies !== undefined || opts.stall !== undefined) {
+    await requestManyCommand(topic, payload, opts);
+    return;
+  }
   const { messenger, close } = await connectClients(opts);
   try {
     const timeoutMs = positiveInt(opts.timeoutMs, '--timeout-ms') ?? 5000;
@@ -206,6 +211,60 @@ export async function requestCommand(topic: string, payload: string, opts: Opts)
   } finally {
     close();
   }
+}
+
+/** --replies: a positive count, or "all" (0: as many as come, up to the node's cap). */
+function repliesOption(value: unknown): number {
+  if (value === undefined || value === 'all') return 0;
+  return positiveInt(value, '--replies') as number;
+}
+
+/**
+ * `request --replies N` / `--stall MS`: RequestMany. Prints each reply as it arrives, in
+ * the output style of `request`; the command ends with the gather (status OK at the
+ * count, timeout, stall, or when every responder answered).
+ */
+async function requestManyCommand(topic: string, payload: string, opts: Opts): Promise<void> {
+  const { messenger, close } = await connectClients(opts);
+  const timeoutMs = positiveInt(opts.timeoutMs, '--timeout-ms') ?? 5000;
+  const request = {
+    target: target(opts),
+    message: { topic, payload: readPayload(payload), headers: parseHeaders(opts.header) },
+    timeoutMs,
+    maxReplies: repliesOption(opts.replies),
+    stallMs: positiveInt(opts.stall, '--stall') ?? 0,
+  };
+  let written: Promise<void> = Promise.resolve();
+  let count = 0;
+  await new Promise<void>((resolve, reject) => {
+    const call = (
+      messenger as unknown as {
+        RequestMany(
+          req: unknown,
+          options: { deadline: number }
+        ): ClientReadableStream<RequestManyResponse>;
+      }
+    ).RequestMany(request, { deadline: Date.now() + timeoutMs + 5000 });
+    call.on('data', (res: RequestManyResponse) => {
+      count++;
+      const out = opts.raw
+        ? res.reply.payload
+        : Buffer.from(
+            jsonLine(
+              'RequestManyResponse',
+              res,
+              { path: ['reply'], bytes: res.reply.payload },
+              payloadOpts(opts)
+            ) + '\n'
+          );
+      written = written.then(() => writeRaw(out));
+    });
+    call.on('error', reject);
+    call.on('end', () => resolve());
+    process.once('SIGINT', () => call.cancel());
+  }).finally(close);
+  await written;
+  console.error(`meshwire: ${count} ${count === 1 ? 'reply' : 'replies'}`);
 }
 
 /** What the node says when a RespondStream ends (RespondStreamResponse; longs as numbers). */

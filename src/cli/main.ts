@@ -136,11 +136,18 @@ program
 targetOptions(
   program
     .command('request')
-    .description('send a request and print the first reply (messaging.v1.RequestResponse)')
+    .description(
+      'send a request and print the first reply (messaging.v1.RequestResponse); with --replies or --stall, gather replies from every responder (RequestMany: one RequestManyResponse line each, as they come)'
+    )
     .argument('<topic>')
     .argument('[payload]', 'payload text; "-" for standard input', '-')
     .addOption(serverOption())
-    .option('--timeout-ms <ms>', 'how long to wait for the reply', '5000')
+    .option('--timeout-ms <ms>', 'how long to wait for the reply (RequestMany: the gather)', '5000')
+    .option(
+      '--replies <n>',
+      'RequestMany: end at n replies ("all": as many as come before the timeout, stall or every responder answered)'
+    )
+    .option('--stall <ms>', 'RequestMany: end this long after the latest reply')
     .option('--text', 'print the payload as UTF-8 text where valid (default: base64, proto3 JSON)')
     .addOption(
       new Option('--raw', 'write the reply payload bytes only, exactly as received').conflicts(

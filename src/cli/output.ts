@@ -19,6 +19,7 @@ const PRINTED_MESSAGES = [
   'Delivery',
   'RequestResponse',
   'PeerInfo',
+  'RequestManyResponse',
 ] as const satisfies readonly (keyof ProtoGrpcType['messaging']['v1'])[];
 export type PrintedMessage = (typeof PRINTED_MESSAGES)[number];
 

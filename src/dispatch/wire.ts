@@ -18,6 +18,8 @@
  *   [var seq]                        if flag 16: the sending node's sequence number, the
  *                                    key of duplicate suppression (dedup.ts)
  *   [var count, (var len, group)*]   if flag 2
+ *   [var len, reply token]           if flag 32: every delivery carries this reply_to
+ *                                    (a RequestMany's deliveries, node.ts requestMany)
  *   payload: every remaining byte
  * Message headers travel as envelope headers.
  */
@@ -74,6 +76,11 @@ export interface DeliveryScope {
   plain: boolean;
   /** Queue groups this node must give the message to (one member each). */
   groups: string[];
+  /**
+   * The reply_to every delivery of this message carries (a RequestMany's token); absent
+   * or '' for plain messages.
+   */
+  replyTo?: string;
 }
 
 export const ALL_SUBSCRIBERS: DeliveryScope = { allGroups: true, plain: true, groups: [] };
@@ -83,6 +90,7 @@ const FLAG_GROUPS = 2;
 const FLAG_ALL_GROUPS = 4;
 const FLAG_HEADERS = 8;
 const FLAG_SEQ = 16;
+const FLAG_REPLY_TO = 32;
 
 /** Body varints (lengths, counts, sequence numbers) go up to 2^53 - 1 (8 bytes). */
 const BODY_VARINT: VarintLimit = {
@@ -145,6 +153,8 @@ export interface BodyPlan {
   topicLen: number;
   groupLens: number[];
   headerLens: number[] | undefined;
+  /** UTF-8 length of scope.replyTo, 0 for none. */
+  replyToLen: number;
   /** The sending node's sequence number, or -1 for none (replies). */
   seq: number;
 }
@@ -177,6 +187,8 @@ function planMessageBody(
     size += varintSize(groupLens.length);
     for (const l of groupLens) size += varintSize(l) + l;
   }
+  const replyToLen = scope.replyTo ? utf8Length(scope.replyTo) : 0;
+  if (replyToLen > 0) size += varintSize(replyToLen) + replyToLen;
   let headerLens: number[] | undefined;
   if (inlineHeaders) {
     headerLens = [];
@@ -190,7 +202,7 @@ function planMessageBody(
     }
     size += varintSize(count);
   }
-  return { size, originLen, idLen, topicLen, groupLens, headerLens, seq };
+  return { size, originLen, idLen, topicLen, groupLens, headerLens, replyToLen, seq };
 }
 
 /** Writes a planned body at `pos`; returns the position after it. */
@@ -208,7 +220,8 @@ function writeMessageBody(
     (groupLens.length > 0 ? FLAG_GROUPS : 0) |
     (scope.allGroups ? FLAG_ALL_GROUPS : 0) |
     (headerLens ? FLAG_HEADERS : 0) |
-    (plan.seq >= 0 ? FLAG_SEQ : 0);
+    (plan.seq >= 0 ? FLAG_SEQ : 0) |
+    (plan.replyToLen > 0 ? FLAG_REPLY_TO : 0);
   pos = writeVarint(buf, pos, plan.originLen);
   pos += writeUtf8(buf, pos, origin, plan.originLen);
   pos = writeVarint(buf, pos, plan.idLen);
@@ -222,6 +235,10 @@ function writeMessageBody(
       pos = writeVarint(buf, pos, groupLens[i]);
       pos += buf.write(scope.groups[i], pos, groupLens[i], 'utf8');
     }
+  }
+  if (plan.replyToLen > 0) {
+    pos = writeVarint(buf, pos, plan.replyToLen);
+    pos += writeUtf8(buf, pos, scope.replyTo as string, plan.replyToLen);
   }
   if (headerLens) {
     pos = writeVarint(buf, pos, headerLens.length / 2);
@@ -340,6 +357,7 @@ export function decodeMessageBody(body: Buffer, headers: Record<string, string>)
     if (n > 1024) throw new ProtocolError(`too many queue groups in message body: ${n}`);
     for (let i = 0; i < n; i++) groups.push(r.string());
   }
+  const replyTo = flags & FLAG_REPLY_TO ? r.string() : '';
   if (flags & FLAG_HEADERS) {
     const n = r.varint();
     if (n > 1024) throw new ProtocolError(`too many headers in message body: ${n}`);
@@ -357,6 +375,7 @@ export function decodeMessageBody(body: Buffer, headers: Record<string, string>)
       allGroups: (flags & FLAG_ALL_GROUPS) !== 0,
       plain: (flags & FLAG_PLAIN) !== 0,
       groups,
+      ...(replyTo ? { replyTo } : {}),
     },
     seq,
   };

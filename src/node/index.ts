@@ -27,6 +27,7 @@ export type {
   SendOptions,
   SendResult,
   RequestOptions,
+  RequestManyOptions,
   SubscribeOptions,
   NodeState,
   NodeDropReason,
@@ -44,5 +45,9 @@ export type {
   SubscriptionDropReason,
 } from './subscription';
 export { ReplyTable } from './reply-table';
+export { Gather, GATHER_END_REASONS, MAX_GATHER_MS, MAX_GATHER_REPLIES } from './gather';
+export type { GatherEndReason, GatherLimits, GatherSink } from './gather';
+export type { GatherHandle, GatherStats } from './request-many';
+export { MAX_CONCURRENT_GATHERS } from './request-many';
 export type { ReplyResult, ReplyDropReason } from './reply-table';
 export { TopicTrie, validateTopic, validatePattern, patternMatches } from './topics';

@@ -31,7 +31,7 @@ import type {
   InterestUpdate,
   PeerCallOp,
 } from '../dispatch';
-import { Op } from '../dispatch';
+import { ALL_SUBSCRIBERS, Op } from '../dispatch';
 import { PeerDirectory, validatePeerId } from '../peers';
 import {
   MessagingTelemetry,
@@ -39,8 +39,13 @@ import {
   messagingTracingEnabled,
   startReceiveSpan,
   startRespondSpan,
+  traceGatherReply,
   traceSend,
 } from '../telemetry';
+import type { GatherEndReason } from './gather';
+import { Gather } from './gather';
+import type { GatherHandle } from './request-many';
+import { GatherStats, gatherLimits } from './request-many';
 import type { ReplyResult } from './reply-table';
 import { ReplyTable, replyTokenKey } from './reply-table';
 import { InFlightWork } from './in-flight';
@@ -68,6 +73,7 @@ import type {
   MeshNodeInit,
   NodeDropReason,
   NodeState,
+  RequestManyOptions,
   RequestOptions,
   SendOptions,
   SendResult,
@@ -117,6 +123,8 @@ export class MeshNode {
   private readonly boundPeerAddress: (() => HostPort) | undefined;
   /** Settles when connected peers have acknowledged the latest added interest. */
   private interestAcked: Promise<void> = Promise.resolve();
+  /** RequestMany calls, replies and ends (/metrics). */
+  readonly gathers = new GatherStats();
   /** Deliveries to closed subscriptions, so the exported total never goes down. */
   deliveredByClosedSubscriptions = 0;
   /** Idempotency keys: claims at their owners, and the records of keys this node owns. */
@@ -354,13 +362,13 @@ export class MeshNode {
    * Hands a message from this node's clients to local subscribers, inside a `receive`
    * span when tracing.
    */
-  private publishLocal(msg: Message): number {
+  private publishLocal(msg: Message, replyTo = ''): number {
     this.telemetry.receivedLocal++;
     // Tracing off: not even the span's init object, once a message.
-    if (!messagingTracingEnabled()) return this.router.publish(msg, this.id);
+    if (!messagingTracingEnabled()) return this.router.publish(msg, this.id, false, replyTo);
     const rx = startReceiveSpan(msg, { localPeer: this.id, sourcePeer: this.id });
-    if (!rx) return this.router.publish(msg, this.id);
-    const delivered = this.router.publish(rx.message as Message, this.id);
+    if (!rx) return this.router.publish(msg, this.id, false, replyTo);
+    const delivered = this.router.publish(rx.message as Message, this.id, false, replyTo);
     rx.end(delivered);
     return delivered;
   }
@@ -426,6 +434,136 @@ export class MeshNode {
     } catch (err) {
       return Promise.reject(err as Error);
     }
+  }
+
+  /**
+   * Scatter-gather: delivers a request to every matching subscriber (by interest: on this
+   * node and every peer with interest, one member per queue group cluster-wide; or every
+   * subscriber of the target node), all sharing one reply token, and passes each reply to
+   * `sink.reply` as it arrives until the gather ends (gather.ts: max_replies, timeout,
+   * stall, every delivery answered). `sink.end` is called once, perhaps before this
+   * returns (no responders). Throws for bad input (InvalidArgumentError), a stopping node
+   * or a target without cluster (UnavailableError), and at the node's cap on concurrent
+   * gathers (ResourceExhaustedError).
+   */
+  requestMany(
+    message: Message,
+    target: Target,
+    opts: RequestManyOptions,
+    sink: {
+      reply(r: ReplyResult): void;
+      /** `detail` says why when nobody could be asked (no_responders). */
+      end(reason: GatherEndReason, detail?: string): void;
+    }
+  ): GatherHandle {
+    this.checkRunning();
+    const msg = this.prepare(message, 'request');
+    const limits = gatherLimits(opts, this.config.requestTimeoutMs);
+    const where = resolveTarget(target, this.id, this.selfAddress);
+    const cluster =
+      where === 'local' || where === 'interest'
+        ? this.cluster
+        : requireCluster(this.cluster, where, this.id);
+    this.gathers.admit(this.id);
+    this.telemetry.sentRequests++;
+    let detail: string | undefined;
+    let finished!: (reason: GatherEndReason) => void;
+    const ended = new Promise<GatherEndReason>(resolve => (finished = resolve));
+    const entry = this.replies.registerMany(
+      msg.topic,
+      r => gather.reply(r),
+      () => gather.end('node_stopped')
+    );
+    const gather: Gather = new Gather(this.clock, limits, {
+      reply: r => {
+        this.gathers.replies++;
+        traceGatherReply(msg, r.reply, this.id, r.responderPeer);
+        sink.reply(r);
+      },
+      end: reason => {
+        entry.close();
+        this.gathers.end(reason);
+        finished(reason);
+        sink.end(
+          reason,
+          reason === 'no_responders'
+            ? (detail ?? `no responders for ${quote(msg.topic)} on node ${this.id} or its peers`)
+            : undefined
+        );
+      },
+    });
+    const scatter = (): Promise<GatherEndReason> => {
+      let deliveries: number | Promise<number>;
+      try {
+        deliveries = this.scatter(msg, where, cluster, entry.token, limits.timeoutMs);
+      } catch (err) {
+        detail = (err as Error).message;
+        deliveries = 0;
+      }
+      if (typeof deliveries === 'number') gather.delivered(deliveries);
+      else {
+        deliveries.then(
+          n => gather.delivered(n),
+          (err: Error) => {
+            detail = err.message;
+            gather.delivered(0);
+          }
+        );
+      }
+      return ended;
+    };
+    void this.work.track(
+      messagingTracingEnabled()
+        ? traceSend(
+            msg,
+            {
+              localPeer: this.id,
+              target: typeof where === 'object' ? where : undefined,
+              request: true,
+            },
+            scatter
+          )
+        : scatter()
+    );
+    return { cancel: (reason = 'cancelled') => gather.end(reason) };
+  }
+
+  /**
+   * Hands a RequestMany's message, with its reply token, to every subscriber `where`
+   * names; the total deliveries (a promise when peers report theirs).
+   */
+  private scatter(
+    msg: Message,
+    where: 'local' | 'interest' | ClusterTarget,
+    cluster: Cluster | undefined,
+    replyTo: string,
+    timeoutMs: number
+  ): number | Promise<number> {
+    if (where === 'local') return this.publishLocal(msg, replyTo);
+    if (where !== 'interest') {
+      this.annotateRemote(msg, where);
+      return (cluster as Cluster).send(where, msg, {
+        scope: { ...ALL_SUBSCRIBERS, replyTo },
+        wantCount: true,
+        timeoutMs,
+      });
+    }
+    const local = this.publishLocal(msg, replyTo);
+    const plan = cluster
+      ? this.interest.plan(msg.topic, g => this.router.hasGroupMember(msg.topic, g))
+      : [];
+    if (plan.length === 0) return local;
+    if (messagingTracingEnabled()) {
+      for (const p of plan) this.annotateRemote(msg, { peerId: p.peerId }, true);
+    }
+    return Promise.all(
+      plan.map(({ peerId, scope }) =>
+        (cluster as Cluster)
+          .send({ peerId }, msg, { scope: { ...scope, replyTo }, wantCount: true, timeoutMs })
+          // A peer that cannot be reached delivered nothing: the others still answer.
+          .catch(() => 0)
+      )
+    ).then(counts => counts.reduce((a, b) => a + b, local));
   }
 
   /** A request for this node's own responders (from a client or from a peer). */
@@ -521,8 +659,10 @@ export class MeshNode {
   }
 
   /** Completes a request this node issued the token of; NotFoundError says why it is gone. */
-  private resolveReply(opaque: string, reply: Message): void {
-    const result = this.replies.resolve(opaque, { reply, responderPeer: this.id });
+  private resolveReply(opaque: string, reply: Message, via = this.id): void {
+    // A RequestMany's reply names the node it came through (a Request's: this node, as before).
+    const responderPeer = via !== this.id && this.replies.isGather(opaque) ? via : this.id;
+    const result = this.replies.resolve(opaque, { reply, responderPeer });
     if (LATENCY_TRACE) traceMark(Stage.REPLY_RESOLVED);
     if (result === true) return;
     const why = replyGoneReason(result, this.id);
@@ -549,14 +689,14 @@ export class MeshNode {
     return this.work.track(this.requestLocal(message, timeoutMs, signal, origin));
   }
 
-  onRespond(token: string, reply: Message, _responderPeer: string): void {
+  onRespond(token: string, reply: Message, responderPeer: string): void {
     const parsed = this.replies.parse(token);
     if (!parsed || parsed.issuer !== this.id) {
       throw new InvalidArgumentError(
         `respond: reply_to was not issued by node ${this.id}, or not by this cluster`
       );
     }
-    this.resolveReply(parsed.opaque, reply);
+    this.resolveReply(parsed.opaque, reply, responderPeer);
   }
 
   /** A peer's claim or completion of an idempotency key this node owns. */

@@ -39,10 +39,24 @@ interface Pending {
   topic: string;
 }
 
+/** A RequestMany's entry: takes every reply until the gather closes it. */
+interface GatherEntry {
+  topic: string;
+  onReply(r: ReplyResult): void;
+  /** The node stops (closeAll). */
+  onStop(err: Error): void;
+}
+
 export type ReplyDropReason = 'unknown_or_expired_token';
 
 /** Why a request is no longer waiting. */
-export type GoneReason = 'timed out' | 'cancelled' | 'already answered' | 'node stopped';
+export type GoneReason =
+  | 'timed out'
+  | 'cancelled'
+  | 'already answered'
+  | 'node stopped'
+  /** A RequestMany ended (max_replies, timeout, stall, cancel): it takes no more replies. */
+  | 'gather ended';
 
 /** A token taken apart (the MAC checked). */
 export interface ParsedToken {
@@ -68,6 +82,8 @@ export function replyTokenKey(clusterSecret: Buffer): Buffer {
 
 export class ReplyTable {
   private readonly pending = new Map<string, Pending>();
+  /** RequestMany entries: each takes many replies (looked up after `pending` misses). */
+  private readonly gathers = new Map<string, GatherEntry>();
   /** Recently finished requests and why, oldest first (bounded by GONE_MEMORY). */
   private readonly gone = new Map<string, GoneReason>();
   /** The keys of `gone` in insertion order, a ring: goneNext is the oldest once full. */
@@ -121,6 +137,11 @@ export class ReplyTable {
 
   get size(): number {
     return this.pending.size;
+  }
+
+  /** Open RequestMany entries. */
+  get gatherCount(): number {
+    return this.gathers.size;
   }
 
   /** 8 random bytes from a pooled buffer: one randomFillSync per 512 tokens. */
@@ -179,13 +200,39 @@ export class ReplyTable {
    * capturing a stack per request cost 13% of the request path (profiled), and the caller
    * of a gRPC handler has no useful stack to keep.
    */
+  /** A new token: `<node id>~<prefix>.<counter>.<random>~<mac>` and its opaque part. */
+  private newToken(): { opaque: string; token: string } {
+    const opaque = `${this.prefix}.${(this.counter++).toString(36)}.${this.randomPart()}`;
+    return { opaque, token: `${this.nodeId}${SEPARATOR}${opaque}${this.macSuffix}` };
+  }
+
+  /**
+   * Registers a RequestMany: every reply to its token goes to `onReply` until `close()`
+   * (idempotent); a reply after that learns the gather ended. Timing and limits are the
+   * caller's (gather.ts): this entry only routes replies. `onStop` runs when the node
+   * stops (closeAll) with the entry still open.
+   */
+  registerMany(
+    topic: string,
+    onReply: (r: ReplyResult) => void,
+    onStop: (err: Error) => void
+  ): { token: string; close(): void } {
+    const { opaque, token } = this.newToken();
+    this.gathers.set(opaque, { topic, onReply, onStop });
+    return {
+      token,
+      close: () => {
+        if (this.gathers.delete(opaque)) this.remember(opaque, 'gather ended');
+      },
+    };
+  }
+
   register(
     timeoutMs: number,
     timeoutError: () => DeadlineExceededError,
     topic = ''
   ): { token: string; promise: Promise<ReplyResult>; cancel(err: Error): void } {
-    const opaque = `${this.prefix}.${(this.counter++).toString(36)}.${this.randomPart()}`;
-    const token = `${this.nodeId}${SEPARATOR}${opaque}${this.macSuffix}`;
+    const { opaque, token } = this.newToken();
     let cancel!: (err: Error) => void;
     const promise = new Promise<ReplyResult>((resolve, reject) => {
       const timer = this.clock.setTimer(timeoutMs, () => {
@@ -230,6 +277,12 @@ export class ReplyTable {
   resolve(opaque: string, result: ReplyResult): true | GoneReason | 'unknown' {
     const p = this.pending.get(opaque);
     if (!p) {
+      const g = this.gathers.get(opaque);
+      if (g) {
+        if (!result.reply.topic) result.reply.topic = g.topic;
+        g.onReply(result);
+        return true;
+      }
       this.drops.add('unknown_or_expired_token');
       return this.gone.get(opaque) ?? 'unknown';
     }
@@ -241,9 +294,14 @@ export class ReplyTable {
     return true;
   }
 
+  /** True while a RequestMany with this opaque id takes replies. */
+  isGather(opaque: string): boolean {
+    return this.gathers.has(opaque);
+  }
+
   /** True while the request with this opaque id waits for a reply. */
   has(opaque: string): boolean {
-    return this.pending.has(opaque);
+    return this.pending.has(opaque) || this.gathers.has(opaque);
   }
 
   /** Fails every pending request (node shutdown). */
@@ -253,6 +311,11 @@ export class ReplyTable {
       this.remember(opaque, 'node stopped');
       p.timer.cancel();
       p.reject(err);
+    }
+    for (const [opaque, g] of this.gathers) {
+      this.gathers.delete(opaque);
+      this.remember(opaque, 'node stopped');
+      g.onStop(err);
     }
   }
 }

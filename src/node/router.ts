@@ -85,9 +85,10 @@ export class Router extends EventEmitter<RouterEvents> {
   /**
    * Hands `message` to every matching plain subscriber and to one member of each
    * matching queue group. `skipGroups` leaves queue groups out (another node already
-   * chose a member for them). Returns how many subscriptions took the message.
+   * chose a member for them). `replyTo` is the reply token every delivery carries (a
+   * RequestMany's), '' for a plain message. Returns how many subscriptions took the message.
    */
-  publish(message: Message, sourcePeer: string, skipGroups = false): number {
+  publish(message: Message, sourcePeer: string, skipGroups = false, replyTo = ''): number {
     const matched = this.trie.match(message.topic);
     if (matched.length === 0) return 0;
     let delivered = 0;
@@ -95,7 +96,7 @@ export class Router extends EventEmitter<RouterEvents> {
     for (let i = 0; i < matched.length; i++) {
       const sub = matched[i];
       if (sub.queueGroup === '') {
-        if (sub.offer({ message, sourcePeer, replyTo: '' })) delivered++;
+        if (sub.offer({ message, sourcePeer, replyTo })) delivered++;
       } else if (!skipGroups) {
         groups ??= new Map();
         let members = groups.get(sub.queueGroup);
@@ -106,7 +107,7 @@ export class Router extends EventEmitter<RouterEvents> {
     if (groups) {
       for (const [name, members] of groups) {
         const chosen = this.pickMember(name, members);
-        if (chosen.offer({ message, sourcePeer, replyTo: '' })) delivered++;
+        if (chosen.offer({ message, sourcePeer, replyTo })) delivered++;
       }
     }
     return delivered;
@@ -118,10 +119,10 @@ export class Router extends EventEmitter<RouterEvents> {
   }
 
   /** Delivers to one member of `group` matching the topic; false when none. */
-  publishToGroup(message: Message, sourcePeer: string, group: string): boolean {
+  publishToGroup(message: Message, sourcePeer: string, group: string, replyTo = ''): boolean {
     const members = this.trie.match(message.topic).filter(s => s.queueGroup === group);
     if (members.length === 0) return false;
-    return this.pickMember(group, members).offer({ message, sourcePeer, replyTo: '' });
+    return this.pickMember(group, members).offer({ message, sourcePeer, replyTo });
   }
 
   /**

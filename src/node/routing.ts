@@ -59,7 +59,9 @@ export function replyGoneReason(
       ? 'was already answered (a request takes the first reply)'
       : result === 'node stopped'
         ? `ended when node ${selfId} stopped`
-        : `is gone: the requester ${result}`;
+        : result === 'gather ended'
+          ? 'already ended: a RequestMany takes replies until max_replies, its timeout, its stall time or its cancel'
+          : `is gone: the requester ${result}`;
 }
 
 /**
@@ -77,11 +79,12 @@ export function deliverFromPeer(
   const rx = startReceiveSpan(message, { localPeer: selfId, sourcePeer: origin });
   const m = rx ? (rx.message as Message) : message;
   let delivered = 0;
-  if (scope.allGroups) delivered += router.publish(m, origin);
+  const replyTo = scope.replyTo ?? '';
+  if (scope.allGroups) delivered += router.publish(m, origin, false, replyTo);
   else {
-    if (scope.plain) delivered += router.publish(m, origin, true);
+    if (scope.plain) delivered += router.publish(m, origin, true, replyTo);
     for (const g of scope.groups) {
-      if (router.publishToGroup(m, origin, g)) delivered++;
+      if (router.publishToGroup(m, origin, g, replyTo)) delivered++;
     }
   }
   rx?.end(delivered);

@@ -41,6 +41,18 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+export interface RequestManyOptions {
+  /**
+   * Ends the gather (OK) this long after it started; 0 or undefined: the node's default
+   * request timeout. At most MAX_GATHER_MS.
+   */
+  timeoutMs?: number;
+  /** Ends at this many replies; 0 or undefined: MAX_GATHER_REPLIES (the most allowed). */
+  maxReplies?: number;
+  /** Ends this long after the latest reply with no new one; 0 or undefined: never. */
+  stallMs?: number;
+}
+
 export interface SubscribeOptions {
   patterns: string[];
   queueGroup?: string;

@@ -4,7 +4,7 @@
  * reply (docs/observability.md has the span tree). The producer side and the shared
  * helpers are in messaging-spans.ts.
  */
-import type { Context, Link, Span } from '@opentelemetry/api';
+import type { Context, Link, Span, SpanContext } from '@opentelemetry/api';
 import { context, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
 import {
   extractContext,
@@ -20,6 +20,7 @@ import {
   endSpan,
   MESSAGING_SYSTEM,
   messagingTracingEnabled,
+  producerSpanOf,
   setBaseAttributes,
   startMessageSpan,
 } from './messaging-spans';
@@ -217,4 +218,40 @@ export function startRespondSpan(reply: TracedMessage, localPeer: string): Span 
   injectChild(parent, span, headers);
   reply.headers = headers;
   return span;
+}
+
+/**
+ * One span per reply of a RequestMany: `reply <topic>` (CONSUMER), a child of the
+ * request's producer span (`send <topic>`, open until the gather ends), linked to the
+ * reply's own `respond` span when its headers carry one. Started and ended at once: it
+ * marks the moment the reply reached the requesting node. Nothing when tracing is off or
+ * the request's trace is unsampled.
+ */
+export function traceGatherReply(
+  request: object & { topic: string },
+  reply: TracedMessage,
+  localPeer: string,
+  responderPeer: string
+): void {
+  if (!messagingTracingEnabled()) return;
+  const producer = producerSpanOf(request);
+  if (!producer) return;
+  const parent = trace.setSpan(context.active(), producer);
+  const tp = reply.headers?.traceparent;
+  const links: Link[] | undefined =
+    typeof tp === 'string' && sampledTraceContext(reply.headers)
+      ? [{ context: trace.getSpanContext(extractContext(reply.headers)) as SpanContext }]
+      : undefined;
+  const span = startMessageSpan(`reply ${request.topic}`, SpanKind.CONSUMER, parent, links);
+  if (span.isRecording()) {
+    span.setAttribute('messaging.system', MESSAGING_SYSTEM);
+    span.setAttribute('messaging.operation.name', 'reply');
+    span.setAttribute('messaging.operation.type', 'receive');
+    span.setAttribute('messaging.destination.name', request.topic);
+    span.setAttribute('messaging.message.id', reply.id);
+    span.setAttribute('messaging.message.body.size', reply.payload.length);
+    span.setAttribute('meshwire.peer.id', localPeer);
+    span.setAttribute('meshwire.responder_peer.id', responderPeer);
+  }
+  span.end();
 }

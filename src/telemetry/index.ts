@@ -53,6 +53,7 @@ export {
   startRespondSpan,
   traceDelivery,
   traceDeliveries,
+  traceGatherReply,
 } from './consumer-spans';
 export type { ReceiveScope, ReceiveInit, ProcessInit, TracedDelivery } from './consumer-spans';
 export type { TracedMessage, SendTarget, ProducerSpanInit, MessageEvent } from './messaging-spans';

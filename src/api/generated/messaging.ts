@@ -13,6 +13,8 @@ import type { PeerInfo as _messaging_v1_PeerInfo, PeerInfo__Output as _messaging
 import type { PeersClient as _messaging_v1_PeersClient, PeersDefinition as _messaging_v1_PeersDefinition } from './messaging/v1/Peers';
 import type { PutPeerRequest as _messaging_v1_PutPeerRequest, PutPeerRequest__Output as _messaging_v1_PutPeerRequest__Output } from './messaging/v1/PutPeerRequest';
 import type { PutPeerResponse as _messaging_v1_PutPeerResponse, PutPeerResponse__Output as _messaging_v1_PutPeerResponse__Output } from './messaging/v1/PutPeerResponse';
+import type { RequestManyRequest as _messaging_v1_RequestManyRequest, RequestManyRequest__Output as _messaging_v1_RequestManyRequest__Output } from './messaging/v1/RequestManyRequest';
+import type { RequestManyResponse as _messaging_v1_RequestManyResponse, RequestManyResponse__Output as _messaging_v1_RequestManyResponse__Output } from './messaging/v1/RequestManyResponse';
 import type { RequestRequest as _messaging_v1_RequestRequest, RequestRequest__Output as _messaging_v1_RequestRequest__Output } from './messaging/v1/RequestRequest';
 import type { RequestResponse as _messaging_v1_RequestResponse, RequestResponse__Output as _messaging_v1_RequestResponse__Output } from './messaging/v1/RequestResponse';
 import type { RequestStreamRequest as _messaging_v1_RequestStreamRequest, RequestStreamRequest__Output as _messaging_v1_RequestStreamRequest__Output } from './messaging/v1/RequestStreamRequest';
@@ -47,6 +49,8 @@ export interface ProtoGrpcType {
       Peers: SubtypeConstructor<typeof grpc.Client, _messaging_v1_PeersClient> & { service: _messaging_v1_PeersDefinition }
       PutPeerRequest: MessageTypeDefinition<_messaging_v1_PutPeerRequest, _messaging_v1_PutPeerRequest__Output>
       PutPeerResponse: MessageTypeDefinition<_messaging_v1_PutPeerResponse, _messaging_v1_PutPeerResponse__Output>
+      RequestManyRequest: MessageTypeDefinition<_messaging_v1_RequestManyRequest, _messaging_v1_RequestManyRequest__Output>
+      RequestManyResponse: MessageTypeDefinition<_messaging_v1_RequestManyResponse, _messaging_v1_RequestManyResponse__Output>
       RequestRequest: MessageTypeDefinition<_messaging_v1_RequestRequest, _messaging_v1_RequestRequest__Output>
       RequestResponse: MessageTypeDefinition<_messaging_v1_RequestResponse, _messaging_v1_RequestResponse__Output>
       RequestStreamRequest: MessageTypeDefinition<_messaging_v1_RequestStreamRequest, _messaging_v1_RequestStreamRequest__Output>

@@ -51,7 +51,15 @@ test('buf curl by reflection alone: lists services and methods, Send returns an 
     ]);
     const methods = await bufCurl(['--list-methods', url(node)]);
     t.is(methods.code, 0, methods.stderr);
-    for (const m of ['Send', 'SendStream', 'Subscribe', 'Request', 'RequestStream', 'Respond']) {
+    for (const m of [
+      'Send',
+      'SendStream',
+      'Subscribe',
+      'Request',
+      'RequestStream',
+      'Respond',
+      'RequestMany',
+    ]) {
       t.true(methods.stdout.includes(`messaging.v1.Messenger/${m}\n`), m);
     }
     t.true(methods.stdout.includes('messaging.v1.Peers/ListPeers'));
@@ -109,6 +117,57 @@ test('buf curl Request: UNAVAILABLE without a responder, the reply with one', as
     t.is(Buffer.from(res.reply.payload, 'base64').toString(), 'answer');
     t.is(res.responderPeer, 'test-node');
     sub.cancel();
+  } finally {
+    await node.close();
+  }
+});
+
+test('buf curl RequestMany (server streaming): every responder’s reply, by reflection alone', async t => {
+  const node = await startTestNode();
+  try {
+    const none = await bufCurl([
+      url(node, '/messaging.v1.Messenger/RequestMany'),
+      '-d',
+      JSON.stringify({ message: { topic: 'buf.many' }, timeoutMs: 5000 }),
+    ]);
+    t.not(none.code, 0);
+    const err = JSON.parse(none.stderr) as { code: string; message: string };
+    t.is(err.code, 'unavailable');
+    t.regex(err.message, /no responders for "buf\.many"/);
+
+    const m = node.clients.messenger;
+    // Both responders are live (subscription headers) before buf curl asks.
+    const subs = await Promise.all(
+      ['first', 'second'].map(async word => ({
+        word,
+        ...(await openSubscription(m, { topics: ['buf.many'] })),
+      }))
+    );
+    const answers = subs.map(async ({ word, stream, state }) => {
+      await waitFor(() => state.items.length === 1, 20_000, `the request (${word})`);
+      await unary(m, 'Respond', {
+        replyTo: state.items[0].replyTo,
+        message: { payload: Buffer.from(word) },
+      });
+      stream.cancel();
+    });
+    const many = await bufCurl([
+      url(node, '/messaging.v1.Messenger/RequestMany'),
+      '-d',
+      JSON.stringify({ message: { topic: 'buf.many', payload: 'cQ==' }, timeoutMs: 20_000 }),
+    ]);
+    await Promise.all(answers);
+    t.is(many.code, 0, many.stderr);
+    // buf curl prints each stream message as its own JSON object.
+    const replies = many.stdout
+      .trim()
+      .split(/\n(?=\{)/)
+      .map(o => JSON.parse(o) as { reply: { payload: string }; responderPeer: string });
+    t.deepEqual(replies.map(r => Buffer.from(r.reply.payload, 'base64').toString()).sort(), [
+      'first',
+      'second',
+    ]);
+    t.true(replies.every(r => r.responderPeer === 'test-node'));
   } finally {
     await node.close();
   }

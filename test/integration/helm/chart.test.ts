@@ -822,6 +822,11 @@ test('NOTES: real names (no {id} or {namespace}), no npx, commands with TLS and 
   );
   t.regex(exec ?? '', / --tls-ca-file \/etc\/meshwire\/tls\/ca\.crt /);
   t.regex(exec ?? '', / --token "\$MESHWIRE_TOKEN"/);
+  // RequestMany from the CLI, with the same flags.
+  t.regex(
+    text,
+    /main\.js request orders\.status ping --replies all --stall 500 --server 127\.0\.0\.1:7400 --tls-ca-file /
+  );
   const objects = render({ release: 'edge', namespace: 'messaging' });
   const sts = find(objects, 'StatefulSet', full);
   const mount = (nodeContainer(sts).volumeMounts as K8sObject[]).find(m => m.name === 'tls');

@@ -45,6 +45,7 @@ test('grafanaDashboard.enabled renders the dashboard ConfigMap with the sidecar 
     'Peers and connections',
     'Transport health',
     'Process',
+    'RequestMany (scatter-gather)',
   ]);
 });
 

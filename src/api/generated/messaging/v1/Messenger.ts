@@ -3,6 +3,8 @@
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { DeliveryBatch as _messaging_v1_DeliveryBatch, DeliveryBatch__Output as _messaging_v1_DeliveryBatch__Output } from '../../messaging/v1/DeliveryBatch';
+import type { RequestManyRequest as _messaging_v1_RequestManyRequest, RequestManyRequest__Output as _messaging_v1_RequestManyRequest__Output } from '../../messaging/v1/RequestManyRequest';
+import type { RequestManyResponse as _messaging_v1_RequestManyResponse, RequestManyResponse__Output as _messaging_v1_RequestManyResponse__Output } from '../../messaging/v1/RequestManyResponse';
 import type { RequestRequest as _messaging_v1_RequestRequest, RequestRequest__Output as _messaging_v1_RequestRequest__Output } from '../../messaging/v1/RequestRequest';
 import type { RequestResponse as _messaging_v1_RequestResponse, RequestResponse__Output as _messaging_v1_RequestResponse__Output } from '../../messaging/v1/RequestResponse';
 import type { RequestStreamRequest as _messaging_v1_RequestStreamRequest, RequestStreamRequest__Output as _messaging_v1_RequestStreamRequest__Output } from '../../messaging/v1/RequestStreamRequest';
@@ -25,6 +27,11 @@ export interface MessengerClient extends grpc.Client {
   request(argument: _messaging_v1_RequestRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_messaging_v1_RequestResponse__Output>): grpc.ClientUnaryCall;
   request(argument: _messaging_v1_RequestRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_messaging_v1_RequestResponse__Output>): grpc.ClientUnaryCall;
   request(argument: _messaging_v1_RequestRequest, callback: grpc.requestCallback<_messaging_v1_RequestResponse__Output>): grpc.ClientUnaryCall;
+  
+  RequestMany(argument: _messaging_v1_RequestManyRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_messaging_v1_RequestManyResponse__Output>;
+  RequestMany(argument: _messaging_v1_RequestManyRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_messaging_v1_RequestManyResponse__Output>;
+  requestMany(argument: _messaging_v1_RequestManyRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_messaging_v1_RequestManyResponse__Output>;
+  requestMany(argument: _messaging_v1_RequestManyRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_messaging_v1_RequestManyResponse__Output>;
   
   RequestStream(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_messaging_v1_RequestStreamRequest, _messaging_v1_RequestStreamResponse__Output>;
   RequestStream(options?: grpc.CallOptions): grpc.ClientDuplexStream<_messaging_v1_RequestStreamRequest, _messaging_v1_RequestStreamResponse__Output>;
@@ -73,6 +80,8 @@ export interface MessengerClient extends grpc.Client {
 export interface MessengerHandlers extends grpc.UntypedServiceImplementation {
   Request: grpc.handleUnaryCall<_messaging_v1_RequestRequest__Output, _messaging_v1_RequestResponse>;
   
+  RequestMany: grpc.handleServerStreamingCall<_messaging_v1_RequestManyRequest__Output, _messaging_v1_RequestManyResponse>;
+  
   RequestStream: grpc.handleBidiStreamingCall<_messaging_v1_RequestStreamRequest__Output, _messaging_v1_RequestStreamResponse>;
   
   Respond: grpc.handleUnaryCall<_messaging_v1_RespondRequest__Output, _messaging_v1_RespondResponse>;
@@ -89,6 +98,7 @@ export interface MessengerHandlers extends grpc.UntypedServiceImplementation {
 
 export interface MessengerDefinition extends grpc.ServiceDefinition {
   Request: MethodDefinition<_messaging_v1_RequestRequest, _messaging_v1_RequestResponse, _messaging_v1_RequestRequest__Output, _messaging_v1_RequestResponse__Output>
+  RequestMany: MethodDefinition<_messaging_v1_RequestManyRequest, _messaging_v1_RequestManyResponse, _messaging_v1_RequestManyRequest__Output, _messaging_v1_RequestManyResponse__Output>
   RequestStream: MethodDefinition<_messaging_v1_RequestStreamRequest, _messaging_v1_RequestStreamResponse, _messaging_v1_RequestStreamRequest__Output, _messaging_v1_RequestStreamResponse__Output>
   Respond: MethodDefinition<_messaging_v1_RespondRequest, _messaging_v1_RespondResponse, _messaging_v1_RespondRequest__Output, _messaging_v1_RespondResponse__Output>
   RespondStream: MethodDefinition<_messaging_v1_RespondRequest, _messaging_v1_RespondStreamResponse, _messaging_v1_RespondRequest__Output, _messaging_v1_RespondStreamResponse__Output>
