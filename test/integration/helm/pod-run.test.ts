@@ -391,6 +391,7 @@ test("auth.certificateIdentities (values-tls-identities.yaml): a client certific
 
 test('NOTES: the `kubectl exec` CLI commands it prints work as printed against the pod (TLS with the mounted CA, the admin token)', async t => {
   const pod = await startPod([]);
+  const responders: ChildProcess[] = [];
   try {
     const r = helm([
       'install',
@@ -410,7 +411,7 @@ test('NOTES: the `kubectl exec` CLI commands it prints work as printed against t
       .split('\n')
       .filter(l => l.includes('kubectl -n prod exec mw-meshwire-0 -- '))
       .map(l => l.slice(l.indexOf(' -- ') + 4).trim());
-    t.is(execs.length, 2, notes);
+    t.is(execs.length, 4, notes);
     const admin = secretValue(pod.objects, 'mw-meshwire-auth', 'admin-token');
     for (const line of execs) {
       // What kubectl would run in the container: the image's node and CLI, the mounted files.
@@ -423,6 +424,11 @@ test('NOTES: the `kubectl exec` CLI commands it prints work as printed against t
           a.replace(/^\/etc\/meshwire\/tls\//, `${pod.mounts['/etc/meshwire/tls'] as string}/`)
         );
       t.true(argv.includes('--tls-ca-file'), line);
+      if (argv.includes('reply-with')) {
+        // Runs until stopped: the RequestMany line after it needs a responder.
+        responders.push(spawn(argv[0] as string, argv.slice(1), { stdio: 'ignore' }));
+        continue;
+      }
       let result: Exit | undefined;
       // The node may still be starting: retry while it is unavailable (exit 3).
       const answered = async (): Promise<boolean> => {
@@ -434,8 +440,14 @@ test('NOTES: the `kubectl exec` CLI commands it prints work as printed against t
       };
       await waitFor('the node to answer the CLI', answered, 60_000).catch(() => undefined);
       t.is(result?.code, 0, `${line}\n${result?.out ?? ''}`);
+      if (argv.includes('--replies')) {
+        // one reply, from the responder above: payload "pong" (base64 in the JSON line)
+        t.regex(result?.out ?? '', /"payload":"cG9uZw=="/, line);
+        t.regex(result?.out ?? '', /meshwire: 1 reply/, line);
+      }
     }
   } finally {
+    for (const r of responders) r.kill();
     const exit = await pod.stop();
     t.is(exit.code, 0, exit.out);
   }
