@@ -231,7 +231,8 @@ async function main(): Promise<void> {
       "(64 in flight over one RequestStream, the tool's RespondStream responder) child process, so it is what a user " +
       "of the tool sees; the node's CPU is read from /proc around each run. NATS: the clients of `make bench-local` " +
       '(the same pacing and 64 concurrent requests). The tool and `make bench-local` run the same load code ' +
-      "(`src/cli/load`), so their figures agree within the machine's drift.",
+      '(`src/cli/load`); a CLI figure also counts its own process start and JIT warm-up (nothing is ' +
+      "discarded, as for a user), which is why its runs are 10 s rather than bench-local's 3 s after a warm-up.",
     '',
     table,
     '',
