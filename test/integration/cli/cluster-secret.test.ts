@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { CLI } from '../../helpers/processes';
+import { CLI, listenFlags } from '../../helpers/processes';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshwire-secret-cli-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,12 +19,7 @@ function serveUntilExit(flags: string[]): Promise<{ code: number | null; stderr:
     'serve',
     '--node-id',
     'secret-node',
-    '--grpc-listen',
-    '127.0.0.1:0',
-    '--peer-listen',
-    '127.0.0.1:0',
-    '--metrics-listen',
-    '127.0.0.1:0',
+    ...listenFlags(0, 0, 0),
     ...flags,
   ]);
   let stderr = '';
