@@ -15,23 +15,14 @@
  * Flags: --runs N (default 3), --duration-ms N (default 5000), --smoke (1 round of 1 s).
  */
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
 import { createClients } from '../../src/api';
 import type { MeshwireClients } from '../../src/api';
 import { rendezvousOwner } from '../../src/node';
-import {
-  freeTcpPort,
-  freeUdpPort,
-  median,
-  repoRoot,
-  sleep,
-  startServer,
-  stopProcess,
-  tcpAccepts,
-} from '../common';
+import { median, sleep, stopProcess } from '../common';
 import type { ServerHandle } from '../common';
 import { CpuWindow } from '../common/cpu';
+import { startLoopbackCluster } from './loopback-cluster';
 
 const IDS = ['idem-a', 'idem-b', 'idem-c'];
 const CONCURRENCY = 64;
@@ -95,47 +86,15 @@ async function window(
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const cli = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-  const ports = await Promise.all(
-    IDS.map(async () => ({
-      grpc: await freeTcpPort(),
-      peer: await freeUdpPort(),
-      metrics: await freeTcpPort(),
-    }))
-  );
-  const peers = IDS.map((id, i) => `${id}=127.0.0.1:${ports[i].peer}`).join(',');
   const nodes: ServerHandle[] = [];
   const clients: MeshwireClients[] = [];
   try {
-    for (let i = 0; i < IDS.length; i++) {
-      nodes.push(
-        await startServer({
-          name: IDS[i],
-          command: process.execPath,
-          args: [
-            cli,
-            'serve',
-            '--node-id',
-            IDS[i],
-            '--grpc-listen',
-            `127.0.0.1:${ports[i].grpc}`,
-            '--peer-listen',
-            `127.0.0.1:${ports[i].peer}`,
-            '--metrics-listen',
-            `127.0.0.1:${ports[i].metrics}`,
-            '--peers',
-            peers,
-            '--log-level',
-            'warn',
-            '--idempotency-window-ms',
-            String(WINDOW_MS),
-          ],
-          ready: () => tcpAccepts('127.0.0.1', ports[i].grpc),
-        })
-      );
-    }
+    const cluster = await startLoopbackCluster(IDS, {
+      extraArgs: ['--log-level', 'warn', '--idempotency-window-ms', String(WINDOW_MS)],
+    });
+    nodes.push(...cluster.servers);
     const startedAt = Date.now();
-    const client = createClients(`127.0.0.1:${ports[0].grpc}`);
+    const client = createClients(cluster.grpc[0]);
     clients.push(client);
     // A subscriber on node A, draining its stream.
     const sub = (

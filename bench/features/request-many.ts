@@ -13,16 +13,14 @@
  * three nodes) of each, and RequestMany / Request as ratios. Runs alternate (Request, RequestMany, ...); the
  * median of the runs is printed. Writes nothing.
  */
-import type { ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ClientReadableStream, ClientWritableStream, ServiceError } from '@grpc/grpc-js';
 import type { DeliveryBatch, MeshwireClients } from '../../src/api';
 import { createClients } from '../../src/api';
 import { CpuWindow, machineLine } from '../common/cpu';
-import { freeTcpPort, freeUdpPort, startServer, stopProcess, tcpAccepts } from '../common/proc';
-import { repoRoot } from '../common/results';
+import { stopProcess } from '../common/proc';
 import { median } from '../common/stats';
+import { startLoopbackCluster } from './loopback-cluster';
 
 const IDS = ['many-a', 'many-b', 'many-c'];
 const TOPIC = 'bench.many';
@@ -47,48 +45,6 @@ function options(): { durationMs: number; concurrency: number; runs: number } {
     durationMs: Number(values['duration-ms']),
     concurrency: Number(values.concurrency),
     runs: Number(values.runs),
-  };
-}
-
-async function startNodes(): Promise<{ children: ChildProcess[]; grpc: string[] }> {
-  const ports: Array<{ grpc: number; peer: number; metrics: number }> = [];
-  for (let i = 0; i < IDS.length; i++) {
-    ports.push({
-      grpc: await freeTcpPort(),
-      peer: await freeUdpPort(),
-      metrics: await freeTcpPort(),
-    });
-  }
-  const peers = IDS.map((id, i) => `${id}=127.0.0.1:${ports[i].peer}`).join(',');
-  const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-  const servers = await Promise.all(
-    IDS.map((id, i) =>
-      startServer({
-        name: `meshwire ${id}`,
-        command: process.execPath,
-        args: [
-          main,
-          'serve',
-          '--node-id',
-          id,
-          '--grpc-listen',
-          `127.0.0.1:${ports[i].grpc}`,
-          '--peer-listen',
-          `127.0.0.1:${ports[i].peer}`,
-          '--metrics-listen',
-          `127.0.0.1:${ports[i].metrics}`,
-          '--peers',
-          peers,
-        ],
-        env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '' },
-        ready: () => tcpAccepts('127.0.0.1', ports[i].grpc),
-        readyTimeoutMs: 60_000,
-      })
-    )
-  );
-  return {
-    children: servers.map(s => s.child),
-    grpc: ports.map(p => `127.0.0.1:${p.grpc}`),
   };
 }
 
@@ -186,7 +142,10 @@ async function drive(
 
 async function main(): Promise<void> {
   const opts = options();
-  const { children, grpc } = await startNodes();
+  const { servers, grpc } = await startLoopbackCluster(IDS, {
+    env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '' },
+  });
+  const children = servers.map(s => s.child);
   const clients = grpc.map(a => createClients(a));
   const stops: Array<() => void> = [];
   try {

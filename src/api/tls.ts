@@ -17,7 +17,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { createSecureContext } from 'node:tls';
 import { ServerCredentials } from '@grpc/grpc-js';
 import type { Clock, Timer } from '../common';
-import { systemClock } from '../common';
+import { repeatEvery, systemClock } from '../common';
 import type { Logger } from '../telemetry';
 
 /** How often certificate and token files are checked for changes. */
@@ -69,15 +69,11 @@ export class FileSetWatcher {
   /** Starts polling (the first check is immediate and synchronous). */
   start(): this {
     this.check();
-    const arm = (): void => {
-      if (this.stopped) return;
-      this.timer = this.clock.setTimer(this.intervalMs, () => {
+    if (!this.stopped)
+      this.timer = repeatEvery(this.clock, this.intervalMs, () => {
         this.check();
         this.onPoll();
-        arm();
       });
-    };
-    arm();
     return this;
   }
 

@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock, Timer } from '../common';
-import { InvalidArgumentError, systemClock } from '../common';
+import { InvalidArgumentError, repeatEvery, systemClock } from '../common';
 import { MAX_CLUSTER_SECRETS } from '../transport';
 import type { NodeConfig } from './config-keys';
 
@@ -202,14 +202,8 @@ export class SecretReloader {
   }
 
   start(): this {
-    const arm = (): void => {
-      if (this.stopped) return;
-      this.timer = this.clock.setTimer(this.init.intervalMs ?? 5000, () => {
-        this.check();
-        arm();
-      });
-    };
-    arm();
+    if (!this.stopped)
+      this.timer = repeatEvery(this.clock, this.init.intervalMs ?? 5000, () => this.check());
     return this;
   }
 

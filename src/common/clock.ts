@@ -24,6 +24,29 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * Calls `tick` every `intervalMs` on `clock` until the returned timer is cancelled (also
+ * from inside `tick`). The next timer is armed after `tick` returns, so ticks never overlap.
+ */
+export function repeatEvery(clock: Clock, intervalMs: number, tick: () => void): Timer {
+  let cancelled = false;
+  let timer: Timer | undefined;
+  const arm = (): void => {
+    if (cancelled) return;
+    timer = clock.setTimer(intervalMs, () => {
+      tick();
+      arm();
+    });
+  };
+  arm();
+  return {
+    cancel() {
+      cancelled = true;
+      timer?.cancel();
+    },
+  };
+}
+
 /** A clock that moves only when told to: `advance(ms)` fires due timers in order. */
 export class ManualClock implements Clock {
   private current: number;

@@ -25,7 +25,7 @@ export {
   isMeshwireError,
 } from './errors';
 export type { ErrorCode } from './errors';
-export { systemClock, ManualClock } from './clock';
+export { systemClock, ManualClock, repeatEvery } from './clock';
 export type { Clock, Timer } from './clock';
 export type { Component } from './component';
 export { DropCounter, DropLedger, DropTally, DROP_LOG_INTERVAL_MS, isDropLogger } from './drops';

@@ -9,6 +9,7 @@ import type {
   Metadata,
   ServiceError,
 } from '@grpc/grpc-js';
+import { listenFlags } from './processes';
 import { waitFor as waitUntil } from './wait';
 import type { DeliveryBatch, MeshwireClients, WireDelivery } from '../../src/api';
 import { createClients } from '../../src/api';
@@ -31,14 +32,7 @@ export async function startTestNode(
   appInit: Omit<NodeAppInit, 'config'> = {}
 ): Promise<TestNode> {
   const base = loadConfig({
-    argv: [
-      '--grpc-listen',
-      '127.0.0.1:0',
-      '--peer-listen',
-      '127.0.0.1:0',
-      '--metrics-listen',
-      '127.0.0.1:0',
-    ],
+    argv: [...listenFlags(0, 0, 0)],
     env: {},
   });
   const config: NodeConfig = { ...base, nodeId: 'test-node', ...overrides };

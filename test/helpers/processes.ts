@@ -1,9 +1,61 @@
 /** Nodes as separate processes, started through the real CLI (`meshwire serve`). */
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 export const CLI = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+
+/** How a finished command ended: exit code (1 when killed or not started) and its output. */
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `file` to its end (killed after `timeoutMs`); `env` is added to this process's
+ * environment. Never rejects: a failure is a non-zero code.
+ */
+export function runCommand(
+  file: string,
+  args: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {}
+): Promise<CommandResult> {
+  return new Promise(resolve => {
+    execFile(
+      file,
+      args,
+      { timeout: opts.timeoutMs ?? 60_000, env: { ...process.env, ...opts.env } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      }
+    );
+  });
+}
+
+/** Runs the CLI (`meshwire <args>`) to its end, like runCommand. */
+export function runCli(
+  args: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {}
+): Promise<CommandResult> {
+  return runCommand(process.execPath, [CLI, ...args], opts);
+}
+
+/**
+ * The three listen flags of `meshwire serve` on 127.0.0.1 (gRPC, peer, metrics); port 0
+ * lets the system choose.
+ */
+export function listenFlags(grpcPort: number, peerPort: number, metricsPort: number): string[] {
+  return [
+    '--grpc-listen',
+    `127.0.0.1:${grpcPort}`,
+    '--peer-listen',
+    `127.0.0.1:${peerPort}`,
+    '--metrics-listen',
+    `127.0.0.1:${metricsPort}`,
+  ];
+}
 
 export interface NodeProcess {
   id: string;

@@ -126,11 +126,20 @@ auth: /etc/meshwire/auth
 {{- end -}}
 
 {{/*
-Where the gRPC certificate comes from: "existing" (tls.existingSecret), "certManager"
-(tls.certManager.enabled) or "generated" (by this chart, kept across upgrades).
+Where the gRPC certificate comes from: "spiffe" (tls.spiffe.csi.enabled: the SPIFFE
+Workload API through spiffe-helper), "existing" (tls.existingSecret), "certManager"
+(tls.certManager.enabled) or "generated" (by this chart, kept across upgrades). Fails on
+a combination of sources.
 */}}
 {{- define "meshwire.tlsSource" -}}
+{{- if .Values.tls.spiffe.csi.enabled -}}
 {{- if .Values.tls.existingSecret -}}
+{{- fail "tls.spiffe.csi.enabled and tls.existingSecret are two sources for the nodes' certificate: unset one" -}}
+{{- else if .Values.tls.certManager.enabled -}}
+{{- fail "tls.spiffe.csi.enabled and tls.certManager.enabled are two sources for the nodes' certificate: unset one (for cert-manager's SPIFFE CSI driver, see docs/deploy.md)" -}}
+{{- end -}}
+spiffe
+{{- else if .Values.tls.existingSecret -}}
 existing
 {{- else if .Values.tls.certManager.enabled -}}
 certManager
@@ -149,9 +158,67 @@ generated
 */}}
 {{- define "meshwire.tlsHasCa" -}}
 {{- $src := include "meshwire.tlsSource" . -}}
-{{- if or .Values.tls.clientAuth (eq $src "generated") (and (eq $src "certManager") (not .Values.tls.certManager.issuerRef.name)) -}}
+{{- if or .Values.tls.clientAuth (eq $src "generated") (eq $src "spiffe") (and (eq $src "certManager") (not .Values.tls.certManager.issuerRef.name)) -}}
 true
 {{- end -}}
+{{- end -}}
+
+{{/*
+File names in the TLS mount (paths.tls): the Secret's keys, or the files spiffe-helper
+writes (the SVID, its key and the trust bundle).
+*/}}
+{{- define "meshwire.tlsFiles" -}}
+{{- if eq (include "meshwire.tlsSource" .) "spiffe" -}}
+cert: svid.pem
+key: svid_key.pem
+ca: svid_bundle.pem
+{{- else -}}
+cert: {{ .Values.tls.certKey }}
+key: {{ .Values.tls.keyKey }}
+ca: {{ .Values.tls.caKey }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A spiffe-helper container writing the SVID files to the volume "spiffe-svid". Called with
+(dict "root" $ "name" <container name> "daemon" <bool>): daemon false fetches once and
+exits (the init container), true keeps the files renewed (the sidecar).
+*/}}
+{{- define "meshwire.spiffeHelperContainer" -}}
+{{- $v := .root.Values.tls.spiffe.helper -}}
+- name: {{ .name }}
+  image: {{ printf "%s:%s" $v.image.repository $v.image.tag | quote }}
+  imagePullPolicy: {{ $v.image.pullPolicy }}
+  args: ["-config", "/etc/spiffe-helper/helper.conf", "-daemon-mode={{ .daemon }}"]
+  securityContext:
+    {{- toYaml .root.Values.securityContext | nindent 4 }}
+  resources:
+    {{- toYaml $v.resources | nindent 4 }}
+  volumeMounts:
+    - name: spiffe-workload-api
+      mountPath: /spiffe-workload-api
+      readOnly: true
+    - name: spiffe-helper-config
+      mountPath: /etc/spiffe-helper
+      readOnly: true
+    - name: spiffe-svid
+      mountPath: /svid
+{{- end -}}
+
+{{/* The volumes of the spiffe-helper containers ("spiffe-svid" is also the node's TLS mount). */}}
+{{- define "meshwire.spiffeVolumes" -}}
+- name: spiffe-workload-api
+  csi:
+    driver: {{ .Values.tls.spiffe.csi.driver }}
+    readOnly: true
+- name: spiffe-helper-config
+  configMap:
+    name: {{ include "meshwire.fullname" . }}-spiffe-helper
+- name: spiffe-svid
+  # In memory: the private key never touches the node's disk.
+  emptyDir:
+    medium: Memory
+    sizeLimit: 1Mi
 {{- end -}}
 
 {{/* Names the gRPC server certificate holds: the client Service, every pod, loopback. */}}
@@ -190,10 +257,11 @@ true
 {{- $_ := set $cfg "clusterSecretFile" (printf "%s/%s" $paths.cluster .Values.clusterSecret.key) -}}
 {{- end -}}
 {{- if .Values.tls.enabled -}}
-{{- $_ := set $cfg "tlsCertFile" (printf "%s/%s" $paths.tls .Values.tls.certKey) -}}
-{{- $_ := set $cfg "tlsKeyFile" (printf "%s/%s" $paths.tls .Values.tls.keyKey) -}}
+{{- $files := include "meshwire.tlsFiles" . | fromYaml -}}
+{{- $_ := set $cfg "tlsCertFile" (printf "%s/%s" $paths.tls $files.cert) -}}
+{{- $_ := set $cfg "tlsKeyFile" (printf "%s/%s" $paths.tls $files.key) -}}
 {{- if .Values.tls.clientAuth -}}
-{{- $_ := set $cfg "tlsClientCaFile" (printf "%s/%s" $paths.tls .Values.tls.caKey) -}}
+{{- $_ := set $cfg "tlsClientCaFile" (printf "%s/%s" $paths.tls $files.ca) -}}
 {{- end -}}
 {{- end -}}
 {{- if .Values.auth.enabled -}}

@@ -9,6 +9,7 @@ import test from 'ava';
 import type { NodeConfig } from '../../../src/app';
 import { loadConfig, startNode } from '../../../src/app';
 import { freePorts } from '../../helpers/ports';
+import { listenFlags } from '../../helpers/processes';
 
 function listenTcp(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -39,14 +40,7 @@ async function tcpFree(port: number): Promise<boolean> {
 
 function config(g: number, p: number, m: number): NodeConfig {
   return loadConfig({
-    argv: [
-      '--grpc-listen',
-      `127.0.0.1:${g}`,
-      '--peer-listen',
-      `127.0.0.1:${p}`,
-      '--metrics-listen',
-      `127.0.0.1:${m}`,
-    ],
+    argv: [...listenFlags(g, p, m)],
     env: {},
   });
 }

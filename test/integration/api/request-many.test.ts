@@ -13,7 +13,7 @@ import { createClients } from '../../../src/api';
 import { waitForPeersConnected } from '../../helpers/cluster';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
-import { spawnNode } from '../../helpers/processes';
+import { listenFlags, spawnNode } from '../../helpers/processes';
 import { PYTHON, PYTHON_DIR, pythonStubs } from '../../helpers/python';
 import { waitFor } from '../../helpers/wait';
 
@@ -134,12 +134,7 @@ test.before(async () => {
   await Promise.all(
     IDS.map(async (id, i) => {
       const n = await spawnNode(id, [
-        '--grpc-listen',
-        `127.0.0.1:${ports[3 * i]}`,
-        '--peer-listen',
-        `127.0.0.1:${ports[3 * i + 1]}`,
-        '--metrics-listen',
-        `127.0.0.1:${ports[3 * i + 2]}`,
+        ...listenFlags(ports[3 * i], ports[3 * i + 1], ports[3 * i + 2]),
         '--peers',
         peers,
       ]);

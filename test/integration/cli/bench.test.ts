@@ -1,36 +1,19 @@
 /** `meshwire bench` against a real node (`meshwire serve`), its output parsed. */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import test from 'ava';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
-import { CLI, spawnNode } from '../../helpers/processes';
+import { CLI, listenFlags, runCli, spawnNode } from '../../helpers/processes';
 import { ADMIN_TOKEN, startMtlsNodeForCli } from '../security/helpers';
 
-function run(
-  args: string[],
-  timeoutMs = 60_000
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise(resolve => {
-    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[], timeoutMs = 60_000) => runCli(args, { timeoutMs });
 
 let node: NodeProcess | undefined;
 let server = '';
 
 test.before(async () => {
   const [g, p, m] = await freePorts(3);
-  node = await spawnNode('bench-node', [
-    '--grpc-listen',
-    `127.0.0.1:${g}`,
-    '--peer-listen',
-    `127.0.0.1:${p}`,
-    '--metrics-listen',
-    `127.0.0.1:${m}`,
-  ]);
+  node = await spawnNode('bench-node', [...listenFlags(g, p, m)]);
   server = `127.0.0.1:${g}`;
 });
 

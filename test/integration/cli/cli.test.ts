@@ -5,19 +5,9 @@ import { join } from 'node:path';
 import test from 'ava';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
-import { CLI, spawnNode } from '../../helpers/processes';
+import { CLI, listenFlags, runCli, spawnNode } from '../../helpers/processes';
 
-function run(
-  args: string[],
-  timeoutMs = 20_000
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise(resolve => {
-    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[], timeoutMs = 20_000) => runCli(args, { timeoutMs });
 
 /** Runs the CLI with `stdin` as its standard input; stdout kept as bytes. */
 function runBytes(
@@ -122,14 +112,7 @@ async function sendDelivered(
 
 async function startServe(): Promise<{ server: string; node: NodeProcess }> {
   const [g, p, mt] = await freePorts(3);
-  const node = await spawnNode('cli-node', [
-    '--grpc-listen',
-    `127.0.0.1:${g}`,
-    '--peer-listen',
-    `127.0.0.1:${p}`,
-    '--metrics-listen',
-    `127.0.0.1:${mt}`,
-  ]);
+  const node = await spawnNode('cli-node', [...listenFlags(g, p, mt)]);
   return { node, server: `127.0.0.1:${g}` };
 }
 

@@ -2,41 +2,18 @@
  * `meshwire serve` with a bad cluster secret file or directory: the node does not start,
  * exits 2 and says on one line which file and line is wrong (src/app/cluster-secrets.ts).
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { CLI } from '../../helpers/processes';
+import { listenFlags, runCli } from '../../helpers/processes';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshwire-secret-cli-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs `meshwire serve` to its exit (killed after 60 s): exit code and stderr. */
-function serveUntilExit(flags: string[]): Promise<{ code: number | null; stderr: string }> {
-  const proc = spawn(process.execPath, [
-    CLI,
-    'serve',
-    '--node-id',
-    'secret-node',
-    '--grpc-listen',
-    '127.0.0.1:0',
-    '--peer-listen',
-    '127.0.0.1:0',
-    '--metrics-listen',
-    '127.0.0.1:0',
-    ...flags,
-  ]);
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  proc.stdout.resume();
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
-  return new Promise(resolve =>
-    proc.on('exit', code => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    })
-  );
+/** Runs `meshwire serve` to its exit (stopped after 60 s): exit code and stderr. */
+function serveUntilExit(flags: string[]): Promise<{ code: number; stderr: string }> {
+  return runCli(['serve', '--node-id', 'secret-node', ...listenFlags(0, 0, 0), ...flags]);
 }
 
 const cases: Array<[string, () => string[], string]> = [

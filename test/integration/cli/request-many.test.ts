@@ -2,19 +2,13 @@
  * `meshwire request --replies N / --stall MS` (RequestMany) against a real node process:
  * three `reply-with` responders, the output parsed line by line.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import test from 'ava';
 import { freePorts } from '../../helpers/ports';
-import { CLI, spawnNode } from '../../helpers/processes';
+import { CLI, listenFlags, runCli, spawnNode } from '../../helpers/processes';
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise(resolve => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** Bounded below the test's own timeout. */
+const run = (args: string[]) => runCli(args, { timeoutMs: 30_000 });
 
 /** A `reply-with` responder; resolves once it says its subscription is live. */
 async function responder(args: string[]): Promise<() => void> {
@@ -42,14 +36,7 @@ interface ManyLine {
 test('request --replies / --stall gathers every reply, one RequestManyResponse line each', async t => {
   const [g, p, m] = await freePorts(3);
   const server = `127.0.0.1:${g}`;
-  const node = await spawnNode('cli-many', [
-    '--grpc-listen',
-    server,
-    '--peer-listen',
-    `127.0.0.1:${p}`,
-    '--metrics-listen',
-    `127.0.0.1:${m}`,
-  ]);
+  const node = await spawnNode('cli-many', [...listenFlags(g, p, m)]);
   const stops: Array<() => void> = [];
   try {
     for (const word of ['one', 'two', 'three']) {

@@ -19,7 +19,7 @@ import { duplicateKeys, parseLogLines } from '../../helpers/json-lines';
 import type { LogLine } from '../../helpers/json-lines';
 import { unary } from '../../helpers/node';
 import { freePorts } from '../../helpers/ports';
-import { CLI } from '../../helpers/processes';
+import { CLI, listenFlags } from '../../helpers/processes';
 import { waitFor } from '../../helpers/wait';
 import { ORDERS_TOKEN, tempDir, TOKENS_YAML, writeTokens } from '../security/helpers';
 
@@ -103,14 +103,7 @@ for (const key of KEYS) {
           ? await holdUdp(port).then(u => () => u.close())
           : await holdTcp(port).then(srv => () => srv.close());
       try {
-        const s = serve([
-          '--grpc-listen',
-          `127.0.0.1:${g}`,
-          '--peer-listen',
-          `127.0.0.1:${p}`,
-          '--metrics-listen',
-          `127.0.0.1:${m}`,
-        ]);
+        const s = serve([...listenFlags(g, p, m)]);
         const code = await exitWithin(s, EXIT_WAIT_MS);
         t.not(code, 'still running', `still running after ${EXIT_WAIT_MS} ms:\n${s.stdout()}`);
         t.not(code, 0);

@@ -4,7 +4,6 @@
  * node and retries through another (test/python/idempotency_client.py), the CLI's
  * `send --idempotency-key`, and the counters on /metrics.
  */
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import test from 'ava';
 import { createClients } from '../../../src/api';
@@ -13,21 +12,12 @@ import { openSubscription, waitFor } from '../../helpers/node';
 import { waitForPeersConnected } from '../../helpers/cluster';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
-import { CLI, spawnNode } from '../../helpers/processes';
+import { CLI, listenFlags, runCommand, spawnNode } from '../../helpers/processes';
 import { PYTHON, PYTHON_DIR, pythonStubs } from '../../helpers/python';
 
 const IDS = ['px-a', 'px-b', 'px-c'];
 
-function run(
-  cmd: string,
-  args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise(resolve => {
-    execFile(cmd, args, { timeout: 90_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
-    );
-  });
-}
+const run = (cmd: string, args: string[]) => runCommand(cmd, args, { timeoutMs: 90_000 });
 
 async function metricsText(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
@@ -50,16 +40,7 @@ test('real processes: a Python client retries through another node and gets dupl
   const clients: Array<ReturnType<typeof createClients>> = [];
   try {
     for (let i = 0; i < 3; i++) {
-      const flags = [
-        '--grpc-listen',
-        `127.0.0.1:${grpcPort(i)}`,
-        '--peer-listen',
-        `127.0.0.1:${peerPort(i)}`,
-        '--metrics-listen',
-        `127.0.0.1:${metricsPort(i)}`,
-        '--peers',
-        peers,
-      ];
+      const flags = [...listenFlags(grpcPort(i), peerPort(i), metricsPort(i)), '--peers', peers];
       // The window by flag on two nodes, by environment variable on the third.
       if (i < 2) flags.push('--idempotency-window-ms', '60000');
       nodes.push(

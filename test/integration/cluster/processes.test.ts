@@ -23,23 +23,14 @@ import {
 import { waitForPeersConnected } from '../../helpers/cluster';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
-import { spawnNode } from '../../helpers/processes';
+import { listenFlags, spawnNode } from '../../helpers/processes';
 
 const body = (s: string) => Buffer.from(s);
 
 test('a node killed mid-traffic: requests fail fast with UNAVAILABLE, messages queue, traffic resumes after restart', async t => {
   const [ga, pa, ma, gb, pb, mb] = await freePorts(6);
   const peers = `node-a=127.0.0.1:${pa},node-b=127.0.0.1:${pb}`;
-  const flags = (g: number, p: number, m: number) => [
-    '--grpc-listen',
-    `127.0.0.1:${g}`,
-    '--peer-listen',
-    `127.0.0.1:${p}`,
-    '--metrics-listen',
-    `127.0.0.1:${m}`,
-    '--peers',
-    peers,
-  ];
+  const flags = (g: number, p: number, m: number) => [...listenFlags(g, p, m), '--peers', peers];
   let a: NodeProcess | undefined;
   let b: NodeProcess | undefined;
   const ca = createClients(`127.0.0.1:${ga}`);

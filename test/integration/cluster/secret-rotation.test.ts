@@ -22,7 +22,7 @@ import { SECRET_LIST_HEADER } from '../../../src/app/cluster-secrets';
 import { unary } from '../../helpers/node';
 import { waitForPeersConnected } from '../../helpers/cluster';
 import { freePorts } from '../../helpers/ports';
-import { spawnNode } from '../../helpers/processes';
+import { listenFlags, spawnNode } from '../../helpers/processes';
 import type { NodeProcess } from '../../helpers/processes';
 import { parseExposition } from '../../helpers/promql';
 import { waitFor } from '../../helpers/wait';
@@ -102,12 +102,7 @@ test('a 3-node cluster rotates its secret under traffic: zero failed calls, then
   /** Three free ports (gRPC, peer, metrics) for another node. */
   const nextPorts = (): number[] => ports.slice(portsUsed, (portsUsed += 3));
   const flags = ([g, p, m]: number[], secretFile: string) => [
-    '--grpc-listen',
-    `127.0.0.1:${g}`,
-    '--peer-listen',
-    `127.0.0.1:${p}`,
-    '--metrics-listen',
-    `127.0.0.1:${m}`,
+    ...listenFlags(g, p, m),
     '--peers',
     peers,
     '--cluster-secret-file',

@@ -11,7 +11,7 @@ import test from 'ava';
 import { PYTHON, pythonStubs } from '../../helpers/python';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
-import { spawnNode } from '../../helpers/processes';
+import { listenFlags, spawnNode } from '../../helpers/processes';
 import { waitFor } from '../../helpers/wait';
 
 const SCRIPT = join(__dirname, '..', '..', '..', '..', 'test', 'python', 'contract.py');
@@ -40,12 +40,7 @@ test('the proto contract from a Python client against three node processes', asy
     for (let i = 0; i < 3; i++) {
       nodes.push(
         await spawnNode(ids[i], [
-          '--grpc-listen',
-          `127.0.0.1:${ports[3 * i]}`,
-          '--peer-listen',
-          `127.0.0.1:${ports[3 * i + 1]}`,
-          '--metrics-listen',
-          `127.0.0.1:${ports[3 * i + 2]}`,
+          ...listenFlags(ports[3 * i], ports[3 * i + 1], ports[3 * i + 2]),
           '--peers',
           peers,
         ])

@@ -7,13 +7,20 @@
  */
 import test from 'ava';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { createClients } from '../../../src/api';
 import { parseTokensFile } from '../../../src/api/auth';
-import { loadConfig, peerSeeds } from '../../../src/app';
+import { clientSecurity } from '../../../src/api/auth-client';
+import type { NodeApp } from '../../../src/app';
+import { loadConfig, peerSeeds, startNode } from '../../../src/app';
 import { readClusterSecrets } from '../../../src/app/cluster-secrets';
+import { unary } from '../../helpers/node';
+import { listenFlags } from '../../helpers/processes';
+import { waitFor } from '../../helpers/wait';
+import { makePki } from '../security/helpers';
 import type { K8sObject } from './chart-helpers';
 import {
   FIXTURES,
@@ -850,4 +857,184 @@ test('NOTES: real names (no {id} or {namespace}), no npx, commands with TLS and 
   ]);
   t.false(gitops.includes('helm template'), 'nothing generated: no lookup caveat');
   t.true(text.includes('helm template'), 'generated secrets: the lookup caveat');
+});
+
+test('tls.spiffe.csi: the SPIFFE CSI volume, spiffe-helper (init container and sidecar, config from the chart) and the SVID files the node reads as its TLS files', t => {
+  const objects = render({ valuesFiles: ['values-spiffe.yaml'] });
+  const sts = find(objects, 'StatefulSet');
+  const spec = sts.spec.template.spec as K8sObject;
+  const volumes = new Map<string, K8sObject>((spec.volumes as K8sObject[]).map(v => [v.name, v]));
+  t.deepEqual(volumes.get('spiffe-workload-api')?.csi, { driver: 'csi.spiffe.io', readOnly: true });
+  t.deepEqual(volumes.get('spiffe-svid')?.emptyDir, { medium: 'Memory', sizeLimit: '1Mi' });
+  t.is(volumes.get('spiffe-helper-config')?.configMap.name, `${FULL}-spiffe-helper`);
+  t.false(volumes.has('tls'), 'no TLS Secret volume');
+  t.false(findAll(objects, 'Secret').some(s => s.metadata.name === `${FULL}-tls`));
+  t.is(findAll(objects, 'Certificate').length, 0);
+
+  // The node reads the SVID files read-only and never sees the Workload API socket.
+  const node = nodeContainer(sts);
+  const nodeMounts = node.volumeMounts as K8sObject[];
+  t.deepEqual(
+    nodeMounts.find(m => m.name === 'spiffe-svid'),
+    { name: 'spiffe-svid', mountPath: '/etc/meshwire/tls', readOnly: true }
+  );
+  t.false(nodeMounts.some(m => m.name === 'spiffe-workload-api'));
+
+  // spiffe-helper: once before the node starts, then beside it; both write where the node reads.
+  const init = (spec.initContainers as K8sObject[]).find(c => c.name === 'spiffe-helper-init');
+  const sidecar = (spec.containers as K8sObject[]).find(c => c.name === 'spiffe-helper');
+  for (const [c, daemon] of [
+    [init, 'false'],
+    [sidecar, 'true'],
+  ] as const) {
+    t.truthy(c, `spiffe-helper with daemon mode ${daemon}`);
+    t.is(c?.image, 'ghcr.io/spiffe/spiffe-helper:0.10.0');
+    t.deepEqual(c?.args, ['-config', '/etc/spiffe-helper/helper.conf', `-daemon-mode=${daemon}`]);
+    const mounts = new Map<string, K8sObject>(
+      (c?.volumeMounts as K8sObject[]).map(m => [m.name, m])
+    );
+    t.like(mounts.get('spiffe-workload-api'), {
+      mountPath: '/spiffe-workload-api',
+      readOnly: true,
+    });
+    t.like(mounts.get('spiffe-helper-config'), { mountPath: '/etc/spiffe-helper' });
+    t.is(mounts.get('spiffe-svid')?.mountPath, '/svid');
+    t.falsy(mounts.get('spiffe-svid')?.readOnly, 'spiffe-helper writes the files');
+    t.true(c?.securityContext.readOnlyRootFilesystem);
+  }
+  t.truthy(sts.spec.template.metadata.annotations['checksum/spiffe-helper']);
+
+  // helper.conf: the socket in the CSI mount, the files in the shared volume, named as the
+  // node's config expects them.
+  const conf = find(objects, 'ConfigMap', `${FULL}-spiffe-helper`).data['helper.conf'] as string;
+  const setting = (key: string): string | undefined =>
+    new RegExp(`^${key} = "(.*)"$`, 'm').exec(conf)?.[1];
+  t.is(setting('agent_address'), '/spiffe-workload-api/spire-agent.sock');
+  t.is(setting('cert_dir'), '/svid');
+  t.regex(conf, /^daemon_mode = true$/m);
+  const cfg = nodeConfigFile(objects);
+  t.is(cfg.tlsCertFile, `/etc/meshwire/tls/${setting('svid_file_name')}`);
+  t.is(cfg.tlsKeyFile, `/etc/meshwire/tls/${setting('svid_key_file_name')}`);
+  t.is(cfg.tlsClientCaFile, `/etc/meshwire/tls/${setting('svid_bundle_file_name')}`);
+  t.is(cfg.tlsCertFile, '/etc/meshwire/tls/svid.pem');
+
+  // The helm test pod fetches its own SVID and verifies the nodes with the bundle.
+  const testPod = find(objects, 'Pod', `${FULL}-test`);
+  t.deepEqual(
+    (testPod.spec.initContainers as K8sObject[]).map(c => [c.name, c.args[2]]),
+    [['spiffe-helper-init', '-daemon-mode=false']]
+  );
+  const testEnv = Object.fromEntries(
+    (testPod.spec.containers[0].env as K8sObject[]).map(e => [e.name, e.value])
+  );
+  t.is(testEnv.TEST_TLS_CA_FILE, '/etc/meshwire/tls/svid_bundle.pem');
+  t.is(testEnv.TEST_TLS_CERT_FILE, '/etc/meshwire/tls/svid.pem');
+  t.is(testEnv.TEST_TLS_KEY_FILE, '/etc/meshwire/tls/svid_key.pem');
+
+  // Options: socket name, driver, image.
+  const custom = render({
+    valuesFiles: ['values-spiffe.yaml'],
+    set: [
+      'tls.spiffe.socketName=agent.sock',
+      'tls.spiffe.csi.driver=csi.example.io',
+      'tls.spiffe.helper.image.tag=0.9.1',
+    ],
+  });
+  t.regex(
+    find(custom, 'ConfigMap', `${FULL}-spiffe-helper`).data['helper.conf'] as string,
+    /^agent_address = "\/spiffe-workload-api\/agent\.sock"$/m
+  );
+  const customSpec = find(custom, 'StatefulSet').spec.template.spec as K8sObject;
+  t.is(
+    (customSpec.volumes as K8sObject[]).find(v => v.name === 'spiffe-workload-api')?.csi.driver,
+    'csi.example.io'
+  );
+  t.is(customSpec.initContainers[0].image, 'ghcr.io/spiffe/spiffe-helper:0.9.1');
+
+  // NOTES: kubectl exec with the SVID files and a DNS name of the nodes' SVID (it names
+  // no 127.0.0.1); no Secret to fetch a CA from.
+  const text = notes(['-f', join(FIXTURES, 'values-spiffe.yaml')]);
+  const exec = text.split('\n').find(l => l.includes(`exec ${FULL}-0`)) ?? '';
+  t.regex(
+    exec,
+    / --tls-ca-file \/etc\/meshwire\/tls\/svid_bundle\.pem --tls-cert-file \/etc\/meshwire\/tls\/svid\.pem --tls-key-file \/etc\/meshwire\/tls\/svid_key\.pem --tls-server-name mw-meshwire\.prod\.svc\.cluster\.local /
+  );
+  t.regex(text, /SPIFFE X\.509-SVIDs/);
+  t.false(text.includes(`get secret ${FULL}-tls`));
+
+  // Off by default: nothing of it.
+  const plain = render();
+  t.false(findAll(plain, 'ConfigMap').some(c => c.metadata.name === `${FULL}-spiffe-helper`));
+  const plainSpec = find(plain, 'StatefulSet').spec.template.spec as K8sObject;
+  t.is(plainSpec.initContainers, undefined);
+  t.deepEqual(
+    (plainSpec.containers as K8sObject[]).map(c => c.name),
+    ['meshwire']
+  );
+});
+
+test('tls.spiffe.csi is refused with a second certificate source or without TLS', t => {
+  const refused: Array<[string[], RegExp]> = [
+    [
+      ['tls.existingSecret=my-tls'],
+      /tls\.spiffe\.csi\.enabled and tls\.existingSecret are two sources for the nodes' certificate: unset one/,
+    ],
+    [
+      ['tls.certManager.enabled=true'],
+      /tls\.spiffe\.csi\.enabled and tls\.certManager\.enabled are two sources for the nodes' certificate/,
+    ],
+    [['tls.enabled=false'], /tls\.spiffe\.csi\.enabled needs tls\.enabled/],
+    [['tls.spiffe.helper.image.pullPolicy=Sometimes'], /tls\/spiffe\/helper\/image\/pullPolicy/],
+  ];
+  for (const [set, re] of refused) {
+    const r = helm(templateArgs({ set: ['tls.spiffe.csi.enabled=true', ...set] }));
+    t.not(r.status, 0, `${set.join(' ')} must be refused`);
+    t.regex(r.stderr, re, set.join(' '));
+  }
+});
+
+test('tls.spiffe.csi: the node starts on the rendered config with SVID files where spiffe-helper writes them, lets a SPIFFE identity in without a token, and reloads a renewed SVID', async t => {
+  const objects = render({ valuesFiles: ['values-spiffe.yaml'] });
+  const root = tmpRoot();
+  const pki = makePki();
+  const orders = pki.issue('orders', 'orders', false, [
+    'URI:spiffe://cluster.local/ns/prod/sa/orders',
+  ]);
+  let node: NodeApp | undefined;
+  try {
+    const pod = materializePod(objects, 0, NS, root);
+    // Play spiffe-helper: the SVID (with the names clients dial), its key and the bundle.
+    const svidDir = pod.mounts['/etc/meshwire/tls'] as string;
+    const writeSvid = (name: string): void => {
+      const svid = pki.issue(name, name, true);
+      copyFileSync(svid.cert, join(svidDir, 'svid.pem'));
+      copyFileSync(svid.key, join(svidDir, 'svid_key.pem'));
+      copyFileSync(pki.caCert, join(svidDir, 'svid_bundle.pem'));
+    };
+    writeSvid('svid-1');
+    // The pod's config, on loopback ports and without the peers' DNS names.
+    const cfg = loadConfig({ argv: listenFlags(0, 0, 0), env: pod.env });
+    node = await startNode({
+      config: { ...cfg, peerDns: undefined, peerIds: [] },
+      reloadIntervalMs: 100,
+    });
+    const clients = createClients(
+      node.grpcAddress,
+      clientSecurity({ caFile: pki.caCert, certFile: orders.cert, keyFile: orders.key })
+    );
+    try {
+      const ack = await unary<{ id: string }>(clients.messenger, 'Send', {
+        message: { topic: 'orders.eu', payload: Buffer.from('x') },
+      });
+      t.truthy(ack.id, 'the SPIFFE ID of auth.certificateIdentities is let in without a token');
+    } finally {
+      clients.close();
+    }
+    writeSvid('svid-2');
+    await waitFor('the renewed SVID to be applied', () => (node?.tls?.reloads ?? 0) >= 1, 30_000);
+    t.is(node.tls?.failures, 0);
+  } finally {
+    await node?.shutdown();
+    rmSync(root, { recursive: true, force: true });
+  }
 });

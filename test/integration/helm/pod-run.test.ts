@@ -87,7 +87,9 @@ interface RunningPod {
 async function startPod(
   valuesFiles: string[],
   external: Record<string, Record<string, string>> = {},
-  confined = false
+  confined = false,
+  /** Runs after the mounts are written, before the node starts (as an init container). */
+  init: (mounts: Record<string, string>) => void = () => undefined
 ): Promise<RunningPod> {
   const [grpc, peer, metrics] = [await freePort(), await freePort(), await freePort()];
   const objects = render({
@@ -99,6 +101,7 @@ async function startPod(
   chmodSync(root, 0o755);
   const [cmd, ...args] = confined ? confine(objects, root) : [process.execPath, CLI, 'serve'];
   const view = materializePod(objects, 0, 'prod', root, 'worker-1', external);
+  init(view.mounts);
   const node = spawn(cmd as string, args, {
     cwd: root,
     env: {
@@ -448,6 +451,56 @@ test('NOTES: the `kubectl exec` CLI commands it prints work as printed against t
     }
   } finally {
     for (const r of responders) r.kill();
+    const exit = await pod.stop();
+    t.is(exit.code, 0, exit.out);
+  }
+});
+
+test('tls.spiffe.csi (values-spiffe.yaml): the node serves the SVID files spiffe-helper writes, the helm test driver passes with the SVID paths of the test pod, and a renewed SVID is served without a restart', async t => {
+  const svidDir = (mounts: Record<string, string>): string => mounts['/etc/meshwire/tls'] as string;
+  // Plays spiffe-helper: SVID, key and trust bundle, written where the chart points the node.
+  const writeSvid = (dir: string, certs: ReturnType<typeof makeCerts>): void => {
+    writeFileSync(join(dir, 'svid_bundle.pem'), certs['ca.crt']);
+    writeFileSync(join(dir, 'svid_key.pem'), certs['tls.key']);
+    writeFileSync(join(dir, 'svid.pem'), certs['tls.crt']);
+  };
+  const first = makeCerts(['mw-meshwire.prod.svc.cluster.local']);
+  const pod = await startPod(['values-spiffe.yaml'], {}, false, mounts =>
+    writeSvid(svidDir(mounts), first)
+  );
+  // The test pod's own SVID files, at the paths the rendered test pod names.
+  const testPod = find(pod.objects, 'Pod', 'mw-meshwire-test');
+  const testEnv = Object.fromEntries(
+    (testPod.spec.containers[0].env as K8sObject[]).map(e => [e.name as string, String(e.value)])
+  );
+  const clientDir = join(pod.root, 'test-pod-svid');
+  mkdirSync(clientDir);
+  const driverEnv = (): Record<string, string> => ({
+    TEST_TOKEN_FILE: testTokenFile(pod),
+    TEST_TLS_CA_FILE: (testEnv.TEST_TLS_CA_FILE as string).replace('/etc/meshwire/tls', clientDir),
+    TEST_TLS_CERT_FILE: (testEnv.TEST_TLS_CERT_FILE as string).replace(
+      '/etc/meshwire/tls',
+      clientDir
+    ),
+    TEST_TLS_KEY_FILE: (testEnv.TEST_TLS_KEY_FILE as string).replace(
+      '/etc/meshwire/tls',
+      clientDir
+    ),
+  });
+  try {
+    writeSvid(clientDir, first);
+    const result = await runDriver(pod, driverEnv());
+    t.is(result.code, 0, result.out);
+    t.regex(result.out, /received round-trip-[0-9a-f]+ on 127\.0\.0\.1: OK/);
+
+    // A renewal from another CA: the driver trusts only the new bundle, so it passes only
+    // once the node serves the new SVID (and trusts the new bundle for the client's).
+    const renewed = makeCerts(['mw-meshwire.prod.svc.cluster.local']);
+    writeSvid(svidDir(pod.mounts), renewed);
+    writeSvid(clientDir, renewed);
+    const again = await runDriver(pod, driverEnv());
+    t.is(again.code, 0, again.out);
+  } finally {
     const exit = await pod.stop();
     t.is(exit.code, 0, exit.out);
   }

@@ -5,7 +5,6 @@
  * stream, and a node without client-certificate verification refusing to start with a
  * certificate entry.
  */
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
@@ -14,13 +13,15 @@ import test from 'ava';
 import { serverStream, unary } from '../../helpers/node';
 import { freePorts } from '../../helpers/ports';
 import type { NodeProcess } from '../../helpers/processes';
-import { CLI, spawnNode } from '../../helpers/processes';
+import { listenFlags, runCli, runCommand, spawnNode } from '../../helpers/processes';
 import { PYTHON, pythonStubs } from '../../helpers/python';
 import { waitFor } from '../../helpers/wait';
 import {
   ADMIN_TOKEN,
   LIMITED_TOKEN,
   makePki,
+  mtlsCliFlags,
+  mtlsConfig,
   startSecureNode,
   tempDir,
   writeTokens,
@@ -52,24 +53,6 @@ const CERT_TOKENS_YAML = `tokens:
     publish: { allow: ["billing.>"] }
 `;
 
-function run(
-  file: string,
-  args: string[],
-  env: Record<string, string> = {}
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise(resolve => {
-    execFile(
-      file,
-      args,
-      { timeout: 60_000, env: { ...process.env, ...env } },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      }
-    );
-  });
-}
-
 function certPki() {
   const pki = makePki();
   return {
@@ -92,12 +75,7 @@ test('Python grpcio with a client certificate and no token: SPIFFE, CN and DNS i
   let node: NodeProcess | undefined;
   try {
     node = await spawnNode('cert-node', [
-      '--grpc-listen',
-      `127.0.0.1:${grpcPort}`,
-      '--peer-listen',
-      `127.0.0.1:${peerPort}`,
-      '--metrics-listen',
-      `127.0.0.1:${metricsPort}`,
+      ...listenFlags(grpcPort, peerPort, metricsPort),
       '--tls-cert-file',
       srv.cert,
       '--tls-key-file',
@@ -139,7 +117,7 @@ test('Python grpcio with a client certificate and no token: SPIFFE, CN and DNS i
     ];
     const casesFile = join(dir, 'cases.json');
     writeFileSync(casesFile, JSON.stringify(cases));
-    const out = await run(PYTHON, [
+    const out = await runCommand(PYTHON, [
       join(ROOT, 'test', 'python', 'cert_identity_client.py'),
       pythonStubs(),
       node.grpc,
@@ -197,38 +175,22 @@ test('Python grpcio with a client certificate and no token: SPIFFE, CN and DNS i
 
 test('CLI with a client certificate and no token: allowed send exits 0, a denied one 7', async t => {
   const { pki, srv, orders } = certPki();
-  const node = await startSecureNode({
-    tlsCertFile: srv.cert,
-    tlsKeyFile: srv.key,
-    tlsClientCaFile: pki.caCert,
-    authTokensFile: writeTokens(tempDir(), CERT_TOKENS_YAML),
-  });
-  const flags = [
-    '--server',
-    node.address,
-    '--tls-ca-file',
-    pki.caCert,
-    '--tls-cert-file',
-    orders.cert,
-    '--tls-key-file',
-    orders.key,
-  ];
-  const env = { MESHWIRE_TOKEN: '' };
+  const node = await startSecureNode(
+    mtlsConfig(pki, srv, writeTokens(tempDir(), CERT_TOKENS_YAML))
+  );
+  const flags = mtlsCliFlags(node.address, pki.caCert, orders);
+  const env = { env: { MESHWIRE_TOKEN: '' } };
   try {
-    const ok = await run(process.execPath, [CLI, 'send', 'orders.eu.created', 'hi', ...flags], env);
+    const ok = await runCli(['send', 'orders.eu.created', 'hi', ...flags], env);
     t.is(ok.code, 0, ok.stderr);
     t.regex(ok.stdout, /"id"/);
-    const denied = await run(
-      process.execPath,
-      [CLI, 'send', 'orders.internal.x', 'hi', ...flags],
-      env
-    );
+    const denied = await runCli(['send', 'orders.internal.x', 'hi', ...flags], env);
     t.is(denied.code, 7);
     t.regex(
       denied.stderr,
       /certificate identity "orders-svc" may not publish to "orders\.internal\.x"/
     );
-    const peers = await run(process.execPath, [CLI, 'peers', 'list', ...flags], env);
+    const peers = await runCli(['peers', 'list', ...flags], env);
     t.is(peers.code, 7);
     t.regex(peers.stderr, /may not use the Peers admin service/);
   } finally {
@@ -239,12 +201,7 @@ test('CLI with a client certificate and no token: allowed send exits 0, a denied
 test('a reload that removes a certificate identity ends its open stream (UNAUTHENTICATED)', async t => {
   const { pki, srv, orders } = certPki();
   const tokensFile = writeTokens(tempDir(), CERT_TOKENS_YAML);
-  const node = await startSecureNode({
-    tlsCertFile: srv.cert,
-    tlsKeyFile: srv.key,
-    tlsClientCaFile: pki.caCert,
-    authTokensFile: tokensFile,
-  });
+  const node = await startSecureNode(mtlsConfig(pki, srv, tokensFile));
   try {
     const c = node.clients({ caFile: pki.caCert, certFile: orders.cert, keyFile: orders.key });
     // Many calls on one connection: its certificate is read and parsed once.
@@ -289,10 +246,7 @@ test('a reload that removes a certificate identity ends its open stream (UNAUTHE
 test('per-client limits count a certificate identity as client cert:<name>', async t => {
   const { pki, srv, orders } = certPki();
   const node = await startSecureNode({
-    tlsCertFile: srv.cert,
-    tlsKeyFile: srv.key,
-    tlsClientCaFile: pki.caCert,
-    authTokensFile: writeTokens(tempDir(), CERT_TOKENS_YAML),
+    ...mtlsConfig(pki, srv, writeTokens(tempDir(), CERT_TOKENS_YAML)),
     maxSubscriptionsPerClient: 1,
   });
   try {
@@ -319,17 +273,11 @@ test('a certificate entry without client-certificate verification stops the node
   const { srv } = certPki();
   const [grpcPort, peerPort, metricsPort] = await freePorts(3);
   const tokens = writeTokens(tempDir(), CERT_TOKENS_YAML);
-  const out = await run(process.execPath, [
-    CLI,
+  const out = await runCli([
     'serve',
     '--node-id',
     'no-mtls',
-    '--grpc-listen',
-    `127.0.0.1:${grpcPort}`,
-    '--peer-listen',
-    `127.0.0.1:${peerPort}`,
-    '--metrics-listen',
-    `127.0.0.1:${metricsPort}`,
+    ...listenFlags(grpcPort, peerPort, metricsPort),
     '--tls-cert-file',
     srv.cert,
     '--tls-key-file',

@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import test from 'ava';
+import { runCli, runCommand } from '../../helpers/processes';
 import { PYTHON, pythonStubs } from '../../helpers/python';
 import {
   ADMIN_TOKEN,
@@ -14,25 +14,6 @@ import {
 } from './helpers';
 
 const ROOT = join(__dirname, '..', '..', '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-
-function run(
-  file: string,
-  args: string[],
-  env: Record<string, string> = {}
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise(resolve => {
-    execFile(
-      file,
-      args,
-      { timeout: 60_000, env: { ...process.env, ...env } },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      }
-    );
-  });
-}
 
 test('Python grpcio over TLS: tokens and topic permissions give the same answers as grpc-js', async t => {
   const pki = makePki();
@@ -44,7 +25,7 @@ test('Python grpcio over TLS: tokens and topic permissions give the same answers
     authTokensFile: writeTokens(tempDir(), TOKENS_YAML),
   });
   try {
-    const out = await run(PYTHON, [
+    const out = await runCommand(PYTHON, [
       join(ROOT, 'test', 'python', 'secure_client.py'),
       stubs,
       node.address,
@@ -76,22 +57,15 @@ test('Python grpcio over TLS: tokens and topic permissions give the same answers
 test('CLI over mTLS with a token from MESHWIRE_TOKEN; exit code 7 without a token or with a forbidden topic', async t => {
   const { node, cliFlags: tlsFlags, caFile } = await startMtlsNodeForCli('cli');
   try {
-    const ok = await run(process.execPath, [CLI, 'send', 'orders.eu.created', 'hi', ...tlsFlags], {
-      MESHWIRE_TOKEN: ORDERS_TOKEN,
+    const ok = await runCli(['send', 'orders.eu.created', 'hi', ...tlsFlags], {
+      env: { MESHWIRE_TOKEN: ORDERS_TOKEN },
     });
     t.is(ok.code, 0, ok.stderr);
     t.regex(ok.stdout, /"id"/);
-    const noToken = await run(process.execPath, [
-      CLI,
-      'send',
-      'orders.eu.created',
-      'hi',
-      ...tlsFlags,
-    ]);
+    const noToken = await runCli(['send', 'orders.eu.created', 'hi', ...tlsFlags]);
     t.is(noToken.code, 7);
     t.regex(noToken.stderr, /no token/);
-    const denied = await run(process.execPath, [
-      CLI,
+    const denied = await runCli([
       'send',
       'orders.internal.x',
       'hi',
@@ -101,13 +75,12 @@ test('CLI over mTLS with a token from MESHWIRE_TOKEN; exit code 7 without a toke
     ]);
     t.is(denied.code, 7);
     t.regex(denied.stderr, /may not publish to "orders\.internal\.x"/);
-    const peers = await run(process.execPath, [CLI, 'peers', 'list', ...tlsFlags], {
-      MESHWIRE_TOKEN: ADMIN_TOKEN,
+    const peers = await runCli(['peers', 'list', ...tlsFlags], {
+      env: { MESHWIRE_TOKEN: ADMIN_TOKEN },
     });
     t.is(peers.code, 0, peers.stderr);
     t.regex(peers.stdout, /sec-node/);
-    const noCert = await run(process.execPath, [
-      CLI,
+    const noCert = await runCli([
       'send',
       'orders.eu.created',
       'hi',

@@ -12,6 +12,7 @@ import type { ClientSecurityInit } from '../../../src/api/auth-client';
 import { clientSecurity } from '../../../src/api/auth-client';
 import type { NodeApp, NodeConfig } from '../../../src/app';
 import { loadConfig, startNode } from '../../../src/app';
+import { listenFlags } from '../../helpers/processes';
 
 export interface Pki {
   dir: string;
@@ -121,14 +122,7 @@ export async function startSecureNode(
   metrics = false
 ): Promise<SecureNode> {
   const base = loadConfig({
-    argv: [
-      '--grpc-listen',
-      '127.0.0.1:0',
-      '--peer-listen',
-      '127.0.0.1:0',
-      '--metrics-listen',
-      '127.0.0.1:0',
-    ],
+    argv: [...listenFlags(0, 0, 0)],
     env: {},
   });
   const config: NodeConfig = { ...base, nodeId: 'sec-node', ...overrides };
@@ -171,6 +165,41 @@ export const TOKENS_YAML = `tokens:
 `;
 
 /**
+ * Config overrides of a node serving mTLS: its certificate `srv`, the CA of client
+ * certificates (`pki`'s), and a tokens file.
+ */
+export function mtlsConfig(
+  pki: Pki,
+  srv: { cert: string; key: string },
+  authTokensFile: string
+): Partial<NodeConfig> {
+  return {
+    tlsCertFile: srv.cert,
+    tlsKeyFile: srv.key,
+    tlsClientCaFile: pki.caCert,
+    authTokensFile,
+  };
+}
+
+/** CLI flags of a client of `address` with certificate `client` (`--server`, CA, certificate, key). */
+export function mtlsCliFlags(
+  address: string,
+  caCert: string,
+  client: { cert: string; key: string }
+): string[] {
+  return [
+    '--server',
+    address,
+    '--tls-ca-file',
+    caCert,
+    '--tls-cert-file',
+    client.cert,
+    '--tls-key-file',
+    client.key,
+  ];
+}
+
+/**
  * A node serving mTLS with the tokens of TOKENS_YAML, and the CLI flags of a client that has
  * a certificate from the same CA (`--server`, CA, certificate, key; no token: the test adds
  * one, or not). `name` keeps certificate file names apart.
@@ -181,21 +210,6 @@ export async function startMtlsNodeForCli(
   const pki = makePki();
   const srv = pki.issue(`${name}-srv`, `node-${name}`, true);
   const cli = pki.issue(`${name}-client`, `${name}-user`, false);
-  const node = await startSecureNode({
-    tlsCertFile: srv.cert,
-    tlsKeyFile: srv.key,
-    tlsClientCaFile: pki.caCert,
-    authTokensFile: writeTokens(tempDir(), TOKENS_YAML),
-  });
-  const cliFlags = [
-    '--server',
-    node.address,
-    '--tls-ca-file',
-    pki.caCert,
-    '--tls-cert-file',
-    cli.cert,
-    '--tls-key-file',
-    cli.key,
-  ];
-  return { node, cliFlags, caFile: pki.caCert };
+  const node = await startSecureNode(mtlsConfig(pki, srv, writeTokens(tempDir(), TOKENS_YAML)));
+  return { node, cliFlags: mtlsCliFlags(node.address, pki.caCert, cli), caFile: pki.caCert };
 }

@@ -13,6 +13,7 @@ import test from 'ava';
 import type { MeshwireClients } from '../../../src/api';
 import { createClients } from '../../../src/api';
 import type { NodeProcess } from './node-process';
+import { listenFlags } from '../../helpers/processes';
 import { parseExposition, sampleValue } from '../../helpers/promql';
 import { waitFor } from '../../helpers/wait';
 import { CLI, scrape, startNodeProcess } from './node-process';
@@ -160,18 +161,7 @@ test('OTEL_TRACES_EXPORTER=console prints spans as JSON lines; OTEL_LOG_LEVEL li
 function serveOnce(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   const proc = spawn(
     process.execPath,
-    [
-      CLI,
-      'serve',
-      '--node-id',
-      'bad',
-      '--grpc-listen',
-      '127.0.0.1:0',
-      '--peer-listen',
-      '127.0.0.1:0',
-      '--metrics-listen',
-      '127.0.0.1:0',
-    ],
+    [CLI, 'serve', '--node-id', 'bad', ...listenFlags(0, 0, 0)],
     { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }
   );
   let out = '';
