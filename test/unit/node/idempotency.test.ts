@@ -30,7 +30,7 @@ class Cluster {
           if (!peer || this.down.has(peerId)) {
             return Promise.reject(new UnavailableError(`${peerId} is down`));
           }
-          return peer.onPeerCall(call, Buffer.from(body), timeoutMs);
+          return peer.onPeerCall(call, Buffer.from(body), timeoutMs, id);
         },
       },
     });
