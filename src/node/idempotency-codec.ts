@@ -96,9 +96,7 @@ const stringSize = (len: number): number => varintSize(len) + len;
 export function encodeClaim(c: ClaimRequest): Buffer {
   const keyLen = utf8Length(c.key);
   const tokenLen = utf8Length(c.token);
-  const buf = Buffer.allocUnsafe(
-    varintSize(c.leaseMs) + stringSize(keyLen) + stringSize(tokenLen)
-  );
+  const buf = Buffer.allocUnsafe(varintSize(c.leaseMs) + stringSize(keyLen) + stringSize(tokenLen));
   let pos = writeVarint(buf, 0, c.leaseMs);
   pos = putString(buf, pos, c.key, keyLen);
   putString(buf, pos, c.token, tokenLen);

@@ -19,12 +19,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock, Timer } from '../common';
-import {
-  InvalidArgumentError,
-  ResourceExhaustedError,
-  UnavailableError,
-  quote,
-} from '../common';
+import { InvalidArgumentError, ResourceExhaustedError, UnavailableError, quote } from '../common';
 import type { CompleteRequest, OwnerAnswer, RecordCopy } from './idempotency-codec';
 import {
   MAX_IDEMPOTENCY_KEY_BYTES,
