@@ -9,18 +9,12 @@
  *   CLAIM            varint leaseMs (>= 1), string key, string token
  *   CLAIM answer     byte kind (CLAIM_KIND), then for duplicate: string id, varint
  *                    delivered; for unverified: string replica
- *   COMPLETE         varint count (1..MAX_BATCH_ITEMS), then per completion: byte flags
- *                    (COMPLETE_OK, COMPLETE_REPLICA_HELD), string key, string token,
- *                    string id, varint delivered; answered with no body once all are done
- *   REPLICATE        varint count (1..MAX_BATCH_ITEMS), then per record: string key,
- *                    string id, varint delivered, varint remainingMs; answered with one
- *                    byte per record, 1 taken, 0 refused (store full)
+ *   COMPLETE         byte flags (COMPLETE_OK, COMPLETE_REPLICA_HELD), string key,
+ *                    string token, string id, varint delivered; answered with no body
+ *   REPLICATE        string key, string id, varint delivered, varint remainingMs;
+ *                    answered with one byte, 1 taken, 0 refused (store full)
  *   LOOKUP           string key
- *   LOOKUP answer    nothing (no record), or one record as in REPLICATE
- *
- * COMPLETE and REPLICATE carry batches: the completions a node makes to one owner in one
- * turn, and the copies an owner makes to one replica, travel in one envelope
- * (turn-batcher.ts).
+ *   LOOKUP answer    nothing (no record), or a record as in REPLICATE
  */
 import type { VarintCursor, VarintLimit } from '../common';
 import {
@@ -45,8 +39,6 @@ export const SCOPE_BYTES = 23;
 const MAX_WIRE_KEY_BYTES = MAX_IDEMPOTENCY_KEY_BYTES + SCOPE_BYTES;
 /** Largest claim token (the claiming node's id, a random prefix and a counter). */
 export const MAX_CLAIM_TOKEN_BYTES = 256;
-/** Completions or records in one COMPLETE or REPLICATE body, at most. */
-export const MAX_BATCH_ITEMS = 32;
 /** Largest node id in an `unverified` answer. */
 const MAX_NODE_ID_BYTES = 1024;
 
@@ -141,75 +133,22 @@ export function encodeClaimAnswer(a: OwnerAnswer): Buffer {
   }
 }
 
-/** Bytes of one completion in a COMPLETE body (its strings' lengths given). */
-function completeSize(c: CompleteRequest, keyLen: number, tokenLen: number, idLen: number): number {
-  return (
+export function encodeComplete(c: CompleteRequest): Buffer {
+  const keyLen = utf8Length(c.key);
+  const tokenLen = utf8Length(c.token);
+  const idLen = utf8Length(c.id);
+  const buf = Buffer.allocUnsafe(
     1 + stringSize(keyLen) + stringSize(tokenLen) + stringSize(idLen) + varintSize(c.delivered)
   );
-}
-
-/** A COMPLETE body: 1 to MAX_BATCH_ITEMS completions. */
-export function encodeCompletes(cs: readonly CompleteRequest[]): Buffer {
-  checkBatch(cs.length);
-  const lengths = new Array<number>(cs.length * 3);
-  let size = varintSize(cs.length);
-  for (let i = 0; i < cs.length; i++) {
-    const c = cs[i];
-    const keyLen = (lengths[3 * i] = utf8Length(c.key));
-    const tokenLen = (lengths[3 * i + 1] = utf8Length(c.token));
-    const idLen = (lengths[3 * i + 2] = utf8Length(c.id));
-    size += completeSize(c, keyLen, tokenLen, idLen);
-  }
-  const buf = Buffer.allocUnsafe(size);
-  let pos = writeVarint(buf, 0, cs.length);
-  for (let i = 0; i < cs.length; i++) {
-    const c = cs[i];
-    buf[pos++] = (c.ok ? COMPLETE_OK : 0) | (c.replicaHeld ? COMPLETE_REPLICA_HELD : 0);
-    pos = putString(buf, pos, c.key, lengths[3 * i]);
-    pos = putString(buf, pos, c.token, lengths[3 * i + 1]);
-    pos = putString(buf, pos, c.id, lengths[3 * i + 2]);
-    pos = writeVarint(buf, pos, c.delivered);
-  }
+  buf[0] = (c.ok ? COMPLETE_OK : 0) | (c.replicaHeld ? COMPLETE_REPLICA_HELD : 0);
+  let pos = putString(buf, 1, c.key, keyLen);
+  pos = putString(buf, pos, c.token, tokenLen);
+  pos = putString(buf, pos, c.id, idLen);
+  writeVarint(buf, pos, c.delivered);
   return buf;
 }
 
-/** A REPLICATE body: 1 to MAX_BATCH_ITEMS records. */
-export function encodeRecords(rs: readonly RecordCopy[]): Buffer {
-  checkBatch(rs.length);
-  const parts = rs.map(encodeRecord);
-  const head = Buffer.allocUnsafe(varintSize(rs.length));
-  writeVarint(head, 0, rs.length);
-  return Buffer.concat([head, ...parts]);
-}
-
-/** REPLICATE's answer: whether each record was taken. */
-export function encodeReplicateAnswer(taken: readonly boolean[]): Buffer {
-  const buf = Buffer.allocUnsafe(taken.length);
-  for (let i = 0; i < taken.length; i++) buf[i] = taken[i] ? 1 : 0;
-  return buf;
-}
-
-export function decodeReplicateAnswer(body: Buffer, count: number): boolean[] {
-  if (body.length !== count) {
-    throw new ProtocolError(
-      `IDEMPOTENCY_REPLICATE answer: ${body.length} bytes for ${count} records`
-    );
-  }
-  const out = new Array<boolean>(count);
-  for (let i = 0; i < count; i++) {
-    if (body[i] > 1) throw new ProtocolError(`IDEMPOTENCY_REPLICATE answer: byte ${body[i]}`);
-    out[i] = body[i] === 1;
-  }
-  return out;
-}
-
-function checkBatch(n: number): void {
-  if (n < 1 || n > MAX_BATCH_ITEMS) {
-    throw new RangeError(`a batch of ${n} items; 1 to ${MAX_BATCH_ITEMS} are allowed`);
-  }
-}
-
-function encodeRecord(r: RecordCopy): Buffer {
+export function encodeRecord(r: RecordCopy): Buffer {
   const keyLen = utf8Length(r.key);
   const idLen = utf8Length(r.id);
   const remainingMs = Math.max(0, Math.round(r.remainingMs));
@@ -334,38 +273,25 @@ export function decodeClaimAnswer(body: Buffer): OwnerAnswer {
   return answer;
 }
 
-/** The count of a batch body: 1 to MAX_BATCH_ITEMS. */
-function readCount(r: Reader, what: string): number {
-  const n = r.u32Varint();
-  if (n < 1 || n > MAX_BATCH_ITEMS) {
-    throw new ProtocolError(`${what}: ${n} items; 1 to ${MAX_BATCH_ITEMS} are allowed`);
-  }
-  return n;
-}
-
-export function decodeCompletes(body: Buffer): CompleteRequest[] {
+export function decodeComplete(body: Buffer): CompleteRequest {
   const r = new Reader(body, 'IDEMPOTENCY_COMPLETE');
-  const n = readCount(r, 'IDEMPOTENCY_COMPLETE');
-  const out = new Array<CompleteRequest>(n);
-  for (let i = 0; i < n; i++) {
-    const flags = r.byte();
-    if ((flags & ~(COMPLETE_OK | COMPLETE_REPLICA_HELD)) !== 0) {
-      throw new ProtocolError(`IDEMPOTENCY_COMPLETE: unknown flags ${flags}`);
-    }
-    const key = r.string('key', MAX_WIRE_KEY_BYTES);
-    const token = r.string('token', MAX_CLAIM_TOKEN_BYTES);
-    const id = r.string('id', MAX_MESSAGE_ID_BYTES);
-    out[i] = {
-      key,
-      token,
-      ok: (flags & COMPLETE_OK) !== 0,
-      id,
-      delivered: r.u32Varint(),
-      replicaHeld: (flags & COMPLETE_REPLICA_HELD) !== 0,
-    };
+  const flags = r.byte();
+  if ((flags & ~(COMPLETE_OK | COMPLETE_REPLICA_HELD)) !== 0) {
+    throw new ProtocolError(`IDEMPOTENCY_COMPLETE: unknown flags ${flags}`);
   }
+  const key = r.string('key', MAX_WIRE_KEY_BYTES);
+  const token = r.string('token', MAX_CLAIM_TOKEN_BYTES);
+  const id = r.string('id', MAX_MESSAGE_ID_BYTES);
+  const delivered = r.u32Varint();
   r.end();
-  return out;
+  return {
+    key,
+    token,
+    ok: (flags & COMPLETE_OK) !== 0,
+    id,
+    delivered,
+    replicaHeld: (flags & COMPLETE_REPLICA_HELD) !== 0,
+  };
 }
 
 function readRecord(r: Reader): RecordCopy {
@@ -373,16 +299,12 @@ function readRecord(r: Reader): RecordCopy {
   const id = r.string('id', MAX_MESSAGE_ID_BYTES);
   const delivered = r.u32Varint();
   const remainingMs = r.safeVarint();
+  r.end();
   return { key, id, delivered, remainingMs };
 }
 
-export function decodeRecords(body: Buffer): RecordCopy[] {
-  const r = new Reader(body, 'IDEMPOTENCY_REPLICATE');
-  const n = readCount(r, 'IDEMPOTENCY_REPLICATE');
-  const out = new Array<RecordCopy>(n);
-  for (let i = 0; i < n; i++) out[i] = readRecord(r);
-  r.end();
-  return out;
+export function decodeRecord(body: Buffer): RecordCopy {
+  return readRecord(new Reader(body, 'IDEMPOTENCY_REPLICATE'));
 }
 
 export function decodeLookup(body: Buffer): string {
@@ -393,9 +315,5 @@ export function decodeLookup(body: Buffer): string {
 }
 
 export function decodeLookupAnswer(body: Buffer): RecordCopy | undefined {
-  if (body.length === 0) return undefined;
-  const r = new Reader(body, 'IDEMPOTENCY_LOOKUP answer');
-  const record = readRecord(r);
-  r.end();
-  return record;
+  return body.length === 0 ? undefined : readRecord(new Reader(body, 'IDEMPOTENCY_LOOKUP answer'));
 }

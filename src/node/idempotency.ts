@@ -26,24 +26,20 @@ import {
   SCOPE_BYTES,
   decodeClaim,
   decodeClaimAnswer,
-  decodeCompletes,
+  decodeComplete,
   decodeLookup,
   decodeLookupAnswer,
-  decodeRecords,
-  decodeReplicateAnswer,
+  decodeRecord,
   encodeClaim,
   encodeClaimAnswer,
-  encodeCompletes,
+  encodeComplete,
   encodeLookup,
   encodeLookupAnswer,
-  encodeRecords,
-  encodeReplicateAnswer,
-  MAX_BATCH_ITEMS,
+  encodeRecord,
 } from './idempotency-codec';
 import type { ClaimAnswer, IdempotencyStoreCounts } from './idempotency-store';
 import { IdempotencyStore } from './idempotency-store';
 import { rendezvousPair } from './rendezvous';
-import { TurnBatcher } from './turn-batcher';
 import type { SendResult } from './types';
 
 export { MAX_IDEMPOTENCY_KEY_BYTES };
@@ -115,8 +111,10 @@ export interface IdempotencyPeers {
   call(peerId: string, call: IdempotencyCall, body: Buffer, timeoutMs: number): Promise<Buffer>;
 }
 
-/** The answer of COMPLETE (idempotency-codec.ts). */
+/** The answers of COMPLETE and REPLICATE (idempotency-codec.ts). */
 const EMPTY = Buffer.alloc(0);
+const TAKEN = Buffer.from([1]);
+const REFUSED = Buffer.from([0]);
 
 /** How long an owner waits for its replica (copying an ack, or a lookup after a restart). */
 const REPLICA_TIMEOUT_MS = 5_000;
@@ -328,40 +326,13 @@ export class Idempotency {
       return;
     }
     try {
-      await this.completions.add(owner, { c, timeoutMs });
+      await this.init.peers.call(owner, 'complete', encodeComplete(c), answerWithin(timeoutMs));
     } catch {
       // Delivered all the same: the owner keeps the claim pending until its lease lapses,
       // so a retry until then waits and is told to retry; counted.
       this.publisherCounts.completionsLost++;
     }
   }
-
-  /** Completions for one owner made in one turn: one COMPLETE call. */
-  private readonly completions = new TurnBatcher<{ c: CompleteRequest; timeoutMs: number }, void>({
-    maxItems: MAX_BATCH_ITEMS,
-    send: async (owner, items) => {
-      // The batch may take as long as its longest Send may still wait.
-      let timeoutMs = 1;
-      for (const i of items) timeoutMs = Math.max(timeoutMs, i.timeoutMs);
-      const body = encodeCompletes(items.map(i => i.c));
-      await this.init.peers.call(owner, 'complete', body, answerWithin(timeoutMs));
-      return new Array<void>(items.length);
-    },
-  });
-
-  /** Copies for one replica made in one turn: one REPLICATE call. */
-  private readonly copies = new TurnBatcher<RecordCopy, boolean>({
-    maxItems: MAX_BATCH_ITEMS,
-    send: async (replica, records) => {
-      const answer = await this.init.peers.call(
-        replica,
-        'replicate',
-        encodeRecords(records),
-        REPLICA_TIMEOUT_MS
-      );
-      return decodeReplicateAnswer(answer, records.length);
-    },
-  });
 
   // --- the owner's side ----------------------------------------------------------------
 
@@ -453,13 +424,9 @@ export class Idempotency {
     delivered: number
   ): Promise<void> {
     try {
-      const ok = await this.copies.add(replica, {
-        key,
-        id,
-        delivered,
-        remainingMs: this.init.windowMs,
-      });
-      if (ok) this.publisherCounts.replicated++;
+      const body = encodeRecord({ key, id, delivered, remainingMs: this.init.windowMs });
+      const ok = await this.init.peers.call(replica, 'replicate', body, REPLICA_TIMEOUT_MS);
+      if (ok.length > 0 && ok[0] === 1) this.publisherCounts.replicated++;
       else this.publisherCounts.replicationsFailed++;
     } catch {
       this.publisherCounts.replicationsFailed++;
@@ -511,21 +478,15 @@ export class Idempotency {
         const answer = await this.claim(c.key, c.token, c.leaseMs, timeoutMs - WAIT_MARGIN_MS);
         return encodeClaimAnswer(answer);
       }
-      case 'complete': {
-        const cs = decodeCompletes(body);
-        if (cs.length === 1) await this.complete(cs[0], from);
-        else await Promise.all(cs.map(c => this.complete(c, from)));
+      case 'complete':
+        await this.complete(decodeComplete(body), from);
         return EMPTY;
-      }
       case 'replicate': {
-        const records = decodeRecords(body);
-        const taken = records.map(r => {
-          const remaining = Math.min(r.remainingMs, this.init.windowMs);
-          const ok = this.store.put(r.key, r.id, r.delivered, remaining);
-          if (ok) this.publisherCounts.replicaRecords++;
-          return ok;
-        });
-        return encodeReplicateAnswer(taken);
+        const r = decodeRecord(body);
+        const remaining = Math.min(r.remainingMs, this.init.windowMs);
+        const ok = this.store.put(r.key, r.id, r.delivered, remaining);
+        if (ok) this.publisherCounts.replicaRecords++;
+        return ok ? TAKEN : REFUSED;
       }
       case 'lookup': {
         const key = decodeLookup(body);

@@ -11,28 +11,19 @@ import {
   SCOPE_BYTES,
   decodeClaim,
   decodeClaimAnswer,
-  decodeCompletes,
+  decodeComplete,
   decodeLookup,
   decodeLookupAnswer,
-  decodeRecords,
-  decodeReplicateAnswer,
+  decodeRecord,
   encodeClaim,
   encodeClaimAnswer,
-  encodeCompletes,
+  encodeComplete,
   encodeLookup,
   encodeLookupAnswer,
-  encodeRecords,
-  encodeReplicateAnswer,
-  MAX_BATCH_ITEMS,
+  encodeRecord,
 } from '../../../src/node/idempotency-codec';
-import type { CompleteRequest, OwnerAnswer, RecordCopy } from '../../../src/node/idempotency-codec';
+import type { OwnerAnswer } from '../../../src/node/idempotency-codec';
 import { MAX_MESSAGE_ID_BYTES } from '../../../src/node/validation';
-
-// Batches of one, for the single-item checks below.
-const encodeComplete = (c: CompleteRequest): Buffer => encodeCompletes([c]);
-const decodeComplete = (b: Buffer): CompleteRequest => decodeCompletes(b)[0];
-const encodeRecord = (r: RecordCopy): Buffer => encodeRecords([r]);
-const decodeRecord = (b: Buffer): RecordCopy => decodeRecords(b)[0];
 
 const longestKey = 'k'.repeat(MAX_IDEMPOTENCY_KEY_BYTES + SCOPE_BYTES);
 
@@ -93,12 +84,12 @@ test('every truncation of every body is a ProtocolError naming its op', t => {
     [
       'IDEMPOTENCY_COMPLETE',
       encodeComplete({ key: 'key', token: 'tok', ok: true, id: 'id', delivered: 300 }),
-      decodeCompletes,
+      decodeComplete,
     ],
     [
       'IDEMPOTENCY_REPLICATE',
       encodeRecord({ key: 'key', id: 'id', delivered: 1, remainingMs: 120_000 }),
-      decodeRecords,
+      decodeRecord,
     ],
     ['IDEMPOTENCY_LOOKUP', encodeLookup('key'), decodeLookup],
     [
@@ -160,14 +151,13 @@ test('oversized strings, a zero lease, unknown kinds and flags are refused', t =
     message: 'IDEMPOTENCY_CLAIM answer truncated',
   });
   const complete = encodeComplete({ key: 'k', token: 't', ok: true, id: 'i', delivered: 1 });
-  complete[1] |= 4; // after the count
+  complete[0] |= 4;
   t.throws(() => decodeComplete(complete), {
     instanceOf: ProtocolError,
     message: 'IDEMPOTENCY_COMPLETE: unknown flags 5',
   });
   // A delivered count over 32 bits, and a varint longer than its bound.
   const record = Buffer.concat([
-    Buffer.from([1]), // one record
     encodeLookup('k'),
     encodeLookup('i'),
     Buffer.from([0x80, 0x80, 0x80, 0x80, 0x10, 1]),
@@ -184,53 +174,5 @@ test('oversized strings, a zero lease, unknown kinds and flags are refused', t =
   // The old JSON bodies are refused, not misread.
   t.throws(() => decodeClaim(Buffer.from('{"k":"a","t":"b","l":5}')), {
     instanceOf: ProtocolError,
-  });
-});
-
-test('COMPLETE and REPLICATE carry 1 to MAX_BATCH_ITEMS items; REPLICATE answers one byte each', t => {
-  const cs = Array.from({ length: MAX_BATCH_ITEMS }, (_, i) => ({
-    key: `key-${i}`,
-    token: `tok-${i}`,
-    ok: i % 3 !== 0,
-    id: `id-${i}`,
-    delivered: i,
-    replicaHeld: i % 2 === 0,
-  }));
-  t.deepEqual(decodeCompletes(encodeCompletes(cs)), cs);
-  const rs = cs.map(c => ({
-    key: c.key,
-    id: c.id,
-    delivered: c.delivered,
-    remainingMs: 1000 + c.delivered,
-  }));
-  t.deepEqual(decodeRecords(encodeRecords(rs)), rs);
-  t.throws(() => encodeCompletes([...cs, cs[0]]), { instanceOf: RangeError });
-  t.throws(() => encodeRecords([]), { instanceOf: RangeError });
-  // Counts out of range on the wire.
-  const over = Buffer.concat([Buffer.from([MAX_BATCH_ITEMS + 1]), encodeCompletes(cs).subarray(1)]);
-  t.throws(() => decodeCompletes(over), {
-    instanceOf: ProtocolError,
-    message: `IDEMPOTENCY_COMPLETE: ${MAX_BATCH_ITEMS + 1} items; 1 to ${MAX_BATCH_ITEMS} are allowed`,
-  });
-  t.throws(() => decodeRecords(Buffer.from([0])), {
-    instanceOf: ProtocolError,
-    message: `IDEMPOTENCY_REPLICATE: 0 items; 1 to ${MAX_BATCH_ITEMS} are allowed`,
-  });
-  // A batch of two cut inside its second item.
-  const two = encodeRecords(rs.slice(0, 2));
-  t.throws(() => decodeRecords(two.subarray(0, two.length - 2)), { instanceOf: ProtocolError });
-  // The answer: one byte per record, 0 or 1.
-  t.deepEqual(decodeReplicateAnswer(encodeReplicateAnswer([true, false, true]), 3), [
-    true,
-    false,
-    true,
-  ]);
-  t.throws(() => decodeReplicateAnswer(Buffer.from([1, 1]), 3), {
-    instanceOf: ProtocolError,
-    message: 'IDEMPOTENCY_REPLICATE answer: 2 bytes for 3 records',
-  });
-  t.throws(() => decodeReplicateAnswer(Buffer.from([2]), 1), {
-    instanceOf: ProtocolError,
-    message: 'IDEMPOTENCY_REPLICATE answer: byte 2',
   });
 });
