@@ -135,7 +135,10 @@ export interface IdempotencyCounts extends IdempotencyStoreCounts {
   claimsForwarded: number;
   /** Completions that did not reach the owner (the key stays pending until its lease lapses). */
   completionsLost: number;
-  /** Acks this node, as owner, copied to the key's replica. */
+  /**
+   * Acks this node, as owner, copied to the key's replica (including those the replica
+   * kept itself because the Send came through it).
+   */
   replicated: number;
   /** Acks the replica did not take (unreachable or full): kept on the owner only. */
   replicationsFailed: number;
