@@ -13,9 +13,9 @@
  * Records live in memory (idempotency-store.ts), on the owner and on the key's replica
  * (the next member in hash order): the owner copies each ack there before answering
  * IDEMPOTENCY_COMPLETE, unless the completing node is that replica and kept the copy
- * itself (one round trip less). Bodies: idempotency-codec.ts (binary). An owner that started less than one window ago may have lost
- * records of its previous run, so on a miss it asks the replica (IDEMPOTENCY_LOOKUP)
- * before accepting a key: a restart of one node inside the window still deduplicates.
+ * itself (one round trip less). Bodies: idempotency-codec.ts (binary). An owner that
+ * started less than one window ago may have lost records of its previous run, so on a
+ * miss it asks the replica (IDEMPOTENCY_LOOKUP) before accepting a key: a restart of one node inside the window still deduplicates.
  * What is lost when both restart, or while a Send was pending: docs/design.md.
  */
 import { createHash, randomBytes } from 'node:crypto';
