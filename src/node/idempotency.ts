@@ -53,11 +53,22 @@ export type { OwnerAnswer };
  */
 export function scopedKey(key: string, scope: string): string {
   if (!scope) return key;
-  return `${createHash('sha256')
-    .update(scope)
-    .digest('base64url')
-    .slice(0, SCOPE_BYTES - 1)}:${key}`;
+  let prefix = scopePrefixes.get(scope);
+  if (prefix === undefined) {
+    prefix = `${createHash('sha256')
+      .update(scope)
+      .digest('base64url')
+      .slice(0, SCOPE_BYTES - 1)}:`;
+    // Token names are few; a bounded memo spares a SHA-256 per keyed Send.
+    if (scopePrefixes.size >= MAX_SCOPE_PREFIXES) scopePrefixes.clear();
+    scopePrefixes.set(scope, prefix);
+  }
+  return prefix + key;
 }
+
+/** The digest prefix of recent scopes (scopedKey), at most MAX_SCOPE_PREFIXES. */
+const scopePrefixes = new Map<string, string>();
+const MAX_SCOPE_PREFIXES = 1024;
 
 /** Default of idempotencyWindowMs: how long an accepted key is remembered. */
 export const DEFAULT_IDEMPOTENCY_WINDOW_MS = 120_000;
@@ -242,7 +253,6 @@ export class Idempotency {
     // Errors quote the client's key; the cluster keeps the scoped one.
     const key = scopedKey(clientKey, scope);
     const deadline = this.init.clock.now() + timeoutMs;
-    const remaining = (): number => Math.max(1, deadline - this.init.clock.now());
     const [owner = this.init.localId, replica] = rendezvousPair(key, this.init.peers.members());
     const token = `${this.init.localId}.${this.tokenPrefix}${this.nextToken++}`;
     // The claim lapses if this node never completes it (it crashed): after the Send's time.
@@ -275,7 +285,11 @@ export class Idempotency {
       result = await deliver();
     } catch (err) {
       // The key is forgotten so that a retry delivers (the error said it was not sent).
-      void this.completeAt(owner, { key, token, ok: false, id: '', delivered: 0 }, remaining());
+      void this.completeAt(
+        owner,
+        { key, token, ok: false, id: '', delivered: 0 },
+        this.remainingUntil(deadline)
+      );
       throw err;
     }
     const delivered = ackedCount(result);
@@ -289,9 +303,14 @@ export class Idempotency {
     await this.completeAt(
       owner,
       { key, token, ok: true, id: result.id, delivered, replicaHeld },
-      remaining()
+      this.remainingUntil(deadline)
     );
     return { id: result.id, delivered, duplicate: false };
+  }
+
+  /** Milliseconds left until `deadline` (at least 1). */
+  private remainingUntil(deadline: number): number {
+    return Math.max(1, deadline - this.init.clock.now());
   }
 
   private async claimAt(
