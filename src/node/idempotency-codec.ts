@@ -185,8 +185,9 @@ class Reader implements VarintCursor {
     readonly buf: Buffer,
     private readonly what: string
   ) {
-    this.u32 = limits(what).u32;
-    this.safe = limits(what).safe;
+    const l = limits(what);
+    this.u32 = l.u32;
+    this.safe = l.safe;
   }
 
   byte(): number {
