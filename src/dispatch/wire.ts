@@ -52,8 +52,8 @@ export enum Op {
    */
   RESPOND = 6,
   /**
-   * Request: claim an idempotency key at the node that owns it (src/node/idempotency.ts
-   * encodes the bodies; this layer carries them as bytes).
+   * Request: claim an idempotency key at the node that owns it (src/node/idempotency-codec.ts
+   * encodes the bodies, in binary; this layer carries them as bytes).
    */
   IDEMPOTENCY_CLAIM = 7,
   /** Request: the claimed Send was acked (or failed): the owner records or forgets the key. */

@@ -12,30 +12,39 @@
  *
  * Records live in memory (idempotency-store.ts), on the owner and on the key's replica
  * (the next member in hash order): the owner copies each ack there before answering
- * IDEMPOTENCY_COMPLETE. An owner that started less than one window ago may have lost
- * records of its previous run, so on a miss it asks the replica (IDEMPOTENCY_LOOKUP)
- * before accepting a key: a restart of one node inside the window still deduplicates.
+ * IDEMPOTENCY_COMPLETE, unless the completing node is that replica and kept the copy
+ * itself (one round trip less). Bodies: idempotency-codec.ts (binary). An owner that
+ * started less than one window ago may have lost records of its previous run, so on a
+ * miss it asks the replica (IDEMPOTENCY_LOOKUP) before accepting a key: a restart of one node inside the window still deduplicates.
  * What is lost when both restart, or while a Send was pending: docs/design.md.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock, Timer } from '../common';
+import { InvalidArgumentError, ResourceExhaustedError, UnavailableError, quote } from '../common';
+import type { CompleteRequest, OwnerAnswer, RecordCopy } from './idempotency-codec';
 import {
-  InvalidArgumentError,
-  ProtocolError,
-  ResourceExhaustedError,
-  UnavailableError,
-  quote,
-} from '../common';
+  MAX_IDEMPOTENCY_KEY_BYTES,
+  SCOPE_BYTES,
+  decodeClaim,
+  decodeClaimAnswer,
+  decodeComplete,
+  decodeLookup,
+  decodeLookupAnswer,
+  decodeRecord,
+  encodeClaim,
+  encodeClaimAnswer,
+  encodeComplete,
+  encodeLookup,
+  encodeLookupAnswer,
+  encodeRecord,
+} from './idempotency-codec';
 import type { ClaimAnswer, IdempotencyStoreCounts } from './idempotency-store';
 import { IdempotencyStore } from './idempotency-store';
 import { rendezvousPair } from './rendezvous';
 import type { SendResult } from './types';
 
-/** Largest idempotency key, in UTF-8 bytes. */
-export const MAX_IDEMPOTENCY_KEY_BYTES = 256;
-
-/** Bytes a scoped key adds (scopedKey): a digest of the scope and a separator. */
-const SCOPE_BYTES = 23;
+export { MAX_IDEMPOTENCY_KEY_BYTES };
+export type { OwnerAnswer };
 
 /**
  * The key as the cluster keeps it: clients authenticated by different tokens have key
@@ -44,11 +53,22 @@ const SCOPE_BYTES = 23;
  */
 export function scopedKey(key: string, scope: string): string {
   if (!scope) return key;
-  return `${createHash('sha256')
-    .update(scope)
-    .digest('base64url')
-    .slice(0, SCOPE_BYTES - 1)}:${key}`;
+  let prefix = scopePrefixes.get(scope);
+  if (prefix === undefined) {
+    prefix = `${createHash('sha256')
+      .update(scope)
+      .digest('base64url')
+      .slice(0, SCOPE_BYTES - 1)}:`;
+    // Token names are few; a bounded memo spares a SHA-256 per keyed Send.
+    if (scopePrefixes.size >= MAX_SCOPE_PREFIXES) scopePrefixes.clear();
+    scopePrefixes.set(scope, prefix);
+  }
+  return prefix + key;
 }
+
+/** The digest prefix of recent scopes (scopedKey), at most MAX_SCOPE_PREFIXES. */
+const scopePrefixes = new Map<string, string>();
+const MAX_SCOPE_PREFIXES = 1024;
 
 /** Default of idempotencyWindowMs: how long an accepted key is remembered. */
 export const DEFAULT_IDEMPOTENCY_WINDOW_MS = 120_000;
@@ -91,139 +111,6 @@ export function checkIdempotencyKey(key: string): void {
   }
 }
 
-/**
- * What an owner answers a claim: the store's answer, or `unverified` when it started
- * less than one window ago and could not ask the replica about the key.
- */
-export type OwnerAnswer = ClaimAnswer | { kind: 'unverified'; replica: string };
-
-// --- wire bodies of the IDEMPOTENCY_* ops (JSON: small, and off the plain Send path) -----
-
-interface ClaimRequest {
-  key: string;
-  token: string;
-  leaseMs: number;
-}
-
-export function encodeClaim(c: ClaimRequest): Buffer {
-  return Buffer.from(JSON.stringify({ k: c.key, t: c.token, l: c.leaseMs }));
-}
-
-function parseJson(body: Buffer, what: string): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(body.toString('utf8'));
-    if (typeof v === 'object' && v !== null) return v as Record<string, unknown>;
-  } catch {
-    // reported below
-  }
-  throw new ProtocolError(`malformed ${what}`);
-}
-
-export function decodeClaim(body: Buffer): ClaimRequest {
-  const v = parseJson(body, 'IDEMPOTENCY_CLAIM');
-  if (
-    typeof v.k !== 'string' ||
-    Buffer.byteLength(v.k) > MAX_IDEMPOTENCY_KEY_BYTES + SCOPE_BYTES ||
-    typeof v.t !== 'string' ||
-    v.t.length > 256 ||
-    typeof v.l !== 'number' ||
-    !(v.l > 0)
-  ) {
-    throw new ProtocolError('malformed IDEMPOTENCY_CLAIM');
-  }
-  return { key: v.k, token: v.t, leaseMs: v.l };
-}
-
-export function encodeClaimAnswer(a: OwnerAnswer): Buffer {
-  if (a.kind === 'duplicate') {
-    return Buffer.from(JSON.stringify({ a: a.kind, i: a.id, d: a.delivered }));
-  }
-  if (a.kind === 'unverified') return Buffer.from(JSON.stringify({ a: a.kind, r: a.replica }));
-  return Buffer.from(JSON.stringify({ a: a.kind }));
-}
-
-export function decodeClaimAnswer(body: Buffer): OwnerAnswer {
-  const v = parseJson(body, 'IDEMPOTENCY_CLAIM answer');
-  switch (v.a) {
-    case 'new':
-    case 'pending':
-    case 'full':
-      return { kind: v.a };
-    case 'duplicate':
-      if (typeof v.i === 'string' && typeof v.d === 'number') {
-        return { kind: 'duplicate', id: v.i, delivered: v.d };
-      }
-      break;
-    case 'unverified':
-      if (typeof v.r === 'string') return { kind: 'unverified', replica: v.r };
-  }
-  throw new ProtocolError('malformed IDEMPOTENCY_CLAIM answer');
-}
-
-/** A done record as the owner copies it to the replica and the replica returns it. */
-interface RecordCopy {
-  key: string;
-  id: string;
-  delivered: number;
-  /** How long the record has left in its window. */
-  remainingMs: number;
-}
-
-export function encodeRecord(r: RecordCopy): Buffer {
-  return Buffer.from(JSON.stringify({ k: r.key, i: r.id, d: r.delivered, w: r.remainingMs }));
-}
-
-export function decodeRecord(body: Buffer): RecordCopy {
-  const v = parseJson(body, 'IDEMPOTENCY_REPLICATE');
-  if (
-    typeof v.k !== 'string' ||
-    Buffer.byteLength(v.k) > MAX_IDEMPOTENCY_KEY_BYTES + SCOPE_BYTES ||
-    typeof v.i !== 'string' ||
-    typeof v.d !== 'number' ||
-    typeof v.w !== 'number'
-  ) {
-    throw new ProtocolError('malformed IDEMPOTENCY_REPLICATE');
-  }
-  return { key: v.k, id: v.i, delivered: v.d, remainingMs: v.w };
-}
-
-/** IDEMPOTENCY_LOOKUP's answer: the replica's record, or an empty body when it has none. */
-export function encodeLookupAnswer(r: RecordCopy | undefined): Buffer {
-  return r ? encodeRecord(r) : Buffer.alloc(0);
-}
-
-export function decodeLookupAnswer(body: Buffer): RecordCopy | undefined {
-  return body.length === 0 ? undefined : decodeRecord(body);
-}
-
-interface CompleteRequest {
-  key: string;
-  token: string;
-  /** false: the Send failed and the key is forgotten. */
-  ok: boolean;
-  id: string;
-  delivered: number;
-}
-
-export function encodeComplete(c: CompleteRequest): Buffer {
-  return Buffer.from(
-    JSON.stringify({ k: c.key, t: c.token, o: c.ok ? 1 : 0, i: c.id, d: c.delivered })
-  );
-}
-
-export function decodeComplete(body: Buffer): CompleteRequest {
-  const v = parseJson(body, 'IDEMPOTENCY_COMPLETE');
-  if (
-    typeof v.k !== 'string' ||
-    typeof v.t !== 'string' ||
-    typeof v.i !== 'string' ||
-    typeof v.d !== 'number'
-  ) {
-    throw new ProtocolError('malformed IDEMPOTENCY_COMPLETE');
-  }
-  return { key: v.k, token: v.t, ok: v.o === 1, id: v.i, delivered: v.d };
-}
-
 // --- the service ---------------------------------------------------------------------
 
 /** The calls between nodes (one IDEMPOTENCY_* op each). */
@@ -235,6 +122,11 @@ export interface IdempotencyPeers {
   members(): readonly string[];
   call(peerId: string, call: IdempotencyCall, body: Buffer, timeoutMs: number): Promise<Buffer>;
 }
+
+/** The answers of COMPLETE and REPLICATE (idempotency-codec.ts). */
+const EMPTY = Buffer.alloc(0);
+const TAKEN = Buffer.from([1]);
+const REFUSED = Buffer.from([0]);
 
 /** How long an owner waits for its replica (copying an ack, or a lookup after a restart). */
 const REPLICA_TIMEOUT_MS = 5_000;
@@ -255,7 +147,10 @@ export interface IdempotencyCounts extends IdempotencyStoreCounts {
   claimsForwarded: number;
   /** Completions that did not reach the owner (the key stays pending until its lease lapses). */
   completionsLost: number;
-  /** Acks this node, as owner, copied to the key's replica. */
+  /**
+   * Acks this node, as owner, copied to the key's replica (including those the replica
+   * kept itself because the Send came through it).
+   */
   replicated: number;
   /** Acks the replica did not take (unreachable or full): kept on the owner only. */
   replicationsFailed: number;
@@ -358,8 +253,7 @@ export class Idempotency {
     // Errors quote the client's key; the cluster keeps the scoped one.
     const key = scopedKey(clientKey, scope);
     const deadline = this.init.clock.now() + timeoutMs;
-    const remaining = (): number => Math.max(1, deadline - this.init.clock.now());
-    const owner = this.ownerOf(key);
+    const [owner = this.init.localId, replica] = rendezvousPair(key, this.init.peers.members());
     const token = `${this.init.localId}.${this.tokenPrefix}${this.nextToken++}`;
     // The claim lapses if this node never completes it (it crashed): after the Send's time.
     const leaseMs = timeoutMs + 5_000;
@@ -391,15 +285,32 @@ export class Idempotency {
       result = await deliver();
     } catch (err) {
       // The key is forgotten so that a retry delivers (the error said it was not sent).
-      void this.completeAt(owner, { key, token, ok: false, id: '', delivered: 0 }, remaining());
+      void this.completeAt(
+        owner,
+        { key, token, ok: false, id: '', delivered: 0 },
+        this.remainingUntil(deadline)
+      );
       throw err;
+    }
+    const delivered = ackedCount(result);
+    // This node is the key's replica: it keeps the copy now and the owner need not send
+    // it (one round trip less; the owner checks that this node is the replica it picks).
+    let replicaHeld = false;
+    if (replica === this.init.localId && owner !== this.init.localId) {
+      replicaHeld = this.store.put(key, result.id, delivered, this.init.windowMs);
+      if (replicaHeld) this.publisherCounts.replicaRecords++;
     }
     await this.completeAt(
       owner,
-      { key, token, ok: true, id: result.id, delivered: ackedCount(result) },
-      remaining()
+      { key, token, ok: true, id: result.id, delivered, replicaHeld },
+      this.remainingUntil(deadline)
     );
-    return { id: result.id, delivered: ackedCount(result), duplicate: false };
+    return { id: result.id, delivered, duplicate: false };
+  }
+
+  /** Milliseconds left until `deadline` (at least 1). */
+  private remainingUntil(deadline: number): number {
+    return Math.max(1, deadline - this.init.clock.now());
   }
 
   private async claimAt(
@@ -434,7 +345,7 @@ export class Idempotency {
 
   private async completeAt(owner: string, c: CompleteRequest, timeoutMs: number): Promise<void> {
     if (owner === this.init.localId) {
-      await this.complete(c);
+      await this.complete(c, this.init.localId);
       return;
     }
     try {
@@ -490,9 +401,8 @@ export class Idempotency {
     this.publisherCounts.lookups++;
     let found: RecordCopy | undefined;
     try {
-      const body = encodeClaim({ key, token, leaseMs: 1 });
       found = decodeLookupAnswer(
-        await this.init.peers.call(replica, 'lookup', body, REPLICA_TIMEOUT_MS)
+        await this.init.peers.call(replica, 'lookup', encodeLookup(key), REPLICA_TIMEOUT_MS)
       );
     } catch {
       this.store.release(key, token);
@@ -507,10 +417,11 @@ export class Idempotency {
   }
 
   /**
-   * A completion at this node (the owner): records the ack and copies it to the replica
-   * (answered after both), or forgets the key when the Send failed.
+   * A completion at this node (the owner) from node `from`: records the ack and copies it
+   * to the replica (answered after both), or forgets the key when the Send failed. A
+   * caller that is the replica and says it holds the record already is not sent a copy.
    */
-  async complete(c: CompleteRequest): Promise<void> {
+  async complete(c: CompleteRequest, from: string): Promise<void> {
     if (!c.ok) {
       this.store.release(c.key, c.token);
       this.wake(c.key);
@@ -518,13 +429,23 @@ export class Idempotency {
     }
     const recorded = this.store.complete(c.key, c.token, c.id, c.delivered);
     this.wake(c.key);
-    if (recorded) await this.replicate(c.key, c.id, c.delivered);
+    if (!recorded) return;
+    const [owner, replica] = rendezvousPair(c.key, this.init.peers.members());
+    if (owner !== this.init.localId || replica === undefined) return;
+    if (c.replicaHeld === true && replica === from) {
+      this.publisherCounts.replicated++;
+      return;
+    }
+    await this.replicate(replica, c.key, c.id, c.delivered);
   }
 
-  /** Copies an ack to the key's replica (the next member in hash order), if there is one. */
-  private async replicate(key: string, id: string, delivered: number): Promise<void> {
-    const [owner, replica] = rendezvousPair(key, this.init.peers.members());
-    if (owner !== this.init.localId || replica === undefined) return;
+  /** Copies an ack to the key's replica (the next member in hash order). */
+  private async replicate(
+    replica: string,
+    key: string,
+    id: string,
+    delivered: number
+  ): Promise<void> {
     try {
       const body = encodeRecord({ key, id, delivered, remainingMs: this.init.windowMs });
       const ok = await this.init.peers.call(replica, 'replicate', body, REPLICA_TIMEOUT_MS);
@@ -564,8 +485,16 @@ export class Idempotency {
     if (list.length === 0) this.waiting.delete(key);
   }
 
-  /** What a peer asks this node (the body of an IDEMPOTENCY_* op); resolves with the answer. */
-  async onPeerCall(call: IdempotencyCall, body: Buffer, timeoutMs: number): Promise<Buffer> {
+  /**
+   * What peer `from` asks this node (the body of an IDEMPOTENCY_* op); resolves with the
+   * answer.
+   */
+  async onPeerCall(
+    call: IdempotencyCall,
+    body: Buffer,
+    timeoutMs: number,
+    from: string
+  ): Promise<Buffer> {
     switch (call) {
       case 'claim': {
         const c = decodeClaim(body);
@@ -573,17 +502,17 @@ export class Idempotency {
         return encodeClaimAnswer(answer);
       }
       case 'complete':
-        await this.complete(decodeComplete(body));
-        return Buffer.alloc(0);
+        await this.complete(decodeComplete(body), from);
+        return EMPTY;
       case 'replicate': {
         const r = decodeRecord(body);
         const remaining = Math.min(r.remainingMs, this.init.windowMs);
         const ok = this.store.put(r.key, r.id, r.delivered, remaining);
         if (ok) this.publisherCounts.replicaRecords++;
-        return Buffer.from([ok ? 1 : 0]);
+        return ok ? TAKEN : REFUSED;
       }
       case 'lookup': {
-        const { key } = decodeClaim(body);
+        const key = decodeLookup(body);
         const r = this.store.peek(key);
         return encodeLookupAnswer(r && { key, ...r });
       }

@@ -700,8 +700,8 @@ export class MeshNode {
   }
 
   /** A peer's claim or completion of an idempotency key this node owns. */
-  onPeerCall(op: PeerCallOp, body: Buffer, _peerId: string, timeoutMs: number): Promise<Buffer> {
-    return this.idempotency.onPeerCall(IDEMPOTENCY_CALLS[op], body, timeoutMs);
+  onPeerCall(op: PeerCallOp, body: Buffer, peerId: string, timeoutMs: number): Promise<Buffer> {
+    return this.idempotency.onPeerCall(IDEMPOTENCY_CALLS[op], body, timeoutMs, peerId);
   }
 
   onPeerInterest(peerId: string, update: InterestUpdate): void {

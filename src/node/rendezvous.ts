@@ -32,6 +32,11 @@ function weight(member: string, keyHash: number): number {
   return fmix32(fmix32(fnv1a(member)) ^ keyHash);
 }
 
+/** Whether weight `w` of member `m` beats weight `bw` of member `b` (ties: smaller id). */
+function beats(w: number, m: string, bw: number, b: string | undefined): boolean {
+  return w > bw || (w === bw && b !== undefined && m < b);
+}
+
 /**
  * The owner of `key` among `members` (node ids); undefined when there are none. Ties
  * (equal weights) go to the smaller id, so the answer never depends on the list's order.
@@ -60,8 +65,6 @@ export function rendezvousPair(key: string, members: readonly string[]): string[
   let firstWeight = -1;
   let second: string | undefined;
   let secondWeight = -1;
-  const beats = (w: number, m: string, bw: number, b: string | undefined): boolean =>
-    w > bw || (w === bw && b !== undefined && m < b);
   for (const m of members) {
     const w = weight(m, keyHash);
     if (beats(w, m, firstWeight, first)) {

@@ -14,6 +14,7 @@ import { VirtualNetwork } from '../../../src/transport';
 import type { TestNode } from '../../helpers/node';
 import { openSubscription, startTestNode, unary, waitFor, withClients } from '../../helpers/node';
 import { startVirtualApp, virtualNode, VIRTUAL_PEER_PORT } from '../../helpers/virtual-node';
+import { waitFor as waitUntil } from '../../helpers/wait';
 import {
   ADMIN_TOKEN,
   ORDERS_TOKEN,
@@ -68,6 +69,35 @@ function send(
     { message: { topic, payload: Buffer.from(payload) }, ack: 'DELIVERED', idempotencyKey: key },
     deadlineMs
   );
+}
+
+/**
+ * send(), asked again while the key's owner "did not answer" (UNAVAILABLE, nothing
+ * delivered), as a client retries: just after a node restarts, the first call to it may
+ * leave on the link to its previous run, which the new run closes.
+ */
+async function sendRetrying(
+  node: TestNode,
+  topic: string,
+  key: string,
+  payload: string
+): Promise<SendResponse> {
+  let result: SendResponse | undefined;
+  await waitUntil(
+    `a Send of ${key} the owner answers`,
+    async () => {
+      try {
+        result = await send(node, topic, key, payload, 10_000);
+        return true;
+      } catch (err) {
+        const e = err as ServiceError;
+        if (e.code === status.UNAVAILABLE && /did not answer/.test(e.details ?? '')) return false;
+        throw err;
+      }
+    },
+    30_000
+  );
+  return result as SendResponse;
 }
 
 /** Deliveries per payload. */
@@ -232,7 +262,7 @@ test('restart inside the window: an owner restarted alone recovers its keys from
     nodes[2] = withClients(await startVirtualApp(net, 'ic', HOSTS[2]));
     await listPeers(nodes);
     // ic restarted alone: it asks ia, the replica, and answers duplicate.
-    const retryA = await send(nodes[1], 'restart.x', replicaA, 'a2');
+    const retryA = await sendRetrying(nodes[1], 'restart.x', replicaA, 'a2');
     t.true(retryA.duplicate, 'recovered from the replica');
     t.is(retryA.id, firstA.id);
     t.is(nodes[2].server.node.idempotency.counts.recovered, 1);
@@ -241,10 +271,12 @@ test('restart inside the window: an owner restarted alone recovers its keys from
     await restart(2);
     await restart(1);
     await listPeers(nodes);
-    const retryB = await send(nodes[1], 'restart.x', replicaB, 'b2');
+    // The restarted nodes route to ia's subscriber again before b2 is sent.
+    await interestReached(nodes, 0, 'restart.x');
+    const retryB = await sendRetrying(nodes[1], 'restart.x', replicaB, 'b2');
     t.false(retryB.duplicate);
     t.not(retryB.id, firstB.id);
-    const again = await send(nodes[0], 'restart.x', replicaB, 'b3');
+    const again = await sendRetrying(nodes[0], 'restart.x', replicaB, 'b3');
     t.true(again.duplicate, 'and the new record dedups from then on');
     t.is(again.id, retryB.id);
     await waitFor(() => sub.state.items.length >= 3, 10_000, 'deliveries');

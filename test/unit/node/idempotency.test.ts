@@ -13,6 +13,8 @@ const WINDOW = 120_000;
 class Cluster {
   readonly nodes = new Map<string, Idempotency>();
   readonly down = new Set<string>();
+  /** Every call between nodes: "from>to:call". */
+  readonly calls: string[] = [];
   constructor(readonly clock: ManualClock) {
     for (const id of IDS) this.start(id);
   }
@@ -26,11 +28,12 @@ class Cluster {
       peers: {
         members: () => IDS,
         call: (peerId: string, call: IdempotencyCall, body: Buffer, timeoutMs: number) => {
+          this.calls.push(`${id}>${peerId}:${call}`);
           const peer = this.nodes.get(peerId);
           if (!peer || this.down.has(peerId)) {
             return Promise.reject(new UnavailableError(`${peerId} is down`));
           }
-          return peer.onPeerCall(call, Buffer.from(body), timeoutMs);
+          return peer.onPeerCall(call, Buffer.from(body), timeoutMs, id);
         },
       },
     });
@@ -76,6 +79,42 @@ test('a retry through another node is a duplicate with the original ack; the rec
   t.is(c.node('a').store.size, 0);
   t.is(c.node('c').counts.replicated, 1);
   t.is(c.node('b').counts.replicaRecords, 1);
+});
+
+test('published through the replica of its key: it keeps the copy itself and the owner sends none', async t => {
+  const clock = new ManualClock(0);
+  const c = new Cluster(clock);
+  clock.advance(WINDOW); // past the first window: no lookups at the replica
+  const key = keyWith('c', 'b');
+  const d = deliverer();
+  const first = await c.node('b').publish(key, 5000, d.deliver, acked);
+  t.deepEqual(c.calls, ['b>c:claim', 'b>c:complete'], 'no REPLICATE round trip');
+  t.is(c.node('b').store.size, 1, 'the replica holds the record');
+  t.is(c.node('c').counts.replicated, 1, 'counted by the owner as copied');
+  t.is(c.node('b').counts.replicaRecords, 1);
+  // The restart of the owner still recovers the key from the replica's own copy.
+  c.start('c');
+  const retry = await c.node('a').publish(key, 5000, d.deliver, acked);
+  t.deepEqual(retry, { id: first.id, delivered: 1, duplicate: true });
+  t.is(d.count(), 1);
+});
+
+test('a completion that says the replica holds the record is believed only from the replica', async t => {
+  const clock = new ManualClock(0);
+  const c = new Cluster(clock);
+  clock.advance(WINDOW); // past the first window: no lookups at the replica
+  const key = keyWith('c', 'b');
+  const owner = c.node('c');
+  const claimed = await owner.claim(key, 'tok', 10_000, 0);
+  t.deepEqual(claimed, { kind: 'new' });
+  // Node a claims (wrongly) to be the replica: the owner copies the record to b anyway.
+  await owner.complete(
+    { key, token: 'tok', ok: true, id: 'm', delivered: 1, replicaHeld: true },
+    'a'
+  );
+  t.deepEqual(c.calls, ['c>b:replicate']);
+  t.is(c.node('b').store.size, 1);
+  t.is(owner.counts.replicated, 1);
 });
 
 test('an owner restarted inside the window recovers the key from its replica; one restarted with its replica has forgotten it', async t => {
