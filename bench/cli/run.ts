@@ -237,6 +237,11 @@ async function main(): Promise<void> {
     table,
     '',
     `Host load average (1 min) ${loadBefore.toFixed(1)} at the start and ${loadAfter.toFixed(1)} at the end.`,
+    '',
+    'Reading: `meshwire bench pub` runs its publisher and its subscriber in one process, which ' +
+      "takes most of a core at 128 B (`make bench-local` gives each its own process), and each run's " +
+      'latency is mostly the 65,536-message window queued ahead of the subscriber; ' +
+      '`--window` trades one for the other.',
   ].join('\n');
   log(`\n${table}`);
   if (!values['no-write']) {
