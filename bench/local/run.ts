@@ -164,7 +164,8 @@ async function main(): Promise<void> {
         'Subscribe + unary Respond. request_stream_responder p50/p99: the same unary ' +
         'Request, answered through Subscribe (max_batch 64) + one long-lived RespondStream, ' +
         'as `meshwire reply-with` does. request_rps_64: one RequestStream with 64 requests ' +
-        'in flight, answered through Subscribe (max_batch 64) + RespondStream. NATS: ' +
+        'in flight (the requester of `meshwire bench request`, src/cli/load), answered through ' +
+        'Subscribe (max_batch 64) + RespondStream. NATS: ' +
         '`nc.request` (64 concurrent for the throughput). Floor: unary echo.',
       'CPU per operation, in the windows of the sequential scenarios: ' +
         '`meshwire.node_cpu_us_per_request` is the node process with the RespondStream ' +
