@@ -61,6 +61,12 @@ export const SUBSCRIPTION_ID_HEADER = 'meshwire-subscription-id';
  */
 export const MAX_BUFFERED_GATHER_REPLIES = 1024;
 
+/**
+ * Payload bytes one RequestMany holds for a slow client: with large replies the count bound
+ * alone would let one call pin 1,024 x maxMessageBytes. Past it, RESOURCE_EXHAUSTED too.
+ */
+export const MAX_BUFFERED_GATHER_BYTES = 16 << 20;
+
 /** Pending requests one RequestStream may have at once. */
 export const MAX_PIPELINED_REQUESTS = 4096;
 
@@ -535,6 +541,10 @@ export function messengerService(
     call.on('error', () => undefined);
   };
 
+  /** Payload bytes of a reply held for a slow RequestMany client. */
+  const replyBytes = (r: RequestManyResponse): number =>
+    (r.reply as Message | undefined)?.payload.length ?? 0;
+
   const RequestMany: handleServerStreamingCall<RequestManyRequest, RequestManyResponse> = (
     call: ServerWritableStream<RequestManyRequest, RequestManyResponse>
   ) => {
@@ -543,6 +553,7 @@ export function messengerService(
     let over = false;
     /** Replies held back while write() says the client is behind (bounded). */
     const waiting: RequestManyResponse[] = [];
+    let waitingBytes = 0;
     let blocked = false;
     const fail = (err: Error): void => {
       if (!call.cancelled) call.emit('error', toServiceError(err, internal));
@@ -550,7 +561,9 @@ export function messengerService(
     const flush = (): void => {
       blocked = false;
       while (waiting.length > 0 && !call.cancelled) {
-        if (!call.write(waiting.shift() as RequestManyResponse)) {
+        const next = waiting.shift() as RequestManyResponse;
+        waitingBytes -= replyBytes(next);
+        if (!call.write(next)) {
           blocked = true;
           call.once('drain', flush);
           return;
@@ -571,8 +584,16 @@ export function messengerService(
             const response = { reply: r.reply, responderPeer: r.responderPeer };
             if (blocked) {
               // gRPC flow control holds the client's replies back: keep a bounded number.
-              if (waiting.length >= MAX_BUFFERED_GATHER_REPLIES) handle?.cancel('slow_client');
-              else waiting.push(response);
+              const bytes = replyBytes(response);
+              if (
+                waiting.length >= MAX_BUFFERED_GATHER_REPLIES ||
+                waitingBytes + bytes > MAX_BUFFERED_GATHER_BYTES
+              ) {
+                handle?.cancel('slow_client');
+              } else {
+                waiting.push(response);
+                waitingBytes += bytes;
+              }
               return;
             }
             if (!call.write(response)) {
@@ -594,7 +615,7 @@ export function messengerService(
               case 'slow_client':
                 fail(
                   new ResourceExhaustedError(
-                    `request_many: ${MAX_BUFFERED_GATHER_REPLIES} replies wait for this client, which reads too slowly; the gather ended`
+                    `request_many: ${waiting.length} replies (${waitingBytes} bytes; at most ${MAX_BUFFERED_GATHER_REPLIES} replies or ${MAX_BUFFERED_GATHER_BYTES} bytes) wait for this client, which reads too slowly; the gather ended`
                   )
                 );
                 return;

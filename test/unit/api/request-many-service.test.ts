@@ -9,7 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import test from 'ava';
-import { MAX_BUFFERED_GATHER_REPLIES, messengerService } from '../../../src/api/messenger-service';
+import {
+  MAX_BUFFERED_GATHER_BYTES,
+  MAX_BUFFERED_GATHER_REPLIES,
+  messengerService,
+} from '../../../src/api/messenger-service';
 import { MeshNode } from '../../../src/node';
 import { silentLogger } from '../../../src/telemetry';
 
@@ -57,14 +61,14 @@ function setUp(subscribers: number) {
   const handlers = messengerService(node, silentLogger(), { subscriptions: new Set() });
   const run = (call: FakeCall): void =>
     (handlers.RequestMany as unknown as (c: FakeCall) => void)(call);
-  const answerAll = (count = subs.length): void => {
+  const answerAll = (count = subs.length, payload = Buffer.from('r')): void => {
     for (const s of subs.splice(0, count)) {
       const d = s.take()?.deliveries[0];
       try {
         void node.respond(d?.replyTo ?? '', {
           id: '',
           topic: '',
-          payload: Buffer.from('r'),
+          payload,
           headers: {},
         });
       } catch {
@@ -84,10 +88,32 @@ test('a client that stays behind: RESOURCE_EXHAUSTED past the bound, counted as 
   // One write went to the stream (it said "behind"), MAX waited, the next one ended it.
   t.is(call.written.length, 1);
   t.is(call.error?.code, status.RESOURCE_EXHAUSTED);
-  t.regex(call.error?.details ?? '', /1024 replies wait for this client/);
+  t.regex(
+    call.error?.details ?? '',
+    /1024 replies \(1024 bytes; at most 1024 replies or 16777216 bytes\) wait for this client/
+  );
   t.false(call.ended);
   t.is(node.gathers.ended.get('slow_client'), 1);
   t.is(node.gathers.replies, MAX_BUFFERED_GATHER_REPLIES + 2);
+  t.is(node.replies.gatherCount, 0, 'the entry is closed');
+  await node.drain(10);
+});
+
+test('a client that stays behind with large replies: RESOURCE_EXHAUSTED past the byte bound', async t => {
+  const { node, run, answerAll } = setUp(40);
+  const call = new FakeCall({ message: { topic: 'svc.many' }, timeoutMs: 10_000 }, false);
+  run(call);
+  const size = (1 << 20) - 1024;
+  answerAll(40, Buffer.alloc(size, 1));
+  const held = Math.floor(MAX_BUFFERED_GATHER_BYTES / size); // 16 fit, the next does not
+  t.is(call.written.length, 1);
+  t.is(call.error?.code, status.RESOURCE_EXHAUSTED);
+  t.regex(
+    call.error?.details ?? '',
+    new RegExp(`^request_many: ${held} replies \\(${held * size} bytes;`)
+  );
+  t.is(node.gathers.ended.get('slow_client'), 1);
+  t.is(node.gathers.replies, held + 2, 'the written one, the held ones, the one that ended it');
   t.is(node.replies.gatherCount, 0, 'the entry is closed');
   await node.drain(10);
 });
