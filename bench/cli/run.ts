@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CpuWindow, machineLine } from '../common/cpu';
 import { benchLogger } from '../common/log';
-import { freeTcpPort, freeUdpPort, startServer, stopProcess, tcpAccepts } from '../common/proc';
+import { stopProcess } from '../common/proc';
+import { startLoopbackCluster } from '../features/loopback-cluster';
 import {
   fmt,
   markdownTable,
@@ -90,29 +91,14 @@ async function main(): Promise<void> {
     throw new Error(`--duration-ms ${values['duration-ms']}: 500 to 60000 expected`);
   }
   const loadBefore = loadavg()[0]!;
-  const [grpc, peer, metrics] = [await freeTcpPort(), await freeUdpPort(), await freeTcpPort()];
-  const node = await startServer({
-    name: 'meshwire serve',
-    command: process.execPath,
-    args: [
-      MAIN,
-      'serve',
-      '--node-id',
-      'bench-cli',
-      '--grpc-listen',
-      `127.0.0.1:${grpc}`,
-      '--peer-listen',
-      `127.0.0.1:${peer}`,
-      '--metrics-listen',
-      `127.0.0.1:${metrics}`,
-    ],
+  // A cluster of one: the node lists only itself (its own id is skipped as a peer).
+  const { servers, grpc: addresses } = await startLoopbackCluster(['bench-cli'], {
     env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: '' },
-    ready: () => tcpAccepts('127.0.0.1', grpc),
-    readyTimeoutMs: 60_000,
   });
+  const node = servers[0]!;
   const nats = new Nats();
   let runs = new RunSet();
-  const server = ['--server', `127.0.0.1:${grpc}`];
+  const server = ['--server', addresses[0]!];
   const timing: Timing = { warmupMs: 1_000, durationMs };
   const natsScenarios = nats
     .scenarios()
