@@ -1,7 +1,8 @@
 /**
  * RequestMany's refusals and clean-up on an in-process node: topic permissions and the
  * per-client stream limit (auth on), a client cancel freeing the entry (a late reply gets
- * NOT_FOUND). The bound on replies held for a slow reader: test/unit/api/request-many-service.test.ts.
+ * NOT_FOUND), and a real client that stops reading ending the call at the byte bound on
+ * held replies (the count bound: test/unit/api/request-many-service.test.ts).
  */
 import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
@@ -144,4 +145,45 @@ test('the node stopping mid-gather ends the call with UNAVAILABLE, the replies s
   t.is(r.error?.code, status.UNAVAILABLE);
   t.regex(r.error?.details ?? '', /stopped during the RequestMany/);
   t.is(node.server.node.gathers.ended.get('node_stopped'), 1);
+});
+
+test('a real gRPC client that stops reading: large replies end the call with RESOURCE_EXHAUSTED at the byte bound, nothing held after', async t => {
+  const node = await startTestNode();
+  try {
+    const mesh = node.server.node;
+    const responders = Array.from({ length: 48 }, () =>
+      mesh.subscribe({ patterns: ['svc.slow'], bufferSize: 4 })
+    );
+    const call = serverStream<{ reply: WireMessage }>(node.clients.messenger, 'RequestMany', {
+      message: { topic: 'svc.slow' },
+      timeoutMs: 60_000,
+    });
+    call.pause(); // the client reads nothing: HTTP/2 flow control pushes back on the node
+    const ended = gather(call);
+    await waitFor(() => mesh.gathers.active === 1, 10_000, 'the gather to start');
+    const reply = { id: '', topic: '', payload: Buffer.alloc(1 << 20, 1), headers: {} };
+    for (const r of responders) {
+      let replyTo: string | undefined;
+      await waitFor(
+        () => (replyTo ??= r.take()?.deliveries[0]?.replyTo) !== undefined,
+        10_000,
+        'the request delivered'
+      );
+      if (mesh.gathers.active === 0) break; // ended at the bound: later replies are NOT_FOUND
+      await mesh.respond(replyTo ?? '', reply);
+    }
+    await waitFor(() => mesh.gathers.ended.get('slow_client') === 1, 10_000, 'the bound');
+    t.is(mesh.replies.gatherCount, 0, 'the entry is closed');
+    call.resume();
+    const r = await ended;
+    t.is(r.error?.code, status.RESOURCE_EXHAUSTED);
+    t.regex(
+      r.error?.details ?? '',
+      /^request_many: \d+ replies \(\d+ bytes; at most 1024 replies or 16777216 bytes\) wait for this client, which reads too slowly/
+    );
+    // Some went out before the stream said "behind"; the rest waited, within 16 MiB.
+    t.true(r.replies.length > 0 && r.replies.length < 48, `${r.replies.length} replies`);
+  } finally {
+    await node.close();
+  }
 });
