@@ -98,7 +98,19 @@ async function main(): Promise<void> {
   const node = servers[0]!;
   const nats = new Nats();
   let runs = new RunSet();
-  const server = ['--server', addresses[0]!];
+  // Both tools: 128 B for the run's time (the count is only a bound).
+  const common = (tool: 'pub' | 'request'): string[] => [
+    'bench',
+    tool,
+    '--server',
+    addresses[0]!,
+    '--size',
+    '128',
+    '--duration-ms',
+    String(durationMs),
+    '--msgs',
+    '50000000',
+  ];
   const timing: Timing = { warmupMs: 1_000, durationMs };
   const natsScenarios = nats
     .scenarios()
@@ -107,23 +119,7 @@ async function main(): Promise<void> {
   const cliPub = async (): Promise<void> => {
     // As bench-local's pub/sub: SendStream of 256 messages, 8 unacked, a 65,536 window.
     const { result: r, cpuUsPerOp } = await cli<PubJson>(
-      [
-        'bench',
-        'pub',
-        ...server,
-        '--size',
-        '128',
-        '--duration-ms',
-        String(durationMs),
-        '--msgs',
-        '50000000',
-        '--batch',
-        '256',
-        '--in-flight',
-        '8',
-        '--window',
-        '65536',
-      ],
+      [...common('pub'), '--batch', '256', '--in-flight', '8', '--window', '65536'],
       pid,
       j => j.sub.received
     );
@@ -138,19 +134,7 @@ async function main(): Promise<void> {
   };
   const cliRequest = async (): Promise<void> => {
     const { result: r, cpuUsPerOp } = await cli<RequestJson>(
-      [
-        'bench',
-        'request',
-        ...server,
-        '--size',
-        '128',
-        '--duration-ms',
-        String(durationMs),
-        '--msgs',
-        '50000000',
-        '--concurrency',
-        '64',
-      ],
+      [...common('request'), '--concurrency', '64'],
       pid,
       j => j.answered
     );
